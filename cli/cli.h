@@ -1,0 +1,93 @@
+/* cli.h: what the `knn` subcommands share: error reporting, option values, loading with the
+ * common options, the progress bar and atomic output files. Only the CLI prints or exits;
+ * the library returns statuses (DESIGN.md decision 8). */
+#ifndef KNN_CLI_H
+#define KNN_CLI_H
+
+#include "knn.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define EXIT_USAGE 2 /* bad command line */
+#define EXIT_ERROR 1 /* anything else   */
+
+/* Options every subcommand takes. */
+typedef struct {
+    int threads;        /* --threads N (0 = automatic)                 */
+    size_t limit;       /* --limit N: queries / the data set shown     */
+    size_t train_limit; /* --train-limit N: training rows              */
+    bool quiet;         /* -q: no progress, no headers                 */
+    bool coarse;        /* --coarse: CIFAR-100 superclasses            */
+} cli_common;
+
+/* Long-option codes shared by the subcommands (getopt_long values above 255). */
+enum {
+    OPT_THREADS = 256, OPT_LIMIT, OPT_TRAIN_LIMIT, OPT_COARSE, OPT_METRIC, OPT_WEIGHTS,
+    OPT_TIES, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES
+};
+#define CLI_COMMON_LONG_OPTIONS                                                               \
+    {"threads", required_argument, NULL, OPT_THREADS},                                        \
+        {"limit", required_argument, NULL, OPT_LIMIT},                                        \
+        {"train-limit", required_argument, NULL, OPT_TRAIN_LIMIT},                            \
+        {"coarse", no_argument, NULL, OPT_COARSE}, {"quiet", no_argument, NULL, 'q'},         \
+        {"help", no_argument, NULL, 'h'}
+#define CLI_COMMON_HELP                                                                       \
+    "  --threads N        threads to use (default: all cores, or OMP_NUM_THREADS)\n"          \
+    "  --limit N          use only the first N images of the query / test set\n"              \
+    "  --train-limit N    use only the first N images of the training set\n"                  \
+    "  --coarse           CIFAR-100: the 20 superclasses instead of the 100 fine labels\n"    \
+    "  -q, --quiet        no progress bar, no header lines\n"                                 \
+    "  -h, --help         this help\n"
+
+/* The running subcommand's name, for messages ("eval"). */
+extern const char *cli_command;
+
+/* Prints "knn CMD: MESSAGE; see 'knn CMD --help'" and returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The usage error for getopt_long's '?' (unknown option) or ':' (missing value). */
+int cli_getopt_error(int opt, char **argv);
+/* Prints "knn CMD: <knn_last_error()>" and returns the exit status for `st`. */
+int cli_library_error(knn_status st);
+/* Handles a common option (returns true) or says it is not one (false); on a bad value
+ * sets *exit_code to EXIT_USAGE after printing the error. */
+bool cli_common_option(int opt, const char *arg, cli_common *c, int *exit_code);
+/* Parses an integer in [min, max] for option `name`; false (after printing) if it is not. */
+bool cli_parse_long(const char *name, const char *arg, long min, long max, long *out);
+
+/* Loads a data set with the common options: `limit` rows (0 = all). */
+knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
+                    knn_dataset **out);
+/* "60000 images of 28x28" and the like, for headers. */
+void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds);
+/* The class's name, or its number as text (buf holds at least 16 bytes). */
+const char *cli_class_name(const knn_dataset *ds, int label, char *buf);
+/* Writes s as a JSON string literal. */
+void cli_json_string(FILE *f, const char *s);
+
+/* A progress bar on stderr for work that lasts over a second, when stderr is a terminal. */
+typedef struct {
+    const char *what;
+    double start;
+    bool enabled, shown;
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *what, bool quiet);
+void cli_progress_update(size_t done, size_t total, void *progress); /* a knn_progress_fn */
+void cli_progress_done(cli_progress *p);
+double cli_now(void); /* seconds, monotonic */
+
+/* Output that appears whole or not at all: writes go to a temporary file beside `path`,
+ * renamed over it on commit; removed on failure or Ctrl-C. path NULL or "-" is stdout. */
+typedef struct {
+    FILE *f;
+    char *path, *tmp;
+} cli_output;
+bool cli_output_open(cli_output *o, const char *path);
+bool cli_output_commit(cli_output *o); /* false after printing the error */
+void cli_output_abort(cli_output *o);
+
+int cmd_info(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+
+#endif

@@ -1,0 +1,245 @@
+/* cmd_eval.c: `knn eval TRAIN TEST`: classify every test image by its K nearest training
+ * images and report accuracy in the course's words, top-5 accuracy, per-class accuracy and,
+ * on request, the confusion matrix; or all of it as one JSON object. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "usage: knn eval TRAIN TEST [OPTIONS]\n"
+    "\n"
+    "Classify every TEST image by its K nearest TRAIN images and measure the result.\n"
+    "\n"
+    "  -k K               neighbours that vote (default 1)\n"
+    "  --metric l1|l2     distance (default l2)\n"
+    "  --weights uniform|distance\n"
+    "                     each neighbour votes 1, or 1/distance; neighbours at distance 0\n"
+    "                     decide alone (default uniform)\n"
+    "  --ties nearest|smallest-label\n"
+    "                     a tied vote goes to the tied class holding the nearest neighbour,\n"
+    "                     or to the smallest label (default nearest)\n"
+    "  --confusion        also print the confusion matrix\n"
+    "  --json             print one JSON object instead of text\n" CLI_COMMON_HELP
+    "\n"
+    "example: knn eval fashion-mnist:train fashion-mnist:test -k 5 --metric l2\n";
+
+typedef struct {
+    const char *train_spec, *test_spec;
+    knn_params params;
+    bool confusion, json;
+    double seconds;
+} eval_run;
+
+static void print_text(const eval_run *r, const knn_dataset *train, const knn_metrics *m,
+                       bool quiet)
+{
+    char buf[16];
+    const int C = m->num_classes;
+    if (!quiet)
+        printf("k = %d, metric %s, weights %s, ties %s: %.2f s\n", r->params.k,
+               knn_metric_name(r->params.metric), knn_weights_name(r->params.weights),
+               knn_ties_name(r->params.ties), r->seconds);
+    printf("Got %zu / %zu correct; accuracy is %.2f%%\n", m->correct, m->total,
+           100 * m->accuracy);
+    printf("Top-5: got %zu / %zu correct; top-5 accuracy is %.2f%%\n", m->top5_correct,
+           m->total, 100 * m->top5_accuracy);
+    printf("Per-class accuracy:\n");
+    for (int c = 0; c < C; c++) {
+        if (!m->class_total[c])
+            continue;
+        printf("  %3d %-20s %6.2f%%  (%zu / %zu)\n", c, cli_class_name(train, c, buf),
+               100.0 * (double)m->class_correct[c] / (double)m->class_total[c],
+               m->class_correct[c], m->class_total[c]);
+    }
+    if (!r->confusion)
+        return;
+    printf("Confusion matrix (rows: true class, columns: predicted class):\n      ");
+    for (int c = 0; c < C; c++)
+        printf(" %5d", c);
+    printf("\n");
+    for (int t = 0; t < C; t++) {
+        printf("  %3d ", t);
+        for (int c = 0; c < C; c++)
+            printf(" %5zu", m->confusion[(size_t)t * (size_t)C + (size_t)c]);
+        printf("   %s\n", cli_class_name(train, t, buf));
+    }
+}
+
+static void print_json(const eval_run *r, const knn_dataset *train, const knn_metrics *m)
+{
+    char buf[16];
+    const int C = m->num_classes;
+    printf("{\"train\": ");
+    cli_json_string(stdout, r->train_spec);
+    printf(", \"test\": ");
+    cli_json_string(stdout, r->test_spec);
+    printf(", \"k\": %d, \"metric\": \"%s\", \"weights\": \"%s\", \"ties\": \"%s\",\n",
+           r->params.k, knn_metric_name(r->params.metric), knn_weights_name(r->params.weights),
+           knn_ties_name(r->params.ties));
+    printf(" \"total\": %zu, \"correct\": %zu, \"accuracy\": %.6f,"
+           " \"top5_correct\": %zu, \"top5_accuracy\": %.6f, \"seconds\": %.3f,\n",
+           m->total, m->correct, m->accuracy, m->top5_correct, m->top5_accuracy, r->seconds);
+    printf(" \"classes\": [");
+    for (int c = 0; c < C; c++) {
+        printf(c ? ", " : "");
+        cli_json_string(stdout, cli_class_name(train, c, buf));
+    }
+    printf("],\n \"per_class\": [");
+    for (int c = 0; c < C; c++) {
+        printf("%s\n  {\"label\": %d, \"name\": ", c ? "," : "", c);
+        cli_json_string(stdout, cli_class_name(train, c, buf));
+        double acc = m->class_total[c]
+                         ? (double)m->class_correct[c] / (double)m->class_total[c]
+                         : 0.0;
+        printf(", \"correct\": %zu, \"total\": %zu, \"accuracy\": %.6f}", m->class_correct[c],
+               m->class_total[c], acc);
+    }
+    printf("],\n \"confusion\": [");
+    for (int t = 0; t < C; t++) {
+        printf("%s\n  [", t ? "," : "");
+        for (int c = 0; c < C; c++)
+            printf("%s%zu", c ? ", " : "", m->confusion[(size_t)t * (size_t)C + (size_t)c]);
+        printf("]");
+    }
+    printf("]}\n");
+}
+
+/* Every test label must be one of the training set's classes. */
+static bool check_test_labels(const knn_dataset *train, const knn_dataset *test,
+                              const char *test_spec)
+{
+    for (size_t i = 0; i < knn_dataset_count(test); i++) {
+        int32_t label = knn_dataset_label(test, i);
+        if (label >= knn_dataset_num_classes(train)) {
+            fprintf(stderr,
+                    "knn eval: %s: label %d of image %zu is not a class of the training set "
+                    "(0..%d)\n",
+                    test_spec, (int)label, i, knn_dataset_num_classes(train) - 1);
+            return false;
+        }
+    }
+    return true;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"ties", required_argument, NULL, OPT_TIES},
+        {"confusion", no_argument, NULL, OPT_CONFUSION},
+        {"json", no_argument, NULL, OPT_JSON},
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0}};
+    eval_run r = {0};
+    r.params = knn_params_default();
+    cli_common common = {0};
+    int opt, code = 0;
+    opterr = 0;
+    long v;
+    knn_status st;
+    while ((opt = getopt_long(argc, argv, ":k:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'k':
+            if (!cli_parse_long("-k", optarg, 1, 1 << 20, &v))
+                return EXIT_USAGE;
+            r.params.k = (int)v;
+            break;
+        case OPT_METRIC:
+            if ((st = knn_metric_parse(optarg, &r.params.metric)))
+                return cli_library_error(st);
+            break;
+        case OPT_WEIGHTS:
+            if ((st = knn_weights_parse(optarg, &r.params.weights)))
+                return cli_library_error(st);
+            break;
+        case OPT_TIES:
+            if ((st = knn_ties_parse(optarg, &r.params.ties)))
+                return cli_library_error(st);
+            break;
+        case OPT_CONFUSION: r.confusion = true; break;
+        case OPT_JSON: r.json = true; break;
+        case 'h': fputs(help, stdout); return 0;
+        case '?':
+        case ':': return cli_getopt_error(opt, argv);
+        default:
+            if (!cli_common_option(opt, optarg, &common, &code))
+                return cli_getopt_error('?', argv);
+            if (code)
+                return code;
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error("give TRAIN and TEST data sets (%d given)", argc - optind);
+    r.train_spec = argv[optind];
+    r.test_spec = argv[optind + 1];
+    r.params.threads = common.threads;
+
+    knn_dataset *train = NULL, *test = NULL;
+    knn_neighbors *nb = NULL;
+    int32_t *pred = NULL, *ranking = NULL, *truth = NULL;
+    knn_metrics m = {0};
+    int exit_code = 0;
+    if ((st = cli_load(r.train_spec, &common, common.train_limit, false, &train)) ||
+        (st = cli_load(r.test_spec, &common, common.limit, false, &test))) {
+        exit_code = cli_library_error(st);
+        goto done;
+    }
+    if (!common.quiet && !r.json) {
+        cli_describe(stdout, "train", r.train_spec, train);
+        cli_describe(stdout, "test", r.test_spec, test);
+        fflush(stdout);
+    }
+    if (!check_test_labels(train, test, r.test_spec)) {
+        exit_code = EXIT_ERROR;
+        goto done;
+    }
+    cli_progress progress;
+    cli_progress_init(&progress, "searching", common.quiet);
+    r.params.progress = cli_progress_update;
+    r.params.progress_user = &progress;
+    double t0 = cli_now();
+    st = knn_search(train, test, &r.params, &nb);
+    cli_progress_done(&progress);
+    if (st) {
+        exit_code = cli_library_error(st);
+        goto done;
+    }
+    const size_t n = knn_dataset_count(test);
+    const int C = knn_dataset_num_classes(train);
+    pred = malloc((n ? n : 1) * sizeof *pred);
+    ranking = malloc((n ? n : 1) * (size_t)C * sizeof *ranking);
+    truth = malloc((n ? n : 1) * sizeof *truth);
+    if (!pred || !ranking || !truth) {
+        fprintf(stderr, "knn eval: out of memory\n");
+        exit_code = EXIT_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        truth[i] = knn_dataset_label(test, i);
+    if ((st = knn_vote(train, nb, &r.params, pred, NULL, ranking)) ||
+        (st = knn_metrics_compute(truth, ranking, n, C, &m))) {
+        exit_code = cli_library_error(st);
+        goto done;
+    }
+    r.seconds = cli_now() - t0;
+    if (r.json)
+        print_json(&r, train, &m);
+    else
+        print_text(&r, train, &m, common.quiet);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "knn eval: writing the output failed\n");
+        exit_code = EXIT_ERROR;
+    }
+done:
+    knn_metrics_free(&m);
+    free(pred);
+    free(ranking);
+    free(truth);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(test);
+    return exit_code;
+}

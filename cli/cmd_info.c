@@ -1,0 +1,125 @@
+/* cmd_info.c: `knn info DATASET`: what a data set holds (count, shape, classes with their
+ * counts) and a few of its images drawn as ASCII art, two image rows per text line. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "usage: knn info DATASET [OPTIONS]\n"
+    "\n"
+    "Print the number of images, their shape, the classes with their counts, and a few\n"
+    "images as ASCII art.\n"
+    "\n"
+    "  --samples N        images to draw (default 3, 0 for none)\n" CLI_COMMON_HELP
+    "\n"
+    "example: knn info fashion-mnist:train\n";
+
+/* Mean over channels of pixel (y, x); channels are stored as planes. */
+static unsigned pixel(const knn_dataset *ds, const uint8_t *row, int y, int x)
+{
+    const int h = knn_dataset_height(ds), w = knn_dataset_width(ds);
+    const int ch = knn_dataset_channels(ds);
+    unsigned sum = 0;
+    for (int c = 0; c < ch; c++)
+        sum += row[(size_t)c * (size_t)h * (size_t)w + (size_t)y * (size_t)w + (size_t)x];
+    return sum / (unsigned)ch;
+}
+
+static void draw_samples(const knn_dataset *ds, size_t n)
+{
+    static const char ramp[] = " .:-=+*#%@";
+    const int h = knn_dataset_height(ds), w = knn_dataset_width(ds);
+    char buf[16];
+    if (w < 2 || w > 64 || h > 128) {
+        printf("(rows of %zu values are not drawn)\n", knn_dataset_dim(ds));
+        return;
+    }
+    printf("\nThe first %zu images:\n", n);
+    for (size_t i = 0; i < n; i++) {
+        int32_t label = knn_dataset_label(ds, i);
+        printf("%-*.*s", w + 2, w,
+               label < 0 ? "(no label)" : cli_class_name(ds, label, buf));
+    }
+    printf("\n");
+    for (int y = 0; y < h; y += 2) {
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *row = knn_dataset_row(ds, i);
+            for (int x = 0; x < w; x++) {
+                unsigned v = pixel(ds, row, y, x);
+                if (y + 1 < h)
+                    v = (v + pixel(ds, row, y + 1, x)) / 2;
+                putchar(ramp[v * (sizeof ramp - 1) / 256]);
+            }
+            printf("  ");
+        }
+        printf("\n");
+    }
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"samples", required_argument, NULL, OPT_SAMPLES}, CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0}};
+    cli_common common = {0};
+    long samples = 3;
+    int opt, code = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_SAMPLES:
+            if (!cli_parse_long("--samples", optarg, 0, 16, &samples))
+                return EXIT_USAGE;
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        case '?':
+        case ':': return cli_getopt_error(opt, argv);
+        default:
+            if (!cli_common_option(opt, optarg, &common, &code))
+                return cli_getopt_error('?', argv);
+            if (code)
+                return code;
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("give one DATASET (%d given)", argc - optind);
+    const char *spec = argv[optind];
+    knn_dataset *ds;
+    knn_status st = cli_load(spec, &common, common.limit, true, &ds);
+    if (st)
+        return cli_library_error(st);
+    const size_t n = knn_dataset_count(ds), dim = knn_dataset_dim(ds);
+    printf("%s\n", spec);
+    printf("  source:  %s\n", knn_dataset_source(ds));
+    printf("  images:  %zu\n", n);
+    printf("  shape:   %d x %d x %d (height x width x channels) = %zu uint8 values\n",
+           knn_dataset_height(ds), knn_dataset_width(ds), knn_dataset_channels(ds), dim);
+    printf("  memory:  %.1f MiB\n", (double)n * (double)((dim + 63) / 64 * 64) / (1 << 20));
+    int exit_code = 0;
+    if (knn_dataset_has_labels(ds)) {
+        const int C = knn_dataset_num_classes(ds);
+        size_t *counts = calloc((size_t)C, sizeof *counts);
+        if (!counts) {
+            fprintf(stderr, "knn info: out of memory\n");
+            knn_dataset_free(ds);
+            return EXIT_ERROR;
+        }
+        for (size_t i = 0; i < n; i++)
+            counts[knn_dataset_label(ds, i)]++;
+        printf("  classes: %d\n", C);
+        char buf[16];
+        for (int c = 0; c < C; c++)
+            printf("    %3d  %-20s %zu\n", c, cli_class_name(ds, c, buf), counts[c]);
+        free(counts);
+    } else {
+        printf("  labels:  none\n");
+    }
+    if (samples > 0 && n > 0)
+        draw_samples(ds, (size_t)samples < n ? (size_t)samples : n);
+    if (fflush(stdout) != 0)
+        exit_code = EXIT_ERROR;
+    knn_dataset_free(ds);
+    return exit_code;
+}

@@ -1,0 +1,264 @@
+/* cmd_predict.c: `knn predict TRAIN QUERIES`: for each query image the predicted label, the
+ * top-N classes with their share of the vote and, on request, the K nearest training images
+ * with their distances; as text, CSV or JSON, to stdout or atomically to a file. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "usage: knn predict TRAIN QUERIES [OPTIONS]\n"
+    "\n"
+    "Predict a label for every QUERIES image from its K nearest TRAIN images. QUERIES need\n"
+    "no labels; where they have them, the true label is printed too.\n"
+    "\n"
+    "  -k K               neighbours that vote (default 1)\n"
+    "  --metric l1|l2     distance (default l2)\n"
+    "  --weights uniform|distance   (default uniform; see 'knn eval --help')\n"
+    "  --ties nearest|smallest-label (default nearest)\n"
+    "  --top N            print the N best classes with their share of the vote (default 1)\n"
+    "  --neighbors        print the K nearest training images: index, label, distance\n"
+    "                     (L1, or the Euclidean distance for l2)\n"
+    "  --format text|csv|json   (default text)\n"
+    "  -o, --output FILE  write to FILE (complete or not at all) instead of stdout\n"
+    CLI_COMMON_HELP
+    "\n"
+    "example: knn predict fashion-mnist:train fashion-mnist:test --limit 5 -k 5 --top 3\n";
+
+typedef enum { FORMAT_TEXT, FORMAT_CSV, FORMAT_JSON } out_format;
+
+typedef struct {
+    const knn_dataset *train, *queries;
+    const knn_neighbors *nb;
+    const int32_t *pred, *ranking;
+    const float *scores;
+    int top, k;
+    bool neighbors;
+} predictions;
+
+static void write_text(FILE *f, const predictions *p)
+{
+    char b1[16], b2[16];
+    const int C = knn_dataset_num_classes(p->train);
+    for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
+        fprintf(f, "%zu: %s", q, cli_class_name(p->train, p->pred[q], b1));
+        if (knn_dataset_has_labels(p->queries))
+            fprintf(f, "  (true: %s)", cli_class_name(p->train, knn_dataset_label(p->queries, q), b2));
+        if (p->top > 1) {
+            fprintf(f, "  top %d:", p->top);
+            for (int t = 0; t < p->top; t++) {
+                int32_t c = p->ranking[q * (size_t)C + (size_t)t];
+                fprintf(f, "%s %s %.3f", t ? "," : "", cli_class_name(p->train, c, b1),
+                        p->scores[q * (size_t)C + (size_t)c]);
+            }
+        }
+        fputc('\n', f);
+        for (int j = 0; p->neighbors && j < p->k; j++) {
+            uint32_t i = knn_neighbors_index(p->nb, q, j);
+            fprintf(f, "    #%d train %u  %-16s distance %.6g\n", j + 1, i,
+                    cli_class_name(p->train, knn_dataset_label(p->train, i), b1),
+                    knn_neighbors_distance(p->nb, q, j));
+        }
+    }
+}
+
+static void write_csv(FILE *f, const predictions *p)
+{
+    const int C = knn_dataset_num_classes(p->train);
+    bool truth = knn_dataset_has_labels(p->queries);
+    fprintf(f, "index,label%s", truth ? ",true_label" : "");
+    for (int t = 1; t <= p->top; t++)
+        fprintf(f, ",top%d_label,top%d_score", t, t);
+    for (int j = 1; p->neighbors && j <= p->k; j++)
+        fprintf(f, ",nn%d_index,nn%d_distance", j, j);
+    fputc('\n', f);
+    for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
+        fprintf(f, "%zu,%d", q, (int)p->pred[q]);
+        if (truth)
+            fprintf(f, ",%d", (int)knn_dataset_label(p->queries, q));
+        for (int t = 0; t < p->top; t++) {
+            int32_t c = p->ranking[q * (size_t)C + (size_t)t];
+            fprintf(f, ",%d,%.6f", (int)c, p->scores[q * (size_t)C + (size_t)c]);
+        }
+        for (int j = 0; p->neighbors && j < p->k; j++)
+            fprintf(f, ",%u,%.9g", knn_neighbors_index(p->nb, q, j),
+                    knn_neighbors_distance(p->nb, q, j));
+        fputc('\n', f);
+    }
+}
+
+static void write_json(FILE *f, const predictions *p, const knn_params *params)
+{
+    char b[16];
+    const int C = knn_dataset_num_classes(p->train);
+    fprintf(f, "{\"k\": %d, \"metric\": \"%s\", \"weights\": \"%s\", \"ties\": \"%s\",\n",
+            params->k, knn_metric_name(params->metric), knn_weights_name(params->weights),
+            knn_ties_name(params->ties));
+    fprintf(f, " \"predictions\": [");
+    for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
+        fprintf(f, "%s\n  {\"index\": %zu, \"label\": %d, \"name\": ", q ? "," : "", q,
+                (int)p->pred[q]);
+        cli_json_string(f, cli_class_name(p->train, p->pred[q], b));
+        if (knn_dataset_has_labels(p->queries))
+            fprintf(f, ", \"true_label\": %d", (int)knn_dataset_label(p->queries, q));
+        fprintf(f, ", \"top\": [");
+        for (int t = 0; t < p->top; t++) {
+            int32_t c = p->ranking[q * (size_t)C + (size_t)t];
+            fprintf(f, "%s{\"label\": %d, \"name\": ", t ? ", " : "", (int)c);
+            cli_json_string(f, cli_class_name(p->train, c, b));
+            fprintf(f, ", \"score\": %.6f}", p->scores[q * (size_t)C + (size_t)c]);
+        }
+        fprintf(f, "]");
+        if (p->neighbors) {
+            fprintf(f, ", \"neighbors\": [");
+            for (int j = 0; j < p->k; j++) {
+                uint32_t i = knn_neighbors_index(p->nb, q, j);
+                fprintf(f, "%s{\"index\": %u, \"label\": %d, \"distance\": %.9g}", j ? ", " : "",
+                        i, (int)knn_dataset_label(p->train, i), knn_neighbors_distance(p->nb, q, j));
+            }
+            fprintf(f, "]");
+        }
+        fprintf(f, "}");
+    }
+    fprintf(f, "]}\n");
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"ties", required_argument, NULL, OPT_TIES},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"neighbors", no_argument, NULL, OPT_NEIGHBORS},
+        {"neighbours", no_argument, NULL, OPT_NEIGHBORS},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"output", required_argument, NULL, 'o'},
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0}};
+    knn_params params = knn_params_default();
+    cli_common common = {0};
+    predictions p = {0};
+    p.top = 1;
+    out_format format = FORMAT_TEXT;
+    const char *output = NULL;
+    int opt, code = 0;
+    long v;
+    knn_status st;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":k:o:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'k':
+            if (!cli_parse_long("-k", optarg, 1, 1 << 20, &v))
+                return EXIT_USAGE;
+            params.k = (int)v;
+            break;
+        case OPT_METRIC:
+            if ((st = knn_metric_parse(optarg, &params.metric)))
+                return cli_library_error(st);
+            break;
+        case OPT_WEIGHTS:
+            if ((st = knn_weights_parse(optarg, &params.weights)))
+                return cli_library_error(st);
+            break;
+        case OPT_TIES:
+            if ((st = knn_ties_parse(optarg, &params.ties)))
+                return cli_library_error(st);
+            break;
+        case OPT_TOP:
+            if (!cli_parse_long("--top", optarg, 1, KNN_MAX_CLASSES, &v))
+                return EXIT_USAGE;
+            p.top = (int)v;
+            break;
+        case OPT_NEIGHBORS: p.neighbors = true; break;
+        case OPT_FORMAT:
+            if (!strcmp(optarg, "text"))
+                format = FORMAT_TEXT;
+            else if (!strcmp(optarg, "csv"))
+                format = FORMAT_CSV;
+            else if (!strcmp(optarg, "json"))
+                format = FORMAT_JSON;
+            else
+                return cli_usage_error("unknown format '%s' (text, csv or json)", optarg);
+            break;
+        case 'o': output = optarg; break;
+        case 'h': fputs(help, stdout); return 0;
+        case '?':
+        case ':': return cli_getopt_error(opt, argv);
+        default:
+            if (!cli_common_option(opt, optarg, &common, &code))
+                return cli_getopt_error('?', argv);
+            if (code)
+                return code;
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error("give TRAIN and QUERIES data sets (%d given)", argc - optind);
+    const char *train_spec = argv[optind], *query_spec = argv[optind + 1];
+    params.threads = common.threads;
+
+    knn_dataset *train = NULL, *queries = NULL;
+    knn_neighbors *nb = NULL;
+    int32_t *pred = NULL, *ranking = NULL;
+    float *scores = NULL;
+    int exit_code = 0;
+    if ((st = cli_load(train_spec, &common, common.train_limit, false, &train)) ||
+        (st = cli_load(query_spec, &common, common.limit, true, &queries))) {
+        exit_code = cli_library_error(st);
+        goto done;
+    }
+    cli_progress progress;
+    cli_progress_init(&progress, "searching", common.quiet);
+    params.progress = cli_progress_update;
+    params.progress_user = &progress;
+    st = knn_search(train, queries, &params, &nb);
+    cli_progress_done(&progress);
+    if (st) {
+        exit_code = cli_library_error(st);
+        goto done;
+    }
+    const size_t n = knn_dataset_count(queries), C = (size_t)knn_dataset_num_classes(train);
+    pred = malloc((n ? n : 1) * sizeof *pred);
+    ranking = malloc((n ? n : 1) * C * sizeof *ranking);
+    scores = malloc((n ? n : 1) * C * sizeof *scores);
+    if (!pred || !ranking || !scores) {
+        fprintf(stderr, "knn predict: out of memory\n");
+        exit_code = EXIT_ERROR;
+        goto done;
+    }
+    if ((st = knn_vote(train, nb, &params, pred, scores, ranking))) {
+        exit_code = cli_library_error(st);
+        goto done;
+    }
+    p.train = train;
+    p.queries = queries;
+    p.nb = nb;
+    p.pred = pred;
+    p.ranking = ranking;
+    p.scores = scores;
+    p.k = params.k;
+    if ((size_t)p.top > C)
+        p.top = (int)C;
+    cli_output out;
+    if (!cli_output_open(&out, output)) {
+        exit_code = EXIT_ERROR;
+        goto done;
+    }
+    if (format == FORMAT_TEXT)
+        write_text(out.f, &p);
+    else if (format == FORMAT_CSV)
+        write_csv(out.f, &p);
+    else
+        write_json(out.f, &p, &params);
+    if (!cli_output_commit(&out))
+        exit_code = EXIT_ERROR;
+done:
+    free(pred);
+    free(ranking);
+    free(scores);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(queries);
+    return exit_code;
+}

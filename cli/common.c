@@ -1,0 +1,263 @@
+/* common.c: what the subcommands share (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *cli_command = "";
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "knn %s: ", cli_command);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "; see 'knn %s --help'\n", cli_command);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_getopt_error(int opt, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    if (opt == ':')
+        return cli_usage_error("%s needs a value", arg);
+    if (optopt && strncmp(arg, "--", 2) != 0)
+        return cli_usage_error("unknown option '-%c'", optopt);
+    return cli_usage_error("unknown option '%s'", arg);
+}
+
+int cli_library_error(knn_status st)
+{
+    fprintf(stderr, "knn %s: %s\n", cli_command, knn_last_error());
+    return st == KNN_ERR_ARG ? EXIT_USAGE : EXIT_ERROR;
+}
+
+bool cli_parse_long(const char *name, const char *arg, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max) {
+        if (max == LONG_MAX)
+            cli_usage_error("%s '%s': give a whole number of at least %ld", name, arg, min);
+        else
+            cli_usage_error("%s '%s': give a whole number from %ld to %ld", name, arg, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_common_option(int opt, const char *arg, cli_common *c, int *exit_code)
+{
+    long v = 0;
+    switch (opt) {
+    case OPT_THREADS:
+        if (!cli_parse_long("--threads", arg, 1, 4096, &v))
+            break;
+        c->threads = (int)v;
+        return true;
+    case OPT_LIMIT:
+        if (!cli_parse_long("--limit", arg, 1, LONG_MAX, &v))
+            break;
+        c->limit = (size_t)v;
+        return true;
+    case OPT_TRAIN_LIMIT:
+        if (!cli_parse_long("--train-limit", arg, 1, LONG_MAX, &v))
+            break;
+        c->train_limit = (size_t)v;
+        return true;
+    case OPT_COARSE:
+        c->coarse = true;
+        return true;
+    case 'q':
+        c->quiet = true;
+        return true;
+    default:
+        return false;
+    }
+    *exit_code = EXIT_USAGE;
+    return true;
+}
+
+knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
+                    knn_dataset **out)
+{
+    knn_load_options o = {limit, c->coarse, labels_optional};
+    return knn_dataset_load(spec, &o, out);
+}
+
+void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds)
+{
+    fprintf(f, "%-6s %s: %zu images of %dx%d", role, spec, knn_dataset_count(ds),
+            knn_dataset_height(ds), knn_dataset_width(ds));
+    if (knn_dataset_channels(ds) > 1)
+        fprintf(f, "x%d", knn_dataset_channels(ds));
+    if (knn_dataset_has_labels(ds))
+        fprintf(f, ", %d classes", knn_dataset_num_classes(ds));
+    else
+        fprintf(f, ", unlabelled");
+    fputc('\n', f);
+}
+
+const char *cli_class_name(const knn_dataset *ds, int label, char *buf)
+{
+    const char *name = knn_dataset_class_name(ds, label);
+    if (name)
+        return name;
+    snprintf(buf, 16, "%d", label);
+    return buf;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* ---- progress ------------------------------------------------------------------------- */
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_init(cli_progress *p, const char *what, bool quiet)
+{
+    p->what = what;
+    p->start = cli_now();
+    p->enabled = !quiet && isatty(STDERR_FILENO);
+    p->shown = false;
+}
+
+void cli_progress_update(size_t done, size_t total, void *progress)
+{
+    cli_progress *p = progress;
+    double elapsed = cli_now() - p->start;
+    if (!p->enabled || elapsed < 1.0 || total == 0)
+        return;
+    double frac = (double)done / (double)total;
+    int width = 30, filled = (int)(frac * width);
+    char bar[32];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
+    fprintf(stderr, "\r%s [%s] %3.0f%% %zu/%zu, %.1f s, about %.0f s left ", p->what, bar,
+            100 * frac, done, total, elapsed, eta);
+    p->shown = true;
+}
+
+void cli_progress_done(cli_progress *p)
+{
+    if (p->shown)
+        fprintf(stderr, "\r%*s\r", 78, "");
+    p->shown = false;
+}
+
+/* ---- atomic output -------------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted_tmp_set;
+static char interrupted_tmp[PATH_MAX];
+
+static void remove_tmp_and_exit(int sig)
+{
+    if (interrupted_tmp_set)
+        unlink(interrupted_tmp);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+bool cli_output_open(cli_output *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    if (!path || !strcmp(path, "-")) {
+        o->f = stdout;
+        return true;
+    }
+    size_t n = strlen(path);
+    o->path = strdup(path);
+    o->tmp = malloc(n + 16);
+    if (!o->path || !o->tmp || n + 16 > sizeof interrupted_tmp) {
+        fprintf(stderr, "knn %s: %s: path too long or out of memory\n", cli_command, path);
+        cli_output_abort(o);
+        return false;
+    }
+    snprintf(o->tmp, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+        fprintf(stderr, "knn %s: %s: cannot write: %s\n", cli_command, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(o->tmp);
+        o->tmp = NULL;
+        cli_output_abort(o);
+        return false;
+    }
+    memcpy(interrupted_tmp, o->tmp, strlen(o->tmp) + 1);
+    interrupted_tmp_set = 1;
+    signal(SIGINT, remove_tmp_and_exit);
+    signal(SIGTERM, remove_tmp_and_exit);
+    return true;
+}
+
+bool cli_output_commit(cli_output *o)
+{
+    if (o->f == stdout) {
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "knn %s: writing the output failed: %s\n", cli_command,
+                    strerror(errno));
+            return false;
+        }
+        return true;
+    }
+    bool ok = !ferror(o->f) && fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
+    int err = errno;
+    ok = fclose(o->f) == 0 && ok;
+    o->f = NULL;
+    if (ok && rename(o->tmp, o->path) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        fprintf(stderr, "knn %s: %s: writing failed: %s\n", cli_command, o->path,
+                strerror(err));
+        cli_output_abort(o);
+        return false;
+    }
+    interrupted_tmp_set = 0;
+    free(o->tmp);
+    free(o->path);
+    o->tmp = o->path = NULL;
+    return true;
+}
+
+void cli_output_abort(cli_output *o)
+{
+    if (o->f && o->f != stdout)
+        fclose(o->f);
+    if (o->tmp)
+        unlink(o->tmp);
+    interrupted_tmp_set = 0;
+    free(o->tmp);
+    free(o->path);
+    memset(o, 0, sizeof *o);
+}

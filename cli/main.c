@@ -1,0 +1,64 @@
+/* main.c: `knn`, the command-line front end of libknn: one subcommand per job. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: knn COMMAND [OPTIONS] ...\n"
+    "\n"
+    "k-nearest-neighbour image classification, exact, on the data sets people use.\n"
+    "\n"
+    "commands:\n"
+    "  info DATASET             count, shape, classes and a few images as ASCII art\n"
+    "  eval TRAIN TEST          classify TEST by its K nearest TRAIN images; accuracy,\n"
+    "                           top-5 accuracy, per-class accuracy, confusion matrix\n"
+    "  predict TRAIN QUERIES    predicted labels, top-N classes with scores, neighbours\n"
+    "\n"
+    "DATASET is a file (IDX images, raw or gzip; a CIFAR-10 / CIFAR-100 binary batch),\n"
+    "FOLDER:SPLIT, or NAME:SPLIT with NAME one of mnist, fashion-mnist, kmnist, cifar10,\n"
+    "cifar100 and SPLIT train or test, looked up in $KNN_DATA, ./data, /usr/share/datasets.\n"
+    "\n"
+    "'knn COMMAND --help' describes a command. Exit status: 0 success, 2 usage error,\n"
+    "1 any other error.\n";
+
+typedef int (*command_fn)(int, char **);
+
+static command_fn find_command(const char *name)
+{
+    static const struct {
+        const char *name;
+        command_fn run;
+    } commands[] = {{"info", cmd_info}, {"eval", cmd_eval}, {"predict", cmd_predict}};
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(name, commands[i].name)) {
+            cli_command = commands[i].name;
+            return commands[i].run;
+        }
+    fprintf(stderr, "knn: unknown command '%s'; see 'knn --help'\n", name);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") && argc > 2) { /* knn help eval = knn eval --help */
+        char *sub[] = {argv[2], "--help", NULL};
+        command_fn run = find_command(argv[2]);
+        return run ? run(2, sub) : EXIT_USAGE;
+    }
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("knn %s\n", KNN_VERSION);
+        return 0;
+    }
+    command_fn run = find_command(cmd);
+    return run ? run(argc - 1, argv + 1) : EXIT_USAGE;
+}

@@ -1,0 +1,195 @@
+/* knn.h: exact k-nearest-neighbour image classification, the public API of libknn.
+ *
+ * The flow of data (see DESIGN.md):
+ *
+ *     knn_dataset_load ──▶ knn_search ──▶ knn_vote ──▶ knn_metrics_compute
+ *     (spec -> rows)       (K nearest)    (labels,     (accuracy, top-5,
+ *                                          scores)      per class, confusion)
+ *
+ * Conventions
+ *   - Every call that can fail returns a knn_status; on failure knn_last_error() returns a
+ *     one-line, human message naming the file or argument and the problem. The message is
+ *     thread-local and stays valid until the next failing call on the same thread.
+ *   - The library never prints and never exits.
+ *   - Objects returned through `**out` belong to the caller and are released with the matching
+ *     _free function (which accepts NULL). On failure `*out` is set to NULL.
+ *   - Shapes are stated as (rows, columns); "nq" is the number of queries.
+ *
+ * Data: a data set holds `count` rows of `dim` uint8 values (an image flattened in the order
+ * of its file: row-major for IDX, channel planes R, G, B for CIFAR), one int32 label per row
+ * (or none, for unlabelled queries), and optional class names.
+ *
+ * Distances are exact integers: L1 = sum |a - b|, L2 is ordered and reported by its square,
+ * sum (a - b)^2. Neighbours are totally ordered by (distance, training index), so results do
+ * not depend on the thread count or on how the search is tiled.
+ */
+#ifndef KNN_H
+#define KNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KNN_VERSION "0.1.0"
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+typedef enum {
+    KNN_OK = 0,
+    KNN_ERR_ARG,    /* an invalid argument: K < 1, K > training rows, unknown name, ...     */
+    KNN_ERR_IO,     /* a file could not be opened or read                                  */
+    KNN_ERR_FORMAT, /* a file's content is wrong: magic, truncation, corrupt gzip, labels  */
+    KNN_ERR_SHAPE,  /* two data sets do not fit together (different row sizes)             */
+    KNN_ERR_LIMIT,  /* a size is beyond the library's hard caps (see KNN_MAX_*)            */
+    KNN_ERR_NOMEM   /* memory could not be allocated                                       */
+} knn_status;
+
+/* The message of the last failure on this thread ("" if none). */
+const char *knn_last_error(void);
+/* A short name for a status: "ok", "invalid argument", "i/o error", ... */
+const char *knn_status_name(knn_status status);
+
+/* Hard caps checked on every size read from a file or passed in. */
+#define KNN_MAX_DIM ((size_t)65536)        /* values per row: keeps squared L2 exact in 32 bits */
+#define KNN_MAX_ROWS ((size_t)2147483647)  /* rows in one data set                              */
+#define KNN_MAX_CLASSES 65536              /* distinct labels                                   */
+
+/* ---- data sets ------------------------------------------------------------------------- */
+
+typedef struct knn_dataset knn_dataset; /* opaque: rows, labels, class names, source */
+
+typedef struct {
+    size_t limit;        /* keep only the first `limit` rows; 0 = all                          */
+    int coarse_labels;   /* CIFAR-100: the 20 superclasses instead of the 100 fine labels     */
+    int labels_optional; /* load images even where no labels exist (queries for prediction)   */
+} knn_load_options;
+
+/* Loads a data set named by `spec`, the format detected from the content:
+ *   FILE          an IDX images file (raw or gzip; its labels file is found beside it by the
+ *                 standard naming) or a CIFAR-10 / CIFAR-100 binary batch;
+ *   DIR:SPLIT     a folder holding a standard data set, SPLIT = train | test;
+ *   NAME:SPLIT    mnist, fashion-mnist, kmnist, cifar10, cifar100 looked up in $KNN_DATA
+ *                 (a colon-separated list of folders), ./data and /usr/share/datasets.
+ * `opt` may be NULL (all rows, fine labels, labels required). */
+knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out);
+
+/* Builds a data set from memory (copied). data: (count, dim) uint8, row-major.
+ * labels: (count) in [0, num_classes), or NULL for an unlabelled set (then num_classes may be
+ * 0). height * width * channels must equal dim (pass dim, 1, 1 for plain vectors). */
+knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
+                              const int32_t *labels, int num_classes, int height, int width,
+                              int channels, knn_dataset **out);
+void knn_dataset_free(knn_dataset *ds);
+
+size_t knn_dataset_count(const knn_dataset *ds);    /* rows                              */
+size_t knn_dataset_dim(const knn_dataset *ds);      /* values per row                    */
+int knn_dataset_height(const knn_dataset *ds);      /* image shape: height x width x ch. */
+int knn_dataset_width(const knn_dataset *ds);
+int knn_dataset_channels(const knn_dataset *ds);
+int knn_dataset_has_labels(const knn_dataset *ds);
+int knn_dataset_num_classes(const knn_dataset *ds); /* labels lie in [0, num_classes)    */
+/* The name of a class, or NULL where the data set has none. */
+const char *knn_dataset_class_name(const knn_dataset *ds, int label);
+/* Sets the class names (copied); `names` has num_classes entries. */
+knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names);
+/* Where the data came from, for messages ("/usr/share/.../train-images-idx3-ubyte.gz"). */
+const char *knn_dataset_source(const knn_dataset *ds);
+/* Row i: dim values (followed by zero padding; the pointer is 64-byte aligned). */
+const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i);
+/* Label of row i, or -1 for an unlabelled set. */
+int32_t knn_dataset_label(const knn_dataset *ds, size_t i);
+
+/* ---- search ---------------------------------------------------------------------------- */
+
+typedef enum { KNN_L1 = 0, KNN_L2 = 1 } knn_metric;
+typedef enum { KNN_WEIGHTS_UNIFORM = 0, KNN_WEIGHTS_DISTANCE = 1 } knn_weights;
+typedef enum { KNN_TIES_NEAREST = 0, KNN_TIES_SMALLEST_LABEL = 1 } knn_ties;
+
+/* Called now and then during a search from the calling thread: `done` of `total` queries. */
+typedef void (*knn_progress_fn)(size_t done, size_t total, void *user);
+
+typedef struct {
+    int k;                   /* neighbours per query, 1 <= k <= training rows              */
+    knn_metric metric;
+    knn_weights weights;     /* used by knn_vote                                            */
+    knn_ties ties;           /* used by knn_vote                                            */
+    int threads;             /* 0 = OpenMP's default (OMP_NUM_THREADS or all cores)        */
+    knn_progress_fn progress; /* may be NULL                                                */
+    void *progress_user;
+} knn_params;
+
+/* k = 1, L2, uniform weights, nearest tie rule, default threads, no progress. */
+knn_params knn_params_default(void);
+
+/* Parses "l1" / "l2", "uniform" / "distance", "nearest" / "smallest-label".
+ * Return KNN_ERR_ARG (with a message listing the valid names) for anything else. */
+knn_status knn_metric_parse(const char *name, knn_metric *out);
+knn_status knn_weights_parse(const char *name, knn_weights *out);
+knn_status knn_ties_parse(const char *name, knn_ties *out);
+const char *knn_metric_name(knn_metric m);
+const char *knn_weights_name(knn_weights w);
+const char *knn_ties_name(knn_ties t);
+
+typedef struct knn_neighbors knn_neighbors; /* opaque: (nq, k) sorted (index, distance) */
+
+/* The k nearest training rows of every query, sorted by (distance, training index).
+ * Exact; memory is bounded (the nq x ntrain distance matrix is never built). */
+knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
+                      const knn_params *p, knn_neighbors **out);
+void knn_neighbors_free(knn_neighbors *nb);
+size_t knn_neighbors_count(const knn_neighbors *nb); /* nq */
+int knn_neighbors_k(const knn_neighbors *nb);
+knn_metric knn_neighbors_metric(const knn_neighbors *nb);
+/* The j-th nearest training row of query q (0 <= j < k). */
+uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j);
+/* Its exact distance as ordered: L1, or the squared L2 distance. */
+uint32_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
+/* Its distance in the metric's own units: L1, or sqrt of the squared L2 distance. */
+double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);
+
+/* ---- vote ------------------------------------------------------------------------------ */
+
+/* Votes among the first p->k neighbours of each query (p->k <= knn_neighbors_k(nb), so
+ * one search at the largest K serves every smaller K).
+ *   Uniform weights: each neighbour counts 1. Distance weights: 1 / distance (L1, or the
+ *   true L2 distance); if any neighbour is at distance 0, those neighbours decide alone.
+ *   A tie between classes with the highest vote is broken by p->ties:
+ *     nearest:        the tied class holding the nearest neighbour wins;
+ *     smallest-label: the smallest tied label wins (scikit-learn, the course assignment).
+ * Outputs, each optional (NULL) except `pred`:
+ *   pred:    (nq) the predicted label;
+ *   scores:  (nq, C) each class's share of the vote, summing to 1;
+ *   ranking: (nq, C) all classes from best to worst by score, ties as above (classes without
+ *            votes last, by label); ranking[q*C] == pred[q].
+ * C = knn_dataset_num_classes(train). */
+knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
+                    int32_t *pred, float *scores, int32_t *ranking);
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+typedef struct {
+    size_t total;           /* queries                                                     */
+    size_t correct;         /* top-1 correct                                               */
+    size_t top5_correct;    /* true label among the first five of the ranking              */
+    double accuracy;        /* correct / total                                             */
+    double top5_accuracy;
+    int num_classes;        /* C                                                           */
+    size_t *class_total;    /* (C) queries whose true label is c                           */
+    size_t *class_correct;  /* (C) of those, predicted right                               */
+    size_t *confusion;      /* (C, C) row = true label, column = predicted label           */
+} knn_metrics;
+
+/* truth: (n) labels in [0, C); ranking: (n, C) as knn_vote produces it.
+ * Fills *m, which is released with knn_metrics_free. */
+knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, size_t n,
+                               int num_classes, knn_metrics *m);
+void knn_metrics_free(knn_metrics *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KNN_H */

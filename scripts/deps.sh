@@ -1,0 +1,49 @@
+#!/bin/sh
+# deps.sh: installs the Debian packages knn needs that are missing, and nothing else.
+#   sh scripts/deps.sh build   compiler, make, zlib
+#   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
+#   sh scripts/deps.sh test    demo + python3 and numpy (the tests' exact reference)
+# Build packages are required; the data set and numpy are optional (the tests that need them
+# say they skip), so failing to install those only warns. Called by `make demo` and `make test`;
+# plain `make` never installs anything.
+set -u
+mode=${1:-build}
+required="gcc make libc6-dev zlib1g-dev"
+optional=""
+case "$mode" in
+build) ;;
+demo) optional="dataset-fashion-mnist" ;;
+test) optional="dataset-fashion-mnist python3 python3-numpy" ;;
+*) echo "usage: sh scripts/deps.sh build|demo|test" >&2; exit 2 ;;
+esac
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+
+missing_required="" missing_optional=""
+for p in $required; do installed "$p" || missing_required="$missing_required $p"; done
+for p in $optional; do installed "$p" || missing_optional="$missing_optional $p"; done
+[ -z "$missing_required$missing_optional" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "deps.sh: not a Debian system; please install:$missing_required$missing_optional" >&2
+    [ -z "$missing_required" ] && exit 0 || exit 1
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+        echo "deps.sh: run as root, or install:$missing_required$missing_optional" >&2
+        [ -z "$missing_required" ] && exit 0 || exit 1
+    fi
+fi
+echo "deps.sh: installing$missing_required$missing_optional" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null 2>&1 || echo "deps.sh: apt-get update failed; trying anyway" >&2
+if [ -n "$missing_required" ]; then
+    $sudo apt-get install -y -qq --no-install-recommends $missing_required >/dev/null ||
+        { echo "deps.sh: could not install:$missing_required" >&2; exit 1; }
+fi
+for p in $missing_optional; do
+    $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
+        echo "deps.sh: could not install $p; the tests that need it will skip" >&2
+done
+exit 0

@@ -1,0 +1,160 @@
+/* dataset.c: the in-memory data set, one aligned block of padded uint8 rows plus labels and
+ * class names (layout in internal.h). Loaders fill it; the search reads it in place, so a
+ * data set is held in memory once, in its native type. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *knn__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+knn_status knn__dataset_alloc(size_t count, size_t dim, bool with_labels, const char *what,
+                              knn_dataset **out)
+{
+    *out = NULL;
+    if (dim == 0 || dim > KNN_MAX_DIM)
+        return knn__fail(KNN_ERR_LIMIT, "%s: %zu values per row is outside 1..%zu", what, dim,
+                         KNN_MAX_DIM);
+    if (count > KNN_MAX_ROWS)
+        return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows is more than the limit of %zu", what,
+                         count, KNN_MAX_ROWS);
+    size_t stride = (dim + KNN__ALIGN - 1) / KNN__ALIGN * KNN__ALIGN;
+    size_t bytes;
+    if (!knn__mul_ok(count ? count : 1, stride, &bytes))
+        return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows of %zu bytes overflow memory sizes", what,
+                         count, stride);
+    knn_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return knn__fail(KNN_ERR_NOMEM, "%s: out of memory", what);
+    ds->count = count;
+    ds->dim = dim;
+    ds->stride = stride;
+    ds->height = (int)dim;
+    ds->width = 1;
+    ds->channels = 1;
+    ds->source = knn__strdup(what);
+    ds->rows = aligned_alloc(KNN__ALIGN, bytes);
+    if (with_labels)
+        ds->labels = malloc((count ? count : 1) * sizeof *ds->labels);
+    if (!ds->source || !ds->rows || (with_labels && !ds->labels)) {
+        knn_dataset_free(ds);
+        return knn__fail(KNN_ERR_NOMEM, "%s: cannot allocate %zu MiB for %zu rows", what,
+                         bytes >> 20, count);
+    }
+    if (stride > dim) /* padding only: the rows themselves are about to be written */
+        for (size_t i = 0; i < count; i++)
+            memset(ds->rows + i * stride + dim, 0, stride - dim);
+    *out = ds;
+    return KNN_OK;
+}
+
+void knn__dataset_truncate(knn_dataset *ds, size_t count)
+{
+    if (count < ds->count)
+        ds->count = count;
+}
+
+knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
+                              const int32_t *labels, int num_classes, int height, int width,
+                              int channels, knn_dataset **out)
+{
+    *out = NULL;
+    if (!data && count)
+        return knn__fail(KNN_ERR_ARG, "knn_dataset_create: data is NULL");
+    if (height < 1 || width < 1 || channels < 1 ||
+        (size_t)height * (size_t)width * (size_t)channels != dim)
+        return knn__fail(KNN_ERR_ARG,
+                         "knn_dataset_create: shape %d x %d x %d does not hold %zu values",
+                         height, width, channels, dim);
+    if (labels && (num_classes < 1 || num_classes > KNN_MAX_CLASSES))
+        return knn__fail(KNN_ERR_ARG, "knn_dataset_create: %d classes is outside 1..%d",
+                         num_classes, KNN_MAX_CLASSES);
+    for (size_t i = 0; labels && i < count; i++)
+        if (labels[i] < 0 || labels[i] >= num_classes)
+            return knn__fail(KNN_ERR_ARG,
+                             "knn_dataset_create: label %d of row %zu is outside 0..%d",
+                             (int)labels[i], i, num_classes - 1);
+    knn_dataset *ds;
+    knn_status st = knn__dataset_alloc(count, dim, labels != NULL, "memory", &ds);
+    if (st)
+        return st;
+    for (size_t i = 0; i < count; i++)
+        memcpy(ds->rows + i * ds->stride, data + i * dim, dim);
+    if (labels)
+        memcpy(ds->labels, labels, count * sizeof *labels);
+    ds->num_classes = labels ? num_classes : 0;
+    ds->height = height;
+    ds->width = width;
+    ds->channels = channels;
+    *out = ds;
+    return KNN_OK;
+}
+
+void knn_dataset_free(knn_dataset *ds)
+{
+    if (!ds)
+        return;
+    if (ds->class_names)
+        for (int c = 0; c < ds->num_classes; c++)
+            free(ds->class_names[c]);
+    free(ds->class_names);
+    free(ds->rows);
+    free(ds->labels);
+    free(ds->source);
+    free(ds);
+}
+
+knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names)
+{
+    char **copy = calloc((size_t)(ds->num_classes ? ds->num_classes : 1), sizeof *copy);
+    if (!copy)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for class names");
+    for (int c = 0; c < ds->num_classes; c++) {
+        copy[c] = knn__strdup(names[c] ? names[c] : "");
+        if (!copy[c]) {
+            for (int d = 0; d < c; d++)
+                free(copy[d]);
+            free(copy);
+            return knn__fail(KNN_ERR_NOMEM, "out of memory for class names");
+        }
+    }
+    if (ds->class_names)
+        for (int c = 0; c < ds->num_classes; c++)
+            free(ds->class_names[c]);
+    free(ds->class_names);
+    ds->class_names = copy;
+    return KNN_OK;
+}
+
+size_t knn_dataset_count(const knn_dataset *ds) { return ds->count; }
+size_t knn_dataset_dim(const knn_dataset *ds) { return ds->dim; }
+int knn_dataset_height(const knn_dataset *ds) { return ds->height; }
+int knn_dataset_width(const knn_dataset *ds) { return ds->width; }
+int knn_dataset_channels(const knn_dataset *ds) { return ds->channels; }
+int knn_dataset_has_labels(const knn_dataset *ds) { return ds->labels != NULL; }
+int knn_dataset_num_classes(const knn_dataset *ds) { return ds->num_classes; }
+const char *knn_dataset_source(const knn_dataset *ds) { return ds->source; }
+
+const char *knn_dataset_class_name(const knn_dataset *ds, int label)
+{
+    if (!ds->class_names || label < 0 || label >= ds->num_classes)
+        return NULL;
+    return ds->class_names[label];
+}
+
+const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i)
+{
+    return ds->rows + i * ds->stride;
+}
+
+int32_t knn_dataset_label(const knn_dataset *ds, size_t i)
+{
+    return ds->labels ? ds->labels[i] : -1;
+}

@@ -1,0 +1,64 @@
+/* internal.h: definitions shared by the library's files, never installed.
+ *
+ * The data set layout (DESIGN.md decision 1): one 64-byte-aligned block of `count` rows, each
+ * `stride` bytes, stride = dim rounded up to a multiple of 64 with zero padding, so kernels
+ * load whole vectors and never need a scalar tail; the zeros add nothing to L1 or L2. */
+#ifndef KNN_INTERNAL_H
+#define KNN_INTERNAL_H
+
+#include "knn.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#define KNN__ALIGN 64
+
+struct knn_dataset {
+    size_t count;       /* rows                                         */
+    size_t dim;         /* values per row                               */
+    size_t stride;      /* bytes per row, a multiple of KNN__ALIGN      */
+    uint8_t *rows;      /* (count, stride), 64-byte aligned             */
+    int32_t *labels;    /* (count), or NULL for an unlabelled set      */
+    int num_classes;
+    char **class_names; /* (num_classes), or NULL                       */
+    int height, width, channels;
+    char *source;
+};
+
+struct knn_neighbors {
+    size_t nq;
+    int k;
+    knn_metric metric;
+    uint32_t *index; /* (nq, k) */
+    uint32_t *dist;  /* (nq, k) */
+};
+
+/* Sets the thread's error message and returns `status`, so that failures read
+ * `return knn__fail(KNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));`. */
+knn_status knn__fail(knn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Allocates a data set of `count` rows x `dim` values with zeroed padding (rows themselves
+ * uninitialised) and, if `with_labels`, a label array. Checks the caps and the size
+ * arithmetic; `what` names the origin for messages. */
+knn_status knn__dataset_alloc(size_t count, size_t dim, bool with_labels, const char *what,
+                              knn_dataset **out);
+/* Drops rows past `count` (count <= ds->count); memory is kept. */
+void knn__dataset_truncate(knn_dataset *ds, size_t count);
+/* Returns a malloc'd copy of s (NULL on failure). */
+char *knn__strdup(const char *s);
+/* Checked multiplication: false on overflow. */
+static inline bool knn__mul_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* The exact scalar reference search: every distance, a full sort by (distance, index).
+ * The specification that knn_search is tested against. Same contract as knn_search. */
+knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *queries,
+                                 const knn_params *p, knn_neighbors **out);
+/* Checks what knn_search and the reference both require and allocates the result. */
+knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *queries,
+                               const knn_params *p, knn_neighbors **out);
+
+#endif

@@ -1,0 +1,58 @@
+/* scalar.c: the portable kernels, plain C that any x86-64 (or other) compiler vectorises
+ * for its baseline. These are the reference every faster kernel is tested against. */
+#include "kernels.h"
+
+uint32_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
+{
+    uint32_t sum = 0;
+    for (size_t d = 0; d < dim; d++)
+        sum += (uint32_t)(a[d] > b[d] ? a[d] - b[d] : b[d] - a[d]);
+    return sum;
+}
+
+uint32_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
+{
+    uint32_t sum = 0;
+    for (size_t d = 0; d < dim; d++) {
+        int diff = (int)a[d] - (int)b[d];
+        sum += (uint32_t)(diff * diff);
+    }
+    return sum;
+}
+
+static uint32_t dot_u8(const uint8_t *a, const uint8_t *b, size_t dim)
+{
+    uint32_t sum = 0;
+    for (size_t d = 0; d < dim; d++)
+        sum += (uint32_t)a[d] * b[d];
+    return sum;
+}
+
+void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = dot_u8(rows + i * stride, rows + i * stride, stride);
+}
+
+static void l1_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                           uint32_t *out)
+{
+    (void)qnorm;
+    (void)tnorm;
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < nt; j++)
+            out[i * nt + j] = knn__l1_u8_scalar(queries + i * stride, train + j * stride, stride);
+}
+
+static void l2_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                           uint32_t *out)
+{
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < nt; j++)
+            out[i * nt + j] =
+                qnorm[i] + tnorm[j] - 2 * dot_u8(queries + i * stride, train + j * stride, stride);
+}
+
+const knn__kernels knn__kernels_scalar = {"scalar", l1_tile_scalar, l2_tile_scalar};

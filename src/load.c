@@ -1,0 +1,242 @@
+/* load.c: knn_dataset_load, from a spec to a data set.
+ *
+ * A spec is a file (format told by content: the IDX magic number, else CIFAR record sizes),
+ * FOLDER:SPLIT (a folder laid out as a standard data set), or NAME:SPLIT (a known data set
+ * looked up under $KNN_DATA, ./data and /usr/share/datasets, in that order). Class names of
+ * MNIST-family sets are built in and chosen by the data set's name (or, for a path, by the
+ * name appearing in it: "fashion", "kmnist", "mnist"). */
+#include "io.h"
+#include "load.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct {
+    const char *name;
+    const char *folders[5]; /* folder names it goes by under a data root */
+} known_sets[] = {
+    {"mnist", {"mnist", "MNIST", NULL}},
+    {"fashion-mnist", {"fashion-mnist", "fashion_mnist", "FashionMNIST", NULL}},
+    {"kmnist", {"kmnist", "KMNIST", NULL}},
+    {"cifar10", {"cifar10", "cifar-10", "cifar-10-batches-bin", NULL}},
+    {"cifar100", {"cifar100", "cifar-100", "cifar-100-binary", NULL}},
+};
+#define N_KNOWN (sizeof known_sets / sizeof known_sets[0])
+#define DEFAULT_ROOTS "./data:/usr/share/datasets"
+
+char *knn__path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    size_t at = a;
+    if (a > 0 && dir[a - 1] != '/')
+        p[at++] = '/';
+    memcpy(p + at, name, b + 1);
+    return p;
+}
+
+/* Case-insensitive substring search. */
+static bool contains(const char *text, const char *word)
+{
+    size_t n = strlen(word);
+    for (; *text; text++) {
+        size_t i = 0;
+        while (i < n && tolower((unsigned char)text[i]) == word[i])
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+static const char *const *idx_class_names(const char *hint)
+{
+    if (contains(hint, "fashion"))
+        return knn__fashion_mnist_names;
+    if (contains(hint, "kmnist"))
+        return knn__kmnist_names;
+    if (contains(hint, "emnist"))
+        return NULL;
+    if (contains(hint, "mnist"))
+        return knn__mnist_names;
+    return NULL;
+}
+
+static knn_status load_idx_named(const char *path, const char *hint,
+                                 const knn_load_options *opt, knn_dataset **out)
+{
+    return knn__load_idx(path, idx_class_names(hint), 10, opt, out);
+}
+
+static knn_status load_file(const char *path, const char *hint, const knn_load_options *opt,
+                            knn_dataset **out)
+{
+    knn__file f;
+    knn_status st = knn__file_open(&f, path);
+    unsigned char m[4] = {1, 1, 1, 1};
+    size_t got = 0;
+    if (!st)
+        st = knn__file_read_some(&f, m, 4, &got);
+    knn__file_close(&f);
+    if (st)
+        return st;
+    if (got == 4 && m[0] == 0 && m[1] == 0 && m[3] != 0)
+        return load_idx_named(path, hint, opt, out);
+    return knn__load_cifar(&path, 1, 0, opt, out);
+}
+
+/* Appends `dir/name` to paths if that file exists. */
+static bool add_if_file(const char *dir, const char *name, char **paths, int *n)
+{
+    char *p = knn__path_join(dir, name);
+    if (p && knn__is_file(p)) {
+        paths[(*n)++] = p;
+        return true;
+    }
+    free(p);
+    return false;
+}
+
+/* Loads SPLIT of the standard data set in `dir`; *found = false if none is there. */
+static knn_status load_folder(const char *dir, const char *split, const char *hint,
+                              const knn_load_options *opt, bool *found, knn_dataset **out)
+{
+    bool train = strcmp(split, "train") == 0;
+    static const char *const subfolders[] = {"", "raw", "cifar-10-batches-bin",
+                                             "cifar-100-binary"};
+    static const char *const idx_names[2][4] = {
+        {"t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz", "t10k-images.idx3-ubyte",
+         "t10k-images.idx3-ubyte.gz"},
+        {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "train-images.idx3-ubyte",
+         "train-images.idx3-ubyte.gz"}};
+    char *paths[8] = {NULL};
+    int n = 0;
+    knn_status st = KNN_OK;
+    *found = false;
+    for (size_t s = 0; s < sizeof subfolders / sizeof *subfolders && !*found; s++) {
+        char *sub = knn__path_join(dir, subfolders[s]);
+        if (!sub)
+            return knn__fail(KNN_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < 4 && !n; i++)
+            add_if_file(sub, idx_names[train][i], paths, &n);
+        if (n) {
+            *found = true;
+            st = load_idx_named(paths[0], hint, opt, out);
+        } else if (train ? add_if_file(sub, "data_batch_1.bin", paths, &n)
+                         : add_if_file(sub, "test_batch.bin", paths, &n)) {
+            char name[32];
+            for (int b = 2; train && b <= 5; b++) {
+                snprintf(name, sizeof name, "data_batch_%d.bin", b);
+                if (!add_if_file(sub, name, paths, &n))
+                    break;
+            }
+            *found = true;
+            st = knn__load_cifar((const char *const *)paths, n, 10, opt, out);
+        } else if (add_if_file(sub, train ? "train.bin" : "test.bin", paths, &n)) {
+            *found = true;
+            st = knn__load_cifar((const char *const *)paths, n, 100, opt, out);
+        }
+        free(sub);
+    }
+    for (int i = 0; i < n; i++)
+        free(paths[i]);
+    return st;
+}
+
+static knn_status load_named(const char *spec, size_t name_len, const char *split,
+                             const knn_load_options *opt, knn_dataset **out)
+{
+    size_t which = N_KNOWN;
+    for (size_t i = 0; i < N_KNOWN; i++) {
+        const char *nm = known_sets[i].name;
+        bool same = strlen(nm) == name_len && strncasecmp(spec, nm, name_len) == 0;
+        for (int a = 0; known_sets[i].folders[a] && !same; a++)
+            same = strlen(known_sets[i].folders[a]) == name_len &&
+                   strncasecmp(spec, known_sets[i].folders[a], name_len) == 0;
+        if (same)
+            which = i;
+    }
+    if (which == N_KNOWN)
+        return knn__fail(KNN_ERR_ARG,
+                         "%s: no such file or folder, and '%.*s' is not a known data set "
+                         "(mnist, fashion-mnist, kmnist, cifar10, cifar100)",
+                         spec, (int)name_len, spec);
+    const char *env = getenv("KNN_DATA");
+    size_t env_len = env ? strlen(env) : 0;
+    char *roots = malloc(env_len + sizeof DEFAULT_ROOTS + 1);
+    if (!roots)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    snprintf(roots, env_len + sizeof DEFAULT_ROOTS + 1, "%s%s%s", env_len ? env : "",
+             env_len ? ":" : "", DEFAULT_ROOTS);
+    knn_status st = KNN_OK;
+    bool found = false;
+    for (char *save = NULL, *root = strtok_r(roots, ":", &save); root && !found && !st;
+         root = strtok_r(NULL, ":", &save)) {
+        for (int a = 0; known_sets[which].folders[a] && !found && !st; a++) {
+            char *dir = knn__path_join(root, known_sets[which].folders[a]);
+            if (!dir)
+                st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+            else if (knn__is_dir(dir))
+                st = load_folder(dir, split, known_sets[which].name, opt, &found, out);
+            free(dir);
+        }
+    }
+    free(roots);
+    if (!st && !found)
+        st = knn__fail(KNN_ERR_IO,
+                       "%s: not found in $KNN_DATA, ./data or /usr/share/datasets%s", spec,
+                       which == 1 ? " (Debian's package dataset-fashion-mnist installs it)"
+                                  : "; put it in ./data or set KNN_DATA");
+    return st;
+}
+
+knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out)
+{
+    static const knn_load_options defaults = {0, 0, 0};
+    *out = NULL;
+    if (!opt)
+        opt = &defaults;
+    if (!spec || !*spec)
+        return knn__fail(KNN_ERR_ARG, "empty data set name");
+    if (knn__is_file(spec))
+        return load_file(spec, spec, opt, out);
+    if (knn__is_dir(spec))
+        return knn__fail(KNN_ERR_ARG, "%s: is a folder; say which split, e.g. %s:train", spec,
+                         spec);
+    const char *colon = strrchr(spec, ':');
+    if (!colon) {
+        errno = ENOENT;
+        return knn__fail(KNN_ERR_IO, "%s: %s", spec, strerror(ENOENT));
+    }
+    const char *split = colon + 1;
+    if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0)
+        return knn__fail(KNN_ERR_ARG, "%s: unknown split '%s' (train or test)", spec, split);
+    size_t head_len = (size_t)(colon - spec);
+    char *head = malloc(head_len + 1);
+    if (!head)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    memcpy(head, spec, head_len);
+    head[head_len] = '\0';
+    knn_status st;
+    if (knn__is_dir(head)) {
+        bool found;
+        st = load_folder(head, split, head, opt, &found, out);
+        if (!st && !found)
+            st = knn__fail(KNN_ERR_IO,
+                           "%s: no %s split of a known data set in this folder (looked for "
+                           "IDX %s-images-idx3-ubyte[.gz], CIFAR-10 %s, CIFAR-100 %s.bin)",
+                           spec, split, split[1] == 'r' ? "train" : "t10k",
+                           split[1] == 'r' ? "data_batch_1.bin" : "test_batch.bin", split);
+    } else {
+        st = load_named(spec, head_len, split, opt, out);
+    }
+    free(head);
+    return st;
+}

@@ -1,0 +1,58 @@
+/* params.c: search and vote parameters, their defaults and their names on the command line. */
+#include "internal.h"
+
+#include <string.h>
+
+knn_params knn_params_default(void)
+{
+    knn_params p = {1, KNN_L2, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 0, NULL, NULL};
+    return p;
+}
+
+static const char *const metric_names[] = {"l1", "l2"};
+static const char *const weights_names[] = {"uniform", "distance"};
+static const char *const ties_names[] = {"nearest", "smallest-label"};
+
+/* Index of `name` among the two `names`, or a KNN_ERR_ARG naming both. */
+static knn_status parse_two(const char *what, const char *const names[2], const char *name,
+                            int *out)
+{
+    for (int i = 0; i < 2; i++)
+        if (name && strcmp(name, names[i]) == 0) {
+            *out = i;
+            return KNN_OK;
+        }
+    return knn__fail(KNN_ERR_ARG, "unknown %s '%s' (%s or %s)", what, name ? name : "",
+                     names[0], names[1]);
+}
+
+knn_status knn_metric_parse(const char *name, knn_metric *out)
+{
+    int i = 0;
+    knn_status st = parse_two("metric", metric_names, name, &i);
+    if (!st)
+        *out = (knn_metric)i;
+    return st;
+}
+
+knn_status knn_weights_parse(const char *name, knn_weights *out)
+{
+    int i = 0;
+    knn_status st = parse_two("weights", weights_names, name, &i);
+    if (!st)
+        *out = (knn_weights)i;
+    return st;
+}
+
+knn_status knn_ties_parse(const char *name, knn_ties *out)
+{
+    int i = 0;
+    knn_status st = parse_two("tie rule", ties_names, name, &i);
+    if (!st)
+        *out = (knn_ties)i;
+    return st;
+}
+
+const char *knn_metric_name(knn_metric m) { return m == KNN_L1 ? "l1" : "l2"; }
+const char *knn_weights_name(knn_weights w) { return weights_names[w == KNN_WEIGHTS_DISTANCE]; }
+const char *knn_ties_name(knn_ties t) { return ties_names[t == KNN_TIES_SMALLEST_LABEL]; }

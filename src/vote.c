@@ -1,0 +1,120 @@
+/* vote.c: from neighbours to labels and class scores (DESIGN.md decision 4).
+ *
+ * Each of the first K neighbours votes for its label: weight 1 (uniform), or 1 / distance
+ * (distance weights, true L2 distance for L2); neighbours at distance 0, if any, decide alone
+ * with weight 1 each. Classes are ranked by total vote, and a tie is broken by the rule:
+ * `nearest` prefers the tied class whose nearest neighbour comes first in the sorted list,
+ * `smallest-label` the smallest label. Classes that got no vote follow, by label. Only the
+ * classes that got votes (at most K) are sorted, so the cost per query is O(K^2 + C). */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    double *score;  /* (C) total vote                                  */
+    int *first_pos; /* (C) position of the class's nearest neighbour, or -1 */
+    int32_t *voted; /* (K) the classes that got votes, in order met    */
+} vote_work;
+
+/* Does class a rank before class b? */
+static bool ranks_before(const vote_work *w, knn_ties ties, int32_t a, int32_t b)
+{
+    if (w->score[a] != w->score[b])
+        return w->score[a] > w->score[b];
+    if (ties == KNN_TIES_NEAREST && w->first_pos[a] != w->first_pos[b])
+        return w->first_pos[a] < w->first_pos[b];
+    return a < b;
+}
+
+/* Tallies query q's votes into w; returns the number of classes voted for. */
+static int tally(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
+                 size_t q, vote_work *w, double *total)
+{
+    const uint32_t *idx = nb->index + q * (size_t)nb->k;
+    const uint32_t *dist = nb->dist + q * (size_t)nb->k;
+    bool exact_match = p->weights == KNN_WEIGHTS_DISTANCE && dist[0] == 0;
+    int nvoted = 0;
+    *total = 0;
+    for (int j = 0; j < p->k; j++) {
+        int32_t c = train->labels[idx[j]];
+        double weight = 1.0;
+        if (exact_match)
+            weight = dist[j] == 0 ? 1.0 : 0.0;
+        else if (p->weights == KNN_WEIGHTS_DISTANCE)
+            weight = 1.0 / (nb->metric == KNN_L2 ? sqrt((double)dist[j]) : (double)dist[j]);
+        if (w->first_pos[c] < 0) {
+            w->first_pos[c] = j;
+            w->voted[nvoted++] = c;
+        }
+        w->score[c] += weight;
+        *total += weight;
+    }
+    return nvoted;
+}
+
+knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
+                    int32_t *pred, float *scores, int32_t *ranking)
+{
+    if (!train->labels)
+        return knn__fail(KNN_ERR_ARG, "%s: the training set has no labels", train->source);
+    if (p->k < 1 || p->k > nb->k)
+        return knn__fail(KNN_ERR_ARG, "vote with K = %d needs 1 <= K <= %d (the search's K)",
+                         p->k, nb->k);
+    const int C = train->num_classes;
+    vote_work w;
+    w.score = calloc((size_t)C, sizeof *w.score);
+    w.first_pos = malloc((size_t)C * sizeof *w.first_pos);
+    w.voted = malloc((size_t)p->k * sizeof *w.voted);
+    bool *seen = ranking ? calloc((size_t)C, sizeof *seen) : NULL;
+    if (!w.score || !w.first_pos || !w.voted || (ranking && !seen)) {
+        free(w.score);
+        free(w.first_pos);
+        free(w.voted);
+        free(seen);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for the vote");
+    }
+    memset(w.first_pos, -1, (size_t)C * sizeof *w.first_pos);
+    for (size_t q = 0; q < nb->nq; q++) {
+        double total;
+        int n = tally(train, nb, p, q, &w, &total);
+        /* insertion sort of the voted classes: n <= K */
+        for (int i = 1; i < n; i++) {
+            int32_t c = w.voted[i];
+            int j = i;
+            for (; j > 0 && ranks_before(&w, p->ties, c, w.voted[j - 1]); j--)
+                w.voted[j] = w.voted[j - 1];
+            w.voted[j] = c;
+        }
+        pred[q] = w.voted[0];
+        if (scores) {
+            float *s = scores + q * (size_t)C;
+            memset(s, 0, (size_t)C * sizeof *s);
+            for (int i = 0; i < n; i++)
+                s[w.voted[i]] = (float)(w.score[w.voted[i]] / total);
+        }
+        if (ranking) {
+            int32_t *r = ranking + q * (size_t)C;
+            for (int i = 0; i < n; i++) {
+                r[i] = w.voted[i];
+                seen[w.voted[i]] = true;
+            }
+            int at = n;
+            for (int32_t c = 0; c < C; c++)
+                if (!seen[c])
+                    r[at++] = c;
+            for (int i = 0; i < n; i++)
+                seen[w.voted[i]] = false;
+        }
+        for (int i = 0; i < n; i++) {
+            w.score[w.voted[i]] = 0;
+            w.first_pos[w.voted[i]] = -1;
+        }
+    }
+    free(w.score);
+    free(w.first_pos);
+    free(w.voted);
+    free(seen);
+    return KNN_OK;
+}

@@ -1,0 +1,198 @@
+/* test_search.c: distances against hand-computed values, and the blocked, threaded search
+ * against the scalar reference, bit for bit, on many shapes. */
+#include "check.h"
+#include "internal.h"
+#include "kernels/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 32);
+}
+
+/* A random data set; values in [0, range), labels in [0, classes). */
+static knn_dataset *random_dataset(size_t n, size_t dim, unsigned range, int classes)
+{
+    uint8_t *data = malloc(n * dim + 1);
+    int32_t *labels = malloc((n + 1) * sizeof *labels);
+    for (size_t i = 0; i < n * dim; i++)
+        data[i] = (uint8_t)(rng() % range);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = (int32_t)(rng() % (unsigned)classes);
+    knn_dataset *ds = NULL;
+    knn_status st = knn_dataset_create(n, dim, data, labels, classes, (int)dim, 1, 1, &ds);
+    CHECK_EQ(st, KNN_OK);
+    free(data);
+    free(labels);
+    return ds;
+}
+
+static void distances_match_hand_computed_values(void)
+{
+    const uint8_t a[3] = {0, 255, 3}, b[3] = {255, 0, 1};
+    CHECK_EQ(knn__l1_u8_scalar(a, b, 3), 255 + 255 + 2);
+    CHECK_EQ(knn__l2sq_u8_scalar(a, b, 3), 255 * 255 * 2 + 4);
+    CHECK_EQ(knn__l1_u8_scalar(a, a, 3), 0);
+    /* the tile kernels on padded rows: the padding adds nothing */
+    knn_dataset *q, *t;
+    CHECK_EQ(knn_dataset_create(1, 3, a, NULL, 0, 3, 1, 1, &q), KNN_OK);
+    CHECK_EQ(knn_dataset_create(1, 3, b, NULL, 0, 3, 1, 1, &t), KNN_OK);
+    uint32_t qn, tn, d;
+    knn__sqnorm_u8(q->rows, 1, q->stride, &qn);
+    knn__sqnorm_u8(t->rows, 1, t->stride, &tn);
+    CHECK_EQ(qn, 255 * 255 + 9);
+    const knn__kernels *k = knn__kernels_select();
+    k->l1_tile(q->rows, 1, t->rows, 1, q->stride, &qn, &tn, &d);
+    CHECK_EQ(d, 512);
+    k->l2_tile(q->rows, 1, t->rows, 1, q->stride, &qn, &tn, &d);
+    CHECK_EQ(d, 255 * 255 * 2 + 4);
+    knn_dataset_free(q);
+    knn_dataset_free(t);
+}
+
+static bool same_neighbors(const knn_neighbors *a, const knn_neighbors *b)
+{
+    size_t n = a->nq * (size_t)a->k;
+    return a->nq == b->nq && a->k == b->k &&
+           memcmp(a->index, b->index, n * sizeof *a->index) == 0 &&
+           memcmp(a->dist, b->dist, n * sizeof *a->dist) == 0;
+}
+
+static void search_equals_reference_for_many_shapes(void)
+{
+    const size_t dims[] = {1, 3, 63, 64, 65, 784, 3072};
+    const int ks[] = {1, 2, 7, 100};
+    const unsigned ranges[] = {256, 3}; /* 3: many equal distances, so the tie order matters */
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+        for (size_t ri = 0; ri < 2; ri++) {
+            size_t ntrain = dims[di] >= 784 ? 140 : 300, nq = 37;
+            knn_dataset *train = random_dataset(ntrain, dims[di], ranges[ri], 10);
+            knn_dataset *queries = random_dataset(nq, dims[di], ranges[ri], 10);
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+                for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+                    knn_params p = knn_params_default();
+                    p.k = ks[ki];
+                    p.metric = (knn_metric)metric;
+                    knn_neighbors *ref = NULL;
+                    CHECK_EQ(knn__search_reference(train, queries, &p, &ref), KNN_OK);
+                    for (int threads = 1; threads <= 3; threads++) {
+                        p.threads = threads;
+                        knn_neighbors *nb = NULL;
+                        CHECK_EQ(knn_search(train, queries, &p, &nb), KNN_OK);
+                        if (!nb || !ref || !same_neighbors(nb, ref)) {
+                            fprintf(stderr, "    dim %zu, range %u, K %d, %s, %d threads\n",
+                                    dims[di], ranges[ri], p.k, knn_metric_name(p.metric),
+                                    threads);
+                            CHECK(!"blocked search equals the reference");
+                        }
+                        knn_neighbors_free(nb);
+                    }
+                    knn_neighbors_free(ref);
+                }
+            knn_dataset_free(train);
+            knn_dataset_free(queries);
+        }
+}
+
+static void search_orders_equal_distances_by_training_index(void)
+{
+    const uint8_t rows[4] = {5, 7, 3, 5}; /* distances from 5: 0, 2, 2, 0 */
+    const int32_t labels[4] = {0, 1, 2, 3};
+    const uint8_t query[1] = {5};
+    knn_dataset *train, *q;
+    CHECK_EQ(knn_dataset_create(4, 1, rows, labels, 4, 1, 1, 1, &train), KNN_OK);
+    CHECK_EQ(knn_dataset_create(1, 1, query, NULL, 0, 1, 1, 1, &q), KNN_OK);
+    knn_params p = knn_params_default();
+    p.k = 4;
+    knn_neighbors *nb;
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+    const uint32_t want_index[4] = {0, 3, 1, 2}, want_dist[4] = {0, 0, 4, 4};
+    for (int j = 0; j < 4; j++) {
+        CHECK_EQ(knn_neighbors_index(nb, 0, j), want_index[j]);
+        CHECK_EQ(knn_neighbors_raw_distance(nb, 0, j), want_dist[j]);
+    }
+    CHECK(knn_neighbors_distance(nb, 0, 2) == 2.0); /* L2 in its own units: sqrt(4) */
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
+static void search_rejects_bad_parameters(void)
+{
+    knn_dataset *train = random_dataset(5, 8, 256, 2), *q = random_dataset(3, 8, 256, 2);
+    knn_dataset *other = random_dataset(3, 9, 256, 2);
+    knn_params p = knn_params_default();
+    knn_neighbors *nb = (knn_neighbors *)1;
+    p.k = 6; /* more than the 5 training rows */
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_ERR_ARG);
+    CHECK(nb == NULL);
+    CHECK(strstr(knn_last_error(), "K = 6 is more than the 5 training images") != NULL);
+    p.k = 0;
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_ERR_ARG);
+    p.k = 1;
+    p.metric = (knn_metric)7;
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_ERR_ARG);
+    p.metric = KNN_L1;
+    CHECK_EQ(knn_search(train, other, &p, &nb), KNN_ERR_SHAPE);
+    CHECK(strstr(knn_last_error(), "8") && strstr(knn_last_error(), "9"));
+    p.k = 5; /* K equal to the training set is fine: every row, sorted */
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+    for (size_t i = 0; nb && i < 3; i++)
+        for (int j = 1; j < 5; j++)
+            CHECK(knn_neighbors_raw_distance(nb, i, j - 1) <= knn_neighbors_raw_distance(nb, i, j));
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+    knn_dataset_free(other);
+}
+
+static void search_of_no_queries_returns_an_empty_list(void)
+{
+    knn_dataset *train = random_dataset(5, 8, 256, 2), *q = random_dataset(0, 8, 256, 2);
+    knn_params p = knn_params_default();
+    knn_neighbors *nb = NULL;
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+    CHECK(nb && knn_neighbors_count(nb) == 0);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
+static size_t progress_calls, progress_last;
+static void count_progress(size_t done, size_t total, void *user)
+{
+    (void)user;
+    CHECK(done <= total);
+    progress_calls++;
+    progress_last = done;
+}
+
+static void search_reports_progress_up_to_the_total(void)
+{
+    knn_dataset *train = random_dataset(50, 16, 256, 2), *q = random_dataset(100, 16, 256, 2);
+    knn_params p = knn_params_default();
+    p.progress = count_progress;
+    knn_neighbors *nb = NULL;
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+    CHECK(progress_calls >= 1);
+    CHECK_EQ(progress_last, 100);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
+const test_case search_tests[] = {
+    {"distances_match_hand_computed_values", distances_match_hand_computed_values},
+    {"search_equals_reference_for_many_shapes", search_equals_reference_for_many_shapes},
+    {"search_orders_equal_distances_by_training_index",
+     search_orders_equal_distances_by_training_index},
+    {"search_rejects_bad_parameters", search_rejects_bad_parameters},
+    {"search_of_no_queries_returns_an_empty_list", search_of_no_queries_returns_an_empty_list},
+    {"search_reports_progress_up_to_the_total", search_reports_progress_up_to_the_total},
+    {NULL, NULL}};

@@ -1,0 +1,195 @@
+/* test_vote.c: the vote rules of DESIGN.md decision 4, and the metrics. */
+#include "check.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One query whose j-th neighbour is training row j, with label labels[j] and distance
+ * dist[j] (raw: L1, or squared L2). */
+typedef struct {
+    knn_dataset *train;
+    knn_neighbors nb;
+    uint32_t index[16], dist[16];
+} one_query;
+
+static void one_query_init(one_query *o, int k, const int32_t *labels, const uint32_t *dist,
+                           int classes, knn_metric metric)
+{
+    uint8_t rows[16] = {0};
+    CHECK_EQ(knn_dataset_create((size_t)k, 1, rows, labels, classes, 1, 1, 1, &o->train),
+             KNN_OK);
+    for (int j = 0; j < k; j++) {
+        o->index[j] = (uint32_t)j;
+        o->dist[j] = dist ? dist[j] : (uint32_t)j + 1;
+    }
+    o->nb = (knn_neighbors){1, k, metric, o->index, o->dist};
+}
+
+static int32_t vote_one(one_query *o, int k, knn_weights w, knn_ties t, float *scores,
+                        int32_t *ranking)
+{
+    knn_params p = knn_params_default();
+    p.k = k;
+    p.weights = w;
+    p.ties = t;
+    int32_t pred = -1;
+    CHECK_EQ(knn_vote(o->train, &o->nb, &p, &pred, scores, ranking), KNN_OK);
+    return pred;
+}
+
+static void vote_course_example_smallest_label_gives_1(void)
+{
+    const int32_t labels[5] = {1, 2, 1, 2, 3};
+    one_query o;
+    one_query_init(&o, 5, labels, NULL, 4, KNN_L2);
+    CHECK_EQ(vote_one(&o, 5, KNN_WEIGHTS_UNIFORM, KNN_TIES_SMALLEST_LABEL, NULL, NULL), 1);
+    CHECK_EQ(vote_one(&o, 5, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, NULL, NULL), 1);
+    knn_dataset_free(o.train);
+}
+
+static void vote_tie_prefers_nearest_class(void)
+{
+    const int32_t labels[4] = {2, 1, 1, 2}; /* 2 votes each; class 2 holds the nearest */
+    one_query o;
+    one_query_init(&o, 4, labels, NULL, 3, KNN_L2);
+    CHECK_EQ(vote_one(&o, 4, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, NULL, NULL), 2);
+    CHECK_EQ(vote_one(&o, 4, KNN_WEIGHTS_UNIFORM, KNN_TIES_SMALLEST_LABEL, NULL, NULL), 1);
+    /* a smaller K read off the same list: K = 3 gives class 1 two votes to one */
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, NULL, NULL), 1);
+    knn_dataset_free(o.train);
+}
+
+static void vote_distance_weights_let_zero_distances_decide_alone(void)
+{
+    const int32_t labels[4] = {3, 1, 1, 1};
+    const uint32_t dist[4] = {0, 1, 1, 1};
+    one_query o;
+    one_query_init(&o, 4, labels, dist, 4, KNN_L1);
+    float scores[4];
+    CHECK_EQ(vote_one(&o, 4, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, scores, NULL), 3);
+    CHECK(scores[3] == 1.0f && scores[1] == 0.0f);
+    /* uniform weights: the three 1s win */
+    CHECK_EQ(vote_one(&o, 4, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, NULL, NULL), 1);
+    knn_dataset_free(o.train);
+
+    const int32_t labels2[3] = {2, 1, 1};
+    const uint32_t dist2[3] = {0, 0, 0}; /* three exact matches: 1 wins two to one */
+    one_query_init(&o, 3, labels2, dist2, 3, KNN_L2);
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, NULL, NULL), 1);
+    knn_dataset_free(o.train);
+}
+
+static void vote_distance_weights_are_inverse_true_distances(void)
+{
+    /* L2 squared distances 1, 4, 4: true distances 1, 2, 2, weights 1, 0.5, 0.5: a tie */
+    const int32_t labels[3] = {1, 0, 0};
+    const uint32_t dist[3] = {1, 4, 4};
+    one_query o;
+    one_query_init(&o, 3, labels, dist, 2, KNN_L2);
+    float scores[2];
+    int32_t ranking[2];
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, scores, ranking), 1);
+    CHECK(fabsf(scores[0] - 0.5f) < 1e-6f && fabsf(scores[1] - 0.5f) < 1e-6f);
+    CHECK(ranking[0] == 1 && ranking[1] == 0);
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_SMALLEST_LABEL, NULL, NULL), 0);
+    /* L1 with the same numbers: weights 1, 0.25, 0.25: class 1 wins */
+    o.nb.metric = KNN_L1;
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_SMALLEST_LABEL, NULL, NULL), 1);
+    knn_dataset_free(o.train);
+}
+
+static void vote_ranking_lists_every_class_best_first(void)
+{
+    const int32_t labels[5] = {4, 2, 4, 0, 2}; /* 4: 2 votes, 2: 2 votes, 0: 1 vote */
+    one_query o;
+    one_query_init(&o, 5, labels, NULL, 6, KNN_L2);
+    float scores[6];
+    int32_t ranking[6];
+    CHECK_EQ(vote_one(&o, 5, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, scores, ranking), 4);
+    const int32_t want[6] = {4, 2, 0, 1, 3, 5}; /* voted classes, then the rest by label */
+    for (int c = 0; c < 6; c++)
+        CHECK_EQ(ranking[c], want[c]);
+    float sum = 0;
+    for (int c = 0; c < 6; c++)
+        sum += scores[c];
+    CHECK(fabsf(sum - 1.0f) < 1e-6f && fabsf(scores[4] - 0.4f) < 1e-6f);
+    CHECK_EQ(vote_one(&o, 5, KNN_WEIGHTS_UNIFORM, KNN_TIES_SMALLEST_LABEL, NULL, ranking), 2);
+    CHECK(ranking[0] == 2 && ranking[1] == 4 && ranking[2] == 0);
+    knn_dataset_free(o.train);
+}
+
+static void vote_rejects_k_beyond_the_search(void)
+{
+    const int32_t labels[2] = {0, 1};
+    one_query o;
+    one_query_init(&o, 2, labels, NULL, 2, KNN_L2);
+    knn_params p = knn_params_default();
+    p.k = 3;
+    int32_t pred;
+    CHECK_EQ(knn_vote(o.train, &o.nb, &p, &pred, NULL, NULL), KNN_ERR_ARG);
+    knn_dataset_free(o.train);
+}
+
+static void metrics_count_accuracy_top5_and_confusion(void)
+{
+    /* 3 classes, 4 queries; rankings of all classes per query */
+    const int32_t truth[4] = {0, 1, 2, 2};
+    const int32_t ranking[12] = {0, 1, 2, /* right */ 2, 1, 0, /* wrong */
+                                 2, 0, 1, /* right */ 1, 0, 2 /* wrong */};
+    knn_metrics m;
+    CHECK_EQ(knn_metrics_compute(truth, ranking, 4, 3, &m), KNN_OK);
+    CHECK_EQ(m.correct, 2);
+    CHECK_EQ(m.total, 4);
+    CHECK(m.accuracy == 0.5);
+    CHECK_EQ(m.top5_correct, 4); /* 3 classes: every label is in the top 5 */
+    CHECK_EQ(m.class_total[2], 2);
+    CHECK_EQ(m.class_correct[2], 1);
+    CHECK_EQ(m.confusion[1 * 3 + 2], 1); /* true 1 predicted 2 */
+    CHECK_EQ(m.confusion[2 * 3 + 1], 1);
+    CHECK_EQ(m.confusion[0], 1);
+    knn_metrics_free(&m);
+    const int32_t bad[1] = {3};
+    CHECK_EQ(knn_metrics_compute(bad, ranking, 1, 3, &m), KNN_ERR_ARG);
+}
+
+static void metrics_top5_looks_at_five_classes_only(void)
+{
+    const int32_t truth[2] = {5, 4};
+    const int32_t ranking[12] = {0, 1, 2, 3, 4, 5, /* 5 is sixth: not in the top 5 */
+                                 0, 1, 2, 3, 4, 5};
+    knn_metrics m;
+    CHECK_EQ(knn_metrics_compute(truth, ranking, 2, 6, &m), KNN_OK);
+    CHECK_EQ(m.top5_correct, 1);
+    CHECK_EQ(m.correct, 0);
+    knn_metrics_free(&m);
+}
+
+static void parse_names_accept_documented_values_only(void)
+{
+    knn_metric m;
+    knn_weights w;
+    knn_ties t;
+    CHECK(knn_metric_parse("l1", &m) == KNN_OK && m == KNN_L1);
+    CHECK(knn_metric_parse("l2", &m) == KNN_OK && m == KNN_L2);
+    CHECK_EQ(knn_metric_parse("cosine", &m), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "cosine") != NULL);
+    CHECK(knn_weights_parse("distance", &w) == KNN_OK && w == KNN_WEIGHTS_DISTANCE);
+    CHECK(knn_ties_parse("smallest-label", &t) == KNN_OK && t == KNN_TIES_SMALLEST_LABEL);
+    CHECK_EQ(knn_ties_parse("random", &t), KNN_ERR_ARG);
+}
+
+const test_case vote_tests[] = {
+    {"vote_course_example_smallest_label_gives_1", vote_course_example_smallest_label_gives_1},
+    {"vote_tie_prefers_nearest_class", vote_tie_prefers_nearest_class},
+    {"vote_distance_weights_let_zero_distances_decide_alone",
+     vote_distance_weights_let_zero_distances_decide_alone},
+    {"vote_distance_weights_are_inverse_true_distances",
+     vote_distance_weights_are_inverse_true_distances},
+    {"vote_ranking_lists_every_class_best_first", vote_ranking_lists_every_class_best_first},
+    {"vote_rejects_k_beyond_the_search", vote_rejects_k_beyond_the_search},
+    {"metrics_count_accuracy_top5_and_confusion", metrics_count_accuracy_top5_and_confusion},
+    {"metrics_top5_looks_at_five_classes_only", metrics_top5_looks_at_five_classes_only},
+    {"parse_names_accept_documented_values_only", parse_names_accept_documented_values_only},
+    {NULL, NULL}};
