@@ -187,11 +187,6 @@ int cmd_eval(int argc, char **argv)
         exit_code = cli_library_error(st);
         goto done;
     }
-    if (!common.quiet && !r.json) {
-        cli_describe(stdout, "train", r.train_spec, train);
-        cli_describe(stdout, "test", r.test_spec, test);
-        fflush(stdout);
-    }
     if (!check_test_labels(train, test, r.test_spec)) {
         exit_code = EXIT_ERROR;
         goto done;
@@ -225,6 +220,10 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     r.seconds = cli_now() - t0;
+    if (!common.quiet && !r.json) {
+        cli_describe(stdout, "train", r.train_spec, train);
+        cli_describe(stdout, "test", r.test_spec, test);
+    }
     if (r.json)
         print_json(&r, train, &m);
     else

@@ -56,7 +56,7 @@ static void write_text(FILE *f, const predictions *p)
         fputc('\n', f);
         for (int j = 0; p->neighbors && j < p->k; j++) {
             uint32_t i = knn_neighbors_index(p->nb, q, j);
-            fprintf(f, "    #%d train %u  %-16s distance %.6g\n", j + 1, i,
+            fprintf(f, "    #%-2d train %-6u %-16s distance %.6g\n", j + 1, i,
                     cli_class_name(p->train, knn_dataset_label(p->train, i), b1),
                     knn_neighbors_distance(p->nb, q, j));
         }

@@ -2,7 +2,8 @@
 # deps.sh: installs the Debian packages knn needs that are missing, and nothing else.
 #   sh scripts/deps.sh build   compiler, make, zlib
 #   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
-#   sh scripts/deps.sh test    demo + python3 and numpy (the tests' exact reference)
+#   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
+#                              without OpenBLAS numpy falls back to the slow reference BLAS)
 # Build packages are required; the data set and numpy are optional (the tests that need them
 # say they skip), so failing to install those only warns. Called by `make demo` and `make test`;
 # plain `make` never installs anything.
@@ -13,7 +14,7 @@ optional=""
 case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
-test) optional="dataset-fashion-mnist python3 python3-numpy" ;;
+test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread" ;;
 *) echo "usage: sh scripts/deps.sh build|demo|test" >&2; exit 2 ;;
 esac
 

@@ -1,0 +1,276 @@
+"""test_cli.py: the `knn` command on files this test writes: results against a plain Python
+brute-force reference, the output formats, and every kind of bad input, each of which must end
+with exit status 1 or 2, one line on stderr naming the problem, and no output file."""
+import csv
+import gzip
+import io
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KNN = os.path.join(ROOT, "knn")
+TMP = tempfile.mkdtemp(prefix="knn-cli-")
+RNG = random.Random(7)
+
+
+def knn(*args, env=None):
+    e = dict(os.environ)
+    e.pop("KNN_DATA", None)
+    if env:
+        e.update(env)
+    return subprocess.run([KNN, *map(str, args)], capture_output=True, text=True, env=e,
+                          cwd=TMP, timeout=120)
+
+
+def path(*names):
+    return os.path.join(TMP, *names)
+
+
+# A small labelled problem: 120 training and 40 test vectors of 5 x 4 values in 3 classes.
+TRAIN_ROWS = fixtures.random_rows(RNG, 120, 20, top=8)  # small values: many equal distances
+TRAIN_LABELS = [RNG.randrange(3) for _ in TRAIN_ROWS]
+TEST_ROWS = fixtures.random_rows(RNG, 40, 20, top=8)
+TEST_LABELS = [RNG.randrange(3) for _ in TEST_ROWS]
+TRAIN = fixtures.write_idx_pair(path("small"), "train", TRAIN_ROWS, TRAIN_LABELS, 5, 4)
+TEST = fixtures.write_idx_pair(path("small"), "t10k", TEST_ROWS, TEST_LABELS, 5, 4, gz=True)
+
+
+def reference_predict(k, metric, ties="nearest"):
+    """Brute force: every distance, neighbours sorted by (distance, index), uniform vote."""
+    out = []
+    for q in TEST_ROWS:
+        if metric == "l1":
+            d = [sum(abs(a - b) for a, b in zip(q, t)) for t in TRAIN_ROWS]
+        else:
+            d = [sum((a - b) ** 2 for a, b in zip(q, t)) for t in TRAIN_ROWS]
+        order = sorted(range(len(TRAIN_ROWS)), key=lambda i: (d[i], i))[:k]
+        votes = {}
+        for pos, i in enumerate(order):
+            c = TRAIN_LABELS[i]
+            n, first = votes.get(c, (0, pos))
+            votes[c] = (n + 1, first)
+        key = (lambda c: (-votes[c][0], votes[c][1])) if ties == "nearest" else \
+              (lambda c: (-votes[c][0], c))
+        out.append((min(votes, key=key), order, [d[i] for i in order]))
+    return out
+
+
+def test_predict_matches_brute_force_reference():
+    for k in (1, 4, 7):
+        for metric in ("l1", "l2"):
+            for ties in ("nearest", "smallest-label"):
+                r = knn("predict", TRAIN, TEST, "-k", k, "--metric", metric, "--ties", ties,
+                        "--format", "csv", "--neighbors")
+                assert r.returncode == 0, r.stderr
+                rows = list(csv.DictReader(io.StringIO(r.stdout)))
+                ref = reference_predict(k, metric, ties)
+                assert len(rows) == len(ref)
+                for row, (label, order, dist) in zip(rows, ref):
+                    assert int(row["label"]) == label, (k, metric, ties, row, label)
+                    got = [int(row[f"nn{j + 1}_index"]) for j in range(k)]
+                    assert got == order, (got, order)
+                    want = [math.sqrt(x) if metric == "l2" else x for x in dist]
+                    for j in range(k):
+                        assert abs(float(row[f"nn{j + 1}_distance"]) - want[j]) < 1e-6
+
+
+def test_eval_reports_accuracy_in_the_course_words():
+    ref = reference_predict(3, "l2")
+    correct = sum(p == t for (p, _, _), t in zip(ref, TEST_LABELS))
+    r = knn("eval", TRAIN, TEST, "-k", "3", "--confusion")
+    assert r.returncode == 0, r.stderr
+    want = f"Got {correct} / 40 correct; accuracy is {100 * correct / 40:.2f}%"
+    assert want in r.stdout, (want, r.stdout)
+    assert "Top-5" in r.stdout and "Per-class accuracy" in r.stdout
+    assert "Confusion matrix" in r.stdout
+
+
+def test_eval_json_has_the_documented_fields():
+    r = knn("eval", TRAIN, TEST, "-k", "3", "--json", "--metric", "l1")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    for key in ("accuracy", "correct", "total", "top5_accuracy", "k", "metric", "per_class",
+                "confusion"):
+        assert key in j, key
+    assert j["k"] == 3 and j["metric"] == "l1" and j["total"] == 40
+    assert len(j["confusion"]) == 3 and sum(map(sum, j["confusion"])) == 40
+    assert sum(c["correct"] for c in j["per_class"]) == j["correct"]
+    assert j["top5_accuracy"] == 1.0  # 3 classes: all are in the top 5
+
+
+def test_eval_limit_uses_the_first_images():
+    r = knn("eval", TRAIN, TEST, "--limit", "10", "--train-limit", "50", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["total"] == 10
+
+
+def test_predict_json_and_text_agree():
+    r = knn("predict", TRAIN, TEST, "-k", "5", "--top", "2", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    labels = [p["label"] for p in j["predictions"]]
+    assert labels == [p for p, _, _ in reference_predict(5, "l2")]
+    for p in j["predictions"]:
+        assert p["top"][0]["label"] == p["label"] and len(p["top"]) == 2
+        assert p["top"][0]["score"] >= p["top"][1]["score"]
+    t = knn("predict", TRAIN, TEST, "-k", "5")
+    assert t.returncode == 0
+    assert [int(line.split(": ")[1].split()[0]) for line in t.stdout.splitlines()] == labels
+
+
+def test_predict_writes_the_output_file_whole():
+    out = path("out", "pred.csv")
+    os.makedirs(path("out"), exist_ok=True)
+    r = knn("predict", TRAIN, TEST, "--format", "csv", "-o", out)
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    with open(out) as f:
+        assert len(f.read().splitlines()) == 41
+    assert os.listdir(path("out")) == ["pred.csv"]
+    # a failing run leaves the old file as it was, and no temporary file
+    r = knn("predict", TRAIN, TEST, "-k", "1000", "-o", out)
+    assert r.returncode == 2
+    with open(out) as f:
+        assert len(f.read().splitlines()) == 41
+    assert os.listdir(path("out")) == ["pred.csv"]
+
+
+def test_predict_accepts_unlabelled_queries():
+    q = fixtures.write_idx_pair(path("nolabels"), "query", TEST_ROWS[:3], None, 5, 4)
+    r = knn("predict", TRAIN, q, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("index,label,top1_label")
+    r = knn("eval", TRAIN, q)
+    assert r.returncode == 1 and "no labels file" in r.stderr
+
+
+def test_info_shows_counts_and_pictures():
+    r = knn("info", TRAIN)
+    assert r.returncode == 0, r.stderr
+    assert "images:  120" in r.stdout and "5 x 4 x 1" in r.stdout
+    for c in range(3):
+        assert f"{TRAIN_LABELS.count(c)}" in r.stdout
+    assert "The first 3 images" in r.stdout
+
+
+def test_cifar_folder_with_names():
+    folder = path("cifar-10-batches-bin")
+    os.makedirs(folder, exist_ok=True)
+    fixtures.write(os.path.join(folder, "data_batch_1.bin"),
+                   fixtures.cifar10_batch([0, 1, 2, 3, 4], RNG))
+    fixtures.write(os.path.join(folder, "data_batch_2.bin"),
+                   fixtures.cifar10_batch([5, 6, 7, 8, 9], RNG))
+    fixtures.write(os.path.join(folder, "test_batch.bin"), fixtures.cifar10_batch([9, 1], RNG))
+    names = "airplane automobile bird cat deer dog frog horse ship truck".split()
+    fixtures.write(os.path.join(folder, "batches.meta.txt"), ("\n".join(names) + "\n").encode())
+    r = knn("info", "cifar10:train", env={"KNN_DATA": TMP})
+    assert r.returncode == 0, r.stderr
+    assert "images:  10" in r.stdout and "32 x 32 x 3" in r.stdout and "truck" in r.stdout
+    r = knn("eval", "cifar10:train", f"{folder}:test", "--json", env={"KNN_DATA": TMP})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["classes"][9] == "truck"
+
+
+def test_help_answers_for_every_command():
+    for cmd in ("info", "eval", "predict"):
+        r = knn(cmd, "--help")
+        assert r.returncode == 0 and r.stdout.startswith(f"usage: knn {cmd}"), cmd
+        assert knn("help", cmd).stdout == r.stdout
+    r = knn("--help")
+    assert r.returncode == 0 and "commands:" in r.stdout
+    assert knn().returncode == 2
+    assert knn("--version").stdout.startswith("knn ")
+
+
+def bad_file(name, data):
+    p = path("bad", name)
+    os.makedirs(path("bad"), exist_ok=True)
+    fixtures.write(p, data)
+    return p
+
+
+def expect_error(code, words, *args):
+    r = knn(*args)
+    assert r.returncode == code, (args, r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, (args, r.stderr)
+    assert words in lines[0], (args, words, lines[0])
+    assert r.stdout == "", (args, r.stdout)
+
+
+def test_bad_input_gives_one_clear_line():
+    good = fixtures.idx_images(TRAIN_ROWS[:4], 5, 4)
+    labels = fixtures.idx_labels([0, 1, 2, 0])
+    missing = path("bad", "nothing-images-idx3-ubyte")
+    expect_error(1, "nothing-images-idx3-ubyte: No such file", "info", missing)
+    expect_error(1, "the file is empty", "info", bad_file("empty-images-idx3-ubyte", b""))
+    t = bad_file("trunc-images-idx3-ubyte", good[:-7])
+    bad_file("trunc-labels-idx1-ubyte", labels)
+    expect_error(1, "trunc-images-idx3-ubyte: truncated", "eval", t, TEST)
+    expect_error(1, "not an IDX file", "eval", bad_file("junk.bin", b"\x7fELF" + bytes(60)), TEST)
+    c = bad_file("count-images-idx3-ubyte", good)
+    bad_file("count-labels-idx1-ubyte", fixtures.idx_labels([0, 1, 2]))
+    expect_error(1, "3 labels for 4 images", "eval", c, TEST)
+    os.makedirs(path("bad", "mnist"), exist_ok=True)
+    m = bad_file(os.path.join("mnist", "train-images-idx3-ubyte"), good)
+    bad_file(os.path.join("mnist", "train-labels-idx1-ubyte"), fixtures.idx_labels([0, 1, 12, 0]))
+    expect_error(1, "label 12 of image 2 is outside the 10 classes", "eval", m, TEST)
+    huge = bad_file("huge-images-idx3-ubyte",
+                    bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 3)
+    expect_error(1, "huge-images-idx3-ubyte", "info", huge)
+    z = bad_file("corrupt-images-idx3-ubyte.gz", b"\x1f\x8b\x08\x00" + bytes(6) + b"garbage" * 9)
+    expect_error(1, "corrupt-images-idx3-ubyte.gz", "info", z)
+    gz = gzip.compress(fixtures.idx_images(TRAIN_ROWS, 5, 4))
+    cut = bad_file("cut-images-idx3-ubyte.gz", gz[: len(gz) // 2])
+    bad_file("cut-labels-idx1-ubyte.gz", gzip.compress(fixtures.idx_labels(TRAIN_LABELS)))
+    expect_error(1, "cut-images-idx3-ubyte.gz", "eval", cut, TEST)
+    other = fixtures.write_idx_pair(path("other"), "train", fixtures.random_rows(RNG, 5, 9), [0] * 5, 3, 3)
+    expect_error(1, "values but", "eval", TRAIN, other)
+    expect_error(2, "-k '0'", "eval", TRAIN, TEST, "-k", "0")
+    expect_error(2, "K = 121 is more than the 120 training images", "eval", TRAIN, TEST,
+                 "-k", "121")
+    expect_error(2, "unknown metric 'l3'", "eval", TRAIN, TEST, "--metric", "l3")
+    expect_error(2, "unknown tie rule", "eval", TRAIN, TEST, "--ties", "coin")
+    expect_error(2, "unknown option '--bogus'", "eval", TRAIN, TEST, "--bogus")
+    expect_error(2, "--metric needs a value", "eval", TRAIN, TEST, "--metric")
+    expect_error(2, "give TRAIN and TEST", "eval", TRAIN)
+    expect_error(2, "not a known data set", "eval", "nosuchset:train", TEST)
+    expect_error(2, "unknown split", "info", "mnist:validation")
+    expect_error(2, "unknown format", "predict", TRAIN, TEST, "--format", "xml")
+    expect_error(2, "is a folder", "info", path("small"))
+    expect_error(1, "no labels file beside it", "eval",
+                 fixtures.write_idx_pair(path("bad", "nl"), "train", TRAIN_ROWS[:3], None, 5, 4),
+                 TEST)
+    expect_error(1, "cannot write", "predict", TRAIN, TEST, "-o", path("no", "such", "dir.csv"))
+
+
+def main():
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
+    if not os.access(KNN, os.X_OK):
+        print(f"cli: {KNN} is not built; run make")
+        print("cli: 0 passed, 1 failed")
+        return 1
+    passed = failed = 0
+    for name, fn in tests:
+        try:
+            fn()
+            print(f"ok   {name}")
+            passed += 1
+        except AssertionError as e:
+            print(f"FAIL {name}: {e!r}"[:2000])
+            failed += 1
+    shutil.rmtree(TMP, ignore_errors=True)
+    print(f"cli: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
