@@ -49,9 +49,10 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_getopt_error(int opt, char **argv);
 /* Prints "knn CMD: <knn_last_error()>" and returns the exit status for `st`. */
 int cli_library_error(knn_status st);
-/* Handles a common option (returns true) or says it is not one (false); on a bad value
- * sets *exit_code to EXIT_USAGE after printing the error. */
-bool cli_common_option(int opt, const char *arg, cli_common *c, int *exit_code);
+/* Handles an option the commands share: the common ones, the classifier's (-k, --metric,
+ * --weights, --ties) where p is not NULL, and getopt_long's '?' and ':'. Returns 0 if the
+ * option was taken, else the exit status after printing the error. */
+int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p);
 /* Parses an integer in [min, max] for option `name`; false (after printing) if it is not. */
 bool cli_parse_long(const char *name, const char *arg, long min, long max, long *out);
 

@@ -138,36 +138,14 @@ int cmd_eval(int argc, char **argv)
     cli_common common = {0};
     int opt, code = 0;
     opterr = 0;
-    long v;
     knn_status st;
     while ((opt = getopt_long(argc, argv, ":k:qh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'k':
-            if (!cli_parse_long("-k", optarg, 1, 1 << 20, &v))
-                return EXIT_USAGE;
-            r.params.k = (int)v;
-            break;
-        case OPT_METRIC:
-            if ((st = knn_metric_parse(optarg, &r.params.metric)))
-                return cli_library_error(st);
-            break;
-        case OPT_WEIGHTS:
-            if ((st = knn_weights_parse(optarg, &r.params.weights)))
-                return cli_library_error(st);
-            break;
-        case OPT_TIES:
-            if ((st = knn_ties_parse(optarg, &r.params.ties)))
-                return cli_library_error(st);
-            break;
         case OPT_CONFUSION: r.confusion = true; break;
         case OPT_JSON: r.json = true; break;
         case 'h': fputs(help, stdout); return 0;
-        case '?':
-        case ':': return cli_getopt_error(opt, argv);
         default:
-            if (!cli_common_option(opt, optarg, &common, &code))
-                return cli_getopt_error('?', argv);
-            if (code)
+            if ((code = cli_shared_option(opt, argv, &common, &r.params)))
                 return code;
         }
     }
@@ -175,7 +153,6 @@ int cmd_eval(int argc, char **argv)
         return cli_usage_error("give TRAIN and TEST data sets (%d given)", argc - optind);
     r.train_spec = argv[optind];
     r.test_spec = argv[optind + 1];
-    r.params.threads = common.threads;
 
     knn_dataset *train = NULL, *test = NULL;
     knn_neighbors *nb = NULL;

@@ -74,12 +74,8 @@ int cmd_info(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'h': fputs(help, stdout); return 0;
-        case '?':
-        case ':': return cli_getopt_error(opt, argv);
         default:
-            if (!cli_common_option(opt, optarg, &common, &code))
-                return cli_getopt_error('?', argv);
-            if (code)
+            if ((code = cli_shared_option(opt, argv, &common, NULL)))
                 return code;
         }
     }

@@ -149,23 +149,6 @@ int cmd_predict(int argc, char **argv)
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":k:o:qh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'k':
-            if (!cli_parse_long("-k", optarg, 1, 1 << 20, &v))
-                return EXIT_USAGE;
-            params.k = (int)v;
-            break;
-        case OPT_METRIC:
-            if ((st = knn_metric_parse(optarg, &params.metric)))
-                return cli_library_error(st);
-            break;
-        case OPT_WEIGHTS:
-            if ((st = knn_weights_parse(optarg, &params.weights)))
-                return cli_library_error(st);
-            break;
-        case OPT_TIES:
-            if ((st = knn_ties_parse(optarg, &params.ties)))
-                return cli_library_error(st);
-            break;
         case OPT_TOP:
             if (!cli_parse_long("--top", optarg, 1, KNN_MAX_CLASSES, &v))
                 return EXIT_USAGE;
@@ -184,19 +167,14 @@ int cmd_predict(int argc, char **argv)
             break;
         case 'o': output = optarg; break;
         case 'h': fputs(help, stdout); return 0;
-        case '?':
-        case ':': return cli_getopt_error(opt, argv);
         default:
-            if (!cli_common_option(opt, optarg, &common, &code))
-                return cli_getopt_error('?', argv);
-            if (code)
+            if ((code = cli_shared_option(opt, argv, &common, &params)))
                 return code;
         }
     }
     if (argc - optind != 2)
         return cli_usage_error("give TRAIN and QUERIES data sets (%d given)", argc - optind);
     const char *train_spec = argv[optind], *query_spec = argv[optind + 1];
-    params.threads = common.threads;
 
     knn_dataset *train = NULL, *queries = NULL;
     knn_neighbors *nb = NULL;

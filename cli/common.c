@@ -56,36 +56,58 @@ bool cli_parse_long(const char *name, const char *arg, long min, long max, long 
     return true;
 }
 
-bool cli_common_option(int opt, const char *arg, cli_common *c, int *exit_code)
+/* The classifier's options: -k, --metric, --weights, --ties. */
+static int params_option(int opt, const char *arg, knn_params *p, bool *handled)
 {
     long v = 0;
+    knn_status st = KNN_OK;
+    *handled = true;
+    switch (opt) {
+    case 'k':
+        if (!cli_parse_long("-k", arg, 1, 1 << 20, &v))
+            return EXIT_USAGE;
+        p->k = (int)v;
+        return 0;
+    case OPT_METRIC: st = knn_metric_parse(arg, &p->metric); break;
+    case OPT_WEIGHTS: st = knn_weights_parse(arg, &p->weights); break;
+    case OPT_TIES: st = knn_ties_parse(arg, &p->ties); break;
+    default: *handled = false; return 0;
+    }
+    return st ? cli_library_error(st) : 0;
+}
+
+int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
+{
+    long v = 0;
+    bool handled = false;
+    if (p) {
+        int code = params_option(opt, optarg, p, &handled);
+        if (handled)
+            return code;
+    }
     switch (opt) {
     case OPT_THREADS:
-        if (!cli_parse_long("--threads", arg, 1, 4096, &v))
-            break;
+        if (!cli_parse_long("--threads", optarg, 1, 4096, &v))
+            return EXIT_USAGE;
         c->threads = (int)v;
-        return true;
+        if (p)
+            p->threads = c->threads;
+        return 0;
     case OPT_LIMIT:
-        if (!cli_parse_long("--limit", arg, 1, LONG_MAX, &v))
-            break;
+        if (!cli_parse_long("--limit", optarg, 1, LONG_MAX, &v))
+            return EXIT_USAGE;
         c->limit = (size_t)v;
-        return true;
+        return 0;
     case OPT_TRAIN_LIMIT:
-        if (!cli_parse_long("--train-limit", arg, 1, LONG_MAX, &v))
-            break;
+        if (!cli_parse_long("--train-limit", optarg, 1, LONG_MAX, &v))
+            return EXIT_USAGE;
         c->train_limit = (size_t)v;
-        return true;
-    case OPT_COARSE:
-        c->coarse = true;
-        return true;
-    case 'q':
-        c->quiet = true;
-        return true;
-    default:
-        return false;
+        return 0;
+    case OPT_COARSE: c->coarse = true; return 0;
+    case 'q': c->quiet = true; return 0;
+    case ':': return cli_getopt_error(':', argv);
+    default: return cli_getopt_error('?', argv);
     }
-    *exit_code = EXIT_USAGE;
-    return true;
 }
 
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
