@@ -24,19 +24,22 @@ typedef struct {
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
 enum {
     OPT_THREADS = 256, OPT_LIMIT, OPT_TRAIN_LIMIT, OPT_COARSE, OPT_METRIC, OPT_WEIGHTS,
-    OPT_TIES, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES
+    OPT_TIES, OPT_ISA, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES
 };
 #define CLI_COMMON_LONG_OPTIONS                                                               \
     {"threads", required_argument, NULL, OPT_THREADS},                                        \
         {"limit", required_argument, NULL, OPT_LIMIT},                                        \
         {"train-limit", required_argument, NULL, OPT_TRAIN_LIMIT},                            \
         {"coarse", no_argument, NULL, OPT_COARSE}, {"quiet", no_argument, NULL, 'q'},         \
+        {"isa", required_argument, NULL, OPT_ISA},                                            \
         {"help", no_argument, NULL, 'h'}
 #define CLI_COMMON_HELP                                                                       \
     "  --threads N        threads to use (default: all cores, or OMP_NUM_THREADS)\n"          \
     "  --limit N          use only the first N images of the query / test set\n"              \
     "  --train-limit N    use only the first N images of the training set\n"                  \
     "  --coarse           CIFAR-100: the 20 superclasses instead of the 100 fine labels\n"    \
+    "  --isa NAME         distance kernels: scalar, avx2, avx512 or best (default best, or\n"  \
+    "                     $KNN_ISA); all give the same results\n"                              \
     "  -q, --quiet        no progress bar, no header lines\n"                                 \
     "  -h, --help         this help\n"
 

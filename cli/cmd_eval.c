@@ -38,9 +38,9 @@ static void print_text(const eval_run *r, const knn_dataset *train, const knn_me
     char buf[16];
     const int C = m->num_classes;
     if (!quiet)
-        printf("k = %d, metric %s, weights %s, ties %s: %.2f s\n", r->params.k,
+        printf("k = %d, metric %s, weights %s, ties %s: %.2f s (%s kernels)\n", r->params.k,
                knn_metric_name(r->params.metric), knn_weights_name(r->params.weights),
-               knn_ties_name(r->params.ties), r->seconds);
+               knn_ties_name(r->params.ties), r->seconds, knn_isa());
     printf("Got %zu / %zu correct; accuracy is %.2f%%\n", m->correct, m->total,
            100 * m->accuracy);
     printf("Top-5: got %zu / %zu correct; top-5 accuracy is %.2f%%\n", m->top5_correct,
@@ -79,8 +79,10 @@ static void print_json(const eval_run *r, const knn_dataset *train, const knn_me
            r->params.k, knn_metric_name(r->params.metric), knn_weights_name(r->params.weights),
            knn_ties_name(r->params.ties));
     printf(" \"total\": %zu, \"correct\": %zu, \"accuracy\": %.6f,"
-           " \"top5_correct\": %zu, \"top5_accuracy\": %.6f, \"seconds\": %.3f,\n",
-           m->total, m->correct, m->accuracy, m->top5_correct, m->top5_accuracy, r->seconds);
+           " \"top5_correct\": %zu, \"top5_accuracy\": %.6f, \"seconds\": %.3f,"
+           " \"isa\": \"%s\",\n",
+           m->total, m->correct, m->accuracy, m->top5_correct, m->top5_accuracy, r->seconds,
+           knn_isa());
     printf(" \"classes\": [");
     for (int c = 0; c < C; c++) {
         printf(c ? ", " : "");

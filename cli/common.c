@@ -104,6 +104,10 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
         c->train_limit = (size_t)v;
         return 0;
     case OPT_COARSE: c->coarse = true; return 0;
+    case OPT_ISA: {
+        knn_status st = knn_set_isa(optarg);
+        return st ? cli_library_error(st) : 0;
+    }
     case 'q': c->quiet = true; return 0;
     case ':': return cli_getopt_error(':', argv);
     default: return cli_getopt_error('?', argv);

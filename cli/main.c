@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
@@ -58,6 +59,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("knn %s\n", KNN_VERSION);
         return 0;
+    }
+    const char *isa = getenv("KNN_ISA");
+    if (isa && *isa && knn_set_isa(isa) != KNN_OK) {
+        fprintf(stderr, "knn: KNN_ISA: %s\n", knn_last_error());
+        return EXIT_USAGE;
     }
     command_fn run = find_command(cmd);
     return run ? run(argc - 1, argv + 1) : EXIT_USAGE;

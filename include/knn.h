@@ -150,6 +150,14 @@ uint32_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
 /* Its distance in the metric's own units: L1, or sqrt of the squared L2 distance. */
 double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);
 
+/* The distance kernels in use: "scalar", "avx2" or "avx512" (AVX-512 F, BW and VNNI).
+ * By default the best this processor runs; the environment variable KNN_ISA, read at the
+ * first search, can name a lesser one. Every choice gives the same results, bit for bit. */
+const char *knn_isa(void);
+/* Chooses the kernels for all later searches in this process: "scalar", "avx2", "avx512",
+ * or "best". KNN_ERR_ARG if the name is unknown or this processor cannot run it. */
+knn_status knn_set_isa(const char *name);
+
 /* ---- vote ------------------------------------------------------------------------------ */
 
 /* Votes among the first p->k neighbours of each query (p->k <= knn_neighbors_k(nb), so

@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -127,45 +128,89 @@ static void topk_offer(uint32_t *hd, uint32_t *hi, int k, int *size, const uint3
     }
 }
 
-/* Turns a full max-heap into the ascending (dist, index) order. */
-static void heap_sort(uint32_t *hd, uint32_t *hi, int k)
+/* Turns a max-heap of n entries into the ascending (dist, index) order. */
+static void heap_sort(uint32_t *hd, uint32_t *hi, int n)
 {
-    for (int n = k - 1; n > 0; n--) {
+    for (int last = n - 1; last > 0; last--) {
         uint32_t d = hd[0], x = hi[0];
-        hd[0] = hd[n];
-        hi[0] = hi[n];
-        hd[n] = d;
-        hi[n] = x;
-        heap_sift_down(hd, hi, n, 0);
+        hd[0] = hd[last];
+        hi[0] = hi[last];
+        hd[last] = d;
+        hi[last] = x;
+        heap_sift_down(hd, hi, last, 0);
     }
 }
 
 /* ---- the blocked search ---------------------------------------------------------------- */
 
-static void search_tile(const knn_dataset *train, const knn_dataset *queries,
-                        const knn__kernels *kern, knn_metric metric, const uint32_t *tnorm,
-                        size_t q0, size_t nq, uint32_t *tile, uint32_t *qnorm,
-                        knn_neighbors *nb)
+/* Top-K lists of every query: (nq, k) distances and indices, and how many each holds (fewer
+ * than k only in a part of the training set smaller than k). */
+typedef struct {
+    uint32_t *dist, *index;
+    int *size;
+} topk_lists;
+
+typedef struct {
+    const knn_dataset *train, *queries;
+    knn__tile_fn tile_fn;
+    const uint32_t *tnorm; /* (ntrain) the kernels' train norms; NULL for L1 */
+    int k;
+} search_job;
+
+/* Queries [q0, q0 + nq) against training rows [t_lo, t_hi), into `lists`, sorted. */
+static void search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo, size_t t_hi,
+                        uint32_t *tile, uint32_t *qnorm, topk_lists *lists)
 {
-    const int k = nb->k;
-    const size_t stride = train->stride;
-    const uint8_t *qrows = queries->rows + q0 * stride;
-    knn__tile_fn fn = metric == KNN_L1 ? kern->l1_tile : kern->l2_tile;
-    int size[QUERY_TILE] = {0};
-    if (metric == KNN_L2)
+    const int k = job->k;
+    const size_t stride = job->train->stride;
+    const uint8_t *qrows = job->queries->rows + q0 * stride;
+    int *size = lists->size + q0;
+    for (size_t i = 0; i < nq; i++)
+        size[i] = 0;
+    if (job->tnorm)
         knn__sqnorm_u8(qrows, nq, stride, qnorm);
-    for (size_t t0 = 0; t0 < train->count; t0 += TRAIN_BLOCK) {
-        size_t nt = train->count - t0 < TRAIN_BLOCK ? train->count - t0 : TRAIN_BLOCK;
-        fn(qrows, nq, train->rows + t0 * stride, nt, stride, qnorm, tnorm ? tnorm + t0 : NULL,
-           tile);
+    for (size_t t0 = t_lo; t0 < t_hi; t0 += TRAIN_BLOCK) {
+        size_t nt = t_hi - t0 < TRAIN_BLOCK ? t_hi - t0 : TRAIN_BLOCK;
+        job->tile_fn(qrows, nq, job->train->rows + t0 * stride, nt, stride, qnorm,
+                     job->tnorm ? job->tnorm + t0 : NULL, tile);
         for (size_t i = 0; i < nq; i++)
-            topk_offer(nb->dist + (q0 + i) * (size_t)k, nb->index + (q0 + i) * (size_t)k, k,
-                       &size[i], tile + i * nt, nt, (uint32_t)t0);
+            topk_offer(lists->dist + (q0 + i) * (size_t)k, lists->index + (q0 + i) * (size_t)k,
+                       k, &size[i], tile + i * nt, nt, (uint32_t)t0);
     }
     for (size_t i = 0; i < nq; i++)
-        heap_sort(nb->dist + (q0 + i) * (size_t)k, nb->index + (q0 + i) * (size_t)k, k);
+        heap_sort(lists->dist + (q0 + i) * (size_t)k, lists->index + (q0 + i) * (size_t)k,
+                  size[i]);
 }
 
+/* Merges query q's sorted lists from `parts` parts of the training set into nb. */
+static void merge_parts(const topk_lists *part, int parts, size_t q, knn_neighbors *nb)
+{
+    const size_t k = (size_t)nb->k;
+    int head[64] = {0};
+    for (size_t j = 0; j < k; j++) {
+        int best = -1;
+        uint32_t bd = 0, bi = 0;
+        for (int p = 0; p < parts; p++) {
+            if (head[p] >= part[p].size[q])
+                continue;
+            uint32_t d = part[p].dist[q * k + (size_t)head[p]];
+            uint32_t i = part[p].index[q * k + (size_t)head[p]];
+            if (best < 0 || worse(bd, bi, d, i)) {
+                best = p;
+                bd = d;
+                bi = i;
+            }
+        }
+        nb->dist[q * k + j] = bd;
+        nb->index[q * k + j] = bi;
+        head[best]++;
+    }
+}
+
+/* The work is split into tiles of QUERY_TILE queries; when there are fewer tiles than
+ * threads (few queries: prediction, latency), the training set is split into `parts` as
+ * well, each (tile, part) is searched on its own and the parts' lists are merged. The merged
+ * lists equal the unsplit ones: the order on (distance, index) is total. */
 knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                       const knn_params *p, knn_neighbors **out)
 {
@@ -175,21 +220,50 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     if (st)
         return st;
     const knn__kernels *kern = knn__kernels_select();
-    uint32_t *tnorm = NULL;
-    if (p->metric == KNN_L2) {
-        tnorm = malloc(train->count * sizeof *tnorm);
-        if (!tnorm) {
-            knn_neighbors_free(nb);
-            return knn__fail(KNN_ERR_NOMEM, "out of memory for %zu training norms",
-                             train->count);
+    search_job job = {train, queries, p->metric == KNN_L1 ? kern->l1_tile : kern->l2_tile,
+                      NULL, p->k};
+    int threads = 1;
+#ifdef _OPENMP
+    threads = p->threads > 0 ? p->threads : omp_get_max_threads();
+#endif
+    const size_t nq = queries->count, ntiles = (nq + QUERY_TILE - 1) / QUERY_TILE;
+    const size_t nblocks = (train->count + TRAIN_BLOCK - 1) / TRAIN_BLOCK;
+    int parts = 1;
+    if (ntiles < (size_t)threads)
+        parts = (int)((size_t)threads < nblocks ? (size_t)threads : nblocks);
+    if (parts > 64)
+        parts = 64;
+
+    uint32_t *tnorm = NULL, *part_mem = NULL;
+    int *sizes = malloc((size_t)parts * (nq ? nq : 1) * sizeof *sizes);
+    topk_lists lists[64];
+    bool ok = sizes != NULL;
+    if (p->metric == KNN_L2 && (tnorm = malloc(train->count * sizeof *tnorm)))
+        kern->train_norms(train->rows, train->count, train->stride, tnorm);
+    ok = ok && (p->metric == KNN_L1 || tnorm);
+    if (parts == 1) {
+        lists[0] = (topk_lists){nb->dist, nb->index, sizes};
+    } else if (ok && (part_mem = malloc((size_t)parts * nq * (size_t)p->k * 2 * sizeof *part_mem))) {
+        for (int i = 0; i < parts; i++) {
+            uint32_t *base = part_mem + (size_t)i * nq * (size_t)p->k * 2;
+            lists[i] = (topk_lists){base, base + nq * (size_t)p->k, sizes + (size_t)i * nq};
         }
-        knn__sqnorm_u8(train->rows, train->count, train->stride, tnorm);
+    } else {
+        ok = false;
     }
-    const size_t ntiles = (queries->count + QUERY_TILE - 1) / QUERY_TILE;
-    size_t tiles_done = 0;
+    if (!ok) {
+        free(tnorm);
+        free(sizes);
+        knn_neighbors_free(nb);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for the search of %zu x %zu rows", nq,
+                         train->count);
+    }
+    job.tnorm = tnorm;
+
+    const size_t items = ntiles * (size_t)parts;
+    size_t items_done = 0;
     int failed = 0;
 #ifdef _OPENMP
-    int threads = p->threads > 0 ? p->threads : omp_get_max_threads();
 #pragma omp parallel num_threads(threads)
 #endif
     {
@@ -204,7 +278,7 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-        for (size_t t = 0; t < ntiles; t++) {
+        for (size_t w = 0; w < items; w++) {
             int stop;
 #ifdef _OPENMP
 #pragma omp atomic read
@@ -212,34 +286,40 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
             stop = failed;
             if (stop)
                 continue;
-            size_t q0 = t * QUERY_TILE;
-            size_t nq = queries->count - q0 < QUERY_TILE ? queries->count - q0 : QUERY_TILE;
-            search_tile(train, queries, kern, p->metric, tnorm, q0, nq, tile, qnorm, nb);
+            size_t q0 = w / (size_t)parts * QUERY_TILE, part = w % (size_t)parts;
+            size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
+            size_t t_lo = nblocks * part / (size_t)parts * TRAIN_BLOCK;
+            size_t t_hi = nblocks * (part + 1) / (size_t)parts * TRAIN_BLOCK;
+            if (t_hi > train->count)
+                t_hi = train->count;
+            search_tile(&job, q0, n, t_lo, t_hi, tile, qnorm, &lists[part]);
             size_t done;
 #ifdef _OPENMP
 #pragma omp atomic capture
 #endif
-            done = ++tiles_done;
-            int master = 1;
+            done = ++items_done;
+            bool master = true;
 #ifdef _OPENMP
             master = omp_get_thread_num() == 0;
 #endif
-            if (p->progress && master) {
-                size_t q = done * QUERY_TILE;
-                p->progress(q < queries->count ? q : queries->count, queries->count,
-                            p->progress_user);
-            }
+            if (p->progress && master)
+                p->progress(done * nq / items, nq, p->progress_user);
         }
         free(tile);
         free(qnorm);
     }
+    if (!failed && parts > 1)
+        for (size_t q = 0; q < nq; q++)
+            merge_parts(lists, parts, q, nb);
     free(tnorm);
+    free(part_mem);
+    free(sizes);
     if (failed) {
         knn_neighbors_free(nb);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for the search's working tiles");
     }
     if (p->progress)
-        p->progress(queries->count, queries->count, p->progress_user);
+        p->progress(nq, nq, p->progress_user);
     *out = nb;
     return KNN_OK;
 }

@@ -56,6 +56,55 @@ static void distances_match_hand_computed_values(void)
     knn_dataset_free(t);
 }
 
+static const char *const isas[] = {"scalar", "avx2", "avx512"};
+#define N_ISAS 3
+
+/* Every kernel table this processor runs fills tiles exactly as the scalar one does, for
+ * every block shape and edge (nq, nt from 1 to 9) and padded row sizes. */
+static void kernels_equal_scalar_bit_for_bit(void)
+{
+    const size_t dims[] = {1, 63, 64, 65, 784, 3072};
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+        for (int extreme = 0; extreme < 2; extreme++) {
+            size_t dim = dims[di];
+            knn_dataset *q = random_dataset(9, dim, 256, 2), *t = random_dataset(9, dim, 256, 2);
+            if (extreme) /* the largest distances: 255 against 0 everywhere */
+                for (size_t i = 0; i < 9; i++) {
+                    memset(q->rows + i * q->stride, 255, dim);
+                    memset(t->rows + i * t->stride, 0, dim);
+                }
+            uint32_t qn[9], want[81], got[81];
+            knn__sqnorm_u8(q->rows, 9, q->stride, qn);
+            for (int s = 0; s < N_ISAS; s++) {
+                const knn__kernels *k = knn__kernels_find(isas[s]);
+                if (!k)
+                    continue;
+                uint32_t tn[9], tn_scalar[9];
+                k->train_norms(t->rows, 9, t->stride, tn);
+                knn__sqnorm_u8(t->rows, 9, t->stride, tn_scalar);
+                for (size_t nq = 1; nq <= 9; nq++)
+                    for (size_t nt = 1; nt <= 9; nt++)
+                        for (int metric = 0; metric < 2; metric++) {
+                            knn__tile_fn ref = metric ? knn__kernels_scalar.l2_tile
+                                                      : knn__kernels_scalar.l1_tile;
+                            knn__tile_fn fn = metric ? k->l2_tile : k->l1_tile;
+                            ref(q->rows, nq, t->rows, nt, q->stride, qn, tn_scalar, want);
+                            fn(q->rows, nq, t->rows, nt, q->stride, qn, tn, got);
+                            if (memcmp(want, got, nq * nt * sizeof *got)) {
+                                fprintf(stderr, "    %s %s, dim %zu, %zu x %zu%s\n", k->name,
+                                        metric ? "l2" : "l1", dim, nq, nt,
+                                        extreme ? ", extreme values" : "");
+                                CHECK(!"kernel equals scalar");
+                            }
+                        }
+                if (extreme)
+                    CHECK_EQ(got[0], 255u * 255u * dim); /* the last, L2, full tile */
+            }
+            knn_dataset_free(q);
+            knn_dataset_free(t);
+        }
+}
+
 static bool same_neighbors(const knn_neighbors *a, const knn_neighbors *b)
 {
     size_t n = a->nq * (size_t)a->k;
@@ -81,23 +130,66 @@ static void search_equals_reference_for_many_shapes(void)
                     p.metric = (knn_metric)metric;
                     knn_neighbors *ref = NULL;
                     CHECK_EQ(knn__search_reference(train, queries, &p, &ref), KNN_OK);
-                    for (int threads = 1; threads <= 3; threads++) {
-                        p.threads = threads;
-                        knn_neighbors *nb = NULL;
-                        CHECK_EQ(knn_search(train, queries, &p, &nb), KNN_OK);
-                        if (!nb || !ref || !same_neighbors(nb, ref)) {
-                            fprintf(stderr, "    dim %zu, range %u, K %d, %s, %d threads\n",
-                                    dims[di], ranges[ri], p.k, knn_metric_name(p.metric),
-                                    threads);
-                            CHECK(!"blocked search equals the reference");
+                    for (int s = 0; s < N_ISAS; s++)
+                        for (int threads = 1; threads <= 3; threads++) {
+                            if (knn_set_isa(isas[s]) != KNN_OK)
+                                continue;
+                            p.threads = threads;
+                            knn_neighbors *nb = NULL;
+                            CHECK_EQ(knn_search(train, queries, &p, &nb), KNN_OK);
+                            if (!nb || !ref || !same_neighbors(nb, ref)) {
+                                fprintf(stderr, "    %s: dim %zu, range %u, K %d, %s, %d threads\n",
+                                        isas[s], dims[di], ranges[ri], p.k,
+                                        knn_metric_name(p.metric), threads);
+                                CHECK(!"blocked search equals the reference");
+                            }
+                            knn_neighbors_free(nb);
                         }
-                        knn_neighbors_free(nb);
-                    }
+                    knn_set_isa("best");
                     knn_neighbors_free(ref);
                 }
             knn_dataset_free(train);
             knn_dataset_free(queries);
         }
+}
+
+/* Few queries: the training set is split between threads and the parts merged. */
+static void search_split_over_training_rows_equals_reference(void)
+{
+    knn_dataset *train = random_dataset(1000, 65, 4, 3), *q = random_dataset(3, 65, 4, 3);
+    const int ks[] = {1, 7, 100, 1000};
+    for (size_t ki = 0; ki < 4; ki++)
+        for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+            knn_params p = knn_params_default();
+            p.k = ks[ki];
+            p.metric = (knn_metric)metric;
+            knn_neighbors *ref = NULL;
+            CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+            for (int threads = 1; threads <= 5; threads++) {
+                p.threads = threads;
+                knn_neighbors *nb = NULL;
+                CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+                if (!nb || !ref || !same_neighbors(nb, ref)) {
+                    fprintf(stderr, "    K %d, %s, %d threads\n", p.k,
+                            knn_metric_name(p.metric), threads);
+                    CHECK(!"split search equals the reference");
+                }
+                knn_neighbors_free(nb);
+            }
+            knn_neighbors_free(ref);
+        }
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
+static void set_isa_accepts_known_names_only(void)
+{
+    CHECK_EQ(knn_set_isa("scalar"), KNN_OK);
+    CHECK(!strcmp(knn_isa(), "scalar"));
+    CHECK_EQ(knn_set_isa("neon"), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "unknown instruction set 'neon'") != NULL);
+    CHECK_EQ(knn_set_isa("best"), KNN_OK);
+    CHECK(knn__kernels_find(knn_isa()) != NULL);
 }
 
 static void search_orders_equal_distances_by_training_index(void)
@@ -189,7 +281,11 @@ static void search_reports_progress_up_to_the_total(void)
 
 const test_case search_tests[] = {
     {"distances_match_hand_computed_values", distances_match_hand_computed_values},
+    {"kernels_equal_scalar_bit_for_bit", kernels_equal_scalar_bit_for_bit},
     {"search_equals_reference_for_many_shapes", search_equals_reference_for_many_shapes},
+    {"search_split_over_training_rows_equals_reference",
+     search_split_over_training_rows_equals_reference},
+    {"set_isa_accepts_known_names_only", set_isa_accepts_known_names_only},
     {"search_orders_equal_distances_by_training_index",
      search_orders_equal_distances_by_training_index},
     {"search_rejects_bad_parameters", search_rejects_bad_parameters},

@@ -2,25 +2,31 @@
  *
  * A kernel fills a tile of distances between `nq` query rows and `nt` training rows, all
  * `stride` bytes long (a multiple of 64, zero padded, so no kernel needs a tail loop). L1 is
- * sum |a - b|; L2 is the exact squared distance |a|^2 + |b|^2 - 2 a.b, from the rows' squared
- * norms computed once (see knn__sqnorm_u8). Every entry of every table gives the same
- * integers as the scalar reference, bit for bit. */
+ * sum |a - b|; L2 is the exact squared distance |q|^2 + n(t) - 2 d(q, t), where n and d are
+ * the table's own split of the work: the scalar and AVX2 kernels use n(t) = |t|^2 and
+ * d = q.t; the VNNI kernel multiplies unsigned by signed bytes, so it uses q - 128 and folds
+ * the correction into n(t) (see avx512.c). All arithmetic is modulo 2^32 and the true result
+ * fits, so every table gives the same integers as the scalar reference, bit for bit. */
 #ifndef KNN_KERNELS_H
 #define KNN_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* out: (nq, nt) row-major, out[i * nt + j] = distance(query i, train j).
- * qnorm: (nq), tnorm: (nt) squared norms; used by L2 tiles only. */
+ * qnorm: (nq) squared norms |q|^2; tnorm: (nt) the table's train_norms; L2 tiles only. */
 typedef void (*knn__tile_fn)(const uint8_t *queries, size_t nq, const uint8_t *train,
                              size_t nt, size_t stride, const uint32_t *qnorm,
                              const uint32_t *tnorm, uint32_t *out);
+/* out[i] for each of n rows: what the table's L2 tile expects as tnorm. */
+typedef void (*knn__norms_fn)(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
 
 typedef struct {
-    const char *name; /* "scalar", ... */
+    const char *name; /* "scalar", "avx2", "avx512" */
     knn__tile_fn l1_tile;
     knn__tile_fn l2_tile;
+    knn__norms_fn train_norms;
 } knn__kernels;
 
 /* Scalar reference distances of two rows of `dim` values: the specification. */
@@ -28,10 +34,17 @@ uint32_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
 uint32_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
 /* Squared norms of n rows: out[i] = sum row_i[d]^2. */
 void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
+/* out[i] = |row_i|^2 - 256 * sum row_i[d] (mod 2^32): the VNNI kernel's train norms. */
+void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
 
 extern const knn__kernels knn__kernels_scalar;
+extern const knn__kernels knn__kernels_avx2;   /* AVX2                      */
+extern const knn__kernels knn__kernels_avx512; /* AVX-512 F, BW and VNNI    */
 
-/* The best kernels this processor runs, restricted by $KNN_ISA if set. */
+/* The kernels in use: the best this processor runs, or as restricted by knn_set_isa or
+ * $KNN_ISA. */
 const knn__kernels *knn__kernels_select(void);
+/* The table called `name` if this processor runs it, else NULL. */
+const knn__kernels *knn__kernels_find(const char *name);
 
 #endif

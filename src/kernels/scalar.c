@@ -34,6 +34,16 @@ void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out)
         out[i] = dot_u8(rows + i * stride, rows + i * stride, stride);
 }
 
+void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t sum = 0;
+        for (size_t d = 0; d < stride; d++)
+            sum += rows[i * stride + d];
+        out[i] = dot_u8(rows + i * stride, rows + i * stride, stride) - 256u * sum;
+    }
+}
+
 static void l1_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
                            size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
                            uint32_t *out)
@@ -55,4 +65,5 @@ static void l2_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *tra
                 qnorm[i] + tnorm[j] - 2 * dot_u8(queries + i * stride, train + j * stride, stride);
 }
 
-const knn__kernels knn__kernels_scalar = {"scalar", l1_tile_scalar, l2_tile_scalar};
+const knn__kernels knn__kernels_scalar = {"scalar", l1_tile_scalar, l2_tile_scalar,
+                                          knn__sqnorm_u8};

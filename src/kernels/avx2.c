@@ -1,0 +1,76 @@
+/* avx2.c: AVX2 kernels (compiled with -mavx2; called only where cpuid reports AVX2).
+ *   L1: vpsadbw sums |a - b| over 8-byte groups of 32-byte chunks.
+ *   L2: the dot product q.t with bytes widened to 16 bits and vpmaddwd (products of values
+ *       up to 255 summed in pairs fit easily in 32 bits), then |q|^2 + |t|^2 - 2 q.t.
+ * Blocks of 4 queries x 2 training rows: 8 accumulators, each chunk loaded once per block. */
+#include "kernels.h"
+
+#include <immintrin.h>
+
+#define QB 4
+#define TB 2
+
+static inline uint32_t hsum_epi32(__m256i v)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+static inline __attribute__((always_inline)) void block(int metric, int qb, int tb,
+                                                        const uint8_t *q, const uint8_t *t,
+                                                        size_t stride, uint32_t res[4][4])
+{
+    __m256i acc[4][4];
+    for (int i = 0; i < qb; i++)
+        for (int j = 0; j < tb; j++)
+            acc[i][j] = _mm256_setzero_si256();
+    if (metric == 0) {
+        for (size_t d = 0; d < stride; d += 32) {
+            __m256i tv[4];
+            for (int j = 0; j < tb; j++)
+                tv[j] = _mm256_load_si256((const __m256i *)(t + (size_t)j * stride + d));
+            for (int i = 0; i < qb; i++) {
+                __m256i qv = _mm256_load_si256((const __m256i *)(q + (size_t)i * stride + d));
+                for (int j = 0; j < tb; j++)
+                    acc[i][j] = _mm256_add_epi64(acc[i][j], _mm256_sad_epu8(qv, tv[j]));
+            }
+        }
+    } else {
+        for (size_t d = 0; d < stride; d += 16) {
+            __m256i tv[4];
+            for (int j = 0; j < tb; j++)
+                tv[j] = _mm256_cvtepu8_epi16(
+                    _mm_load_si128((const __m128i *)(t + (size_t)j * stride + d)));
+            for (int i = 0; i < qb; i++) {
+                __m256i qv = _mm256_cvtepu8_epi16(
+                    _mm_load_si128((const __m128i *)(q + (size_t)i * stride + d)));
+                for (int j = 0; j < tb; j++)
+                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(qv, tv[j]));
+            }
+        }
+    }
+    /* L1 sums sit in the low halves of 64-bit lanes, the high halves are 0 */
+    for (int i = 0; i < qb; i++)
+        for (int j = 0; j < tb; j++)
+            res[i][j] = hsum_epi32(acc[i][j]);
+}
+
+#include "tile.h"
+
+static void l1_tile_avx2(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                         size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                         uint32_t *out)
+{
+    tile_loop(0, queries, nq, train, nt, stride, qnorm, tnorm, out);
+}
+
+static void l2_tile_avx2(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                         size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                         uint32_t *out)
+{
+    tile_loop(1, queries, nq, train, nt, stride, qnorm, tnorm, out);
+}
+
+const knn__kernels knn__kernels_avx2 = {"avx2", l1_tile_avx2, l2_tile_avx2, knn__sqnorm_u8};

@@ -1,0 +1,66 @@
+/* avx512.c: AVX-512 kernels (compiled with -mavx512f -mavx512bw -mavx512vnni; called only
+ * where cpuid reports all three and the OS saves the registers).
+ *   L1: vpsadbw on 64-byte chunks.
+ *   L2: vpdpbusd multiplies unsigned bytes by signed bytes, four at a time, into 32-bit sums.
+ *       Our bytes are both unsigned, so the query side is shifted to signed, s = q - 128
+ *       (an XOR with 0x80), and t.q = t.s + 128 sum(t). Then
+ *         |q - t|^2 = |q|^2 + (|t|^2 - 256 sum(t)) - 2 t.s,
+ *       with the bracket precomputed once per training row (train_norms). The partial sums
+ *       stay below 2^31 for rows up to KNN_MAX_DIM values, and the final arithmetic is
+ *       modulo 2^32, where the true result fits: exact, bit for bit the scalar result.
+ * Blocks of 4 queries x 4 training rows: 16 accumulators of 32, each chunk loaded once. */
+#include "kernels.h"
+
+#include <immintrin.h>
+
+#define QB 4
+#define TB 4
+
+static inline __attribute__((always_inline)) void block(int metric, int qb, int tb,
+                                                        const uint8_t *q, const uint8_t *t,
+                                                        size_t stride, uint32_t res[4][4])
+{
+    __m512i acc[4][4];
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int i = 0; i < qb; i++)
+        for (int j = 0; j < tb; j++)
+            acc[i][j] = _mm512_setzero_si512();
+    for (size_t d = 0; d < stride; d += 64) {
+        __m512i tv[4];
+        for (int j = 0; j < tb; j++)
+            tv[j] = _mm512_load_si512((const void *)(t + (size_t)j * stride + d));
+        for (int i = 0; i < qb; i++) {
+            __m512i qv = _mm512_load_si512((const void *)(q + (size_t)i * stride + d));
+            if (metric == 0) {
+                for (int j = 0; j < tb; j++)
+                    acc[i][j] = _mm512_add_epi64(acc[i][j], _mm512_sad_epu8(qv, tv[j]));
+            } else {
+                qv = _mm512_xor_si512(qv, flip);
+                for (int j = 0; j < tb; j++)
+                    acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], tv[j], qv);
+            }
+        }
+    }
+    for (int i = 0; i < qb; i++)
+        for (int j = 0; j < tb; j++)
+            res[i][j] = (uint32_t)_mm512_reduce_add_epi32(acc[i][j]);
+}
+
+#include "tile.h"
+
+static void l1_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                           uint32_t *out)
+{
+    tile_loop(0, queries, nq, train, nt, stride, qnorm, tnorm, out);
+}
+
+static void l2_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                           uint32_t *out)
+{
+    tile_loop(1, queries, nq, train, nt, stride, qnorm, tnorm, out);
+}
+
+const knn__kernels knn__kernels_avx512 = {"avx512", l1_tile_avx512, l2_tile_avx512,
+                                          knn__sqnorm_minus_256sum_u8};

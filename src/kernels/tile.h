@@ -1,0 +1,58 @@
+/* tile.h: the register-blocked tile loop shared by the SIMD kernel files. Each file includes
+ * it after defining, for its instruction set,
+ *     static inline void block(int metric, int qb, int tb, const uint8_t *q, const uint8_t *t,
+ *                              size_t stride, uint32_t res[4][4]);
+ * which computes the qb x tb (at most 4 x 4) L1 distances or L2 dot terms between rows
+ * q[0..qb) and t[0..tb), all in registers, with one load of each row chunk feeding qb or tb
+ * operations. The loop below tiles nq x nt into QB x TB blocks plus edges; being always
+ * inlined with constant block sizes, each call compiles to its own unrolled block. */
+#ifndef KNN_TILE_H
+#define KNN_TILE_H
+
+#define KNN__INLINE static inline __attribute__((always_inline))
+
+/* Writes block (i0, j0) of the tile; the norms are read for L2 only (NULL for L1). */
+KNN__INLINE void store_block(int metric, int qb, int tb, const uint32_t res[4][4],
+                             const uint32_t *qnorm, const uint32_t *tnorm, size_t i0,
+                             size_t j0, uint32_t *out, size_t nt)
+{
+    for (int i = 0; i < qb; i++)
+        for (int j = 0; j < tb; j++)
+            out[(i0 + (size_t)i) * nt + j0 + (size_t)j] =
+                metric == 0 ? res[i][j]
+                            : qnorm[i0 + (size_t)i] + tnorm[j0 + (size_t)j] - 2u * res[i][j];
+}
+
+KNN__INLINE void tile_loop(int metric, const uint8_t *queries, size_t nq, const uint8_t *train,
+                           size_t nt, size_t stride, const uint32_t *qnorm,
+                           const uint32_t *tnorm, uint32_t *out)
+{
+    uint32_t res[4][4];
+    size_t i = 0;
+    for (; i + QB <= nq; i += QB) {
+        const uint8_t *q = queries + i * stride;
+        size_t j = 0;
+        for (; j + TB <= nt; j += TB) {
+            block(metric, QB, TB, q, train + j * stride, stride, res);
+            store_block(metric, QB, TB, res, qnorm, tnorm, i, j, out, nt);
+        }
+        for (; j < nt; j++) {
+            block(metric, QB, 1, q, train + j * stride, stride, res);
+            store_block(metric, QB, 1, res, qnorm, tnorm, i, j, out, nt);
+        }
+    }
+    for (; i < nq; i++) {
+        const uint8_t *q = queries + i * stride;
+        size_t j = 0;
+        for (; j + 4 <= nt; j += 4) {
+            block(metric, 1, 4, q, train + j * stride, stride, res);
+            store_block(metric, 1, 4, res, qnorm, tnorm, i, j, out, nt);
+        }
+        for (; j < nt; j++) {
+            block(metric, 1, 1, q, train + j * stride, stride, res);
+            store_block(metric, 1, 1, res, qnorm, tnorm, i, j, out, nt);
+        }
+    }
+}
+
+#endif
