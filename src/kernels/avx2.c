@@ -59,18 +59,4 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
 
 #include "tile.h"
 
-static void l1_tile_avx2(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                         size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                         uint32_t *out)
-{
-    tile_loop(0, queries, nq, train, nt, stride, qnorm, tnorm, out);
-}
-
-static void l2_tile_avx2(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                         size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                         uint32_t *out)
-{
-    tile_loop(1, queries, nq, train, nt, stride, qnorm, tnorm, out);
-}
-
-const knn__kernels knn__kernels_avx2 = {"avx2", l1_tile_avx2, l2_tile_avx2, knn__sqnorm_u8};
+const knn__kernels knn__kernels_avx2 = {"avx2", l1_tile, l2_tile, knn__sqnorm_u8};

@@ -48,19 +48,4 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
 
 #include "tile.h"
 
-static void l1_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                           uint32_t *out)
-{
-    tile_loop(0, queries, nq, train, nt, stride, qnorm, tnorm, out);
-}
-
-static void l2_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                           uint32_t *out)
-{
-    tile_loop(1, queries, nq, train, nt, stride, qnorm, tnorm, out);
-}
-
-const knn__kernels knn__kernels_avx512 = {"avx512", l1_tile_avx512, l2_tile_avx512,
-                                          knn__sqnorm_minus_256sum_u8};
+const knn__kernels knn__kernels_avx512 = {"avx512", l1_tile, l2_tile, knn__sqnorm_minus_256sum_u8};

@@ -5,7 +5,8 @@
  * which computes the qb x tb (at most 4 x 4) L1 distances or L2 dot terms between rows
  * q[0..qb) and t[0..tb), all in registers, with one load of each row chunk feeding qb or tb
  * operations. The loop below tiles nq x nt into QB x TB blocks plus edges; being always
- * inlined with constant block sizes, each call compiles to its own unrolled block. */
+ * inlined with constant block sizes, each call compiles to its own unrolled block. It
+ * defines the file's l1_tile and l2_tile, for the file's kernel table. */
 #ifndef KNN_TILE_H
 #define KNN_TILE_H
 
@@ -53,6 +54,18 @@ KNN__INLINE void tile_loop(int metric, const uint8_t *queries, size_t nq, const 
             store_block(metric, 1, 1, res, qnorm, tnorm, i, j, out, nt);
         }
     }
+}
+
+static void l1_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                    size_t stride, const uint32_t *qnorm, const uint32_t *tnorm, uint32_t *out)
+{
+    tile_loop(0, queries, nq, train, nt, stride, qnorm, tnorm, out);
+}
+
+static void l2_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                    size_t stride, const uint32_t *qnorm, const uint32_t *tnorm, uint32_t *out)
+{
+    tile_loop(1, queries, nq, train, nt, stride, qnorm, tnorm, out);
 }
 
 #endif
