@@ -274,7 +274,7 @@ static void load_rejects_bad_files_with_clear_errors(void)
     /* truncated: the header promises 10 images, the file holds 9.5 */
     write_idx_images(p = path_in("bad", "trunc-images-idx3-ubyte"), 10, 4, 4);
     write_idx_labels(path_in("bad", "trunc-labels-idx1-ubyte"), 10, 4, -1, 0);
-    truncate(p, 16 + 9 * 16 + 8);
+    CHECK(truncate(p, 16 + 9 * 16 + 8) == 0);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "truncated");
     {
         FILE *f = fopen(p, "rb");
@@ -290,7 +290,7 @@ static void load_rejects_bad_files_with_clear_errors(void)
     /* a gzip file cut in the middle of its compressed stream */
     write_idx_images(p = path_in("bad", "cut-images-idx3-ubyte.gz"), 50, 28, 28);
     write_idx_labels(path_in("bad", "cut-labels-idx1-ubyte.gz"), 50, 4, -1, 0);
-    truncate(p, 300);
+    CHECK(truncate(p, 300) == 0);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "cut-images");
 
     /* corrupt gzip: a valid gzip header followed by garbage */
@@ -356,7 +356,7 @@ static void load_rejects_bad_files_with_clear_errors(void)
     expect_failure(p, NULL, KNN_ERR_FORMAT, "label 10 of record 1");
     const int ok[2] = {3, 4};
     write_cifar(p = path_in("bad", "test_batch.bin"), 10, 2, ok);
-    truncate(p, 3073 + 100);
+    CHECK(truncate(p, 3073 + 100) == 0);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "not a whole number");
     expect_failure("", NULL, KNN_ERR_ARG, "empty");
 }
