@@ -78,3 +78,13 @@ clean:
 	rm -rf $(B) knn
 
 .PHONY: all test demo install clean deps-test deps-demo
+
+# Side-by-side benchmark on Fashion-MNIST: knn (bench/knn_bench.c) and, where installed, faiss,
+# scikit-learn and PyTorch (bench/peers.py); bench/bench.py prints the table.
+$(B)/knn_bench: bench/knn_bench.c $(B)/libknn.a include/knn.h
+	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ bench/knn_bench.c $(B)/libknn.a $(LDLIBS) $(LDFLAGS_OMP)
+
+bench: deps-demo all $(B)/knn_bench
+	$(PYTHON) bench/bench.py
+
+.PHONY: bench

@@ -3,6 +3,7 @@
  * data set is held in memory once, in its native type. */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,10 @@ void knn_dataset_free(knn_dataset *ds)
         for (int c = 0; c < ds->num_classes; c++)
             free(ds->class_names[c]);
     free(ds->class_names);
+    struct knn__norms_cache *cache = atomic_load(&ds->norms);
+    if (cache)
+        free(cache->norms);
+    free(cache);
     free(ds->rows);
     free(ds->labels);
     free(ds->source);

@@ -23,6 +23,15 @@ struct knn_dataset {
     char **class_names; /* (num_classes), or NULL                       */
     int height, width, channels;
     char *source;
+    /* The training rows' norms for the L2 kernels, computed at the first L2 search and kept
+     * (searches take the data set as const, and may run at once: set by compare-and-swap). */
+    _Atomic(struct knn__norms_cache *) norms;
+};
+
+/* Norms of a data set's rows as one kernel table's train_norms function computes them. */
+struct knn__norms_cache {
+    const void *fn;  /* the knn__norms_fn that computed them */
+    uint32_t *norms; /* (count) */
 };
 
 struct knn_neighbors {

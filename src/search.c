@@ -17,6 +17,7 @@
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #ifdef _OPENMP
@@ -182,6 +183,45 @@ static void search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo
                   size[i]);
 }
 
+/* The training rows' norms as `fn` computes them, cached in the data set by the first L2
+ * search so that one query at a time does not recompute them for every query. Only one
+ * table's norms are cached; a search with another table (after knn_set_isa) computes its own
+ * copy and sets *owned. NULL when out of memory. */
+static const uint32_t *train_norms(const knn_dataset *train, knn__norms_fn fn, int threads,
+                                   bool *owned)
+{
+    knn_dataset *ds = (knn_dataset *)train; /* the cache only; rows and labels stay const */
+    struct knn__norms_cache *cache = atomic_load(&ds->norms);
+    *owned = false;
+    if (cache && cache->fn == (const void *)fn)
+        return cache->norms;
+    uint32_t *norms = malloc((train->count ? train->count : 1) * sizeof *norms);
+    struct knn__norms_cache *fresh = cache ? NULL : malloc(sizeof *fresh);
+    if (!norms || (!cache && !fresh)) {
+        free(norms);
+        free(fresh);
+        return NULL;
+    }
+    const size_t chunk = 4096, n = train->count;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (size_t i = 0; i < n; i += chunk)
+        fn(train->rows + i * train->stride, n - i < chunk ? n - i : chunk, train->stride,
+           norms + i);
+    (void)threads;
+    if (cache) { /* another table's norms are cached: keep this copy to ourselves */
+        *owned = true;
+        return norms;
+    }
+    *fresh = (struct knn__norms_cache){(const void *)fn, norms};
+    if (atomic_compare_exchange_strong(&ds->norms, &cache, fresh))
+        return norms;
+    free(fresh); /* another search cached its norms meanwhile: ours stay private */
+    *owned = true;
+    return norms;
+}
+
 /* Merges query q's sorted lists from `parts` parts of the training set into nb. */
 static void merge_parts(const topk_lists *part, int parts, size_t q, knn_neighbors *nb)
 {
@@ -234,13 +274,14 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     if (parts > 64)
         parts = 64;
 
-    uint32_t *tnorm = NULL, *part_mem = NULL;
+    const uint32_t *tnorm = NULL;
+    uint32_t *part_mem = NULL;
     int *sizes = malloc((size_t)parts * (nq ? nq : 1) * sizeof *sizes);
     topk_lists lists[64];
     bool ok = sizes != NULL;
-    if (p->metric == KNN_L2 && (tnorm = malloc(train->count * sizeof *tnorm)))
-        kern->train_norms(train->rows, train->count, train->stride, tnorm);
-    ok = ok && (p->metric == KNN_L1 || tnorm);
+    bool tnorm_owned = false;
+    if (p->metric == KNN_L2)
+        ok = ok && (tnorm = train_norms(train, kern->train_norms, threads, &tnorm_owned));
     if (parts == 1) {
         lists[0] = (topk_lists){nb->dist, nb->index, sizes};
     } else if (ok && (part_mem = malloc((size_t)parts * nq * (size_t)p->k * 2 * sizeof *part_mem))) {
@@ -252,7 +293,8 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         ok = false;
     }
     if (!ok) {
-        free(tnorm);
+        if (tnorm_owned)
+            free((void *)tnorm);
         free(sizes);
         knn_neighbors_free(nb);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for the search of %zu x %zu rows", nq,
@@ -311,7 +353,8 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     if (!failed && parts > 1)
         for (size_t q = 0; q < nq; q++)
             merge_parts(lists, parts, q, nb);
-    free(tnorm);
+    if (tnorm_owned)
+        free((void *)tnorm);
     free(part_mem);
     free(sizes);
     if (failed) {

@@ -1,0 +1,254 @@
+/* knn_bench.c: knn's side of `make bench`. On one training and one test set it measures, in
+ * one process, and prints as JSON lines:
+ *   peak     the machine's rate for the instruction each uint8 kernel is built on, from a
+ *            tiny loop of independent instructions (one thread, then all threads);
+ *   search   the full search + vote for L2 and L1 at K = 5: time, accuracy, and the rate
+ *            achieved in useful operations (nq x ntrain x dim) per second;
+ *   latency  one query at a time (as `predict` on one image), median over many queries,
+ *            against the time to read the training set once from memory.
+ * The Python driver (bench.py) runs the peers and prints the side-by-side table. */
+#include "knn.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+#define PEAK_ITERS 20000000L
+
+/* Each loop issues 8 independent instructions per iteration, so latency never limits it. */
+__attribute__((target("avx2"))) static int peak_vpmaddwd_ymm(long iters)
+{
+    __m256i b = _mm256_set1_epi16(3), a0 = _mm256_set1_epi16(1), a1 = _mm256_set1_epi16(2), a2 = _mm256_set1_epi16(3), a3 = _mm256_set1_epi16(4);
+    __m256i a4 = _mm256_set1_epi16(5), a5 = _mm256_set1_epi16(6), a6 = _mm256_set1_epi16(7), a7 = _mm256_set1_epi16(8);
+    for (long n = 0; n < iters; n++) {
+        a0 = _mm256_madd_epi16(a0, b);
+        a1 = _mm256_madd_epi16(a1, b);
+        a2 = _mm256_madd_epi16(a2, b);
+        a3 = _mm256_madd_epi16(a3, b);
+        a4 = _mm256_madd_epi16(a4, b);
+        a5 = _mm256_madd_epi16(a5, b);
+        a6 = _mm256_madd_epi16(a6, b);
+        a7 = _mm256_madd_epi16(a7, b);
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    return _mm256_extract_epi32(s, 0);
+}
+
+__attribute__((target("avx2"))) static int peak_vpsadbw_ymm(long iters)
+{
+    __m256i b = _mm256_set1_epi8(3), a0 = _mm256_set1_epi8(1), a1 = _mm256_set1_epi8(2), a2 = _mm256_set1_epi8(3), a3 = _mm256_set1_epi8(4);
+    __m256i a4 = _mm256_set1_epi8(5), a5 = _mm256_set1_epi8(6), a6 = _mm256_set1_epi8(7), a7 = _mm256_set1_epi8(8);
+    for (long n = 0; n < iters; n++) {
+        a0 = _mm256_sad_epu8(a0, b);
+        a1 = _mm256_sad_epu8(a1, b);
+        a2 = _mm256_sad_epu8(a2, b);
+        a3 = _mm256_sad_epu8(a3, b);
+        a4 = _mm256_sad_epu8(a4, b);
+        a5 = _mm256_sad_epu8(a5, b);
+        a6 = _mm256_sad_epu8(a6, b);
+        a7 = _mm256_sad_epu8(a7, b);
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    return _mm256_extract_epi32(s, 0);
+}
+
+static inline __attribute__((target("avx512f,avx512bw,avx512vnni"))) __m512i dpbusd_self(__m512i a, __m512i b)
+{
+    return _mm512_dpbusd_epi32(a, b, b);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int peak_vpdpbusd_zmm(long iters)
+{
+    __m512i b = _mm512_set1_epi8(3), a0 = _mm512_set1_epi32(1), a1 = _mm512_set1_epi32(2), a2 = _mm512_set1_epi32(3), a3 = _mm512_set1_epi32(4);
+    __m512i a4 = _mm512_set1_epi32(5), a5 = _mm512_set1_epi32(6), a6 = _mm512_set1_epi32(7), a7 = _mm512_set1_epi32(8);
+    for (long n = 0; n < iters; n++) {
+        a0 = dpbusd_self(a0, b);
+        a1 = dpbusd_self(a1, b);
+        a2 = dpbusd_self(a2, b);
+        a3 = dpbusd_self(a3, b);
+        a4 = dpbusd_self(a4, b);
+        a5 = dpbusd_self(a5, b);
+        a6 = dpbusd_self(a6, b);
+        a7 = dpbusd_self(a7, b);
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    return _mm512_reduce_add_epi32(s);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static int peak_vpsadbw_zmm(long iters)
+{
+    __m512i b = _mm512_set1_epi8(3), a0 = _mm512_set1_epi32(1), a1 = _mm512_set1_epi32(2), a2 = _mm512_set1_epi32(3), a3 = _mm512_set1_epi32(4);
+    __m512i a4 = _mm512_set1_epi32(5), a5 = _mm512_set1_epi32(6), a6 = _mm512_set1_epi32(7), a7 = _mm512_set1_epi32(8);
+    for (long n = 0; n < iters; n++) {
+        a0 = _mm512_sad_epu8(a0, b);
+        a1 = _mm512_sad_epu8(a1, b);
+        a2 = _mm512_sad_epu8(a2, b);
+        a3 = _mm512_sad_epu8(a3, b);
+        a4 = _mm512_sad_epu8(a4, b);
+        a5 = _mm512_sad_epu8(a5, b);
+        a6 = _mm512_sad_epu8(a6, b);
+        a7 = _mm512_sad_epu8(a7, b);
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    return _mm512_reduce_add_epi32(s);
+}
+
+typedef struct {
+    const char *metric, *instruction;
+    int ops_per_instruction; /* byte multiply-adds (L2) or byte |a-b| (L1) */
+    int (*loop)(long);
+} peak_kind;
+
+/* Instructions per second: one thread, and all threads together. */
+static void measure_peak(const peak_kind *k, double *one, double *all)
+{
+    volatile int sink = 0;
+    double t = now();
+    sink += k->loop(PEAK_ITERS);
+    *one = 8.0 * PEAK_ITERS / (now() - t);
+    t = now();
+#pragma omp parallel reduction(+ : sink)
+    sink += k->loop(PEAK_ITERS);
+    *all = 8.0 * PEAK_ITERS * omp_get_max_threads() / (now() - t);
+    (void)sink;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "knn_bench: %s: %s\n", what, knn_last_error());
+    return 1;
+}
+
+/* Searches and votes; returns seconds, sets *accuracy. */
+static double classify(const knn_dataset *train, const knn_dataset *test, knn_params *p,
+                       double *accuracy)
+{
+    size_t n = knn_dataset_count(test);
+    int32_t *pred = malloc(n * sizeof *pred);
+    double t = now();
+    knn_neighbors *nb;
+    if (knn_search(train, test, p, &nb) || knn_vote(train, nb, p, pred, NULL, NULL)) {
+        fail("search");
+        exit(1);
+    }
+    t = now() - t;
+    size_t correct = 0;
+    for (size_t i = 0; i < n; i++)
+        correct += pred[i] == knn_dataset_label(test, i);
+    *accuracy = (double)correct / (double)n;
+    knn_neighbors_free(nb);
+    free(pred);
+    return t;
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: knn_bench TRAIN TEST\n");
+        return 2;
+    }
+    knn_dataset *train, *test;
+    if (knn_dataset_load(argv[1], NULL, &train))
+        return fail(argv[1]);
+    if (knn_dataset_load(argv[2], NULL, &test))
+        return fail(argv[2]);
+    const char *isa = knn_isa();
+    const int threads = omp_get_max_threads();
+    const size_t nt = knn_dataset_count(train), nq = knn_dataset_count(test);
+    const size_t dim = knn_dataset_dim(train);
+
+    const peak_kind avx2[2] = {{"l2", "vpmaddwd ymm", 32, peak_vpmaddwd_ymm},
+                               {"l1", "vpsadbw ymm", 32, peak_vpsadbw_ymm}};
+    const peak_kind avx512[2] = {{"l2", "vpdpbusd zmm", 64, peak_vpdpbusd_zmm},
+                                 {"l1", "vpsadbw zmm", 64, peak_vpsadbw_zmm}};
+    const peak_kind *kinds = !strcmp(isa, "avx512") ? avx512 : !strcmp(isa, "avx2") ? avx2 : NULL;
+    double peak_ops[2] = {0, 0};
+    for (int m = 0; kinds && m < 2; m++) {
+        double one, all;
+        measure_peak(&kinds[m], &one, &all);
+        /* vpmaddwd does 16 16-bit multiply-adds: 16 byte pairs per 32-byte instruction */
+        double ops = (kinds[m].loop == peak_vpmaddwd_ymm ? 16 : kinds[m].ops_per_instruction);
+        peak_ops[m] = all * ops;
+        printf("{\"what\": \"peak\", \"metric\": \"%s\", \"instruction\": \"%s\", "
+               "\"per_thread_ginstr\": %.3f, \"all_threads_ginstr\": %.3f, "
+               "\"ops_per_instruction\": %.0f, \"peak_gops\": %.1f, \"threads\": %d}\n",
+               kinds[m].metric, kinds[m].instruction, one * 1e-9, all * 1e-9, ops,
+               peak_ops[m] * 1e-9, threads);
+        fflush(stdout);
+    }
+
+    for (int m = 0; m < 2; m++) {
+        knn_params p = knn_params_default();
+        p.k = 5;
+        p.metric = m == 0 ? KNN_L2 : KNN_L1;
+        double acc, t = classify(train, test, &p, &acc);
+        double gops = (double)nq * (double)nt * (double)dim / t * 1e-9;
+        printf("{\"what\": \"search\", \"metric\": \"%s\", \"k\": 5, \"isa\": \"%s\", "
+               "\"threads\": %d, \"queries\": %zu, \"train\": %zu, \"seconds\": %.3f, "
+               "\"accuracy\": %.4f, \"gops\": %.1f, \"fraction_of_peak\": %.3f}\n",
+               m == 0 ? "l2" : "l1", isa, threads, nq, nt, t, acc, gops,
+               peak_ops[m] > 0 ? gops * 1e9 / peak_ops[m] : 0.0);
+        fflush(stdout);
+    }
+
+    /* the memory floor: read every training row once, all threads */
+    double floor_s = 1e9;
+    for (int rep = 0; rep < 5; rep++) {
+        uint64_t sum = 0;
+        double t = now();
+#pragma omp parallel for reduction(+ : sum) schedule(static)
+        for (size_t i = 0; i < nt; i++) {
+            const uint64_t *row = (const uint64_t *)knn_dataset_row(train, i);
+            for (size_t d = 0; d < (dim + 63) / 64 * 8; d++)
+                sum += row[d];
+        }
+        t = now() - t;
+        if (t < floor_s && sum != 1)
+            floor_s = t;
+    }
+    enum { LATENCY_QUERIES = 41 };
+    for (int m = 0; m < 2; m++) {
+        double times[LATENCY_QUERIES];
+        knn_params p = knn_params_default();
+        p.k = 5;
+        p.metric = m == 0 ? KNN_L2 : KNN_L1;
+        for (int i = 0; i < LATENCY_QUERIES; i++) {
+            knn_dataset *one;
+            knn_dataset_create(1, dim, knn_dataset_row(test, (size_t)i), NULL, 0,
+                               knn_dataset_height(test), knn_dataset_width(test),
+                               knn_dataset_channels(test), &one);
+            knn_neighbors *nb;
+            double t = now();
+            if (knn_search(train, one, &p, &nb))
+                return fail("latency search");
+            times[i] = now() - t;
+            knn_neighbors_free(nb);
+            knn_dataset_free(one);
+        }
+        qsort(times, LATENCY_QUERIES, sizeof *times, by_double);
+        printf("{\"what\": \"latency\", \"metric\": \"%s\", \"isa\": \"%s\", \"threads\": %d, "
+               "\"median_ms\": %.3f, \"memory_floor_ms\": %.3f, \"ratio\": %.2f}\n",
+               m == 0 ? "l2" : "l1", isa, threads, times[LATENCY_QUERIES / 2] * 1e3,
+               floor_s * 1e3, times[LATENCY_QUERIES / 2] / floor_s);
+        fflush(stdout);
+    }
+    knn_dataset_free(train);
+    knn_dataset_free(test);
+    return 0;
+}
