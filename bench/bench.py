@@ -1,0 +1,128 @@
+"""bench.py: `make bench`. Times knn and its peers on the same work, in one run, and prints
+the side-by-side table with accuracy next to speed, knn's rate against the measured peak of
+the instruction its kernels use, single-query latency against the memory floor, and knn's peak
+memory; then checks the targets of the speed issue (ratios measured here, never absolute
+times). Peers that are not installed are skipped, saying so."""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def knn_numbers():
+    r = subprocess.run([os.path.join(ROOT, "build", "knn_bench"), "fashion-mnist:train",
+                        "fashion-mnist:test"], capture_output=True, text=True, check=True)
+    return json_lines(r.stdout)
+
+
+def knn_peak_memory_mib():
+    """Peak resident memory of `knn eval` on the full data, as the kernel accounts it. It is
+    the first child this process runs, so the children's maximum is its own."""
+    r = subprocess.run([os.path.join(ROOT, "knn"), "eval", "fashion-mnist:train",
+                        "fashion-mnist:test", "-k", "5", "-q", "--json"],
+                       capture_output=True, text=True, check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, json.loads(r.stdout)
+
+
+def peers():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    try:
+        r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "peers.py")],
+                           capture_output=True, text=True, env=env, timeout=3600)
+    except FileNotFoundError:
+        return [{"peer": "all peers", "missing": "/usr/bin/python3"}]
+    if r.returncode != 0:
+        return [{"peer": "peers.py", "missing": r.stderr.strip().splitlines()[-1]}]
+    return json_lines(r.stdout)
+
+
+def main():
+    if not os.path.isdir(DATA):
+        print(f"bench: {DATA} is missing (Debian package dataset-fashion-mnist)")
+        return 1
+    started = time.strftime("%Y-%m-%d %H:%M")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    # memory first, while nothing else of ours is running
+    rss_mib, ev = knn_peak_memory_mib()
+    k = knn_numbers()
+    search = {x["metric"]: x for x in k if x["what"] == "search"}
+    peak = {x["metric"]: x for x in k if x["what"] == "peak"}
+    latency = {x["metric"]: x for x in k if x["what"] == "latency"}
+    ps = peers()
+
+    l2, l1 = search["l2"], search["l1"]
+    print(f"knn benchmark, {started}, {cpu}, {os.cpu_count()} cores, "
+          f"knn kernels: {l2['isa']}, {l2['threads']} threads")
+    print(f"Fashion-MNIST: {l2['queries']} test images against {l2['train']} training images, "
+          f"K = 5, uniform vote\n")
+    print(f"{'system':34} {'metric':6} {'time (s)':>9} {'vs knn':>8} {'accuracy':>9}")
+    rows = [("knn", "L2", l2["seconds"], l2["accuracy"], "")]
+    rows += [("knn", "L1", l1["seconds"], l1["accuracy"], "")]
+    ratios = {}
+    for p in ps:
+        if "missing" in p:
+            print(f"  ({p['peer']}: not installed: {p['missing']}; skipped)")
+            continue
+        metric = "L1" if "L1" in p["peer"] else "L2"
+        rows.append((p["peer"], metric, p["seconds"], p["accuracy"], p.get("note", "")))
+    for metric in ("L2", "L1"):
+        base = l2["seconds"] if metric == "L2" else l1["seconds"]
+        for name, m, secs, acc, note in rows:
+            if m != metric:
+                continue
+            ratios[name] = secs / base
+            print(f"{name:34} {m:6} {secs:9.2f} {secs / base:8.2f} {100 * acc:8.2f}%"
+                  f"{'  (' + note + ')' if note else ''}")
+    print()
+    for metric in ("l2", "l1"):
+        if metric in peak:
+            pk, s = peak[metric], search[metric]
+            print(f"knn {metric.upper()}: {s['gops']:.1f} G ops/s, {100 * s['fraction_of_peak']:.0f}% "
+                  f"of the measured peak of {pk['instruction']} ({pk['peak_gops']:.1f} G ops/s "
+                  f"= {pk['all_threads_ginstr']:.2f} G instructions/s x "
+                  f"{pk['ops_per_instruction']:.0f})")
+    for metric in ("l2", "l1"):
+        lt = latency[metric]
+        print(f"one query at a time, {metric.upper()}: {lt['median_ms']:.2f} ms median; reading "
+              f"the training set once takes {lt['memory_floor_ms']:.2f} ms "
+              f"({lt['ratio']:.2f}x the floor)")
+    data_mib = (60000 + 10000) * 784 / 2**20
+    print(f"peak memory of knn eval: {rss_mib:.1f} MiB; the uint8 data is {data_mib:.1f} MiB")
+
+    print("\ntargets (ratios from this run):")
+    checks = []  # (what, value, limit, value must be at most the limit)
+    peer_secs = {name: secs for name, _, secs, _, _ in rows}
+    if "faiss IndexFlatL2" in peer_secs:
+        checks.append(("L2: knn time / faiss IndexFlatL2 time",
+                       l2["seconds"] / peer_secs["faiss IndexFlatL2"], 0.2, True))
+    if "faiss IndexFlat METRIC_L1" in peer_secs:
+        checks.append(("L1: knn time / faiss METRIC_L1 time",
+                       l1["seconds"] / peer_secs["faiss IndexFlat METRIC_L1"], 0.01, True))
+    for metric in ("l2", "l1"):
+        if metric in peak:
+            checks.append((f"{metric.upper()}: fraction of the instruction's peak",
+                           search[metric]["fraction_of_peak"], 0.5, False))
+        checks.append((f"{metric.upper()}: single query / memory floor",
+                       latency[metric]["ratio"], 2.0, True))
+    checks.append(("peak memory - uint8 data (MiB)", rss_mib - data_mib, 64.0, True))
+    for what, value, limit, at_most in checks:
+        ok = value <= limit if at_most else value >= limit
+        print(f"  {'met ' if ok else 'MISS'}  {what} = {value:.3f} "
+              f"({'<=' if at_most else '>='} {limit})")
+    assert ev["accuracy"] == l2["accuracy"], "knn eval and knn_bench disagree"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
