@@ -32,7 +32,7 @@ static void draw_samples(const knn_dataset *ds, size_t n)
     static const char ramp[] = " .:-=+*#%@";
     const int h = knn_dataset_height(ds), w = knn_dataset_width(ds);
     char buf[16];
-    if (w < 2 || w > 64 || h > 128) {
+    if (w < 2 || w > 64 || h > 128 || knn_dataset_dtype(ds) != KNN_U8) {
         printf("(rows of %zu values are not drawn)\n", knn_dataset_dim(ds));
         return;
     }
@@ -90,9 +90,12 @@ int cmd_info(int argc, char **argv)
     printf("%s\n", spec);
     printf("  source:  %s\n", knn_dataset_source(ds));
     printf("  images:  %zu\n", n);
-    printf("  shape:   %d x %d x %d (height x width x channels) = %zu uint8 values\n",
-           knn_dataset_height(ds), knn_dataset_width(ds), knn_dataset_channels(ds), dim);
-    printf("  memory:  %.1f MiB\n", (double)n * (double)((dim + 63) / 64 * 64) / (1 << 20));
+    const bool f32 = knn_dataset_dtype(ds) == KNN_F32;
+    printf("  shape:   %d x %d x %d (height x width x channels) = %zu %s values\n",
+           knn_dataset_height(ds), knn_dataset_width(ds), knn_dataset_channels(ds), dim,
+           f32 ? "float32" : "uint8");
+    const size_t row_bytes = (dim * (f32 ? 4 : 1) + 63) / 64 * 64;
+    printf("  memory:  %.1f MiB\n", (double)n * (double)row_bytes / (1 << 20));
     int exit_code = 0;
     if (knn_dataset_has_labels(ds)) {
         const int C = knn_dataset_num_classes(ds);

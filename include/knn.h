@@ -15,13 +15,16 @@
  *     _free function (which accepts NULL). On failure `*out` is set to NULL.
  *   - Shapes are stated as (rows, columns); "nq" is the number of queries.
  *
- * Data: a data set holds `count` rows of `dim` uint8 values (an image flattened in the order
- * of its file: row-major for IDX, channel planes R, G, B for CIFAR), one int32 label per row
- * (or none, for unlabelled queries), and optional class names.
+ * Data: a data set holds `count` rows of `dim` values (an image flattened in the order of its
+ * file: row-major for IDX, channel planes R, G, B for CIFAR), one int32 label per row (or
+ * none, for unlabelled queries), and optional class names. Values are uint8 (images) or
+ * float32 (real-valued features: IDX float files, knn_dataset_create_f32).
  *
- * Distances are exact integers: L1 = sum |a - b|, L2 is ordered and reported by its square,
- * sum (a - b)^2. Neighbours are totally ordered by (distance, training index), so results do
- * not depend on the thread count or on how the search is tiled.
+ * Distances on uint8 are exact integers: L1 = sum |a - b|, L2 is ordered and reported by its
+ * square, sum (a - b)^2. On float32 they are float sums, the same for every thread count but
+ * rounded differently by each instruction set (see knn_set_isa). Neighbours are totally
+ * ordered by (distance, training index), so results do not depend on the thread count or on
+ * how the search is tiled.
  */
 #ifndef KNN_H
 #define KNN_H
@@ -61,6 +64,8 @@ const char *knn_status_name(knn_status status);
 
 typedef struct knn_dataset knn_dataset; /* opaque: rows, labels, class names, source */
 
+typedef enum { KNN_U8 = 0, KNN_F32 = 1 } knn_dtype;
+
 typedef struct {
     size_t limit;        /* keep only the first `limit` rows; 0 = all                          */
     int coarse_labels;   /* CIFAR-100: the 20 superclasses instead of the 100 fine labels     */
@@ -82,10 +87,14 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
 knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
                               const int32_t *labels, int num_classes, int height, int width,
                               int channels, knn_dataset **out);
+/* The same for float32 features: data (count, dim) float32; every value must be finite. */
+knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
+                                  const int32_t *labels, int num_classes, knn_dataset **out);
 void knn_dataset_free(knn_dataset *ds);
 
 size_t knn_dataset_count(const knn_dataset *ds);    /* rows                              */
 size_t knn_dataset_dim(const knn_dataset *ds);      /* values per row                    */
+knn_dtype knn_dataset_dtype(const knn_dataset *ds); /* KNN_U8 or KNN_F32                 */
 int knn_dataset_height(const knn_dataset *ds);      /* image shape: height x width x ch. */
 int knn_dataset_width(const knn_dataset *ds);
 int knn_dataset_channels(const knn_dataset *ds);
@@ -97,8 +106,10 @@ const char *knn_dataset_class_name(const knn_dataset *ds, int label);
 knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names);
 /* Where the data came from, for messages ("/usr/share/.../train-images-idx3-ubyte.gz"). */
 const char *knn_dataset_source(const knn_dataset *ds);
-/* Row i: dim values (followed by zero padding; the pointer is 64-byte aligned). */
+/* Row i: dim values (followed by zero padding; the pointer is 64-byte aligned); uint8 rows,
+ * and float32 rows of a KNN_F32 data set (NULL for the other type). */
 const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i);
+const float *knn_dataset_row_f32(const knn_dataset *ds, size_t i);
 /* Label of row i, or -1 for an unlabelled set. */
 int32_t knn_dataset_label(const knn_dataset *ds, size_t i);
 
@@ -145,7 +156,8 @@ int knn_neighbors_k(const knn_neighbors *nb);
 knn_metric knn_neighbors_metric(const knn_neighbors *nb);
 /* The j-th nearest training row of query q (0 <= j < k). */
 uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j);
-/* Its exact distance as ordered: L1, or the squared L2 distance. */
+/* Its distance as ordered: L1, or the squared L2 distance; exact integers for uint8 data.
+ * For float32 data these are the bits of a non-negative float (ordered like the floats). */
 uint32_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
 /* Its distance in the metric's own units: L1, or sqrt of the squared L2 distance. */
 double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);

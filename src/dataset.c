@@ -3,6 +3,7 @@
  * data set is held in memory once, in its native type. */
 #include "internal.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,8 @@ char *knn__strdup(const char *s)
     return copy;
 }
 
-knn_status knn__dataset_alloc(size_t count, size_t dim, bool with_labels, const char *what,
-                              knn_dataset **out)
+knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool with_labels,
+                              const char *what, knn_dataset **out)
 {
     *out = NULL;
     if (dim == 0 || dim > KNN_MAX_DIM)
@@ -26,7 +27,8 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, bool with_labels, const 
     if (count > KNN_MAX_ROWS)
         return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows is more than the limit of %zu", what,
                          count, KNN_MAX_ROWS);
-    size_t stride = (dim + KNN__ALIGN - 1) / KNN__ALIGN * KNN__ALIGN;
+    const size_t row_bytes = dim * knn__dtype_size(dtype); /* dim <= KNN_MAX_DIM: no overflow */
+    size_t stride = (row_bytes + KNN__ALIGN - 1) / KNN__ALIGN * KNN__ALIGN;
     size_t bytes;
     if (!knn__mul_ok(count ? count : 1, stride, &bytes))
         return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows of %zu bytes overflow memory sizes", what,
@@ -36,6 +38,7 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, bool with_labels, const 
         return knn__fail(KNN_ERR_NOMEM, "%s: out of memory", what);
     ds->count = count;
     ds->dim = dim;
+    ds->dtype = dtype;
     ds->stride = stride;
     ds->height = (int)dim;
     ds->width = 1;
@@ -49,9 +52,9 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, bool with_labels, const 
         return knn__fail(KNN_ERR_NOMEM, "%s: cannot allocate %zu MiB for %zu rows", what,
                          bytes >> 20, count);
     }
-    if (stride > dim) /* padding only: the rows themselves are about to be written */
+    if (stride > row_bytes) /* padding only: the rows themselves are about to be written */
         for (size_t i = 0; i < count; i++)
-            memset(ds->rows + i * stride + dim, 0, stride - dim);
+            memset(ds->rows + i * stride + row_bytes, 0, stride - row_bytes);
     *out = ds;
     return KNN_OK;
 }
@@ -60,6 +63,38 @@ void knn__dataset_truncate(knn_dataset *ds, size_t count)
 {
     if (count < ds->count)
         ds->count = count;
+}
+
+/* Checks the labels given to a _create function. */
+static knn_status check_labels(size_t count, const int32_t *labels, int num_classes,
+                               const char *fn)
+{
+    if (labels && (num_classes < 1 || num_classes > KNN_MAX_CLASSES))
+        return knn__fail(KNN_ERR_ARG, "%s: %d classes is outside 1..%d", fn, num_classes,
+                         KNN_MAX_CLASSES);
+    for (size_t i = 0; labels && i < count; i++)
+        if (labels[i] < 0 || labels[i] >= num_classes)
+            return knn__fail(KNN_ERR_ARG, "%s: label %d of row %zu is outside 0..%d", fn,
+                             (int)labels[i], i, num_classes - 1);
+    return KNN_OK;
+}
+
+/* Allocates and fills a data set from `data` (count rows of dim values of dtype). */
+static knn_status create(size_t count, size_t dim, knn_dtype dtype, const void *data,
+                         const int32_t *labels, int num_classes, knn_dataset **out)
+{
+    knn_dataset *ds;
+    knn_status st = knn__dataset_alloc(count, dim, dtype, labels != NULL, "memory", &ds);
+    if (st)
+        return st;
+    const size_t row_bytes = dim * knn__dtype_size(dtype);
+    for (size_t i = 0; i < count; i++)
+        memcpy(ds->rows + i * ds->stride, (const uint8_t *)data + i * row_bytes, row_bytes);
+    if (labels)
+        memcpy(ds->labels, labels, count * sizeof *labels);
+    ds->num_classes = labels ? num_classes : 0;
+    *out = ds;
+    return KNN_OK;
 }
 
 knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
@@ -74,28 +109,29 @@ knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
         return knn__fail(KNN_ERR_ARG,
                          "knn_dataset_create: shape %d x %d x %d does not hold %zu values",
                          height, width, channels, dim);
-    if (labels && (num_classes < 1 || num_classes > KNN_MAX_CLASSES))
-        return knn__fail(KNN_ERR_ARG, "knn_dataset_create: %d classes is outside 1..%d",
-                         num_classes, KNN_MAX_CLASSES);
-    for (size_t i = 0; labels && i < count; i++)
-        if (labels[i] < 0 || labels[i] >= num_classes)
-            return knn__fail(KNN_ERR_ARG,
-                             "knn_dataset_create: label %d of row %zu is outside 0..%d",
-                             (int)labels[i], i, num_classes - 1);
-    knn_dataset *ds;
-    knn_status st = knn__dataset_alloc(count, dim, labels != NULL, "memory", &ds);
-    if (st)
-        return st;
-    for (size_t i = 0; i < count; i++)
-        memcpy(ds->rows + i * ds->stride, data + i * dim, dim);
-    if (labels)
-        memcpy(ds->labels, labels, count * sizeof *labels);
-    ds->num_classes = labels ? num_classes : 0;
-    ds->height = height;
-    ds->width = width;
-    ds->channels = channels;
-    *out = ds;
-    return KNN_OK;
+    knn_status st = check_labels(count, labels, num_classes, "knn_dataset_create");
+    if (!st)
+        st = create(count, dim, KNN_U8, data, labels, num_classes, out);
+    if (!st) {
+        (*out)->height = height;
+        (*out)->width = width;
+        (*out)->channels = channels;
+    }
+    return st;
+}
+
+knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
+                                  const int32_t *labels, int num_classes, knn_dataset **out)
+{
+    *out = NULL;
+    if (!data && count)
+        return knn__fail(KNN_ERR_ARG, "knn_dataset_create_f32: data is NULL");
+    for (size_t i = 0; i < count * dim; i++)
+        if (!isfinite(data[i]))
+            return knn__fail(KNN_ERR_ARG, "knn_dataset_create_f32: value %zu of row %zu is %g",
+                             i % dim, i / dim, (double)data[i]);
+    knn_status st = check_labels(count, labels, num_classes, "knn_dataset_create_f32");
+    return st ? st : create(count, dim, KNN_F32, data, labels, num_classes, out);
 }
 
 void knn_dataset_free(knn_dataset *ds)
@@ -140,6 +176,7 @@ knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names
 
 size_t knn_dataset_count(const knn_dataset *ds) { return ds->count; }
 size_t knn_dataset_dim(const knn_dataset *ds) { return ds->dim; }
+knn_dtype knn_dataset_dtype(const knn_dataset *ds) { return ds->dtype; }
 int knn_dataset_height(const knn_dataset *ds) { return ds->height; }
 int knn_dataset_width(const knn_dataset *ds) { return ds->width; }
 int knn_dataset_channels(const knn_dataset *ds) { return ds->channels; }
@@ -156,7 +193,12 @@ const char *knn_dataset_class_name(const knn_dataset *ds, int label)
 
 const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i)
 {
-    return ds->rows + i * ds->stride;
+    return ds->dtype == KNN_U8 ? ds->rows + i * ds->stride : NULL;
+}
+
+const float *knn_dataset_row_f32(const knn_dataset *ds, size_t i)
+{
+    return ds->dtype == KNN_F32 ? (const float *)(const void *)(ds->rows + i * ds->stride) : NULL;
 }
 
 int32_t knn_dataset_label(const knn_dataset *ds, size_t i)

@@ -1,8 +1,9 @@
 /* internal.h: definitions shared by the library's files, never installed.
  *
  * The data set layout (DESIGN.md decision 1): one 64-byte-aligned block of `count` rows, each
- * `stride` bytes, stride = dim rounded up to a multiple of 64 with zero padding, so kernels
- * load whole vectors and never need a scalar tail; the zeros add nothing to L1 or L2. */
+ * `stride` bytes, stride = dim x the value's size rounded up to a multiple of 64 with zero
+ * padding, so kernels load whole vectors and never need a scalar tail; the zeros add nothing
+ * to L1 or L2. */
 #ifndef KNN_INTERNAL_H
 #define KNN_INTERNAL_H
 
@@ -16,6 +17,7 @@
 struct knn_dataset {
     size_t count;       /* rows                                         */
     size_t dim;         /* values per row                               */
+    knn_dtype dtype;    /* uint8 or float32 values                      */
     size_t stride;      /* bytes per row, a multiple of KNN__ALIGN      */
     uint8_t *rows;      /* (count, stride), 64-byte aligned             */
     int32_t *labels;    /* (count), or NULL for an unlabelled set      */
@@ -38,20 +40,26 @@ struct knn_neighbors {
     size_t nq;
     int k;
     knn_metric metric;
+    knn_dtype dtype; /* of the data: float32 distances are stored as their bits */
     uint32_t *index; /* (nq, k) */
     uint32_t *dist;  /* (nq, k) */
 };
+
+/* A stored distance in the metric's own units: L1, or the Euclidean distance. */
+double knn__distance_value(const knn_neighbors *nb, uint32_t raw);
 
 /* Sets the thread's error message and returns `status`, so that failures read
  * `return knn__fail(KNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));`. */
 knn_status knn__fail(knn_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Allocates a data set of `count` rows x `dim` values with zeroed padding (rows themselves
- * uninitialised) and, if `with_labels`, a label array. Checks the caps and the size
- * arithmetic; `what` names the origin for messages. */
-knn_status knn__dataset_alloc(size_t count, size_t dim, bool with_labels, const char *what,
-                              knn_dataset **out);
+/* Allocates a data set of `count` rows x `dim` values of `dtype` with zeroed padding (rows
+ * themselves uninitialised) and, if `with_labels`, a label array. Checks the caps and the
+ * size arithmetic; `what` names the origin for messages. */
+knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool with_labels,
+                              const char *what, knn_dataset **out);
+/* Bytes per value. */
+static inline size_t knn__dtype_size(knn_dtype t) { return t == KNN_F32 ? 4 : 1; }
 /* Drops rows past `count` (count <= ds->count); memory is kept. */
 void knn__dataset_truncate(knn_dataset *ds, size_t count);
 /* Returns a malloc'd copy of s (NULL on failure). */

@@ -156,7 +156,7 @@ knn_status knn__load_cifar(const char *const *paths, int npaths, int variant,
         return knn__fail(KNN_ERR_ARG, "%s: coarse labels exist in CIFAR-100 only", paths[0]);
     size_t keep = opt->limit && opt->limit < total ? opt->limit : total;
     knn_dataset *ds;
-    knn_status st = knn__dataset_alloc(keep, CIFAR_DIM, true, paths[0], &ds);
+    knn_status st = knn__dataset_alloc(keep, CIFAR_DIM, KNN_U8, true, paths[0], &ds);
     if (st)
         return st;
     ds->height = 32;

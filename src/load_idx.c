@@ -1,7 +1,8 @@
 /* load_idx.c: the IDX format of MNIST, Fashion-MNIST, KMNIST and EMNIST, raw or gzip.
  *
- * An IDX file starts with a magic number 0x0000TTNN (TT: element type, 0x08 = uint8; NN: the
- * number of dimensions), then NN big-endian uint32 sizes, then the data. Images files have
+ * An IDX file starts with a magic number 0x0000TTNN (TT: element type, 0x08 = uint8, 0x0D =
+ * float32; NN: the number of dimensions), then NN big-endian uint32 sizes, then the data
+ * (float32 big-endian too: real-valued features, read into a float32 data set). Images files have
  * 3 dimensions (count, rows, columns) or more; labels files have one (count). The labels file
  * is found beside the images by the standard naming: "images" -> "labels", "idx3" -> "idx1",
  * with or without ".gz". Every size is checked against the caps and against the file's
@@ -9,6 +10,7 @@
 #include "io.h"
 #include "load.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ const char *const knn__kmnist_names[10] = {"o", "ki", "su", "tsu", "na",
 
 typedef struct {
     int ndims;
+    knn_dtype dtype;
     uint32_t size[IDX_MAX_DIMS];
     size_t header_bytes;
 } idx_header;
@@ -52,9 +55,11 @@ static knn_status idx_read_header(knn__file *f, idx_header *h)
         return knn__fail(KNN_ERR_FORMAT,
                          "%s: not an IDX file (magic number %02x %02x %02x %02x)", f->path,
                          m[0], m[1], m[2], m[3]);
-    if (m[2] != 0x08)
-        return knn__fail(KNN_ERR_FORMAT, "%s: IDX elements are %s; knn reads uint8 only",
-                         f->path, type);
+    if (m[2] != 0x08 && m[2] != 0x0D)
+        return knn__fail(KNN_ERR_FORMAT,
+                         "%s: IDX elements are %s; knn reads uint8 and float32 only", f->path,
+                         type);
+    h->dtype = m[2] == 0x0D ? KNN_F32 : KNN_U8;
     if (m[3] > IDX_MAX_DIMS)
         return knn__fail(KNN_ERR_FORMAT, "%s: IDX header has %u dimensions (at most %d)",
                          f->path, m[3], IDX_MAX_DIMS);
@@ -110,6 +115,26 @@ static char *find_labels_file(const char *images_path, char *tried, size_t tried
     if (!found)
         free(base);
     return found;
+}
+
+/* Reads row i of ds: uint8 as is; float32 from big-endian, each value checked finite. */
+static knn_status read_row(knn__file *f, knn_dataset *ds, size_t i, const char *what)
+{
+    uint8_t *row = ds->rows + i * ds->stride;
+    knn_status st = knn__file_read(f, row, ds->dim * knn__dtype_size(ds->dtype), what);
+    if (st || ds->dtype == KNN_U8)
+        return st;
+    for (size_t d = 0; d < ds->dim; d++) {
+        uint8_t *b = row + 4 * d;
+        uint32_t bits = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        float v;
+        memcpy(&v, &bits, 4);
+        if (!isfinite(v))
+            return knn__fail(KNN_ERR_FORMAT, "%s: value %zu of %s is %g: not a finite number",
+                             f->path, d, what, (double)v);
+        memcpy(b, &v, 4);
+    }
+    return KNN_OK;
 }
 
 static knn_status read_labels(const char *path, knn_dataset *ds, size_t image_count,
@@ -176,7 +201,8 @@ knn_status knn__load_idx(const char *images_path, const char *const *names, int 
                            "values",
                            images_path, h.size[i], i, KNN_MAX_DIM);
     size_t count = st ? 0 : h.size[0];
-    uint64_t data_bytes = (uint64_t)count * dim; /* both < 2^32: no overflow */
+    /* count < 2^32, dim <= KNN_MAX_DIM, 4 bytes a value at most: no overflow */
+    uint64_t data_bytes = (uint64_t)count * dim * (st ? 1 : knn__dtype_size(h.dtype));
     char header[128];
     snprintf(header, sizeof header, "the header (%zu images of %zu values)", count, dim);
     if (!st && count > KNN_MAX_ROWS)
@@ -196,7 +222,7 @@ knn_status knn__load_idx(const char *images_path, const char *const *names, int 
     }
     knn_dataset *ds = NULL;
     if (!st)
-        st = knn__dataset_alloc(keep, dim, labels_path != NULL, images_path, &ds);
+        st = knn__dataset_alloc(keep, dim, h.dtype, labels_path != NULL, images_path, &ds);
     if (!st) {
         ds->height = h.ndims >= 2 ? (int)h.size[1] : 1;
         ds->width = h.ndims >= 3 ? (int)h.size[2] : 1;
@@ -204,7 +230,7 @@ knn_status knn__load_idx(const char *images_path, const char *const *names, int 
         char what[64];
         for (size_t i = 0; !st && i < keep; i++) {
             snprintf(what, sizeof what, "image %zu of %zu", i, count);
-            st = knn__file_read(&f, ds->rows + i * ds->stride, dim, what);
+            st = read_row(&f, ds, i, what);
         }
     }
     knn__file_close(&f);

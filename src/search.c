@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -40,6 +41,10 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
     if ((size_t)p->k > train->count)
         return knn__fail(KNN_ERR_ARG, "K = %d is more than the %zu training images of %s",
                          p->k, train->count, train->source);
+    if (train->dtype != queries->dtype)
+        return knn__fail(KNN_ERR_SHAPE, "%s holds %s values but %s holds %s values",
+                         train->source, train->dtype == KNN_F32 ? "float32" : "uint8",
+                         queries->source, queries->dtype == KNN_F32 ? "float32" : "uint8");
     if (train->dim != queries->dim)
         return knn__fail(KNN_ERR_SHAPE,
                          "%s has images of %dx%dx%d = %zu values but %s has %dx%dx%d = %zu",
@@ -58,6 +63,7 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
     nb->nq = queries->count;
     nb->k = p->k;
     nb->metric = p->metric;
+    nb->dtype = train->dtype;
     nb->index = malloc((n ? n : 1) * sizeof *nb->index);
     nb->dist = malloc((n ? n : 1) * sizeof *nb->dist);
     if (!nb->index || !nb->dist) {
@@ -260,7 +266,10 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     if (st)
         return st;
     const knn__kernels *kern = knn__kernels_select();
-    search_job job = {train, queries, p->metric == KNN_L1 ? kern->l1_tile : kern->l2_tile,
+    const bool f32 = train->dtype == KNN_F32;
+    search_job job = {train, queries,
+                      p->metric == KNN_L1 ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
+                                          : (f32 ? kern->l2_f32_tile : kern->l2_tile),
                       NULL, p->k};
     int threads = 1;
 #ifdef _OPENMP
@@ -280,7 +289,7 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     topk_lists lists[64];
     bool ok = sizes != NULL;
     bool tnorm_owned = false;
-    if (p->metric == KNN_L2)
+    if (p->metric == KNN_L2 && !f32)
         ok = ok && (tnorm = train_norms(train, kern->train_norms, threads, &tnorm_owned));
     if (parts == 1) {
         lists[0] = (topk_lists){nb->dist, nb->index, sizes};
@@ -390,8 +399,18 @@ uint32_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j)
     return nb->dist[q * (size_t)nb->k + (size_t)j];
 }
 
+double knn__distance_value(const knn_neighbors *nb, uint32_t raw)
+{
+    double d = raw;
+    if (nb->dtype == KNN_F32) {
+        float f;
+        memcpy(&f, &raw, sizeof f);
+        d = f;
+    }
+    return nb->metric == KNN_L2 ? sqrt(d) : d;
+}
+
 double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j)
 {
-    double d = knn_neighbors_raw_distance(nb, q, j);
-    return nb->metric == KNN_L2 ? sqrt(d) : d;
+    return knn__distance_value(nb, knn_neighbors_raw_distance(nb, q, j));
 }

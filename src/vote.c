@@ -43,7 +43,7 @@ static int tally(const knn_dataset *train, const knn_neighbors *nb, const knn_pa
         if (exact_match)
             weight = dist[j] == 0 ? 1.0 : 0.0;
         else if (p->weights == KNN_WEIGHTS_DISTANCE)
-            weight = 1.0 / (nb->metric == KNN_L2 ? sqrt((double)dist[j]) : (double)dist[j]);
+            weight = 1.0 / knn__distance_value(nb, dist[j]);
         if (w->first_pos[c] < 0) {
             w->first_pos[c] = j;
             w->voted[nvoted++] = c;

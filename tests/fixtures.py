@@ -17,6 +17,12 @@ def idx_images(rows, h, w):
     return head + b"".join(bytes(r) for r in rows)
 
 
+def idx_images_f32(rows, h, w):
+    """IDX float32 images: big-endian floats."""
+    head = struct.pack(">I", 0x0D03) + struct.pack(">III", len(rows), h, w)
+    return head + b"".join(struct.pack(f">{len(r)}f", *r) for r in rows)
+
+
 def idx_labels(labels):
     return struct.pack(">II", 0x0801, len(labels)) + bytes(labels)
 

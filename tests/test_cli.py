@@ -83,6 +83,25 @@ def test_predict_matches_brute_force_reference():
                         assert abs(float(row[f"nn{j + 1}_distance"]) - want[j]) < 1e-6
 
 
+def test_float32_features_give_the_same_predictions():
+    os.makedirs(path("f32"), exist_ok=True)
+    ftrain = path("f32", "train-images-idx3-ubyte")
+    fixtures.write(ftrain, fixtures.idx_images_f32(TRAIN_ROWS, 5, 4))
+    fixtures.write(path("f32", "train-labels-idx1-ubyte"), fixtures.idx_labels(TRAIN_LABELS))
+    ftest = path("f32", "t10k-images-idx3-ubyte.gz")
+    fixtures.write(ftest, fixtures.idx_images_f32(TEST_ROWS, 5, 4))
+    fixtures.write(path("f32", "t10k-labels-idx1-ubyte.gz"), fixtures.idx_labels(TEST_LABELS))
+    for metric in ("l1", "l2"):
+        r = knn("predict", ftrain, ftest, "-k", "4", "--metric", metric, "--format", "csv")
+        assert r.returncode == 0, r.stderr
+        labels = [int(row["label"]) for row in csv.DictReader(io.StringIO(r.stdout))]
+        assert labels == [p for p, _, _ in reference_predict(4, metric)], metric
+    r = knn("info", ftrain)
+    assert r.returncode == 0 and "20 float32 values" in r.stdout, r.stdout
+    r = knn("eval", TRAIN, ftest)
+    assert r.returncode == 1 and "float32" in r.stderr
+
+
 def test_eval_reports_accuracy_in_the_course_words():
     ref = reference_predict(3, "l2")
     correct = sum(p == t for (p, _, _), t in zip(ref, TEST_LABELS))

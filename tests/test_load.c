@@ -184,6 +184,39 @@ static void write_cifar(const char *path, int variant, size_t n, const int *labe
     free(buf);
 }
 
+static void load_idx_float32_features(void)
+{
+    make_dir("f32");
+    /* 3 rows of 2 x 2 big-endian floats: row i = {i, -0.5, 1e-3, 2.5e6} */
+    uint8_t buf[16 + 3 * 16];
+    put_be32(buf, 0x0D03);
+    put_be32(buf + 4, 3);
+    put_be32(buf + 8, 2);
+    put_be32(buf + 12, 2);
+    for (int i = 0; i < 3; i++) {
+        const float v[4] = {(float)i, -0.5f, 1e-3f, 2.5e6f};
+        for (int d = 0; d < 4; d++) {
+            uint32_t bits;
+            memcpy(&bits, &v[d], 4);
+            put_be32(buf + 16 + 16 * i + 4 * d, bits);
+        }
+    }
+    write_bytes(path_in("f32", "feat-images-idx3-ubyte.gz"), buf, sizeof buf);
+    write_idx_labels(path_in("f32", "feat-labels-idx1-ubyte.gz"), 3, 4, -1, 0);
+    knn_dataset *ds = NULL;
+    CHECK_EQ(load(path_in("f32", "feat-images-idx3-ubyte.gz"), &ds), KNN_OK);
+    if (!ds)
+        return;
+    CHECK_EQ(knn_dataset_dtype(ds), KNN_F32);
+    CHECK_EQ(knn_dataset_dim(ds), 4);
+    CHECK(knn_dataset_row(ds, 0) == NULL);
+    const float *r = knn_dataset_row_f32(ds, 2);
+    CHECK(r[0] == 2.0f && r[1] == -0.5f && r[2] == 1e-3f && r[3] == 2.5e6f);
+    CHECK(r[4] == 0.0f && r[15] == 0.0f); /* zero padding up to 64 bytes */
+    CHECK_EQ(knn_dataset_label(ds, 1), 0);
+    knn_dataset_free(ds);
+}
+
 static void load_cifar10_batches_and_names(void)
 {
     make_dir("c10");
@@ -306,11 +339,19 @@ static void load_rejects_bad_files_with_clear_errors(void)
     write_bytes(p = path_in("bad", "text.bin"), (const uint8_t *)"hello, world\n", 13);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "not an IDX file");
 
-    /* float32 IDX */
+    /* int16 IDX: a type knn does not read */
     {
-        uint8_t h[16 + 8] = {0, 0, 0x0D, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1};
-        write_bytes(p = path_in("bad", "float-images-idx3-ubyte"), h, sizeof h);
-        expect_failure(p, NULL, KNN_ERR_FORMAT, "float32");
+        uint8_t h[16 + 4] = {0, 0, 0x0B, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1};
+        write_bytes(p = path_in("bad", "short-images-idx3-ubyte"), h, sizeof h);
+        expect_failure(p, NULL, KNN_ERR_FORMAT, "int16");
+    }
+    /* float32 IDX holding a NaN */
+    {
+        uint8_t h[16 + 8] = {0, 0, 0x0D, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1,
+                             0x3f, 0x80, 0, 0, 0x7f, 0xc0, 0, 0};
+        write_bytes(p = path_in("bad", "nan-images-idx3-ubyte"), h, sizeof h);
+        write_idx_labels(path_in("bad", "nan-labels-idx1-ubyte"), 1, 2, -1, 0);
+        expect_failure(p, NULL, KNN_ERR_FORMAT, "not a finite number");
     }
 
     /* absurd dimensions: 2^31 images of 2^31 x 2^31 */
@@ -365,6 +406,7 @@ const test_case load_tests[] = {
     {"load_idx_raw_and_gzip", load_idx_raw_and_gzip},
     {"load_named_set_from_knn_data_with_class_names",
      load_named_set_from_knn_data_with_class_names},
+    {"load_idx_float32_features", load_idx_float32_features},
     {"load_cifar10_batches_and_names", load_cifar10_batches_and_names},
     {"load_cifar100_fine_and_coarse_labels", load_cifar100_fine_and_coarse_labels},
     {"load_rejects_bad_files_with_clear_errors", load_rejects_bad_files_with_clear_errors},

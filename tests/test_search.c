@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "kernels/kernels.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,6 +193,148 @@ static void set_isa_accepts_known_names_only(void)
     CHECK(knn__kernels_find(knn_isa()) != NULL);
 }
 
+/* A float32 copy of a uint8 data set (or of random floats in [-range/2, range/2)). */
+static knn_dataset *float_copy(const knn_dataset *u8, bool random_values, float range)
+{
+    size_t n = u8->count, dim = u8->dim;
+    float *data = malloc(n * dim * sizeof *data + 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t d = 0; d < dim; d++)
+            data[i * dim + d] = random_values
+                                    ? ((float)(rng() % 1000000) / 1e6f - 0.5f) * range
+                                    : (float)knn_dataset_row(u8, i)[d];
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_create_f32(n, dim, data, u8->labels, u8->num_classes, &ds), KNN_OK);
+    free(data);
+    return ds;
+}
+
+/* Integer-valued floats with small sums are exact in every order of summation: every table
+ * must find exactly the uint8 search's neighbours, at the same distances. */
+static void search_f32_on_integers_equals_u8_search(void)
+{
+    const size_t dims[] = {1, 15, 16, 17, 784};
+    for (size_t di = 0; di < 5; di++) {
+        knn_dataset *train = random_dataset(300, dims[di], 16, 5);
+        knn_dataset *q = random_dataset(37, dims[di], 16, 5);
+        knn_dataset *ftrain = float_copy(train, false, 0), *fq = float_copy(q, false, 0);
+        for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+            knn_params p = knn_params_default();
+            p.k = 7;
+            p.metric = (knn_metric)metric;
+            knn_neighbors *want = NULL;
+            CHECK_EQ(knn__search_reference(train, q, &p, &want), KNN_OK);
+            for (int s = 0; s < N_ISAS && want; s++) {
+                if (knn_set_isa(isas[s]) != KNN_OK)
+                    continue;
+                knn_neighbors *got = NULL;
+                CHECK_EQ(knn_search(ftrain, fq, &p, &got), KNN_OK);
+                for (size_t i = 0; got && i < 37; i++)
+                    for (int j = 0; j < 7; j++)
+                        if (knn_neighbors_index(got, i, j) != knn_neighbors_index(want, i, j) ||
+                            knn_neighbors_distance(got, i, j) !=
+                                knn_neighbors_distance(want, i, j)) {
+                            fprintf(stderr, "    %s, dim %zu, %s, query %zu, #%d\n", isas[s],
+                                    dims[di], knn_metric_name(p.metric), i, j);
+                            CHECK(!"float32 search equals the uint8 search");
+                            i = 37;
+                            break;
+                        }
+                knn_neighbors_free(got);
+            }
+            knn_set_isa("best");
+            knn_neighbors_free(want);
+        }
+        knn_dataset_free(train);
+        knn_dataset_free(q);
+        knn_dataset_free(ftrain);
+        knn_dataset_free(fq);
+    }
+}
+
+/* The true distance, in double precision. */
+static double exact_distance(const knn_dataset *a, size_t i, const knn_dataset *b, size_t j,
+                             knn_metric metric)
+{
+    const float *x = knn_dataset_row_f32(a, i), *y = knn_dataset_row_f32(b, j);
+    double sum = 0;
+    for (size_t d = 0; d < a->dim; d++) {
+        double diff = (double)x[d] - (double)y[d];
+        sum += metric == KNN_L1 ? fabs(diff) : diff * diff;
+    }
+    return metric == KNN_L1 ? sum : sqrt(sum);
+}
+
+/* Random floats: the scalar table equals the reference bit for bit; every table's
+ * distances are within 1e-5 (relative) of the exact ones and its neighbours are true
+ * neighbours within that tolerance; results do not depend on the thread count. */
+static void search_f32_within_tolerance_under_every_isa(void)
+{
+    const double tol = 1e-5;
+    const size_t dims[] = {3, 64, 100, 784};
+    for (size_t di = 0; di < 4; di++) {
+        knn_dataset *proto = random_dataset(400, dims[di], 2, 4), *qproto = random_dataset(29, dims[di], 2, 4);
+        knn_dataset *train = float_copy(proto, true, 10), *q = float_copy(qproto, true, 10);
+        for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+            knn_params p = knn_params_default();
+            p.k = 5;
+            p.metric = (knn_metric)metric;
+            knn_neighbors *ref = NULL;
+            CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+            for (int s = 0; s < N_ISAS && ref; s++) {
+                if (knn_set_isa(isas[s]) != KNN_OK)
+                    continue;
+                knn_neighbors *one = NULL, *many = NULL;
+                p.threads = 1;
+                CHECK_EQ(knn_search(train, q, &p, &one), KNN_OK);
+                p.threads = 3;
+                CHECK_EQ(knn_search(train, q, &p, &many), KNN_OK);
+                if (!one || !many)
+                    continue;
+                CHECK(same_neighbors(one, many));
+                if (!strcmp(isas[s], "scalar"))
+                    CHECK(same_neighbors(one, ref));
+                for (size_t i = 0; i < 29; i++) {
+                    double kth = exact_distance(q, i, train, knn_neighbors_index(ref, i, 4), p.metric);
+                    for (int j = 0; j < 5; j++) {
+                        uint32_t t = knn_neighbors_index(one, i, j);
+                        double exact = exact_distance(q, i, train, t, p.metric);
+                        double got = knn_neighbors_distance(one, i, j);
+                        if (fabs(got - exact) > tol * exact || exact > kth * (1 + tol)) {
+                            fprintf(stderr, "    %s, dim %zu, %s, query %zu: %.9g vs %.9g\n",
+                                    isas[s], dims[di], knn_metric_name(p.metric), i, got, exact);
+                            CHECK(!"float32 neighbours within tolerance");
+                        }
+                    }
+                }
+                knn_neighbors_free(one);
+                knn_neighbors_free(many);
+            }
+            knn_set_isa("best");
+            knn_neighbors_free(ref);
+        }
+        knn_dataset_free(proto);
+        knn_dataset_free(qproto);
+        knn_dataset_free(train);
+        knn_dataset_free(q);
+    }
+}
+
+static void search_rejects_mixed_value_types(void)
+{
+    knn_dataset *u8 = random_dataset(5, 8, 256, 2), *f = float_copy(u8, false, 0);
+    knn_params p = knn_params_default();
+    knn_neighbors *nb;
+    CHECK_EQ(knn_search(u8, f, &p, &nb), KNN_ERR_SHAPE);
+    CHECK(strstr(knn_last_error(), "float32") != NULL);
+    const float bad[2] = {1.0f, NAN};
+    knn_dataset *ds = (knn_dataset *)1;
+    CHECK_EQ(knn_dataset_create_f32(1, 2, bad, NULL, 0, &ds), KNN_ERR_ARG);
+    CHECK(ds == NULL);
+    knn_dataset_free(u8);
+    knn_dataset_free(f);
+}
+
 static void search_orders_equal_distances_by_training_index(void)
 {
     const uint8_t rows[4] = {5, 7, 3, 5}; /* distances from 5: 0, 2, 2, 0 */
@@ -286,6 +429,10 @@ const test_case search_tests[] = {
     {"search_split_over_training_rows_equals_reference",
      search_split_over_training_rows_equals_reference},
     {"set_isa_accepts_known_names_only", set_isa_accepts_known_names_only},
+    {"search_f32_on_integers_equals_u8_search", search_f32_on_integers_equals_u8_search},
+    {"search_f32_within_tolerance_under_every_isa",
+     search_f32_within_tolerance_under_every_isa},
+    {"search_rejects_mixed_value_types", search_rejects_mixed_value_types},
     {"search_orders_equal_distances_by_training_index",
      search_orders_equal_distances_by_training_index},
     {"search_rejects_bad_parameters", search_rejects_bad_parameters},

@@ -24,7 +24,7 @@ static void one_query_init(one_query *o, int k, const int32_t *labels, const uin
         o->index[j] = (uint32_t)j;
         o->dist[j] = dist ? dist[j] : (uint32_t)j + 1;
     }
-    o->nb = (knn_neighbors){1, k, metric, o->index, o->dist};
+    o->nb = (knn_neighbors){1, k, metric, KNN_U8, o->index, o->dist};
 }
 
 static int32_t vote_one(one_query *o, int k, knn_weights w, knn_ties t, float *scores,
@@ -97,6 +97,14 @@ static void vote_distance_weights_are_inverse_true_distances(void)
     /* L1 with the same numbers: weights 1, 0.25, 0.25: class 1 wins */
     o.nb.metric = KNN_L1;
     CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_SMALLEST_LABEL, NULL, NULL), 1);
+    /* float32 distances are stored as their bits: L2 squared 1.0f, 4.0f, 4.0f is a tie again */
+    const float fd[3] = {1.0f, 4.0f, 4.0f};
+    memcpy(o.dist, fd, sizeof fd);
+    o.nb.dtype = KNN_F32;
+    o.nb.metric = KNN_L2;
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, scores, NULL), 1);
+    CHECK(fabsf(scores[0] - 0.5f) < 1e-6f);
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_SMALLEST_LABEL, NULL, NULL), 0);
     knn_dataset_free(o.train);
 }
 

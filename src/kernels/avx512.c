@@ -8,18 +8,52 @@
  *       with the bracket precomputed once per training row (train_norms). The partial sums
  *       stay below 2^31 for rows up to KNN_MAX_DIM values, and the final arithmetic is
  *       modulo 2^32, where the true result fits: exact, bit for bit the scalar result.
+ *   float32: 16 values a step, |a - b| by clearing the sign bit, (a - b)^2 with one FMA.
  * Blocks of 4 queries x 4 training rows: 16 accumulators of 32, each chunk loaded once. */
 #include "kernels.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define QB 4
 #define TB 4
+
+static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int tb,
+                                                            const uint8_t *q, const uint8_t *t,
+                                                            size_t stride, uint32_t res[4][4])
+{
+    __m512 acc[4][4];
+    for (int i = 0; i < qb; i++)
+        for (int j = 0; j < tb; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    for (size_t d = 0; d < stride; d += 64) {
+        __m512 tv[4];
+        for (int j = 0; j < tb; j++)
+            tv[j] = _mm512_load_ps((const void *)(t + (size_t)j * stride + d));
+        for (int i = 0; i < qb; i++) {
+            __m512 qv = _mm512_load_ps((const void *)(q + (size_t)i * stride + d));
+            for (int j = 0; j < tb; j++) {
+                __m512 diff = _mm512_sub_ps(qv, tv[j]);
+                acc[i][j] = l2 ? _mm512_fmadd_ps(diff, diff, acc[i][j])
+                               : _mm512_add_ps(acc[i][j], _mm512_abs_ps(diff));
+            }
+        }
+    }
+    for (int i = 0; i < qb; i++)
+        for (int j = 0; j < tb; j++) {
+            float sum = _mm512_reduce_add_ps(acc[i][j]);
+            memcpy(&res[i][j], &sum, sizeof sum);
+        }
+}
 
 static inline __attribute__((always_inline)) void block(int metric, int qb, int tb,
                                                         const uint8_t *q, const uint8_t *t,
                                                         size_t stride, uint32_t res[4][4])
 {
+    if (metric >= 2) {
+        block_f32(metric == 3, qb, tb, q, t, stride, res);
+        return;
+    }
     __m512i acc[4][4];
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int i = 0; i < qb; i++)
@@ -48,4 +82,6 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
 
 #include "tile.h"
 
-const knn__kernels knn__kernels_avx512 = {"avx512", l1_tile, l2_tile, knn__sqnorm_minus_256sum_u8};
+const knn__kernels knn__kernels_avx512 = {"avx512", l1_tile, l2_tile,
+                                          knn__sqnorm_minus_256sum_u8, l1_f32_tile,
+                                          l2_f32_tile};

@@ -16,7 +16,7 @@ static bool supported(const knn__kernels *k)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (k == &knn__kernels_avx2)
-        return __builtin_cpu_supports("avx2");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (k == &knn__kernels_avx512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vnni");

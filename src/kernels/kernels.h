@@ -6,7 +6,13 @@
  * the table's own split of the work: the scalar and AVX2 kernels use n(t) = |t|^2 and
  * d = q.t; the VNNI kernel multiplies unsigned by signed bytes, so it uses q - 128 and folds
  * the correction into n(t) (see avx512.c). All arithmetic is modulo 2^32 and the true result
- * fits, so every table gives the same integers as the scalar reference, bit for bit. */
+ * fits, so every table gives the same integers as the scalar reference, bit for bit.
+ *
+ * Float32 rows (real-valued features) have their own tiles: L1 = sum |a - b| and L2 =
+ * sum (a - b)^2 computed directly (never from norms, which would cancel), in float. Each
+ * table sums in its own order, so tables differ in the last bits, but a table always gives
+ * the same result for the same pair, whatever the tiling. The float results are stored as
+ * their bits: for non-negative floats, the order of the bits is the order of the floats. */
 #ifndef KNN_KERNELS_H
 #define KNN_KERNELS_H
 
@@ -27,18 +33,22 @@ typedef struct {
     knn__tile_fn l1_tile;
     knn__tile_fn l2_tile;
     knn__norms_fn train_norms;
+    knn__tile_fn l1_f32_tile; /* rows are float32; out holds float bits; norms unused */
+    knn__tile_fn l2_f32_tile;
 } knn__kernels;
 
 /* Scalar reference distances of two rows of `dim` values: the specification. */
 uint32_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
 uint32_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
+float knn__l1_f32_scalar(const float *a, const float *b, size_t dim);
+float knn__l2sq_f32_scalar(const float *a, const float *b, size_t dim);
 /* Squared norms of n rows: out[i] = sum row_i[d]^2. */
 void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
 /* out[i] = |row_i|^2 - 256 * sum row_i[d] (mod 2^32): the VNNI kernel's train norms. */
 void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
 
 extern const knn__kernels knn__kernels_scalar;
-extern const knn__kernels knn__kernels_avx2;   /* AVX2                      */
+extern const knn__kernels knn__kernels_avx2;   /* AVX2 and FMA              */
 extern const knn__kernels knn__kernels_avx512; /* AVX-512 F, BW and VNNI    */
 
 /* The kernels in use: the best this processor runs, or as restricted by knn_set_isa or

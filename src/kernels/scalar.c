@@ -2,6 +2,9 @@
  * for its baseline. These are the reference every faster kernel is tested against. */
 #include "kernels.h"
 
+#include <math.h>
+#include <string.h>
+
 uint32_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
 {
     uint32_t sum = 0;
@@ -17,6 +20,22 @@ uint32_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
         int diff = (int)a[d] - (int)b[d];
         sum += (uint32_t)(diff * diff);
     }
+    return sum;
+}
+
+float knn__l1_f32_scalar(const float *a, const float *b, size_t dim)
+{
+    float sum = 0;
+    for (size_t d = 0; d < dim; d++)
+        sum += fabsf(a[d] - b[d]);
+    return sum;
+}
+
+float knn__l2sq_f32_scalar(const float *a, const float *b, size_t dim)
+{
+    float sum = 0;
+    for (size_t d = 0; d < dim; d++)
+        sum += (a[d] - b[d]) * (a[d] - b[d]);
     return sum;
 }
 
@@ -65,5 +84,37 @@ static void l2_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *tra
                 qnorm[i] + tnorm[j] - 2 * dot_u8(queries + i * stride, train + j * stride, stride);
 }
 
-const knn__kernels knn__kernels_scalar = {"scalar", l1_tile_scalar, l2_tile_scalar,
-                                          knn__sqnorm_u8};
+/* Float tiles: the padding is zeros on both sides, so whole strides can be summed. */
+static void f32_tile_scalar(float (*dist)(const float *, const float *, size_t),
+                            const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                            size_t stride, uint32_t *out)
+{
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < nt; j++) {
+            float d = dist((const float *)(const void *)(queries + i * stride),
+                           (const float *)(const void *)(train + j * stride), stride / 4);
+            memcpy(&out[i * nt + j], &d, sizeof d);
+        }
+}
+
+static void l1_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train,
+                               size_t nt, size_t stride, const uint32_t *qnorm,
+                               const uint32_t *tnorm, uint32_t *out)
+{
+    (void)qnorm;
+    (void)tnorm;
+    f32_tile_scalar(knn__l1_f32_scalar, queries, nq, train, nt, stride, out);
+}
+
+static void l2_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train,
+                               size_t nt, size_t stride, const uint32_t *qnorm,
+                               const uint32_t *tnorm, uint32_t *out)
+{
+    (void)qnorm;
+    (void)tnorm;
+    f32_tile_scalar(knn__l2sq_f32_scalar, queries, nq, train, nt, stride, out);
+}
+
+const knn__kernels knn__kernels_scalar = {"scalar",           l1_tile_scalar,
+                                          l2_tile_scalar,     knn__sqnorm_u8,
+                                          l1_f32_tile_scalar, l2_f32_tile_scalar};

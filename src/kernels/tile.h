@@ -4,7 +4,8 @@
  *                              size_t stride, uint32_t res[4][4]);
  * which computes the qb x tb (at most 4 x 4) L1 distances or L2 dot terms between rows
  * q[0..qb) and t[0..tb), all in registers, with one load of each row chunk feeding qb or tb
- * operations. The loop below tiles nq x nt into QB x TB blocks plus edges; being always
+ * operations. metric: 0 = uint8 L1, 1 = uint8 L2 (dot terms, finished here with the norms),
+ * 2 = float32 L1, 3 = float32 L2 (res holds the float distances' bits). The loop below tiles nq x nt into QB x TB blocks plus edges; being always
  * inlined with constant block sizes, each call compiles to its own unrolled block. It
  * defines the file's l1_tile and l2_tile, for the file's kernel table. */
 #ifndef KNN_TILE_H
@@ -20,7 +21,7 @@ KNN__INLINE void store_block(int metric, int qb, int tb, const uint32_t res[4][4
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
             out[(i0 + (size_t)i) * nt + j0 + (size_t)j] =
-                metric == 0 ? res[i][j]
+                metric != 1 ? res[i][j]
                             : qnorm[i0 + (size_t)i] + tnorm[j0 + (size_t)j] - 2u * res[i][j];
 }
 
@@ -66,6 +67,20 @@ static void l2_tile(const uint8_t *queries, size_t nq, const uint8_t *train, siz
                     size_t stride, const uint32_t *qnorm, const uint32_t *tnorm, uint32_t *out)
 {
     tile_loop(1, queries, nq, train, nt, stride, qnorm, tnorm, out);
+}
+
+static void l1_f32_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                        size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                        uint32_t *out)
+{
+    tile_loop(2, queries, nq, train, nt, stride, qnorm, tnorm, out);
+}
+
+static void l2_f32_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+                        size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                        uint32_t *out)
+{
+    tile_loop(3, queries, nq, train, nt, stride, qnorm, tnorm, out);
 }
 
 #endif
