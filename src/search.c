@@ -126,6 +126,16 @@ static void topk_offer(uint32_t *hd, uint32_t *hi, int k, int *size, const uint3
         hi[*size] = first + (uint32_t)j;
         heap_sift_up(hd, hi, (*size)++);
     }
+    /* Once the heap is full, most blocks hold no candidate at all: find that out with a
+     * branch-free scan the compiler vectorises, before the one-by-one loop. */
+    if (j == 0) {
+        const uint32_t threshold = hd[0];
+        unsigned any = 0;
+        for (size_t s = 0; s < n; s++)
+            any |= dist[s] <= threshold;
+        if (!any)
+            return;
+    }
     for (; j < n; j++) {
         if (dist[j] > hd[0] || (dist[j] == hd[0] && first + j > hi[0]))
             continue;
