@@ -118,7 +118,7 @@ def main():
     checks.append(("peak memory - uint8 data (MiB)", rss_mib - data_mib, 64.0, True))
     for what, value, limit, at_most in checks:
         ok = value <= limit if at_most else value >= limit
-        print(f"  {'met ' if ok else 'MISS'}  {what} = {value:.3f} "
+        print(f"  {'met ' if ok else 'MISS'}  {what} = {value:.4f} "
               f"({'<=' if at_most else '>='} {limit})")
     assert ev["accuracy"] == l2["accuracy"], "knn eval and knn_bench disagree"
     return 0

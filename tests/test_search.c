@@ -154,6 +154,37 @@ static void search_equals_reference_for_many_shapes(void)
         }
 }
 
+/* Many queries: several query tiles shared by the threads, with a partial last tile. */
+static void search_many_query_tiles_equals_reference(void)
+{
+    knn_dataset *train = random_dataset(700, 65, 5, 3), *q = random_dataset(333, 65, 5, 3);
+    for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+        knn_params p = knn_params_default();
+        p.k = 7;
+        p.metric = (knn_metric)metric;
+        knn_neighbors *ref = NULL;
+        CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+        for (int s = 0; s < N_ISAS; s++)
+            for (int threads = 1; threads <= 3; threads++) {
+                if (knn_set_isa(isas[s]) != KNN_OK)
+                    continue;
+                p.threads = threads;
+                knn_neighbors *nb = NULL;
+                CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+                if (!nb || !ref || !same_neighbors(nb, ref)) {
+                    fprintf(stderr, "    %s, %s, %d threads\n", isas[s],
+                            knn_metric_name(p.metric), threads);
+                    CHECK(!"search of many tiles equals the reference");
+                }
+                knn_neighbors_free(nb);
+            }
+        knn_set_isa("best");
+        knn_neighbors_free(ref);
+    }
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
 /* Few queries: the training set is split between threads and the parts merged. */
 static void search_split_over_training_rows_equals_reference(void)
 {
@@ -426,6 +457,7 @@ const test_case search_tests[] = {
     {"distances_match_hand_computed_values", distances_match_hand_computed_values},
     {"kernels_equal_scalar_bit_for_bit", kernels_equal_scalar_bit_for_bit},
     {"search_equals_reference_for_many_shapes", search_equals_reference_for_many_shapes},
+    {"search_many_query_tiles_equals_reference", search_many_query_tiles_equals_reference},
     {"search_split_over_training_rows_equals_reference",
      search_split_over_training_rows_equals_reference},
     {"set_isa_accepts_known_names_only", set_isa_accepts_known_names_only},
