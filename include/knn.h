@@ -208,6 +208,61 @@ knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, siz
                                int num_classes, knn_metrics *m);
 void knn_metrics_free(knn_metrics *m);
 
+/* ---- choosing K and the metric: cross-validation --------------------------------------- */
+
+typedef enum {
+    KNN_FOLDS_CONTIGUOUS = 0, /* fold f = the f-th of `folds` consecutive chunks, sizes
+                                 differing by at most one, larger first (numpy.array_split) */
+    KNN_FOLDS_SHUFFLED = 1,   /* the same chunks of a permutation drawn from `seed`         */
+    KNN_FOLDS_STRATIFIED = 2  /* each class dealt round-robin over the folds (shuffled first
+                                 with `seed`), so every fold holds each class in proportion */
+} knn_fold_mode;
+
+/* Assigns each of n rows to a fold: fold_of (n) in [0, folds). labels (n) are needed for
+ * stratified folds only. 2 <= folds <= n; folds == n is leave-one-out. */
+knn_status knn_folds_assign(size_t n, const int32_t *labels, int folds, knn_fold_mode mode,
+                            uint64_t seed, int32_t *fold_of);
+
+typedef struct {
+    int folds;                 /* k-fold cross-validation: 2 <= folds <= rows            */
+    knn_fold_mode mode;
+    uint64_t seed;             /* for shuffled and stratified folds                       */
+    double val_fraction;       /* > 0: hold-out instead: one validation split of this
+                                  fraction of the rows (the last ones, or a random set when
+                                  mode is shuffled or stratified); folds is then ignored  */
+    const int *ks;             /* the K values to try, distinct, each >= 1                */
+    int nk;
+    const knn_metric *metrics; /* the metrics to try, distinct                            */
+    int nmetrics;
+    knn_weights weights;
+    knn_ties ties;
+    int threads;               /* 0 = OpenMP's default                                    */
+    knn_progress_fn progress;  /* done / total units of work; may be NULL                 */
+    void *progress_user;
+} knn_cv_options;
+
+typedef struct knn_cv_result knn_cv_result; /* opaque */
+
+/* Cross-validates every (metric, K) on `train` (which must have labels), with one search
+ * per metric: each row's neighbours among the rows of the other folds are found once, at the
+ * largest K, every pair of rows in different folds costing one distance for both, and every
+ * smaller K is read off the same sorted lists. Accuracies equal separate searches per fold
+ * and per K exactly. */
+knn_status knn_cross_validate(const knn_dataset *train, const knn_cv_options *o,
+                              knn_cv_result **out);
+void knn_cv_result_free(knn_cv_result *r);
+/* Validation folds (1 in hold-out mode) and the rows in each. */
+int knn_cv_folds(const knn_cv_result *r);
+size_t knn_cv_fold_size(const knn_cv_result *r, int fold);
+/* Accuracy of metric o->metrics[m] and K o->ks[k] on validation fold f; its mean over the
+ * folds and its standard deviation (population: divided by the number of folds). */
+double knn_cv_accuracy(const knn_cv_result *r, int m, int k, int fold);
+double knn_cv_mean(const knn_cv_result *r, int m, int k);
+double knn_cv_std(const knn_cv_result *r, int m, int k);
+/* The best setting: the highest mean accuracy; ties go to the smaller K, then to the metric
+ * listed first. Sets the indices into o->metrics and o->ks. */
+void knn_cv_best(const knn_cv_result *r, int *m, int *k);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #ifndef KNN_INTERNAL_H
 #define KNN_INTERNAL_H
 
+#include "kernels/kernels.h"
 #include "knn.h"
 
 #include <stdarg.h>
@@ -44,6 +45,11 @@ struct knn_neighbors {
     uint32_t *index; /* (nq, k) */
     uint32_t *dist;  /* (nq, k) */
 };
+
+/* The training rows' norms as `fn` computes them (cached in the data set by the first call;
+ * *owned: the caller must free them). NULL when out of memory. */
+const uint32_t *knn__train_norms(const knn_dataset *train, knn__norms_fn fn, int threads,
+                                 bool *owned);
 
 /* A stored distance in the metric's own units: L1, or the Euclidean distance. */
 double knn__distance_value(const knn_neighbors *nb, uint32_t raw);

@@ -19,6 +19,7 @@
  * thread, one distance tile and one tile of query norms. */
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "topk.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -80,89 +81,6 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
     return KNN_OK;
 }
 
-/* ---- bounded top-K: a max-heap on (dist, index) ---------------------------------------- */
-
-static inline int worse(uint32_t da, uint32_t ia, uint32_t db, uint32_t ib)
-{
-    return da > db || (da == db && ia > ib);
-}
-
-static void heap_sift_down(uint32_t *dist, uint32_t *index, int n, int i)
-{
-    uint32_t d = dist[i], x = index[i];
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && worse(dist[c + 1], index[c + 1], dist[c], index[c]))
-            c++;
-        if (!worse(dist[c], index[c], d, x))
-            break;
-        dist[i] = dist[c];
-        index[i] = index[c];
-        i = c;
-    }
-    dist[i] = d;
-    index[i] = x;
-}
-
-static void heap_sift_up(uint32_t *dist, uint32_t *index, int i)
-{
-    uint32_t d = dist[i], x = index[i];
-    while (i > 0) {
-        int parent = (i - 1) / 2;
-        if (!worse(d, x, dist[parent], index[parent]))
-            break;
-        dist[i] = dist[parent];
-        index[i] = index[parent];
-        i = parent;
-    }
-    dist[i] = d;
-    index[i] = x;
-}
-
-/* Offers the candidates (dist[j], first + j), j < n, to a heap holding *size of k. */
-static void topk_offer(uint32_t *hd, uint32_t *hi, int k, int *size, const uint32_t *dist,
-                       size_t n, uint32_t first)
-{
-    size_t j = 0;
-    for (; j < n && *size < k; j++) {
-        hd[*size] = dist[j];
-        hi[*size] = first + (uint32_t)j;
-        heap_sift_up(hd, hi, (*size)++);
-    }
-    /* Once the heap is full, most blocks hold no candidate at all: find that out with a
-     * branch-free scan the compiler vectorises, before the one-by-one loop. */
-    if (j == 0) {
-        const uint32_t threshold = hd[0];
-        unsigned any = 0;
-        for (size_t s = 0; s < n; s++)
-            any |= dist[s] <= threshold;
-        if (!any)
-            return;
-    }
-    for (; j < n; j++) {
-        if (dist[j] > hd[0] || (dist[j] == hd[0] && first + j > hi[0]))
-            continue;
-        hd[0] = dist[j];
-        hi[0] = first + (uint32_t)j;
-        heap_sift_down(hd, hi, k, 0);
-    }
-}
-
-/* Turns a max-heap of n entries into the ascending (dist, index) order. */
-static void heap_sort(uint32_t *hd, uint32_t *hi, int n)
-{
-    for (int last = n - 1; last > 0; last--) {
-        uint32_t d = hd[0], x = hi[0];
-        hd[0] = hd[last];
-        hi[0] = hi[last];
-        hd[last] = d;
-        hi[last] = x;
-        heap_sift_down(hd, hi, last, 0);
-    }
-}
-
 /* ---- the blocked search ---------------------------------------------------------------- */
 
 /* Top-K lists of every query: (nq, k) distances and indices, and how many each holds (fewer
@@ -209,8 +127,8 @@ static void search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo
  * search so that one query at a time does not recompute them for every query. Only one
  * table's norms are cached; a search with another table (after knn_set_isa) computes its own
  * copy and sets *owned. NULL when out of memory. */
-static const uint32_t *train_norms(const knn_dataset *train, knn__norms_fn fn, int threads,
-                                   bool *owned)
+const uint32_t *knn__train_norms(const knn_dataset *train, knn__norms_fn fn, int threads,
+                                 bool *owned)
 {
     knn_dataset *ds = (knn_dataset *)train; /* the cache only; rows and labels stay const */
     struct knn__norms_cache *cache = atomic_load(&ds->norms);
@@ -257,7 +175,7 @@ static void merge_parts(const topk_lists *part, int parts, size_t q, knn_neighbo
                 continue;
             uint32_t d = part[p].dist[q * k + (size_t)head[p]];
             uint32_t i = part[p].index[q * k + (size_t)head[p]];
-            if (best < 0 || worse(bd, bi, d, i)) {
+            if (best < 0 || knn__worse(bd, bi, d, i)) {
                 best = p;
                 bd = d;
                 bi = i;
@@ -308,7 +226,7 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     bool ok = sizes != NULL;
     bool tnorm_owned = false;
     if (p->metric == KNN_L2 && !f32)
-        ok = ok && (tnorm = train_norms(train, kern->train_norms, threads, &tnorm_owned));
+        ok = ok && (tnorm = knn__train_norms(train, kern->train_norms, threads, &tnorm_owned));
     if (parts == 1) {
         lists[0] = (topk_lists){nb->dist, nb->index, sizes};
     } else if (ok && (part_mem = malloc((size_t)parts * nq * (size_t)p->k * 2 * sizeof *part_mem))) {

@@ -1,0 +1,493 @@
+/* cv.c: choosing K and the metric by cross-validation, with one search per metric
+ * (DESIGN.md decision 6).
+ *
+ * The naive way (scikit-learn's GridSearchCV, the course's knn_cross_validate) runs a new
+ * search for every fold and every K: folds x Ks searches, each of (n/folds) x n(1 - 1/folds)
+ * distances. Here every row's neighbours among the rows of the *other* folds are found once,
+ * at the largest K, and each smaller K is read off the same sorted list. The n x n distances
+ * are computed in blocks of BLOCK rows over pairs of blocks (I, J) with I <= J only: one
+ * distance tile serves the rows of I (as a row of candidates) and the rows of J (as a column),
+ * with the candidates of a row's own fold excluded. Pairs of blocks that lie wholly inside one
+ * fold are skipped. So each pair of rows in different folds costs one distance, for both.
+ *
+ * Threads take pairs of blocks; a row's top-K list may be fed by any thread, so each block's
+ * lists have a lock. The final lists do not depend on the order of the offers (the order on
+ * (distance, index) is total), hence not on the thread count either. Each list is exactly
+ * what a separate search of that row against the other folds would return, so every
+ * accuracy equals the naive computation's, which the tests check fold by fold. */
+#include "internal.h"
+#include "topk.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define BLOCK 128
+
+struct knn_cv_result {
+    int nmetrics, nk, folds;
+    size_t *fold_size; /* (folds) validation rows in each fold                */
+    size_t *correct;   /* (nmetrics, nk, folds) rows predicted right          */
+    int *k_order;      /* (nk) indices of the Ks, by increasing K             */
+};
+
+/* ---- folds ----------------------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* perm: a permutation of 0..n-1 drawn from seed (Fisher-Yates), or the identity. */
+static void permutation(size_t *perm, size_t n, bool shuffle, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (size_t i = n; shuffle && i > 1; i--) {
+        size_t j = (size_t)(((unsigned __int128)splitmix64(&seed) * i) >> 64);
+        size_t t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+}
+
+knn_status knn_folds_assign(size_t n, const int32_t *labels, int folds, knn_fold_mode mode,
+                            uint64_t seed, int32_t *fold_of)
+{
+    if (folds < 2)
+        return knn__fail(KNN_ERR_ARG, "%d folds: cross-validation needs at least 2", folds);
+    if ((size_t)folds > n)
+        return knn__fail(KNN_ERR_ARG, "%d folds for %zu rows: at most one fold per row", folds,
+                         n);
+    if (mode != KNN_FOLDS_CONTIGUOUS && mode != KNN_FOLDS_SHUFFLED &&
+        mode != KNN_FOLDS_STRATIFIED)
+        return knn__fail(KNN_ERR_ARG, "unknown fold mode %d", (int)mode);
+    if (mode == KNN_FOLDS_STRATIFIED && !labels)
+        return knn__fail(KNN_ERR_ARG, "stratified folds need labels");
+    size_t *perm = malloc(n * sizeof *perm);
+    if (!perm)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for %zu fold assignments", n);
+    permutation(perm, n, mode != KNN_FOLDS_CONTIGUOUS, seed);
+    if (mode != KNN_FOLDS_STRATIFIED) {
+        /* chunks of the permutation: the first n % folds chunks one row larger */
+        size_t q = n / (size_t)folds, r = n % (size_t)folds, at = 0;
+        for (size_t f = 0; f < (size_t)folds; f++)
+            for (size_t c = 0; c < q + (f < r); c++)
+                fold_of[perm[at++]] = (int32_t)f;
+    } else {
+        /* deal the rows class by class, in permuted order, round-robin over the folds,
+         * continuing where the previous class stopped so that fold sizes stay even */
+        int32_t max_label = -1;
+        for (size_t i = 0; i < n; i++)
+            max_label = labels[i] > max_label ? labels[i] : max_label;
+        size_t next = 0;
+        for (int32_t c = 0; c <= max_label; c++)
+            for (size_t p = 0; p < n; p++)
+                if (labels[perm[p]] == c)
+                    fold_of[perm[p]] = (int32_t)(next++ % (size_t)folds);
+    }
+    free(perm);
+    return KNN_OK;
+}
+
+/* Hold-out: rows of the validation split get fold 1, the others fold 0. */
+static knn_status holdout_assign(size_t n, const int32_t *labels, double fraction,
+                                 knn_fold_mode mode, uint64_t seed, int32_t *fold_of)
+{
+    size_t nval = (size_t)llround(fraction * (double)n);
+    if (!(fraction > 0 && fraction < 1) || nval < 1 || nval >= n)
+        return knn__fail(KNN_ERR_ARG,
+                         "a validation fraction of %g of %zu rows leaves no validation or no "
+                         "training rows",
+                         fraction, n);
+    size_t *perm = malloc(n * sizeof *perm);
+    if (!perm)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    permutation(perm, n, mode != KNN_FOLDS_CONTIGUOUS, seed);
+    for (size_t i = 0; i < n; i++)
+        fold_of[i] = 0;
+    if (mode != KNN_FOLDS_STRATIFIED) {
+        for (size_t p = n - nval; p < n; p++)
+            fold_of[perm[p]] = 1;
+    } else { /* the same fraction of every class */
+        int32_t max_label = -1;
+        for (size_t i = 0; i < n; i++)
+            max_label = labels[i] > max_label ? labels[i] : max_label;
+        for (int32_t c = 0; c <= max_label; c++) {
+            size_t count = 0, taken = 0;
+            for (size_t i = 0; i < n; i++)
+                count += labels[i] == c;
+            size_t want = (size_t)llround(fraction * (double)count);
+            for (size_t p = 0; p < n && taken < want; p++)
+                if (labels[perm[p]] == c) {
+                    fold_of[perm[p]] = 1;
+                    taken++;
+                }
+        }
+    }
+    free(perm);
+    return KNN_OK;
+}
+
+/* ---- one search for all folds ---------------------------------------------------------- */
+
+typedef struct {
+    const knn_dataset *ds;
+    const int32_t *fold_of;     /* (n)                                              */
+    const int64_t *slot;        /* (n) the row's list in nb, or -1: no list wanted  */
+    knn__tile_fn tile_fn;
+    const uint32_t *qnorm;      /* (n) |row|^2, uint8 L2 only                       */
+    const uint32_t *tnorm;      /* (n) the kernels' train norms, uint8 L2 only      */
+    knn_neighbors *nb;          /* (wanted rows, kmax)                              */
+    int *size;                  /* (wanted rows) entries in each heap               */
+} cv_job;
+
+/* Offers candidates [first, first + n) at dist (stride `step`) to the list of row r. */
+static void offer(const cv_job *job, size_t r, const uint32_t *dist, size_t step, size_t n,
+                  size_t first, uint32_t *buf)
+{
+    const int32_t f = job->fold_of[r];
+    for (size_t j = 0; j < n; j++)
+        buf[j] = job->fold_of[first + j] == f ? KNN__EXCLUDED : dist[j * step];
+    size_t s = (size_t)job->slot[r], k = (size_t)job->nb->k;
+    topk_offer(job->nb->dist + s * k, job->nb->index + s * k, job->nb->k, &job->size[s], buf,
+               n, (uint32_t)first);
+}
+
+static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const int64_t *slot,
+                            size_t nwanted, knn_metric metric, int kmax, const knn_cv_options *o,
+                            knn_neighbors **out)
+{
+    const size_t n = ds->count, nblk = (n + BLOCK - 1) / BLOCK;
+    const knn__kernels *kern = knn__kernels_select();
+    const bool f32 = ds->dtype == KNN_F32, norms = metric == KNN_L2 && !f32;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+#endif
+    knn_neighbors *nb = calloc(1, sizeof *nb);
+    int32_t *block_fold = malloc(nblk * sizeof *block_fold);
+    bool *block_wanted = calloc(nblk, sizeof *block_wanted);
+    uint32_t(*pairs)[2] = malloc((nblk * (nblk + 1) / 2 + 1) * sizeof *pairs);
+    int *size = calloc(nwanted ? nwanted : 1, sizeof *size);
+    uint32_t *qnorm = norms ? malloc(n * sizeof *qnorm) : NULL;
+    bool tnorm_owned = false;
+    const uint32_t *tnorm = norms ? knn__train_norms(ds, kern->train_norms, threads, &tnorm_owned)
+                                  : NULL;
+#ifdef _OPENMP
+    omp_lock_t *locks = malloc(nblk * sizeof *locks);
+#else
+    void *locks = malloc(1);
+#endif
+    if (nb) {
+        nb->nq = nwanted;
+        nb->k = kmax;
+        nb->metric = metric;
+        nb->dtype = ds->dtype;
+        nb->index = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->index);
+        nb->dist = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->dist);
+    }
+    if (!nb || !nb->index || !nb->dist || !block_fold || !block_wanted || !pairs || !size ||
+        !locks || (norms && (!qnorm || !tnorm))) {
+        knn_neighbors_free(nb);
+        free(block_fold);
+        free(block_wanted);
+        free(pairs);
+        free(size);
+        free(qnorm);
+        free(locks);
+        if (tnorm_owned)
+            free((void *)tnorm);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
+    }
+    if (norms)
+        knn__sqnorm_u8(ds->rows, n, ds->stride, qnorm);
+    for (size_t b = 0; b < nblk; b++) {
+        size_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
+        block_fold[b] = fold_of[lo];
+        for (size_t i = lo; i < hi; i++) {
+            if (fold_of[i] != block_fold[b])
+                block_fold[b] = -1;
+            block_wanted[b] |= slot[i] >= 0;
+        }
+#ifdef _OPENMP
+        omp_init_lock(&locks[b]);
+#endif
+    }
+    size_t npairs = 0;
+    for (size_t I = 0; I < nblk; I++)
+        for (size_t J = I; J < nblk; J++) {
+            bool one_fold = block_fold[I] >= 0 && block_fold[I] == block_fold[J];
+            if (!one_fold && (block_wanted[I] || block_wanted[J]))
+                pairs[npairs][0] = (uint32_t)I, pairs[npairs++][1] = (uint32_t)J;
+        }
+    cv_job job = {ds, fold_of, slot,
+                  metric == KNN_L1 ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
+                                   : (f32 ? kern->l2_f32_tile : kern->l2_tile),
+                  qnorm, tnorm, nb, size};
+    size_t done_pairs = 0;
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+    {
+        uint32_t *tile = malloc(BLOCK * BLOCK * sizeof *tile);
+        uint32_t *buf = malloc(BLOCK * sizeof *buf);
+        if (!tile || !buf) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            failed = 1;
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (size_t w = 0; w < npairs; w++) {
+            int stop;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+            stop = failed;
+            if (stop)
+                continue;
+            const size_t I = pairs[w][0], J = pairs[w][1];
+            const size_t i0 = I * BLOCK, j0 = J * BLOCK;
+            const size_t ni = n - i0 < BLOCK ? n - i0 : BLOCK, nj = n - j0 < BLOCK ? n - j0 : BLOCK;
+            job.tile_fn(ds->rows + i0 * ds->stride, ni, ds->rows + j0 * ds->stride, nj,
+                        ds->stride, norms ? qnorm + i0 : NULL, norms ? tnorm + j0 : NULL, tile);
+            if (block_wanted[I]) {
+#ifdef _OPENMP
+                omp_set_lock(&locks[I]);
+#endif
+                for (size_t i = 0; i < ni; i++)
+                    if (slot[i0 + i] >= 0)
+                        offer(&job, i0 + i, tile + i * nj, 1, nj, j0, buf);
+#ifdef _OPENMP
+                omp_unset_lock(&locks[I]);
+#endif
+            }
+            if (I != J && block_wanted[J]) {
+#ifdef _OPENMP
+                omp_set_lock(&locks[J]);
+#endif
+                for (size_t j = 0; j < nj; j++)
+                    if (slot[j0 + j] >= 0)
+                        offer(&job, j0 + j, tile + j, nj, ni, i0, buf);
+#ifdef _OPENMP
+                omp_unset_lock(&locks[J]);
+#endif
+            }
+            size_t done;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+            done = ++done_pairs;
+            bool master = true;
+#ifdef _OPENMP
+            master = omp_get_thread_num() == 0;
+#endif
+            if (o->progress && master)
+                o->progress(done, npairs, o->progress_user);
+        }
+        free(tile);
+        free(buf);
+    }
+    for (size_t s = 0; s < nwanted; s++)
+        heap_sort(nb->dist + s * (size_t)kmax, nb->index + s * (size_t)kmax, size[s]);
+#ifdef _OPENMP
+    for (size_t b = 0; b < nblk; b++)
+        omp_destroy_lock(&locks[b]);
+#endif
+    free(locks);
+    free(block_fold);
+    free(block_wanted);
+    free(pairs);
+    free(size);
+    free(qnorm);
+    if (tnorm_owned)
+        free((void *)tnorm);
+    if (failed) {
+        knn_neighbors_free(nb);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for the cross-validation's tiles");
+    }
+    *out = nb;
+    return KNN_OK;
+}
+
+/* ---- the cross-validation -------------------------------------------------------------- */
+
+static knn_status check_options(const knn_dataset *train, const knn_cv_options *o)
+{
+    if (!train->labels)
+        return knn__fail(KNN_ERR_ARG, "%s: cross-validation needs labels", train->source);
+    if (o->nk < 1 || !o->ks)
+        return knn__fail(KNN_ERR_ARG, "no K values to try");
+    if (o->nmetrics < 1 || !o->metrics)
+        return knn__fail(KNN_ERR_ARG, "no metrics to try");
+    for (int a = 0; a < o->nk; a++) {
+        if (o->ks[a] < 1)
+            return knn__fail(KNN_ERR_ARG, "K = %d: K must be at least 1", o->ks[a]);
+        for (int b = 0; b < a; b++)
+            if (o->ks[a] == o->ks[b])
+                return knn__fail(KNN_ERR_ARG, "K = %d is listed twice", o->ks[a]);
+    }
+    for (int a = 0; a < o->nmetrics; a++) {
+        if (o->metrics[a] != KNN_L1 && o->metrics[a] != KNN_L2)
+            return knn__fail(KNN_ERR_ARG, "unknown metric %d", (int)o->metrics[a]);
+        for (int b = 0; b < a; b++)
+            if (o->metrics[a] == o->metrics[b])
+                return knn__fail(KNN_ERR_ARG, "metric %s is listed twice",
+                                 knn_metric_name(o->metrics[a]));
+    }
+    if (o->weights != KNN_WEIGHTS_UNIFORM && o->weights != KNN_WEIGHTS_DISTANCE)
+        return knn__fail(KNN_ERR_ARG, "unknown weights %d", (int)o->weights);
+    if (o->ties != KNN_TIES_NEAREST && o->ties != KNN_TIES_SMALLEST_LABEL)
+        return knn__fail(KNN_ERR_ARG, "unknown tie rule %d", (int)o->ties);
+    return KNN_OK;
+}
+
+knn_status knn_cross_validate(const knn_dataset *train, const knn_cv_options *o,
+                              knn_cv_result **out)
+{
+    *out = NULL;
+    knn_status st = check_options(train, o);
+    if (st)
+        return st;
+    const size_t n = train->count;
+    const bool holdout = o->val_fraction > 0;
+    const int nfolds = holdout ? 2 : o->folds; /* hold-out: fold 1 validates */
+    int32_t *fold_of = malloc((n ? n : 1) * sizeof *fold_of);
+    int64_t *slot = malloc((n ? n : 1) * sizeof *slot);
+    size_t *in_fold = calloc((size_t)(nfolds > 0 ? nfolds : 1), sizeof *in_fold);
+    knn_cv_result *r = calloc(1, sizeof *r);
+    int32_t *pred = malloc((n ? n : 1) * sizeof *pred);
+    if (!fold_of || !slot || !in_fold || !r || !pred) {
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
+        goto done;
+    }
+    st = holdout ? holdout_assign(n, train->labels, o->val_fraction, o->mode, o->seed, fold_of)
+                 : knn_folds_assign(n, train->labels, o->folds, o->mode, o->seed, fold_of);
+    if (st)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        in_fold[fold_of[i]]++;
+    int kmax = 0;
+    for (int a = 0; a < o->nk; a++)
+        kmax = o->ks[a] > kmax ? o->ks[a] : kmax;
+    const int first_fold = holdout ? 1 : 0; /* the folds whose rows are validated */
+    for (int f = first_fold; f < nfolds; f++)
+        if ((size_t)kmax > n - in_fold[f]) {
+            st = knn__fail(KNN_ERR_ARG,
+                           "K = %d is more than the %zu training rows left when fold %d of %zu "
+                           "rows is held out",
+                           kmax, n - in_fold[f], f + 1 - first_fold, in_fold[f]);
+            goto done;
+        }
+    size_t nwanted = 0;
+    for (size_t i = 0; i < n; i++)
+        slot[i] = fold_of[i] >= first_fold ? (int64_t)nwanted++ : -1;
+
+    r->nmetrics = o->nmetrics;
+    r->nk = o->nk;
+    r->folds = nfolds - first_fold;
+    r->fold_size = calloc((size_t)r->folds, sizeof *r->fold_size);
+    r->correct = calloc((size_t)(r->nmetrics * r->nk * r->folds), sizeof *r->correct);
+    r->k_order = malloc((size_t)r->nk * sizeof *r->k_order);
+    if (!r->fold_size || !r->correct || !r->k_order) {
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int f = 0; f < r->folds; f++)
+        r->fold_size[f] = in_fold[f + first_fold];
+    for (int a = 0; a < r->nk; a++) { /* insertion sort of the K indices by K */
+        int b = a;
+        for (; b > 0 && o->ks[r->k_order[b - 1]] > o->ks[a]; b--)
+            r->k_order[b] = r->k_order[b - 1];
+        r->k_order[b] = a;
+    }
+    for (int m = 0; m < o->nmetrics && !st; m++) {
+        knn_neighbors *nb = NULL;
+        st = cv_search(train, fold_of, slot, nwanted, o->metrics[m], kmax, o, &nb);
+        for (int a = 0; a < o->nk && !st; a++) {
+            knn_params p = knn_params_default();
+            p.k = o->ks[a];
+            p.metric = o->metrics[m];
+            p.weights = o->weights;
+            p.ties = o->ties;
+            st = knn_vote(train, nb, &p, pred, NULL, NULL);
+            for (size_t i = 0; i < n && !st; i++)
+                if (slot[i] >= 0 && pred[slot[i]] == train->labels[i])
+                    r->correct[((size_t)m * (size_t)r->nk + (size_t)a) * (size_t)r->folds +
+                               (size_t)(fold_of[i] - first_fold)]++;
+        }
+        knn_neighbors_free(nb);
+    }
+done:
+    free(fold_of);
+    free(slot);
+    free(in_fold);
+    free(pred);
+    if (st) {
+        knn_cv_result_free(r);
+        return st;
+    }
+    *out = r;
+    return KNN_OK;
+}
+
+void knn_cv_result_free(knn_cv_result *r)
+{
+    if (!r)
+        return;
+    free(r->fold_size);
+    free(r->correct);
+    free(r->k_order);
+    free(r);
+}
+
+int knn_cv_folds(const knn_cv_result *r) { return r->folds; }
+size_t knn_cv_fold_size(const knn_cv_result *r, int fold) { return r->fold_size[fold]; }
+
+double knn_cv_accuracy(const knn_cv_result *r, int m, int k, int fold)
+{
+    size_t c = r->correct[((size_t)m * (size_t)r->nk + (size_t)k) * (size_t)r->folds + (size_t)fold];
+    return r->fold_size[fold] ? (double)c / (double)r->fold_size[fold] : 0.0;
+}
+
+double knn_cv_mean(const knn_cv_result *r, int m, int k)
+{
+    double sum = 0;
+    for (int f = 0; f < r->folds; f++)
+        sum += knn_cv_accuracy(r, m, k, f);
+    return sum / r->folds;
+}
+
+double knn_cv_std(const knn_cv_result *r, int m, int k)
+{
+    double mean = knn_cv_mean(r, m, k), sum = 0;
+    for (int f = 0; f < r->folds; f++) {
+        double d = knn_cv_accuracy(r, m, k, f) - mean;
+        sum += d * d;
+    }
+    return sqrt(sum / r->folds);
+}
+
+void knn_cv_best(const knn_cv_result *r, int *m, int *k)
+{
+    double best = -1;
+    for (int a = 0; a < r->nk; a++) /* by increasing K, then metrics in the order listed */
+        for (int b = 0; b < r->nmetrics; b++) {
+            double mean = knn_cv_mean(r, b, r->k_order[a]);
+            if (mean > best) {
+                best = mean;
+                *m = b;
+                *k = r->k_order[a];
+            }
+        }
+}

@@ -1,0 +1,249 @@
+/* test_cv.c: cross-validation against the naive way (a separate reference search for every
+ * fold and every K), fold assignment, the choice of the best setting, and bad options. */
+#include "check.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t state = 12345;
+static uint32_t next_random(void)
+{
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(state >> 33);
+}
+
+static knn_dataset *small_problem(size_t n, size_t dim, unsigned range, int classes)
+{
+    uint8_t *data = malloc(n * dim);
+    int32_t *labels = malloc(n * sizeof *labels);
+    for (size_t i = 0; i < n * dim; i++)
+        data[i] = (uint8_t)(next_random() % range);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = (int32_t)(next_random() % (unsigned)classes);
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_create(n, dim, data, labels, classes, (int)dim, 1, 1, &ds), KNN_OK);
+    free(data);
+    free(labels);
+    return ds;
+}
+
+/* Correct predictions of fold f's rows by K nearest among the other folds, the naive way. */
+static size_t naive_correct(const knn_dataset *ds, const int32_t *fold_of, int f, int k,
+                            knn_metric metric, knn_weights w, knn_ties t)
+{
+    size_t n = ds->count, ntr = 0, nva = 0;
+    uint8_t *tr = malloc(n * ds->dim), *va = malloc(n * ds->dim);
+    int32_t *ltr = malloc(n * sizeof *ltr), *lva = malloc(n * sizeof *lva);
+    for (size_t i = 0; i < n; i++) {
+        bool val = fold_of[i] == f;
+        memcpy((val ? va + nva * ds->dim : tr + ntr * ds->dim), knn_dataset_row(ds, i), ds->dim);
+        if (val)
+            lva[nva++] = ds->labels[i];
+        else
+            ltr[ntr++] = ds->labels[i];
+    }
+    knn_dataset *train, *valid;
+    knn_dataset_create(ntr, ds->dim, tr, ltr, ds->num_classes, (int)ds->dim, 1, 1, &train);
+    knn_dataset_create(nva, ds->dim, va, lva, ds->num_classes, (int)ds->dim, 1, 1, &valid);
+    knn_params p = knn_params_default();
+    p.k = k;
+    p.metric = metric;
+    p.weights = w;
+    p.ties = t;
+    knn_neighbors *nb = NULL;
+    CHECK_EQ(knn__search_reference(train, valid, &p, &nb), KNN_OK);
+    int32_t *pred = malloc((nva + 1) * sizeof *pred);
+    CHECK_EQ(knn_vote(train, nb, &p, pred, NULL, NULL), KNN_OK);
+    size_t correct = 0;
+    for (size_t i = 0; i < nva; i++)
+        correct += pred[i] == lva[i];
+    free(pred);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(valid);
+    free(tr);
+    free(va);
+    free(ltr);
+    free(lva);
+    return correct;
+}
+
+static void cv_equals_naive_search_per_fold_and_k(void)
+{
+    knn_dataset *ds = small_problem(303, 17, 4, 4); /* 303 rows: uneven folds, many ties */
+    const int ks[] = {9, 1, 2, 5};
+    const knn_metric metrics[] = {KNN_L2, KNN_L1};
+    const knn_fold_mode modes[] = {KNN_FOLDS_CONTIGUOUS, KNN_FOLDS_SHUFFLED, KNN_FOLDS_STRATIFIED};
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    int32_t *fold_of = malloc(303 * sizeof *fold_of);
+    for (int mode = 0; mode < 3; mode++)
+        for (int w = 0; w < 2; w++)
+            for (int t = 0; t < 2; t++) {
+                knn_cv_options o = {5, modes[mode], 77, 0, ks, 4, metrics, 2,
+                                    (knn_weights)w, (knn_ties)t, 1 + (mode + w + t) % 3,
+                                    NULL, NULL};
+                CHECK_EQ(knn_set_isa(isas[(mode + t) % 3]) == KNN_OK ||
+                             knn_set_isa("best") == KNN_OK,
+                         1);
+                knn_cv_result *r = NULL;
+                CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_OK);
+                CHECK_EQ(knn_folds_assign(303, ds->labels, 5, modes[mode], 77, fold_of), KNN_OK);
+                for (int m = 0; r && m < 2; m++)
+                    for (int k = 0; k < 4; k++)
+                        for (int f = 0; f < 5; f++) {
+                            size_t want = naive_correct(ds, fold_of, f, ks[k], metrics[m],
+                                                        (knn_weights)w, (knn_ties)t);
+                            double got = knn_cv_accuracy(r, m, k, f) * (double)knn_cv_fold_size(r, f);
+                            if (fabs(got - (double)want) > 1e-6) {
+                                fprintf(stderr, "    mode %d, weights %d, ties %d, %s, K %d, "
+                                                "fold %d: %g != %zu\n",
+                                        mode, w, t, knn_metric_name(metrics[m]), ks[k], f, got,
+                                        want);
+                                CHECK(!"cv equals the naive computation");
+                            }
+                        }
+                knn_cv_result_free(r);
+            }
+    knn_set_isa("best");
+    free(fold_of);
+    knn_dataset_free(ds);
+}
+
+static void cv_leave_one_out_and_holdout_equal_naive(void)
+{
+    knn_dataset *ds = small_problem(40, 9, 3, 3);
+    const int ks[] = {1, 3};
+    const knn_metric metrics[] = {KNN_L1};
+    int32_t fold_of[40];
+    knn_cv_options o = {40, KNN_FOLDS_CONTIGUOUS, 0, 0, ks, 2, metrics, 1,
+                        KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 2, NULL, NULL};
+    knn_cv_result *r = NULL;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_OK);
+    CHECK(r && knn_cv_folds(r) == 40);
+    for (int i = 0; i < 40; i++)
+        fold_of[i] = i;
+    for (int f = 0; r && f < 40; f++) {
+        CHECK_EQ(knn_cv_fold_size(r, f), 1);
+        for (int k = 0; k < 2; k++)
+            CHECK_EQ(knn_cv_accuracy(r, 0, k, f),
+                     naive_correct(ds, fold_of, f, ks[k], KNN_L1, KNN_WEIGHTS_UNIFORM,
+                                   KNN_TIES_NEAREST));
+    }
+    knn_cv_result_free(r);
+    /* hold-out: the last quarter validates */
+    o.val_fraction = 0.25;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_OK);
+    CHECK(r && knn_cv_folds(r) == 1 && knn_cv_fold_size(r, 0) == 10);
+    for (int i = 0; i < 40; i++)
+        fold_of[i] = i >= 30;
+    for (int k = 0; r && k < 2; k++)
+        CHECK_EQ((size_t)llround(knn_cv_accuracy(r, 0, k, 0) * 10),
+                 naive_correct(ds, fold_of, 1, ks[k], KNN_L1, KNN_WEIGHTS_UNIFORM,
+                               KNN_TIES_NEAREST));
+    knn_cv_result_free(r);
+    knn_dataset_free(ds);
+}
+
+static void folds_contiguous_shuffled_stratified(void)
+{
+    int32_t f[10], g[10];
+    CHECK_EQ(knn_folds_assign(10, NULL, 4, KNN_FOLDS_CONTIGUOUS, 0, f), KNN_OK);
+    const int32_t want[10] = {0, 0, 0, 1, 1, 1, 2, 2, 3, 3}; /* sizes 3, 3, 2, 2 */
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(f[i], want[i]);
+    CHECK_EQ(knn_folds_assign(10, NULL, 4, KNN_FOLDS_SHUFFLED, 5, f), KNN_OK);
+    CHECK_EQ(knn_folds_assign(10, NULL, 4, KNN_FOLDS_SHUFFLED, 5, g), KNN_OK);
+    CHECK(memcmp(f, g, sizeof f) == 0); /* same seed, same folds */
+    int sizes[4] = {0};
+    for (int i = 0; i < 10; i++)
+        sizes[f[i]]++;
+    CHECK(sizes[0] == 3 && sizes[1] == 3 && sizes[2] == 2 && sizes[3] == 2);
+    bool differs = false;
+    for (uint64_t seed = 6; seed < 12 && !differs; seed++) {
+        CHECK_EQ(knn_folds_assign(10, NULL, 4, KNN_FOLDS_SHUFFLED, seed, g), KNN_OK);
+        differs = memcmp(f, g, sizeof f) != 0;
+    }
+    CHECK(differs);
+    /* stratified: 30 rows, classes of 12, 9 and 9 over 3 folds: 4, 3, 3 of each per fold */
+    int32_t labels[30], h[30];
+    for (int i = 0; i < 30; i++)
+        labels[i] = i < 12 ? 0 : i < 21 ? 1 : 2;
+    CHECK_EQ(knn_folds_assign(30, labels, 3, KNN_FOLDS_STRATIFIED, 9, h), KNN_OK);
+    int per[3][3] = {{0}};
+    for (int i = 0; i < 30; i++)
+        per[h[i]][labels[i]]++;
+    for (int fold = 0; fold < 3; fold++)
+        CHECK(per[fold][0] == 4 && per[fold][1] == 3 && per[fold][2] == 3);
+    /* leave-one-out */
+    CHECK_EQ(knn_folds_assign(10, NULL, 10, KNN_FOLDS_CONTIGUOUS, 0, f), KNN_OK);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(f[i], i);
+    CHECK_EQ(knn_folds_assign(10, NULL, 1, KNN_FOLDS_CONTIGUOUS, 0, f), KNN_ERR_ARG);
+    CHECK_EQ(knn_folds_assign(10, NULL, 11, KNN_FOLDS_CONTIGUOUS, 0, f), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "11 folds for 10 rows") != NULL);
+}
+
+static void cv_best_ties_go_to_smaller_k_then_first_metric(void)
+{
+    /* one class only: every setting is 100% right; the best is the smallest K, first metric */
+    uint8_t data[20];
+    int32_t labels[20] = {0};
+    for (int i = 0; i < 20; i++)
+        data[i] = (uint8_t)i;
+    knn_dataset *ds;
+    CHECK_EQ(knn_dataset_create(20, 1, data, labels, 1, 1, 1, 1, &ds), KNN_OK);
+    const int ks[] = {7, 3, 5};
+    const knn_metric metrics[] = {KNN_L2, KNN_L1};
+    knn_cv_options o = {4, KNN_FOLDS_CONTIGUOUS, 0, 0, ks, 3, metrics, 2,
+                        KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 0, NULL, NULL};
+    knn_cv_result *r = NULL;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_OK);
+    int m = -1, k = -1;
+    if (r)
+        knn_cv_best(r, &m, &k);
+    CHECK_EQ(k, 1); /* K = 3 */
+    CHECK_EQ(m, 0); /* l2, listed first */
+    CHECK(r && knn_cv_mean(r, 1, 2) == 1.0 && knn_cv_std(r, 1, 2) == 0.0);
+    knn_cv_result_free(r);
+    knn_dataset_free(ds);
+}
+
+static void cv_rejects_bad_options(void)
+{
+    knn_dataset *ds = small_problem(20, 4, 4, 2);
+    const int ks[] = {1, 17}, dup[] = {3, 3};
+    const knn_metric metrics[] = {KNN_L2};
+    knn_cv_options o = {5, KNN_FOLDS_CONTIGUOUS, 0, 0, ks, 2, metrics, 1,
+                        KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 0, NULL, NULL};
+    knn_cv_result *r = (knn_cv_result *)1;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG); /* 17 > 16 rows left */
+    CHECK(r == NULL && strstr(knn_last_error(), "K = 17 is more than the 16 training rows"));
+    o.folds = 1;
+    o.nk = 1;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG);
+    o.folds = 21;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG);
+    o.folds = 5;
+    o.nk = 0;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "no K values") != NULL);
+    o.ks = dup;
+    o.nk = 2;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "K = 3 is listed twice") != NULL);
+    o.nk = 1;
+    o.val_fraction = 1.5;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG);
+    knn_dataset_free(ds);
+}
+
+const test_case cv_tests[] = {
+    {"cv_equals_naive_search_per_fold_and_k", cv_equals_naive_search_per_fold_and_k},
+    {"cv_leave_one_out_and_holdout_equal_naive", cv_leave_one_out_and_holdout_equal_naive},
+    {"folds_contiguous_shuffled_stratified", folds_contiguous_shuffled_stratified},
+    {"cv_best_ties_go_to_smaller_k_then_first_metric",
+     cv_best_ties_go_to_smaller_k_then_first_metric},
+    {"cv_rejects_bad_options", cv_rejects_bad_options},
+    {NULL, NULL}};
