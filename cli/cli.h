@@ -19,12 +19,15 @@ typedef struct {
     size_t train_limit; /* --train-limit N: training rows              */
     bool quiet;         /* -q: no progress, no headers                 */
     bool coarse;        /* --coarse: CIFAR-100 superclasses            */
+    bool k_auto;        /* -k auto: choose K by cross-validation       */
+    bool metric_given;  /* --metric was on the command line            */
 } cli_common;
 
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
 enum {
     OPT_THREADS = 256, OPT_LIMIT, OPT_TRAIN_LIMIT, OPT_COARSE, OPT_METRIC, OPT_WEIGHTS,
-    OPT_TIES, OPT_ISA, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES
+    OPT_TIES, OPT_ISA, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES,
+    OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT
 };
 #define CLI_COMMON_LONG_OPTIONS                                                               \
     {"threads", required_argument, NULL, OPT_THREADS},                                        \
@@ -90,6 +93,30 @@ bool cli_output_open(cli_output *o, const char *path);
 bool cli_output_commit(cli_output *o); /* false after printing the error */
 void cli_output_abort(cli_output *o);
 
+/* The result of a cross-validation, for printing and plotting. */
+typedef struct {
+    const char *train_spec;
+    const knn_cv_options *options;
+    const knn_cv_result *result;
+    int best_m, best_k; /* indices into options->metrics and options->ks */
+} cli_cv_report;
+
+/* Writes the lecture's cross-validation figure as SVG: per K the fold accuracies as dots,
+ * the mean as a line, the standard deviation as error bars, one series per metric, the
+ * chosen setting marked. */
+void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep);
+
+/* Runs the cross-validation that `-k auto` asks for (5 contiguous folds, the default K list,
+ * the given metrics) on train and sets p->k and p->metric to the best setting; prints one
+ * line about it on stderr unless quiet. Returns an exit status. */
+int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
+                 int nmetrics, bool quiet);
+
+/* With -k auto, chooses K (and, unless --metric was given, the metric) on the training set;
+ * returns 0 or an exit status. */
+int cli_auto_k(const knn_dataset *train, const cli_common *c, knn_params *p);
+
+int cmd_cv(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

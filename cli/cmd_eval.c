@@ -12,7 +12,8 @@ static const char help[] =
     "\n"
     "Classify every TEST image by its K nearest TRAIN images and measure the result.\n"
     "\n"
-    "  -k K               neighbours that vote (default 1)\n"
+    "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
+    "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
     "  --metric l1|l2     distance (default l2)\n"
     "  --weights uniform|distance\n"
     "                     each neighbour votes 1, or 1/distance; neighbours at distance 0\n"
@@ -170,6 +171,8 @@ int cmd_eval(int argc, char **argv)
         exit_code = EXIT_ERROR;
         goto done;
     }
+    if ((exit_code = cli_auto_k(train, &common, &r.params)))
+        goto done;
     cli_progress progress;
     cli_progress_init(&progress, "searching", common.quiet);
     r.params.progress = cli_progress_update;

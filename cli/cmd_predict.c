@@ -13,7 +13,8 @@ static const char help[] =
     "Predict a label for every QUERIES image from its K nearest TRAIN images. QUERIES need\n"
     "no labels; where they have them, the true label is printed too.\n"
     "\n"
-    "  -k K               neighbours that vote (default 1)\n"
+    "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
+    "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
     "  --metric l1|l2     distance (default l2)\n"
     "  --weights uniform|distance   (default uniform; see 'knn eval --help')\n"
     "  --ties nearest|smallest-label (default nearest)\n"
@@ -186,6 +187,8 @@ int cmd_predict(int argc, char **argv)
         exit_code = cli_library_error(st);
         goto done;
     }
+    if ((exit_code = cli_auto_k(train, &common, &params)))
+        goto done;
     cli_progress progress;
     cli_progress_init(&progress, "searching", common.quiet);
     params.progress = cli_progress_update;

@@ -34,6 +34,15 @@ int cli_getopt_error(int opt, char **argv)
     return cli_usage_error("unknown option '%s'", arg);
 }
 
+int cli_auto_k(const knn_dataset *train, const cli_common *c, knn_params *p)
+{
+    if (!c->k_auto)
+        return 0;
+    static const knn_metric both[2] = {KNN_L1, KNN_L2};
+    return c->metric_given ? cli_choose_k(train, p, &p->metric, 1, c->quiet)
+                           : cli_choose_k(train, p, both, 2, c->quiet);
+}
+
 int cli_library_error(knn_status st)
 {
     fprintf(stderr, "knn %s: %s\n", cli_command, knn_last_error());
@@ -80,6 +89,12 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
 {
     long v = 0;
     bool handled = false;
+    if (p && opt == 'k' && !strcmp(optarg, "auto")) {
+        c->k_auto = true;
+        return 0;
+    }
+    if (p && opt == OPT_METRIC)
+        c->metric_given = true;
     if (p) {
         int code = params_option(opt, optarg, p, &handled);
         if (handled)

@@ -15,6 +15,8 @@ static const char usage[] =
     "  eval TRAIN TEST          classify TEST by its K nearest TRAIN images; accuracy,\n"
     "                           top-5 accuracy, per-class accuracy, confusion matrix\n"
     "  predict TRAIN QUERIES    predicted labels, top-N classes with scores, neighbours\n"
+    "  cv TRAIN                 choose K and the metric by cross-validation; with --test,\n"
+    "                           evaluate the choice once on the test set; plot it\n"
     "\n"
     "DATASET is a file (IDX images, raw or gzip; a CIFAR-10 / CIFAR-100 binary batch),\n"
     "FOLDER:SPLIT, or NAME:SPLIT with NAME one of mnist, fashion-mnist, kmnist, cifar10,\n"
@@ -30,7 +32,10 @@ static command_fn find_command(const char *name)
     static const struct {
         const char *name;
         command_fn run;
-    } commands[] = {{"info", cmd_info}, {"eval", cmd_eval}, {"predict", cmd_predict}};
+    } commands[] = {{"info", cmd_info},
+                    {"eval", cmd_eval},
+                    {"predict", cmd_predict},
+                    {"cv", cmd_cv}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(name, commands[i].name)) {
             cli_command = commands[i].name;

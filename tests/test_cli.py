@@ -198,8 +198,76 @@ def test_cifar_folder_with_names():
     assert json.loads(r.stdout)["classes"][9] == "truck"
 
 
+def test_cv_chooses_the_best_mean_and_tests_once():
+    plot = path("cv.svg")
+    r = knn("cv", TRAIN, "--folds", "4", "-k", "7,1,3", "--metric", "l2,l1", "--json",
+            "--test", TEST, "--plot", plot)
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["folds"] == 4 and j["fold_sizes"] == [30, 30, 30, 30]
+    res = j["results"]
+    assert len(res) == 6 and all(len(x["fold_accuracy"]) == 4 for x in res)
+    for x in res:
+        assert abs(sum(x["fold_accuracy"]) / 4 - x["mean"]) < 1e-6
+    # best: highest mean, then smaller K, then the metric listed first (l2)
+    order = {"l2": 0, "l1": 1}
+    best = sorted(res, key=lambda x: (-round(x["mean"], 6), x["k"], order[x["metric"]]))[0]
+    assert (j["best"]["k"], j["best"]["metric"]) == (best["k"], best["metric"]), j["best"]
+    # the one look at the test set equals knn eval with the chosen setting
+    e = json.loads(knn("eval", TRAIN, TEST, "-k", best["k"], "--metric", best["metric"],
+                       "--json").stdout)
+    assert j["test"]["correct"] == e["correct"]
+    import xml.etree.ElementTree as ET
+    svg = ET.parse(plot).getroot()
+    circles = svg.findall(".//{http://www.w3.org/2000/svg}circle")
+    assert len(circles) >= 2 * 3 * 4, len(circles)  # a dot per fold, K and metric
+    # the same folds from the library's one search as from 4 separate evals of the folds
+    for m in ("l1",):
+        x = next(x for x in res if x["metric"] == m and x["k"] == 3)
+        for f in range(4):
+            rows = list(range(30 * f, 30 * f + 30))
+            tr_rows = [i for i in range(120) if i not in rows]
+            d = path(f"fold{f}")
+            tr = fixtures.write_idx_pair(d, "train", [TRAIN_ROWS[i] for i in tr_rows],
+                                         [TRAIN_LABELS[i] for i in tr_rows], 5, 4)
+            va = fixtures.write_idx_pair(d, "t10k", [TRAIN_ROWS[i] for i in rows],
+                                         [TRAIN_LABELS[i] for i in rows], 5, 4)
+            ev = json.loads(knn("eval", tr, va, "-k", "3", "--metric", m, "--json").stdout)
+            assert abs(ev["accuracy"] - x["fold_accuracy"][f]) < 1e-6, (f, ev, x)
+
+
+def test_cv_text_holdout_and_auto_k():
+    r = knn("cv", TRAIN, "-k", "1,5", "--metric", "l1")
+    assert r.returncode == 0, r.stderr
+    assert "5-fold cross-validation" in r.stdout and "Best: K = " in r.stdout
+    r = knn("cv", TRAIN, "-k", "1,5", "--val-fraction", "0.25", "--shuffle", "--seed", "3",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["holdout"] and j["fold_sizes"] == [30]
+    # -k auto: the default K list, less the Ks above the 96 rows of 4 training folds
+    cv = json.loads(knn("cv", TRAIN, "--json", "-k", "1,3,5,8,10,12,15,20,50").stdout)
+    e = knn("eval", TRAIN, TEST, "-k", "auto", "--json")
+    assert e.returncode == 0, e.stderr
+    ej = json.loads(e.stdout)
+    assert (ej["k"], ej["metric"]) == (cv["best"]["k"], cv["best"]["metric"])
+    assert "-k auto: K = " in e.stderr
+
+
+def test_cv_rejects_bad_options():
+    expect_error(2, "--folds '1'", "cv", TRAIN, "--folds", "1")
+    expect_error(2, "200 folds for 120 rows", "cv", TRAIN, "--folds", "200")
+    expect_error(2, "K = 100 is more than the 60 training rows", "cv", TRAIN, "--folds", "2",
+                 "-k", "1,100")
+    expect_error(2, "the list of K values is empty", "cv", TRAIN, "-k", "")
+    expect_error(2, "K = 3 is listed twice", "cv", TRAIN, "-k", "3,5,3")
+    expect_error(2, "give a name ending in .svg", "cv", TRAIN, "--plot", "cv.png")
+    expect_error(2, "--val-fraction '1.5'", "cv", TRAIN, "--val-fraction", "1.5")
+    expect_error(2, "--metric 'l3'", "cv", TRAIN, "--metric", "l3")
+
+
 def test_help_answers_for_every_command():
-    for cmd in ("info", "eval", "predict"):
+    for cmd in ("info", "eval", "predict", "cv"):
         r = knn(cmd, "--help")
         assert r.returncode == 0 and r.stdout.startswith(f"usage: knn {cmd}"), cmd
         assert knn("help", cmd).stdout == r.stdout
@@ -283,7 +351,7 @@ def main():
             fn()
             print(f"ok   {name}")
             passed += 1
-        except AssertionError as e:
+        except Exception as e:  # a failed check, or output that does not parse
             print(f"FAIL {name}: {e!r}"[:2000])
             failed += 1
     shutil.rmtree(TMP, ignore_errors=True)
