@@ -112,6 +112,12 @@ void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep);
 int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
                  int nmetrics, bool quiet);
 
+/* Classifies every test image by its p->k nearest training images and fills *m (freed with
+ * knn_metrics_free), with a progress bar unless quiet. Test labels must be classes of the
+ * training set. Returns 0 or an exit status, after printing the error. */
+int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *test_spec,
+                 knn_params *p, bool quiet, knn_metrics *m);
+
 /* With -k auto, chooses K (and, unless --metric was given, the metric) on the training set;
  * returns 0 or an exit status. */
 int cli_auto_k(const knn_dataset *train, const cli_common *c, knn_params *p);

@@ -164,46 +164,10 @@ static int evaluate_test(const knn_dataset *train, const char *test_spec, const 
                          knn_params *p, knn_metrics *m)
 {
     knn_dataset *test = NULL;
-    knn_neighbors *nb = NULL;
-    int32_t *ranking = NULL, *pred = NULL, *truth = NULL;
-    int code = 0;
     knn_status st = cli_load(test_spec, c, c->limit, false, &test);
     if (st)
         return cli_library_error(st);
-    const size_t n = knn_dataset_count(test);
-    const int C = knn_dataset_num_classes(train);
-    for (size_t i = 0; i < n; i++)
-        if (knn_dataset_label(test, i) >= C) {
-            fprintf(stderr, "knn cv: %s: label %d of image %zu is not a class of the training "
-                            "set (0..%d)\n",
-                    test_spec, (int)knn_dataset_label(test, i), i, C - 1);
-            knn_dataset_free(test);
-            return EXIT_ERROR;
-        }
-    cli_progress progress;
-    cli_progress_init(&progress, "testing", c->quiet);
-    p->progress = cli_progress_update;
-    p->progress_user = &progress;
-    st = knn_search(train, test, p, &nb);
-    cli_progress_done(&progress);
-    p->progress = NULL;
-    ranking = malloc((n ? n : 1) * (size_t)C * sizeof *ranking);
-    pred = malloc((n ? n : 1) * sizeof *pred);
-    truth = malloc((n ? n : 1) * sizeof *truth);
-    if (!st && (!ranking || !pred || !truth))
-        st = KNN_ERR_NOMEM;
-    for (size_t i = 0; !st && i < n; i++)
-        truth[i] = knn_dataset_label(test, i);
-    if (!st)
-        st = knn_vote(train, nb, p, pred, NULL, ranking);
-    if (!st)
-        st = knn_metrics_compute(truth, ranking, n, C, m);
-    if (st)
-        code = cli_library_error(st);
-    free(ranking);
-    free(pred);
-    free(truth);
-    knn_neighbors_free(nb);
+    int code = cli_evaluate(train, test, test_spec, p, c->quiet, m);
     knn_dataset_free(test);
     return code;
 }

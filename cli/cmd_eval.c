@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char help[] =
@@ -109,23 +108,6 @@ static void print_json(const eval_run *r, const knn_dataset *train, const knn_me
     printf("]}\n");
 }
 
-/* Every test label must be one of the training set's classes. */
-static bool check_test_labels(const knn_dataset *train, const knn_dataset *test,
-                              const char *test_spec)
-{
-    for (size_t i = 0; i < knn_dataset_count(test); i++) {
-        int32_t label = knn_dataset_label(test, i);
-        if (label >= knn_dataset_num_classes(train)) {
-            fprintf(stderr,
-                    "knn eval: %s: label %d of image %zu is not a class of the training set "
-                    "(0..%d)\n",
-                    test_spec, (int)label, i, knn_dataset_num_classes(train) - 1);
-            return false;
-        }
-    }
-    return true;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -158,8 +140,6 @@ int cmd_eval(int argc, char **argv)
     r.test_spec = argv[optind + 1];
 
     knn_dataset *train = NULL, *test = NULL;
-    knn_neighbors *nb = NULL;
-    int32_t *pred = NULL, *ranking = NULL, *truth = NULL;
     knn_metrics m = {0};
     int exit_code = 0;
     if ((st = cli_load(r.train_spec, &common, common.train_limit, false, &train)) ||
@@ -167,40 +147,11 @@ int cmd_eval(int argc, char **argv)
         exit_code = cli_library_error(st);
         goto done;
     }
-    if (!check_test_labels(train, test, r.test_spec)) {
-        exit_code = EXIT_ERROR;
-        goto done;
-    }
     if ((exit_code = cli_auto_k(train, &common, &r.params)))
         goto done;
-    cli_progress progress;
-    cli_progress_init(&progress, "searching", common.quiet);
-    r.params.progress = cli_progress_update;
-    r.params.progress_user = &progress;
     double t0 = cli_now();
-    st = knn_search(train, test, &r.params, &nb);
-    cli_progress_done(&progress);
-    if (st) {
-        exit_code = cli_library_error(st);
+    if ((exit_code = cli_evaluate(train, test, r.test_spec, &r.params, common.quiet, &m)))
         goto done;
-    }
-    const size_t n = knn_dataset_count(test);
-    const int C = knn_dataset_num_classes(train);
-    pred = malloc((n ? n : 1) * sizeof *pred);
-    ranking = malloc((n ? n : 1) * (size_t)C * sizeof *ranking);
-    truth = malloc((n ? n : 1) * sizeof *truth);
-    if (!pred || !ranking || !truth) {
-        fprintf(stderr, "knn eval: out of memory\n");
-        exit_code = EXIT_ERROR;
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++)
-        truth[i] = knn_dataset_label(test, i);
-    if ((st = knn_vote(train, nb, &r.params, pred, NULL, ranking)) ||
-        (st = knn_metrics_compute(truth, ranking, n, C, &m))) {
-        exit_code = cli_library_error(st);
-        goto done;
-    }
     r.seconds = cli_now() - t0;
     if (!common.quiet && !r.json) {
         cli_describe(stdout, "train", r.train_spec, train);
@@ -216,10 +167,6 @@ int cmd_eval(int argc, char **argv)
     }
 done:
     knn_metrics_free(&m);
-    free(pred);
-    free(ranking);
-    free(truth);
-    knn_neighbors_free(nb);
     knn_dataset_free(train);
     knn_dataset_free(test);
     return exit_code;

@@ -43,6 +43,45 @@ int cli_auto_k(const knn_dataset *train, const cli_common *c, knn_params *p)
                            : cli_choose_k(train, p, both, 2, c->quiet);
 }
 
+int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *test_spec,
+                 knn_params *p, bool quiet, knn_metrics *m)
+{
+    const size_t n = knn_dataset_count(test);
+    const int C = knn_dataset_num_classes(train);
+    for (size_t i = 0; i < n; i++)
+        if (knn_dataset_label(test, i) >= C) {
+            fprintf(stderr,
+                    "knn %s: %s: label %d of image %zu is not a class of the training set "
+                    "(0..%d)\n",
+                    cli_command, test_spec, (int)knn_dataset_label(test, i), i, C - 1);
+            return EXIT_ERROR;
+        }
+    cli_progress progress;
+    cli_progress_init(&progress, "searching", quiet);
+    p->progress = cli_progress_update;
+    p->progress_user = &progress;
+    knn_neighbors *nb = NULL;
+    knn_status st = knn_search(train, test, p, &nb);
+    cli_progress_done(&progress);
+    p->progress = NULL;
+    int32_t *ranking = malloc((n ? n : 1) * (size_t)C * sizeof *ranking);
+    int32_t *pred = malloc((n ? n : 1) * sizeof *pred);
+    int32_t *truth = malloc((n ? n : 1) * sizeof *truth);
+    if (!st && (!ranking || !pred || !truth))
+        st = KNN_ERR_NOMEM;
+    for (size_t i = 0; !st && i < n; i++)
+        truth[i] = knn_dataset_label(test, i);
+    if (!st)
+        st = knn_vote(train, nb, p, pred, NULL, ranking);
+    if (!st)
+        st = knn_metrics_compute(truth, ranking, n, C, m);
+    free(ranking);
+    free(pred);
+    free(truth);
+    knn_neighbors_free(nb);
+    return st ? cli_library_error(st) : 0;
+}
+
 int cli_library_error(knn_status st)
 {
     fprintf(stderr, "knn %s: %s\n", cli_command, knn_last_error());
