@@ -33,6 +33,14 @@ def knn_peak_memory_mib():
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, json.loads(r.stdout)
 
 
+def timed_knn(*args):
+    """Wall time and JSON output of one knn command (loading included)."""
+    t = time.time()
+    r = subprocess.run([os.path.join(ROOT, "knn"), *map(str, args), "-q", "--json"],
+                       capture_output=True, text=True, check=True)
+    return time.time() - t, json.loads(r.stdout)
+
+
 def peers():
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
@@ -59,7 +67,12 @@ def main():
     search = {x["metric"]: x for x in k if x["what"] == "search"}
     peak = {x["metric"]: x for x in k if x["what"] == "peak"}
     latency = {x["metric"]: x for x in k if x["what"] == "latency"}
+    cv10_s, cv10 = timed_knn("cv", "fashion-mnist:train", "--train-limit", 10000)
+    cv60_s, cv60 = timed_knn("cv", "fashion-mnist:train", "--metric", "l2")
+    ev_s, _ = timed_knn("eval", "fashion-mnist:train", "fashion-mnist:test", "-k", 5)
     ps = peers()
+    grid = next((p for p in ps if p.get("cv")), None)
+    ps = [p for p in ps if not p.get("cv")]
 
     l2, l1 = search["l2"], search["l1"]
     print(f"knn benchmark, {started}, {cpu}, {os.cpu_count()} cores, "
@@ -100,6 +113,19 @@ def main():
     data_mib = (60000 + 10000) * 784 / 2**20
     print(f"peak memory of knn eval: {rss_mib:.1f} MiB; the uint8 data is {data_mib:.1f} MiB")
 
+    print("\ncross-validation, 5 folds, K in 1,3,5,8,10,12,15,20,50,100 (wall times, loading "
+          "included):")
+    b = cv10["best"]
+    print(f"  knn cv, first 10,000 training images, l1 and l2: {cv10_s:6.2f} s "
+          f"(best K = {b['k']}, {b['metric']}, {100 * b['mean']:.2f}%)")
+    if grid:
+        print(f"  {grid['peer']}, same images, l2 only: {grid['seconds']:6.2f} s "
+              f"(best K = {grid['best_k']}, {100 * grid['best_mean']:.2f}%)")
+    else:
+        print("  (scikit-learn GridSearchCV: not installed; skipped)")
+    print(f"  knn cv, all 60,000 training images, l2: {cv60_s:6.2f} s; one knn eval of the "
+          f"10,000 test images: {ev_s:.2f} s")
+
     print("\ntargets (ratios from this run):")
     checks = []  # (what, value, limit, value must be at most the limit)
     peer_secs = {name: secs for name, _, secs, _, _ in rows}
@@ -116,6 +142,10 @@ def main():
         checks.append((f"{metric.upper()}: single query / memory floor",
                        latency[metric]["ratio"], 2.0, True))
     checks.append(("peak memory - uint8 data (MiB)", rss_mib - data_mib, 64.0, True))
+    if grid:
+        checks.append(("CV: knn (l1 + l2) time / GridSearchCV (l2) time", cv10_s / grid["seconds"],
+                       1 / 50, True))
+    checks.append(("CV: 60,000-image l2 cv time / one eval time", cv60_s / ev_s, 3.0, True))
     for what, value, limit, at_most in checks:
         ok = value <= limit if at_most else value >= limit
         print(f"  {'met ' if ok else 'MISS'}  {what} = {value:.4f} "

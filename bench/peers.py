@@ -53,7 +53,7 @@ def main():
     ytrain = load("train-labels-idx1-ubyte.gz").ravel().astype(np.int64)
     ytest = load("t10k-labels-idx1-ubyte.gz").ravel().astype(np.int64)
     trainf, testf = train.astype(np.float32), test.astype(np.float32)
-    which = sys.argv[1:] or ["faiss-l2", "faiss-l1", "sklearn-l2", "torch-l2"]
+    which = sys.argv[1:] or ["faiss-l2", "faiss-l1", "sklearn-l2", "torch-l2", "sklearn-cv"]
 
     if "faiss-l2" in which or "faiss-l1" in which:
         try:
@@ -88,6 +88,23 @@ def main():
             pred = clf.predict(testf)
             report("scikit-learn brute L2", time.time() - t, float((pred == ytest).mean()),
                    len(test), note="ties: smallest label")
+        except ImportError:
+            missing("scikit-learn", "python3-sklearn")
+
+    if "sklearn-cv" in which:
+        try:
+            from sklearn.model_selection import GridSearchCV
+            from sklearn.neighbors import KNeighborsClassifier
+            n = 10000
+            t = time.time()
+            grid = GridSearchCV(KNeighborsClassifier(algorithm="brute"),
+                                {"n_neighbors": [1, 3, 5, 8, 10, 12, 15, 20, 50, 100]},
+                                cv=5, n_jobs=-1)
+            grid.fit(trainf[:n], ytrain[:n])
+            print(json.dumps({"peer": "scikit-learn GridSearchCV brute L2, 5 folds",
+                              "cv": True, "seconds": time.time() - t,
+                              "best_k": int(grid.best_params_["n_neighbors"]),
+                              "best_mean": float(grid.best_score_), "images": n}), flush=True)
         except ImportError:
             missing("scikit-learn", "python3-sklearn")
 

@@ -1,6 +1,8 @@
 #!/bin/sh
-# demo.sh: the main job on the real Fashion-MNIST: look at the data, classify the 10,000 test
-# images by their 5 nearest training images, then show a few predictions with their neighbours.
+# demo.sh: the main job on the real Fashion-MNIST, the lecture's recipe: look at the data,
+# choose K and the metric by 5-fold cross-validation on the 60,000 training images (one search
+# per metric), evaluate the choice once on the 10,000 test images, draw the cross-validation
+# plot, then show a few predictions with their neighbours.
 set -e
 cd "$(dirname "$0")/.."
 if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -z "${KNN_DATA:-}" ]; then
@@ -9,5 +11,6 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -z "${KNN_DATA:-}" ]; then
 fi
 run() { echo; echo "\$ $*"; "$@"; }
 run ./knn info fashion-mnist:test --samples 4
-run ./knn eval fashion-mnist:train fashion-mnist:test -k 5 --metric l2
+mkdir -p build
+run ./knn cv fashion-mnist:train --test fashion-mnist:test --plot build/cv.svg
 run ./knn predict fashion-mnist:train fashion-mnist:test --limit 3 -k 5 --top 3 --neighbors

@@ -148,15 +148,19 @@ typedef struct {
     int *size;                  /* (wanted rows) entries in each heap               */
 } cv_job;
 
-/* Offers candidates [first, first + n) at dist (stride `step`) to the list of row r. */
-static void offer(const cv_job *job, size_t r, const uint32_t *dist, size_t step, size_t n,
-                  size_t first, uint32_t *buf)
+/* Offers candidates [first, first + n) at dist to the list of row r; with `mask`, those of
+ * r's own fold are excluded first (in buf). */
+static void offer(const cv_job *job, size_t r, const uint32_t *dist, size_t n, size_t first,
+                  bool mask, uint32_t *buf)
 {
-    const int32_t f = job->fold_of[r];
-    for (size_t j = 0; j < n; j++)
-        buf[j] = job->fold_of[first + j] == f ? KNN__EXCLUDED : dist[j * step];
+    if (mask) {
+        const int32_t f = job->fold_of[r];
+        for (size_t j = 0; j < n; j++)
+            buf[j] = job->fold_of[first + j] == f ? KNN__EXCLUDED : dist[j];
+        dist = buf;
+    }
     size_t s = (size_t)job->slot[r], k = (size_t)job->nb->k;
-    topk_offer(job->nb->dist + s * k, job->nb->index + s * k, job->nb->k, &job->size[s], buf,
+    topk_offer(job->nb->dist + s * k, job->nb->index + s * k, job->nb->k, &job->size[s], dist,
                n, (uint32_t)first);
 }
 
@@ -238,8 +242,9 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
 #endif
     {
         uint32_t *tile = malloc(BLOCK * BLOCK * sizeof *tile);
+        uint32_t *transposed = malloc(BLOCK * BLOCK * sizeof *transposed);
         uint32_t *buf = malloc(BLOCK * sizeof *buf);
-        if (!tile || !buf) {
+        if (!tile || !transposed || !buf) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -261,24 +266,30 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
             const size_t ni = n - i0 < BLOCK ? n - i0 : BLOCK, nj = n - j0 < BLOCK ? n - j0 : BLOCK;
             job.tile_fn(ds->rows + i0 * ds->stride, ni, ds->rows + j0 * ds->stride, nj,
                         ds->stride, norms ? qnorm + i0 : NULL, norms ? tnorm + j0 : NULL, tile);
+            /* blocks each wholly in one fold (different ones: same-fold pairs were
+             * skipped) need no exclusions */
+            const bool mask = I == J || block_fold[I] < 0 || block_fold[J] < 0;
             if (block_wanted[I]) {
 #ifdef _OPENMP
                 omp_set_lock(&locks[I]);
 #endif
                 for (size_t i = 0; i < ni; i++)
                     if (slot[i0 + i] >= 0)
-                        offer(&job, i0 + i, tile + i * nj, 1, nj, j0, buf);
+                        offer(&job, i0 + i, tile + i * nj, nj, j0, mask, buf);
 #ifdef _OPENMP
                 omp_unset_lock(&locks[I]);
 #endif
             }
             if (I != J && block_wanted[J]) {
+                for (size_t i = 0; i < ni; i++)
+                    for (size_t j = 0; j < nj; j++)
+                        transposed[j * ni + i] = tile[i * nj + j];
 #ifdef _OPENMP
                 omp_set_lock(&locks[J]);
 #endif
                 for (size_t j = 0; j < nj; j++)
                     if (slot[j0 + j] >= 0)
-                        offer(&job, j0 + j, tile + j, nj, ni, i0, buf);
+                        offer(&job, j0 + j, transposed + j * ni, ni, i0, mask, buf);
 #ifdef _OPENMP
                 omp_unset_lock(&locks[J]);
 #endif
@@ -296,6 +307,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
                 o->progress(done, npairs, o->progress_user);
         }
         free(tile);
+        free(transposed);
         free(buf);
     }
     for (size_t s = 0; s < nwanted; s++)

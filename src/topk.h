@@ -63,22 +63,28 @@ static inline void topk_offer(uint32_t *hd, uint32_t *hi, int k, int *size, cons
         hi[*size] = first + (uint32_t)j;
         heap_sift_up(hd, hi, (*size)++);
     }
-    /* Once the heap is full, most blocks hold no candidate at all: find that out with a
-     * branch-free scan the compiler vectorises, before the one-by-one loop. */
-    if (j == 0 && *size == k) {
-        const uint32_t threshold = hd[0];
-        unsigned any = 0;
-        for (size_t s = 0; s < n; s++)
-            any |= dist[s] <= threshold;
-        if (!any)
-            return;
-    }
-    for (; j < n; j++) {
-        if (dist[j] > hd[0] || (dist[j] == hd[0] && first + j > hi[0]))
-            continue;
-        hd[0] = dist[j];
-        hi[0] = first + (uint32_t)j;
-        heap_sift_down(hd, hi, k, 0);
+    /* Once the heap is full, most candidates lose to its root: test them 16 at a time with
+     * a branch-free loop the compiler vectorises, and look one by one only into a group
+     * that holds a winner. */
+    while (j < n) {
+        size_t end = n - j >= 16 ? j + 16 : n;
+        if (end == j + 16) {
+            const uint32_t threshold = hd[0];
+            unsigned any = 0;
+            for (size_t s = 0; s < 16; s++)
+                any |= dist[j + s] <= threshold;
+            if (!any) {
+                j = end;
+                continue;
+            }
+        }
+        for (; j < end; j++) {
+            if (dist[j] > hd[0] || (dist[j] == hd[0] && first + j > hi[0]))
+                continue;
+            hd[0] = dist[j];
+            hi[0] = first + (uint32_t)j;
+            heap_sift_down(hd, hi, k, 0);
+        }
     }
 }
 
