@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -283,6 +284,14 @@ bool cli_output_open(cli_output *o, const char *path)
     }
     snprintf(o->tmp, n + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(o->tmp);
+    /* mkstemp makes the file private (0600); the output gets the usual 0666 less the umask */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fd >= 0 && fchmod(fd, 0666 & ~mask) != 0) {
+        close(fd);
+        unlink(o->tmp);
+        fd = -1;
+    }
     if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
         fprintf(stderr, "knn %s: %s: cannot write: %s\n", cli_command, path, strerror(errno));
         if (fd >= 0)

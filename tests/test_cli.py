@@ -154,6 +154,9 @@ def test_predict_writes_the_output_file_whole():
     with open(out) as f:
         assert len(f.read().splitlines()) == 41
     assert os.listdir(path("out")) == ["pred.csv"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask, oct(os.stat(out).st_mode)
     # a failing run leaves the old file as it was, and no temporary file
     r = knn("predict", TRAIN, TEST, "-k", "1000", "-o", out)
     assert r.returncode == 2
