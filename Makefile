@@ -11,7 +11,7 @@ CFLAGS ?= -O3 -g
 PYTHON ?= /usr/bin/python3
 KNN_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
              -fopenmp -fPIC -Iinclude -Isrc
-LDLIBS = -lz -lm
+LDLIBS = -lstb -lz -lm
 LDFLAGS_OMP = -fopenmp
 
 SOVERSION = 0

@@ -20,6 +20,11 @@ typedef struct {
     bool quiet;         /* -q: no progress, no headers                 */
     bool coarse;        /* --coarse: CIFAR-100 superclasses            */
     bool k_auto;        /* -k auto: choose K by cross-validation       */
+    int width, height;  /* --size: images are converted to this size   */
+    int channels;       /* --gray 1, --rgb 3                           */
+    int crop_none;      /* --crop none: stretch instead of crop        */
+    int class_depth;    /* --class-depth N                             */
+    bool strict;        /* --strict: an unreadable image is an error   */
     bool metric_given;  /* --metric was on the command line            */
 } cli_common;
 
@@ -27,6 +32,7 @@ typedef struct {
 enum {
     OPT_THREADS = 256, OPT_LIMIT, OPT_TRAIN_LIMIT, OPT_COARSE, OPT_METRIC, OPT_WEIGHTS,
     OPT_TIES, OPT_ISA, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES,
+    OPT_SIZE, OPT_CROP, OPT_GRAY, OPT_RGB, OPT_CLASS_DEPTH, OPT_STRICT,
     OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT
 };
 #define CLI_COMMON_LONG_OPTIONS                                                               \
@@ -35,6 +41,11 @@ enum {
         {"train-limit", required_argument, NULL, OPT_TRAIN_LIMIT},                            \
         {"coarse", no_argument, NULL, OPT_COARSE}, {"quiet", no_argument, NULL, 'q'},         \
         {"isa", required_argument, NULL, OPT_ISA},                                            \
+        {"size", required_argument, NULL, OPT_SIZE},                                          \
+        {"crop", required_argument, NULL, OPT_CROP}, {"gray", no_argument, NULL, OPT_GRAY},   \
+        {"rgb", no_argument, NULL, OPT_RGB},                                                  \
+        {"class-depth", required_argument, NULL, OPT_CLASS_DEPTH},                            \
+        {"strict", no_argument, NULL, OPT_STRICT},                                            \
         {"help", no_argument, NULL, 'h'}
 #define CLI_COMMON_HELP                                                                       \
     "  --threads N        threads to use (default: all cores, or OMP_NUM_THREADS)\n"          \
@@ -43,6 +54,12 @@ enum {
     "  --coarse           CIFAR-100: the 20 superclasses instead of the 100 fine labels\n"    \
     "  --isa NAME         distance kernels: scalar, avx2, avx512 or best (default best, or\n"  \
     "                     $KNN_ISA); all give the same results\n"                              \
+    "  --size N|WxH       image folders: convert every image to this size (default 32)\n"     \
+    "  --crop center|none resize the short side and keep the middle (default), or stretch\n"   \
+    "  --gray, --rgb      image folders: 1 or 3 channels (default --rgb)\n"                   \
+    "  --class-depth N    folder levels that name a class: 1 ROOT/class/image, 2 for\n"       \
+    "                     Omniglot's ROOT/alphabet/character/image (default: detected)\n"     \
+    "  --strict           fail on an unreadable image (default: skip it, with a warning)\n"   \
     "  -q, --quiet        no progress bar, no header lines\n"                                 \
     "  -h, --help         this help\n"
 

@@ -159,6 +159,32 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
         c->train_limit = (size_t)v;
         return 0;
     case OPT_COARSE: c->coarse = true; return 0;
+    case OPT_SIZE: {
+        int w = 0, h = 0;
+        char tail;
+        if (sscanf(optarg, "%dx%d%c", &w, &h, &tail) == 2 ||
+            (sscanf(optarg, "%d%c", &w, &tail) == 1 && (h = w))) {
+            if (w >= 1 && h >= 1 && w <= 4096 && h <= 4096) {
+                c->width = w;
+                c->height = h;
+                return 0;
+            }
+        }
+        return cli_usage_error("--size '%s': give N or WxH, sides from 1 to 4096", optarg);
+    }
+    case OPT_CROP:
+        if (strcmp(optarg, "center") && strcmp(optarg, "none"))
+            return cli_usage_error("--crop '%s': center or none", optarg);
+        c->crop_none = !strcmp(optarg, "none");
+        return 0;
+    case OPT_GRAY: c->channels = 1; return 0;
+    case OPT_RGB: c->channels = 3; return 0;
+    case OPT_CLASS_DEPTH:
+        if (!cli_parse_long("--class-depth", optarg, 1, 2, &v))
+            return EXIT_USAGE;
+        c->class_depth = (int)v;
+        return 0;
+    case OPT_STRICT: c->strict = true; return 0;
     case OPT_ISA: {
         knn_status st = knn_set_isa(optarg);
         return st ? cli_library_error(st) : 0;
@@ -172,8 +198,22 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out)
 {
-    knn_load_options o = {limit, c->coarse, labels_optional};
-    return knn_dataset_load(spec, &o, out);
+    cli_progress progress;
+    cli_progress_init(&progress, "loading images", c->quiet);
+    knn_load_options o = {limit, c->coarse, labels_optional, c->width, c->height, c->channels,
+                          !c->crop_none, c->class_depth, c->strict, cli_progress_update,
+                          &progress};
+    knn_status st = knn_dataset_load(spec, &o, out);
+    cli_progress_done(&progress);
+    /* skipped images: one warning line each, then a count */
+    size_t skipped = st ? 0 : knn_dataset_skipped(*out);
+    for (size_t i = 0; i < skipped && i < 10; i++)
+        fprintf(stderr, "knn %s: warning: skipped %s\n", cli_command,
+                knn_dataset_skipped_reason(*out, i));
+    if (skipped > 10)
+        fprintf(stderr, "knn %s: warning: skipped %zu more unreadable images\n", cli_command,
+                skipped - 10);
+    return st;
 }
 
 void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds)

@@ -66,10 +66,23 @@ typedef struct knn_dataset knn_dataset; /* opaque: rows, labels, class names, so
 
 typedef enum { KNN_U8 = 0, KNN_F32 = 1 } knn_dtype;
 
+/* Called now and then during long work from the calling thread: `done` of `total` units
+ * (queries searched, images decoded, pairs of blocks cross-validated). */
+typedef void (*knn_progress_fn)(size_t done, size_t total, void *user);
+
 typedef struct {
     size_t limit;        /* keep only the first `limit` rows; 0 = all                          */
     int coarse_labels;   /* CIFAR-100: the 20 superclasses instead of the 100 fine labels     */
     int labels_optional; /* load images even where no labels exist (queries for prediction)   */
+    /* Image folders and image files: every image is converted to width x height x channels */
+    int width, height;   /* 0: 32 x 32                                                        */
+    int channels;        /* 1 (gray) or 3 (RGB); 0: 3                                         */
+    int crop;            /* 1: resize the short side and crop the middle; 0: stretch to fit   */
+    int class_depth;     /* folder levels naming a class: 1 ROOT/class/image, 2 Omniglot's
+                            ROOT/alphabet/character/image; 0: detect                          */
+    int strict;          /* 1: an unreadable image fails the load; 0: it is skipped, listed  */
+    knn_progress_fn progress; /* images decoded so far; may be NULL                          */
+    void *progress_user;
 } knn_load_options;
 
 /* Loads a data set named by `spec`, the format detected from the content:
@@ -77,7 +90,11 @@ typedef struct {
  *                 standard naming) or a CIFAR-10 / CIFAR-100 binary batch;
  *   DIR:SPLIT     a folder holding a standard data set, SPLIT = train | test;
  *   NAME:SPLIT    mnist, fashion-mnist, kmnist, cifar10, cifar100 looked up in $KNN_DATA
- *                 (a colon-separated list of folders), ./data and /usr/share/datasets.
+ *                 (a colon-separated list of folders), ./data and /usr/share/datasets;
+ *   DIR           a folder of images in class folders (ImageNet, Places: DIR/class/image;
+ *                 Omniglot: DIR/alphabet/character/image), classes named by their folders in
+ *                 sorted order; DIR:SPLIT for DIR/SPLIT/class/image. JPEG, PNG, BMP, GIF,
+ *                 PGM/PPM, decoded by stb_image and resized by stb_image_resize.
  * `opt` may be NULL (all rows, fine labels, labels required). */
 knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out);
 
@@ -104,6 +121,15 @@ int knn_dataset_num_classes(const knn_dataset *ds); /* labels lie in [0, num_cla
 const char *knn_dataset_class_name(const knn_dataset *ds, int label);
 /* Sets the class names (copied); `names` has num_classes entries. */
 knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names);
+/* Image folders: the file each row came from (NULL for other data sets). */
+const char *knn_dataset_path(const knn_dataset *ds, size_t i);
+/* Images that could not be read and were skipped, each as "PATH: reason". */
+size_t knn_dataset_skipped(const knn_dataset *ds);
+const char *knn_dataset_skipped_reason(const knn_dataset *ds, size_t i);
+/* Loads image files as unlabelled queries, converted like `like` (its size, channels, and
+ * crop): the way to classify photos with a model trained on an image folder. */
+knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset *like,
+                           knn_dataset **out);
 /* Where the data came from, for messages ("/usr/share/.../train-images-idx3-ubyte.gz"). */
 const char *knn_dataset_source(const knn_dataset *ds);
 /* Row i: dim values (followed by zero padding; the pointer is 64-byte aligned); uint8 rows,
@@ -119,8 +145,6 @@ typedef enum { KNN_L1 = 0, KNN_L2 = 1 } knn_metric;
 typedef enum { KNN_WEIGHTS_UNIFORM = 0, KNN_WEIGHTS_DISTANCE = 1 } knn_weights;
 typedef enum { KNN_TIES_NEAREST = 0, KNN_TIES_SMALLEST_LABEL = 1 } knn_ties;
 
-/* Called now and then during a search from the calling thread: `done` of `total` queries. */
-typedef void (*knn_progress_fn)(size_t done, size_t total, void *user);
 
 typedef struct {
     int k;                   /* neighbours per query, 1 <= k <= training rows              */

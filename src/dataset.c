@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,12 +58,6 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
             memset(ds->rows + i * stride + row_bytes, 0, stride - row_bytes);
     *out = ds;
     return KNN_OK;
-}
-
-void knn__dataset_truncate(knn_dataset *ds, size_t count)
-{
-    if (count < ds->count)
-        ds->count = count;
 }
 
 /* Checks the labels given to a _create function. */
@@ -142,6 +137,12 @@ void knn_dataset_free(knn_dataset *ds)
         for (int c = 0; c < ds->num_classes; c++)
             free(ds->class_names[c]);
     free(ds->class_names);
+    for (size_t i = 0; ds->paths && i < ds->count; i++)
+        free(ds->paths[i]);
+    free(ds->paths);
+    for (size_t i = 0; i < ds->nskipped; i++)
+        free(ds->skipped[i]);
+    free(ds->skipped);
     struct knn__norms_cache *cache = atomic_load(&ds->norms);
     if (cache)
         free(cache->norms);
@@ -183,6 +184,33 @@ int knn_dataset_channels(const knn_dataset *ds) { return ds->channels; }
 int knn_dataset_has_labels(const knn_dataset *ds) { return ds->labels != NULL; }
 int knn_dataset_num_classes(const knn_dataset *ds) { return ds->num_classes; }
 const char *knn_dataset_source(const knn_dataset *ds) { return ds->source; }
+
+const char *knn_dataset_path(const knn_dataset *ds, size_t i)
+{
+    return ds->paths && i < ds->count ? ds->paths[i] : NULL;
+}
+
+size_t knn_dataset_skipped(const knn_dataset *ds) { return ds->nskipped; }
+
+const char *knn_dataset_skipped_reason(const knn_dataset *ds, size_t i)
+{
+    return i < ds->nskipped ? ds->skipped[i] : NULL;
+}
+
+char *knn__asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s) {
+        va_start(ap, fmt);
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
 
 const char *knn_dataset_class_name(const knn_dataset *ds, int label)
 {

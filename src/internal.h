@@ -25,6 +25,10 @@ struct knn_dataset {
     int num_classes;
     char **class_names; /* (num_classes), or NULL                       */
     int height, width, channels;
+    int crop;           /* images: resized on the short side and cropped (1) or stretched  */
+    char **paths;       /* (count) image files, or NULL                                      */
+    char **skipped;     /* (nskipped) "PATH: reason" of images that could not be read       */
+    size_t nskipped;
     char *source;
     /* The training rows' norms for the L2 kernels, computed at the first L2 search and kept
      * (searches take the data set as const, and may run at once: set by compare-and-swap). */
@@ -66,8 +70,14 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
                               const char *what, knn_dataset **out);
 /* Bytes per value. */
 static inline size_t knn__dtype_size(knn_dtype t) { return t == KNN_F32 ? 4 : 1; }
-/* Drops rows past `count` (count <= ds->count); memory is kept. */
-void knn__dataset_truncate(knn_dataset *ds, size_t count);
+/* Loads an image folder (load_images.c); `root` is the folder holding the class folders. */
+knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
+                                  knn_dataset **out);
+/* True if `dir` holds class folders of images rather than a standard data set's files. */
+bool knn__is_image_folder(const char *dir);
+/* A malloc'd printf. NULL when out of memory. */
+char *knn__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Returns a malloc'd copy of s (NULL on failure). */
 char *knn__strdup(const char *s);
 /* Checked multiplication: false on overflow. */

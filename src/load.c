@@ -150,6 +150,26 @@ static knn_status load_folder(const char *dir, const char *split, const char *hi
     return st;
 }
 
+/* True if `dir` (or a standard subfolder) holds IDX or CIFAR files of a split. */
+static bool has_standard_layout(const char *dir)
+{
+    static const char *const names[] = {
+        "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
+        "t10k-images-idx3-ubyte.gz", "train-images.idx3-ubyte", "t10k-images.idx3-ubyte",
+        "data_batch_1.bin", "test_batch.bin", "train.bin", "test.bin"};
+    static const char *const subfolders[] = {"", "raw", "cifar-10-batches-bin",
+                                             "cifar-100-binary"};
+    for (size_t s = 0; s < sizeof subfolders / sizeof *subfolders; s++)
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+            char *p = knn__asprintf("%s/%s/%s", dir, subfolders[s], names[i]);
+            bool found = p && knn__is_file(p);
+            free(p);
+            if (found)
+                return true;
+        }
+    return false;
+}
+
 static knn_status load_named(const char *spec, size_t name_len, const char *split,
                              const knn_load_options *opt, knn_dataset **out)
 {
@@ -199,7 +219,7 @@ static knn_status load_named(const char *spec, size_t name_len, const char *spli
 
 knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out)
 {
-    static const knn_load_options defaults = {0, 0, 0};
+    static const knn_load_options defaults = {0};
     *out = NULL;
     if (!opt)
         opt = &defaults;
@@ -207,17 +227,18 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
         return knn__fail(KNN_ERR_ARG, "empty data set name");
     if (knn__is_file(spec))
         return load_file(spec, spec, opt, out);
-    if (knn__is_dir(spec))
-        return knn__fail(KNN_ERR_ARG, "%s: is a folder; say which split, e.g. %s:train", spec,
-                         spec);
+    if (knn__is_dir(spec)) {
+        if (has_standard_layout(spec))
+            return knn__fail(KNN_ERR_ARG, "%s: is a folder; say which split, e.g. %s:train",
+                             spec, spec);
+        return knn__load_image_folder(spec, opt, out);
+    }
     const char *colon = strrchr(spec, ':');
     if (!colon) {
         errno = ENOENT;
         return knn__fail(KNN_ERR_IO, "%s: %s", spec, strerror(ENOENT));
     }
     const char *split = colon + 1;
-    if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0)
-        return knn__fail(KNN_ERR_ARG, "%s: unknown split '%s' (train or test)", spec, split);
     size_t head_len = (size_t)(colon - spec);
     char *head = malloc(head_len + 1);
     if (!head)
@@ -225,6 +246,19 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
     memcpy(head, spec, head_len);
     head[head_len] = '\0';
     knn_status st;
+    char *images = knn__path_join(head, split);
+    bool image_split = images && *split && knn__is_dir(images) && !has_standard_layout(head);
+    if (image_split) { /* DIR/SPLIT/class/image, as ImageNet's train and val */
+        st = knn__load_image_folder(images, opt, out);
+        free(images);
+        free(head);
+        return st;
+    }
+    free(images);
+    if (strcmp(split, "train") != 0 && strcmp(split, "test") != 0) {
+        free(head);
+        return knn__fail(KNN_ERR_ARG, "%s: unknown split '%s' (train or test)", spec, split);
+    }
     if (knn__is_dir(head)) {
         bool found;
         st = load_folder(head, split, head, opt, &found, out);

@@ -151,7 +151,7 @@ static void load_named_set_from_knn_data_with_class_names(void)
         CHECK(!strcmp(knn_dataset_class_name(ds, 9), "Ankle boot"));
     }
     knn_dataset_free(ds);
-    knn_load_options o = {4, 0, 0};
+    knn_load_options o = {.limit = 4};
     CHECK_EQ(knn_dataset_load("fashion-mnist:train", &o, &ds), KNN_OK);
     if (ds)
         check_idx_content(ds, 4, 2, 3);
@@ -252,7 +252,7 @@ static void load_cifar10_batches_and_names(void)
     CHECK_EQ(load(path_in("c10", "mine.bin"), &ds), KNN_OK);
     CHECK(ds && knn_dataset_count(ds) == 2);
     knn_dataset_free(ds);
-    knn_load_options o = {4, 0, 0};
+    knn_load_options o = {.limit = 4};
     CHECK_EQ(knn_dataset_load(spec, &o, &ds), KNN_OK);
     CHECK(ds && knn_dataset_count(ds) == 4 && knn_dataset_label(ds, 3) == 7);
     knn_dataset_free(ds);
@@ -274,7 +274,7 @@ static void load_cifar100_fine_and_coarse_labels(void)
           knn_dataset_label(ds, 2) == 50);
     CHECK(ds && knn_dataset_row(ds, 1)[5] == pixel_value(1, 5));
     knn_dataset_free(ds);
-    knn_load_options o = {0, 1, 0};
+    knn_load_options o = {.coarse_labels = 1};
     CHECK_EQ(knn_dataset_load(spec, &o, &ds), KNN_OK);
     CHECK(ds && knn_dataset_num_classes(ds) == 20 && knn_dataset_label(ds, 3) == 3);
     knn_dataset_free(ds);
@@ -373,7 +373,7 @@ static void load_rejects_bad_files_with_clear_errors(void)
     /* labels: missing, wrong count, out of range for a known data set */
     write_idx_images(p = path_in("bad", "nolab-images-idx3-ubyte"), 3, 2, 2);
     expect_failure(p, NULL, KNN_ERR_IO, "no labels file");
-    knn_load_options optional = {0, 0, 1};
+    knn_load_options optional = {.labels_optional = 1};
     knn_dataset *ds = NULL;
     CHECK_EQ(knn_dataset_load(p, &optional, &ds), KNN_OK);
     CHECK(ds && !knn_dataset_has_labels(ds) && knn_dataset_label(ds, 0) == -1);
