@@ -232,6 +232,20 @@ knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, siz
                                int num_classes, knn_metrics *m);
 void knn_metrics_free(knn_metrics *m);
 
+/* ---- model files ----------------------------------------------------------------------- */
+
+/* Writes `train` (rows, labels, class names, image paths, the image conversion: size,
+ * channels, crop) and the settings of `p` (k, metric, weights, ties) to a model file, written
+ * to a temporary name and renamed, so `path` is whole or untouched. The file has a versioned
+ * header (magic "KNNMODEL", format version, sizes, a CRC-32 of the whole file) and is read
+ * back by knn_dataset_load, which maps it into memory instead of copying it. */
+knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path);
+/* If ds was loaded from a model file: copies the model's k, metric, weights and ties into *p
+ * (other fields untouched) and returns 1; otherwise returns 0. */
+int knn_model_params(const knn_dataset *ds, knn_params *p);
+
+#define KNN_MODEL_VERSION 1
+
 /* ---- choosing K and the metric: cross-validation --------------------------------------- */
 
 typedef enum {

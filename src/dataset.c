@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 char *knn__strdup(const char *s)
 {
@@ -147,8 +148,12 @@ void knn_dataset_free(knn_dataset *ds)
     if (cache)
         free(cache->norms);
     free(cache);
-    free(ds->rows);
-    free(ds->labels);
+    if (ds->map) {
+        munmap(ds->map, ds->map_bytes);
+    } else {
+        free(ds->rows);
+        free(ds->labels);
+    }
     free(ds->source);
     free(ds);
 }

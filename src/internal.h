@@ -30,6 +30,11 @@ struct knn_dataset {
     char **skipped;     /* (nskipped) "PATH: reason" of images that could not be read       */
     size_t nskipped;
     char *source;
+    /* model files: rows and labels point into a read-only mapping of the file */
+    void *map;
+    size_t map_bytes;
+    bool is_model;
+    int model_k, model_metric, model_weights, model_ties;
     /* The training rows' norms for the L2 kernels, computed at the first L2 search and kept
      * (searches take the data set as const, and may run at once: set by compare-and-swap). */
     _Atomic(struct knn__norms_cache *) norms;
@@ -70,6 +75,10 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
                               const char *what, knn_dataset **out);
 /* Bytes per value. */
 static inline size_t knn__dtype_size(knn_dtype t) { return t == KNN_F32 ? 4 : 1; }
+/* A model file (model.c): true if the file starts with the model magic. */
+bool knn__is_model_file(const char *path);
+knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_dataset **out);
+
 /* Loads an image folder (load_images.c); `root` is the folder holding the class folders. */
 knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
                                   knn_dataset **out);

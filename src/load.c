@@ -78,6 +78,8 @@ static knn_status load_idx_named(const char *path, const char *hint,
 static knn_status load_file(const char *path, const char *hint, const knn_load_options *opt,
                             knn_dataset **out)
 {
+    if (knn__is_model_file(path))
+        return knn__load_model(path, opt, out);
     knn__file f;
     knn_status st = knn__file_open(&f, path);
     unsigned char m[4] = {1, 1, 1, 1};

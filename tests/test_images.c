@@ -173,7 +173,82 @@ static void image_folders_two_levels_and_splits(void)
     CHECK(strstr(knn_last_error(), "hold no files") != NULL);
 }
 
+/* Copies file a to b, changing byte `at` by `delta` (0: unchanged) and keeping `keep` bytes
+ * (0: all). */
+static void copy_altered(const char *a, const char *b, long at, int delta, long keep)
+{
+    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+    CHECK(in && out);
+    long i = 0;
+    for (int c; in && out && (c = fgetc(in)) != EOF && (!keep || i < keep); i++)
+        fputc(i == at ? (c + delta) & 255 : c, out);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+}
+
+static void model_round_trip_and_damaged_files(void)
+{
+    mkdirs("m/a");
+    mkdirs("m/b");
+    write_image("m/a/1.png", 12, 12, 3, 10, 20, 30, false);
+    write_image("m/a/2.png", 12, 12, 3, 12, 22, 33, false);
+    write_image("m/b/3.png", 12, 12, 3, 200, 150, 100, false);
+    knn_load_options o = {0};
+    o.width = o.height = 4;
+    o.crop = 1;
+    knn_dataset *ds = NULL, *back = NULL;
+    CHECK_EQ(knn_dataset_load(in_dir("m"), &o, &ds), KNN_OK);
+    if (!ds)
+        return;
+    knn_params p = knn_params_default();
+    p.k = 2;
+    p.metric = KNN_L1;
+    p.ties = KNN_TIES_SMALLEST_LABEL;
+    const char *model = in_dir("m.knn");
+    CHECK_EQ(knn_model_save(ds, &p, model), KNN_OK);
+    CHECK_EQ(knn_dataset_load(model, NULL, &back), KNN_OK);
+    if (back) {
+        knn_params q = knn_params_default();
+        CHECK_EQ(knn_model_params(back, &q), 1);
+        CHECK(q.k == 2 && q.metric == KNN_L1 && q.ties == KNN_TIES_SMALLEST_LABEL);
+        CHECK_EQ(knn_model_params(ds, &q), 0);
+        CHECK(knn_dataset_count(back) == 3 && knn_dataset_num_classes(back) == 2);
+        CHECK(!memcmp(knn_dataset_row(back, 2), knn_dataset_row(ds, 2), 48));
+        CHECK(knn_dataset_label(back, 2) == 1 && !strcmp(knn_dataset_class_name(back, 1), "b"));
+        CHECK(!strcmp(knn_dataset_path(back, 0), knn_dataset_path(ds, 0)));
+        CHECK(back->crop == 1 && knn_dataset_width(back) == 4);
+        CHECK(((uintptr_t)knn_dataset_row(back, 1) & 63) == 0);
+        /* predictions from the model equal those from the data set */
+        knn_neighbors *n1 = NULL, *n2 = NULL;
+        CHECK_EQ(knn_search(ds, ds, &p, &n1), KNN_OK);
+        CHECK_EQ(knn_search(back, ds, &p, &n2), KNN_OK);
+        for (size_t i = 0; n1 && n2 && i < 3; i++)
+            for (int j = 0; j < 2; j++)
+                CHECK_EQ(knn_neighbors_index(n1, i, j), knn_neighbors_index(n2, i, j));
+        knn_neighbors_free(n1);
+        knn_neighbors_free(n2);
+    }
+    knn_dataset_free(back);
+    /* damaged copies */
+    copy_altered(model, in_dir("flip.knn"), 300, 1, 0);
+    CHECK_EQ(knn_dataset_load(in_dir("flip.knn"), NULL, &back), KNN_ERR_FORMAT);
+    CHECK(strstr(knn_last_error(), "checksum mismatch") != NULL);
+    copy_altered(model, in_dir("short.knn"), -1, 0, 400);
+    CHECK_EQ(knn_dataset_load(in_dir("short.knn"), NULL, &back), KNN_ERR_FORMAT);
+    CHECK(strstr(knn_last_error(), "truncated") != NULL);
+    copy_altered(model, in_dir("future.knn"), 8, 1, 0); /* version 1 -> 2 */
+    CHECK_EQ(knn_dataset_load(in_dir("future.knn"), NULL, &back), KNN_ERR_FORMAT);
+    CHECK(strstr(knn_last_error(), "version 2 is newer") != NULL);
+    copy_altered(model, in_dir("tiny.knn"), -1, 0, 20);
+    CHECK_EQ(knn_dataset_load(in_dir("tiny.knn"), NULL, &back), KNN_ERR_FORMAT);
+    CHECK(back == NULL);
+    knn_dataset_free(ds);
+}
+
 const test_case image_tests[] = {
+    {"model_round_trip_and_damaged_files", model_round_trip_and_damaged_files},
     {"image_folder_loads_classes_in_order_and_skips_bad_files",
      image_folder_loads_classes_in_order_and_skips_bad_files},
     {"image_crop_keeps_the_middle", image_crop_keeps_the_middle},

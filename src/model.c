@@ -1,0 +1,322 @@
+/* model.c: model files, a training set and its settings in one file that loads by mapping.
+ *
+ * Layout (little-endian, every section 64-byte aligned so the mapped rows are aligned as
+ * the search requires):
+ *     header   256 bytes: the fields of model_header below
+ *     rows     count x stride bytes, exactly the in-memory layout (zero padded rows)
+ *     labels   count x int32 (if has_labels)
+ *     names    num_classes NUL-terminated class names (names_bytes; 0 if none)
+ *     paths    count NUL-terminated image paths (paths_bytes; 0 if none)
+ * The CRC-32 covers the whole file with the checksum field taken as zero. Loading checks the
+ * magic, the version (a newer file is refused, by name), every size and offset against the
+ * file's length with overflow-checked arithmetic, the checksum, and the labels' range, so a
+ * truncated, corrupt or foreign file is an error and never a crash. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAGIC "KNNMODEL"
+#define HEADER_BYTES 256
+
+typedef struct {
+    char magic[8];
+    uint32_t version, header_bytes;
+    uint64_t file_bytes, checksum;
+    uint64_t count, dim;
+    uint32_t dtype, stride;
+    int32_t num_classes, height, width, channels, crop;
+    int32_t k, metric, weights, ties;
+    uint32_t has_labels;
+    uint64_t rows_offset, labels_offset, names_offset, names_bytes, paths_offset, paths_bytes;
+} model_header;
+
+_Static_assert(sizeof(model_header) <= HEADER_BYTES, "the header fits its 256 bytes");
+
+static uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
+
+bool knn__is_model_file(const char *path)
+{
+    char magic[8];
+    FILE *f = fopen(path, "rb");
+    bool yes = f && fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+static size_t strings_bytes(char *const *s, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; s && i < n; i++)
+        total += strlen(s[i] ? s[i] : "") + 1;
+    return s ? total : 0;
+}
+
+static bool write_all(int fd, const void *buf, size_t n, uLong *crc)
+{
+    const unsigned char *p = buf;
+    while (n > 0) {
+        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+        ssize_t w = write(fd, p, chunk);
+        if (w <= 0)
+            return false;
+        *crc = crc32(*crc, p, (uInt)w);
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool write_strings(int fd, char *const *s, size_t n, uLong *crc)
+{
+    for (size_t i = 0; s && i < n; i++) {
+        const char *v = s[i] ? s[i] : "";
+        if (!write_all(fd, v, strlen(v) + 1, crc))
+            return false;
+    }
+    return true;
+}
+
+static bool write_zeros(int fd, size_t n, uLong *crc)
+{
+    static const char zeros[64];
+    return write_all(fd, zeros, n, crc);
+}
+
+knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path)
+{
+    model_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, MAGIC, 8);
+    h.version = KNN_MODEL_VERSION;
+    h.header_bytes = HEADER_BYTES;
+    h.count = train->count;
+    h.dim = train->dim;
+    h.dtype = (uint32_t)train->dtype;
+    h.stride = (uint32_t)train->stride;
+    h.num_classes = train->num_classes;
+    h.height = train->height;
+    h.width = train->width;
+    h.channels = train->channels;
+    h.crop = train->crop;
+    h.k = p->k;
+    h.metric = (int32_t)p->metric;
+    h.weights = (int32_t)p->weights;
+    h.ties = (int32_t)p->ties;
+    h.has_labels = train->labels != NULL;
+    h.rows_offset = HEADER_BYTES;
+    h.labels_offset = h.rows_offset + (uint64_t)train->count * train->stride;
+    uint64_t labels_bytes = h.has_labels ? (uint64_t)train->count * 4 : 0;
+    h.names_offset = align64(h.labels_offset + labels_bytes);
+    h.names_bytes = strings_bytes(train->class_names, (size_t)train->num_classes);
+    h.paths_offset = align64(h.names_offset + h.names_bytes);
+    h.paths_bytes = strings_bytes(train->paths, train->count);
+    h.file_bytes = h.paths_offset + h.paths_bytes;
+
+    char *tmp = knn__asprintf("%s.tmp.XXXXXX", path);
+    int fd = tmp ? mkstemp(tmp) : -1;
+    if (fd < 0) {
+        knn_status st = knn__fail(KNN_ERR_IO, "%s: cannot write: %s", path,
+                                  tmp ? strerror(errno) : "out of memory");
+        free(tmp);
+        return st;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    uLong crc = crc32(0, Z_NULL, 0);
+    unsigned char header[HEADER_BYTES] = {0};
+    memcpy(header, &h, sizeof h); /* checksum field still 0 */
+    bool ok = fchmod(fd, 0666 & ~mask) == 0 && write_all(fd, header, HEADER_BYTES, &crc) &&
+              write_all(fd, train->rows, (size_t)train->count * train->stride, &crc) &&
+              (!h.has_labels || write_all(fd, train->labels, (size_t)labels_bytes, &crc)) &&
+              write_zeros(fd, (size_t)(h.names_offset - h.labels_offset - labels_bytes), &crc) &&
+              write_strings(fd, train->class_names, (size_t)train->num_classes, &crc) &&
+              write_zeros(fd, (size_t)(h.paths_offset - h.names_offset - h.names_bytes), &crc) &&
+              write_strings(fd, train->paths, train->count, &crc);
+    h.checksum = crc;
+    ok = ok && pwrite(fd, &h.checksum, sizeof h.checksum, offsetof(model_header, checksum)) ==
+                   (ssize_t)sizeof h.checksum;
+    ok = ok && fsync(fd) == 0;
+    int err = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok)
+        unlink(tmp);
+    free(tmp);
+    return ok ? KNN_OK : knn__fail(KNN_ERR_IO, "%s: writing the model failed: %s", path, strerror(err));
+}
+
+/* Reads n NUL-terminated strings from [p, p + bytes) into a new array; NULL if they do not
+ * fit exactly. */
+static char **read_strings(const char *p, uint64_t bytes, size_t n)
+{
+    char **out = calloc(n ? n : 1, sizeof *out);
+    size_t at = 0;
+    for (size_t i = 0; out && i < n; i++) {
+        const char *end = at < bytes ? memchr(p + at, '\0', (size_t)(bytes - at)) : NULL;
+        if (!end || !(out[i] = knn__strdup(p + at))) {
+            for (size_t j = 0; j < i; j++)
+                free(out[j]);
+            free(out);
+            return NULL;
+        }
+        at = (size_t)(end - p) + 1;
+    }
+    if (out && at != bytes) {
+        for (size_t j = 0; j < n; j++)
+            free(out[j]);
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_dataset **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return knn__fail(KNN_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size < HEADER_BYTES) {
+        close(fd);
+        return knn__fail(KNN_ERR_FORMAT, "%s: truncated model file (%lld bytes)", path,
+                         (long long)sb.st_size);
+    }
+    size_t bytes = (size_t)sb.st_size;
+    void *map = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return knn__fail(KNN_ERR_IO, "%s: cannot map the model: %s", path, strerror(errno));
+    model_header h;
+    memcpy(&h, map, sizeof h);
+    knn_status st = KNN_OK;
+    uint64_t rows_bytes = 0, labels_end = 0, expect_stride = 0;
+    if (memcmp(h.magic, MAGIC, 8) != 0)
+        st = knn__fail(KNN_ERR_FORMAT, "%s: not a knn model file", path);
+    else if (h.version > KNN_MODEL_VERSION)
+        st = knn__fail(KNN_ERR_FORMAT,
+                       "%s: model file version %u is newer than this knn reads (%d); use a "
+                       "newer knn",
+                       path, h.version, KNN_MODEL_VERSION);
+    else if (h.version < 1 || h.header_bytes != HEADER_BYTES)
+        st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header", path);
+    else if (h.file_bytes != bytes)
+        st = knn__fail(KNN_ERR_FORMAT, "%s: the model file has %zu bytes, its header says %llu: "
+                                       "truncated or corrupt",
+                       path, bytes, (unsigned long long)h.file_bytes);
+    if (!st) {
+        expect_stride = align64(h.dim * (h.dtype == KNN_F32 ? 4 : 1));
+        bool sizes = h.dim >= 1 && h.dim <= KNN_MAX_DIM && h.count <= KNN_MAX_ROWS &&
+                     (h.dtype == KNN_U8 || h.dtype == KNN_F32) && h.stride == expect_stride &&
+                     h.num_classes >= 0 && h.num_classes <= KNN_MAX_CLASSES &&
+                     (h.has_labels == 0 || h.num_classes >= 1) && h.height >= 1 &&
+                     h.width >= 1 && h.channels >= 1 &&
+                     (uint64_t)h.height * (uint64_t)h.width * (uint64_t)h.channels == h.dim &&
+                     h.k >= 1 && (h.metric == KNN_L1 || h.metric == KNN_L2) &&
+                     (h.weights == 0 || h.weights == 1) && (h.ties == 0 || h.ties == 1);
+        rows_bytes = h.count * h.stride; /* < 2^31 x 2^18: no overflow */
+        labels_end = h.labels_offset + (h.has_labels ? h.count * 4 : 0);
+        sizes = sizes && h.rows_offset == HEADER_BYTES &&
+                h.labels_offset == h.rows_offset + rows_bytes && labels_end <= h.names_offset &&
+                h.names_offset % 64 == 0 && h.names_offset <= bytes &&
+                h.names_bytes <= bytes - h.names_offset &&
+                h.names_offset + h.names_bytes <= h.paths_offset && h.paths_offset <= bytes &&
+                h.paths_offset + h.paths_bytes == bytes;
+        if (!sizes)
+            st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (sizes do not add up)",
+                           path);
+    }
+    if (!st) {
+        uLong crc = crc32(0, Z_NULL, 0);
+        model_header zeroed = h;
+        zeroed.checksum = 0;
+        unsigned char header[HEADER_BYTES];
+        memcpy(header, map, HEADER_BYTES);
+        memcpy(header, &zeroed, sizeof zeroed);
+        crc = crc32(crc, header, HEADER_BYTES);
+        for (size_t at = HEADER_BYTES; at < bytes;) {
+            size_t chunk = bytes - at > (1u << 30) ? (1u << 30) : bytes - at;
+            crc = crc32(crc, (const unsigned char *)map + at, (uInt)chunk);
+            at += chunk;
+        }
+        if (crc != h.checksum)
+            st = knn__fail(KNN_ERR_FORMAT, "%s: checksum mismatch: the model file is corrupt",
+                           path);
+    }
+    knn_dataset *ds = NULL;
+    if (!st && !(ds = calloc(1, sizeof *ds)))
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (!st) {
+        ds->map = map;
+        ds->map_bytes = bytes;
+        ds->count = opt->limit && opt->limit < h.count ? opt->limit : h.count;
+        ds->dim = h.dim;
+        ds->dtype = (knn_dtype)h.dtype;
+        ds->stride = h.stride;
+        ds->rows = (uint8_t *)map + h.rows_offset; /* read-only: the search never writes */
+        ds->labels = h.has_labels ? (int32_t *)(void *)((uint8_t *)map + h.labels_offset) : NULL;
+        ds->num_classes = h.num_classes;
+        ds->height = h.height;
+        ds->width = h.width;
+        ds->channels = h.channels;
+        ds->crop = h.crop;
+        ds->is_model = true;
+        ds->model_k = h.k;
+        ds->model_metric = h.metric;
+        ds->model_weights = h.weights;
+        ds->model_ties = h.ties;
+        ds->source = knn__strdup(path);
+        if (!ds->source)
+            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && ds->labels && i < h.count; i++)
+            if (ds->labels[i] < 0 || ds->labels[i] >= h.num_classes)
+                st = knn__fail(KNN_ERR_FORMAT, "%s: label %d of row %zu is outside 0..%d", path,
+                               (int)ds->labels[i], i, h.num_classes - 1);
+        const char *base = map;
+        if (!st && h.names_bytes &&
+            !(ds->class_names = read_strings(base + h.names_offset, h.names_bytes,
+                                             (size_t)h.num_classes)))
+            st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt class names", path);
+        char **paths = NULL;
+        if (!st && h.paths_bytes &&
+            !(paths = read_strings(base + h.paths_offset, h.paths_bytes, h.count)))
+            st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt image paths", path);
+        if (paths) { /* keep the first `count` of them */
+            for (size_t i = ds->count; i < h.count; i++)
+                free(paths[i]);
+            ds->paths = paths;
+        }
+    }
+    if (st) {
+        if (ds)
+            knn_dataset_free(ds); /* unmaps */
+        else
+            munmap(map, bytes);
+        return st;
+    }
+    *out = ds;
+    return KNN_OK;
+}
+
+int knn_model_params(const knn_dataset *ds, knn_params *p)
+{
+    if (!ds->is_model)
+        return 0;
+    p->k = ds->model_k;
+    p->metric = (knn_metric)ds->model_metric;
+    p->weights = (knn_weights)ds->model_weights;
+    p->ties = (knn_ties)ds->model_ties;
+    return 1;
+}
