@@ -26,6 +26,7 @@ typedef struct {
     int class_depth;    /* --class-depth N                             */
     bool strict;        /* --strict: an unreadable image is an error   */
     bool metric_given;  /* --metric was on the command line            */
+    bool k_given, weights_given, ties_given; /* -k, --weights, --ties were */
 } cli_common;
 
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
@@ -86,6 +87,10 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
 void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds);
 /* The class's name, or its number as text (buf holds at least 16 bytes). */
 const char *cli_class_name(const knn_dataset *ds, int label, char *buf);
+/* Folders: is it one; its regular files (sorted, malloc'd paths); has it sub-folders. */
+bool cli_is_dir(const char *path);
+size_t cli_list_files(const char *dir, char ***out);
+bool cli_has_subdirs(const char *dir);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 
@@ -135,11 +140,13 @@ int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metr
 int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *test_spec,
                  knn_params *p, bool quiet, knn_metrics *m);
 
-/* With -k auto, chooses K (and, unless --metric was given, the metric) on the training set;
- * returns 0 or an exit status. */
-int cli_auto_k(const knn_dataset *train, const cli_common *c, knn_params *p);
+/* The settings for a run on `train`: a model file's own (K, metric, weights, ties) where the
+ * command line does not give them; then, with -k auto, K (and, unless --metric was given,
+ * the metric) chosen by cross-validation on train. Returns 0 or an exit status. */
+int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p);
 
 int cmd_cv(int argc, char **argv);
+int cmd_fit(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

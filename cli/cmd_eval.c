@@ -147,7 +147,7 @@ int cmd_eval(int argc, char **argv)
         exit_code = cli_library_error(st);
         goto done;
     }
-    if ((exit_code = cli_auto_k(train, &common, &r.params)))
+    if ((exit_code = cli_settings(train, &common, &r.params)))
         goto done;
     double t0 = cli_now();
     if ((exit_code = cli_evaluate(train, test, r.test_spec, &r.params, common.quiet, &m)))

@@ -8,10 +8,13 @@
 #include <string.h>
 
 static const char help[] =
-    "usage: knn predict TRAIN QUERIES [OPTIONS]\n"
+    "usage: knn predict TRAIN QUERIES... [OPTIONS]\n"
     "\n"
-    "Predict a label for every QUERIES image from its K nearest TRAIN images. QUERIES need\n"
-    "no labels; where they have them, the true label is printed too.\n"
+    "Predict a label for every QUERIES image from its K nearest TRAIN images. QUERIES is a\n"
+    "data set (labels optional; where it has them, the true label is printed too), or photos:\n"
+    "image files, folders of them, or - to read their paths from standard input, converted\n"
+    "as TRAIN's images were; for photos the top 5 classes and the neighbours are printed.\n"
+    "TRAIN is usually a model file made by 'knn fit'.\n"
     "\n"
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
     "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
@@ -25,7 +28,8 @@ static const char help[] =
     "  -o, --output FILE  write to FILE (complete or not at all) instead of stdout\n"
     CLI_COMMON_HELP
     "\n"
-    "example: knn predict fashion-mnist:train fashion-mnist:test --limit 5 -k 5 --top 3\n";
+    "examples: knn predict fashion-mnist:train fashion-mnist:test --limit 5 -k 5 --top 3\n"
+    "          knn predict pets.knn cat.jpg dog.png\n";
 
 typedef enum { FORMAT_TEXT, FORMAT_CSV, FORMAT_JSON } out_format;
 
@@ -43,7 +47,11 @@ static void write_text(FILE *f, const predictions *p)
     char b1[16], b2[16];
     const int C = knn_dataset_num_classes(p->train);
     for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
-        fprintf(f, "%zu: %s", q, cli_class_name(p->train, p->pred[q], b1));
+        const char *name = knn_dataset_path(p->queries, q);
+        if (name)
+            fprintf(f, "%s: %s", name, cli_class_name(p->train, p->pred[q], b1));
+        else
+            fprintf(f, "%zu: %s", q, cli_class_name(p->train, p->pred[q], b1));
         if (knn_dataset_has_labels(p->queries))
             fprintf(f, "  (true: %s)", cli_class_name(p->train, knn_dataset_label(p->queries, q), b2));
         if (p->top > 1) {
@@ -57,25 +65,104 @@ static void write_text(FILE *f, const predictions *p)
         fputc('\n', f);
         for (int j = 0; p->neighbors && j < p->k; j++) {
             uint32_t i = knn_neighbors_index(p->nb, q, j);
-            fprintf(f, "    #%-2d train %-6u %-16s distance %.6g\n", j + 1, i,
+            const char *path = knn_dataset_path(p->train, i);
+            fprintf(f, "    #%-2d train %-6u %-16s distance %.6g%s%s\n", j + 1, i,
                     cli_class_name(p->train, knn_dataset_label(p->train, i), b1),
-                    knn_neighbors_distance(p->nb, q, j));
+                    knn_neighbors_distance(p->nb, q, j), path ? "  " : "", path ? path : "");
         }
     }
+}
+
+/* A CSV field, quoted where it must be, and its comma. */
+static void write_csv_field(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\n\r")) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+    fputc(',', f);
+}
+
+/* Image paths from the arguments: files, folders (their files, sorted), and "-" (one path
+ * a line on standard input). Returns the count, or -1 after printing an error. */
+static long collect_images(char **args, int nargs, char ***out)
+{
+    size_t n = 0, cap = 0;
+    char **paths = NULL;
+    for (int a = 0; a < nargs; a++) {
+        char **add = NULL;
+        size_t nadd = 0;
+        if (!strcmp(args[a], "-")) {
+            char *line = NULL;
+            size_t len = 0;
+            ssize_t got;
+            while ((got = getline(&line, &len, stdin)) >= 0) {
+                while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+                    line[--got] = '\0';
+                if (got == 0)
+                    continue;
+                char **grown = realloc(add, (nadd + 1) * sizeof *add);
+                if (!grown || !(grown[nadd] = strdup(line))) {
+                    add = grown ? grown : add;
+                    break;
+                }
+                add = grown;
+                nadd++;
+            }
+            free(line);
+        } else if (cli_is_dir(args[a])) {
+            nadd = cli_list_files(args[a], &add);
+        } else {
+            add = malloc(sizeof *add);
+            if (add && (add[0] = strdup(args[a])))
+                nadd = 1;
+        }
+        char **grown = realloc(paths, (n + nadd + 1) * sizeof *paths);
+        if (!grown) {
+            for (size_t i = 0; i < nadd; i++)
+                free(add[i]);
+            free(add);
+            break;
+        }
+        paths = grown;
+        memcpy(paths + n, add, nadd * sizeof *add);
+        n += nadd;
+        cap = n;
+        free(add);
+    }
+    (void)cap;
+    if (n == 0) {
+        fprintf(stderr, "knn predict: no images to classify\n");
+        free(paths);
+        return -1;
+    }
+    *out = paths;
+    return (long)n;
 }
 
 static void write_csv(FILE *f, const predictions *p)
 {
     const int C = knn_dataset_num_classes(p->train);
     bool truth = knn_dataset_has_labels(p->queries);
-    fprintf(f, "index,label%s", truth ? ",true_label" : "");
+    const bool paths = knn_dataset_path(p->queries, 0) != NULL;
+    fprintf(f, "index,%slabel%s", paths ? "path," : "", truth ? ",true_label" : "");
     for (int t = 1; t <= p->top; t++)
         fprintf(f, ",top%d_label,top%d_score", t, t);
     for (int j = 1; p->neighbors && j <= p->k; j++)
         fprintf(f, ",nn%d_index,nn%d_distance", j, j);
     fputc('\n', f);
     for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
-        fprintf(f, "%zu,%d", q, (int)p->pred[q]);
+        fprintf(f, "%zu,", q);
+        if (paths)
+            write_csv_field(f, knn_dataset_path(p->queries, q));
+        fprintf(f, "%d", (int)p->pred[q]);
         if (truth)
             fprintf(f, ",%d", (int)knn_dataset_label(p->queries, q));
         for (int t = 0; t < p->top; t++) {
@@ -98,8 +185,13 @@ static void write_json(FILE *f, const predictions *p, const knn_params *params)
             knn_ties_name(params->ties));
     fprintf(f, " \"predictions\": [");
     for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
-        fprintf(f, "%s\n  {\"index\": %zu, \"label\": %d, \"name\": ", q ? "," : "", q,
-                (int)p->pred[q]);
+        fprintf(f, "%s\n  {\"index\": %zu, ", q ? "," : "", q);
+        if (knn_dataset_path(p->queries, q)) {
+            fprintf(f, "\"path\": ");
+            cli_json_string(f, knn_dataset_path(p->queries, q));
+            fprintf(f, ", ");
+        }
+        fprintf(f, "\"label\": %d, \"name\": ", (int)p->pred[q]);
         cli_json_string(f, cli_class_name(p->train, p->pred[q], b));
         if (knn_dataset_has_labels(p->queries))
             fprintf(f, ", \"true_label\": %d", (int)knn_dataset_label(p->queries, q));
@@ -115,8 +207,13 @@ static void write_json(FILE *f, const predictions *p, const knn_params *params)
             fprintf(f, ", \"neighbors\": [");
             for (int j = 0; j < p->k; j++) {
                 uint32_t i = knn_neighbors_index(p->nb, q, j);
-                fprintf(f, "%s{\"index\": %u, \"label\": %d, \"distance\": %.9g}", j ? ", " : "",
+                fprintf(f, "%s{\"index\": %u, \"label\": %d, \"distance\": %.9g", j ? ", " : "",
                         i, (int)knn_dataset_label(p->train, i), knn_neighbors_distance(p->nb, q, j));
+                if (knn_dataset_path(p->train, i)) {
+                    fprintf(f, ", \"path\": ");
+                    cli_json_string(f, knn_dataset_path(p->train, i));
+                }
+                fprintf(f, "}");
             }
             fprintf(f, "]");
         }
@@ -142,6 +239,7 @@ int cmd_predict(int argc, char **argv)
     cli_common common = {0};
     predictions p = {0};
     p.top = 1;
+    bool top_given = false;
     out_format format = FORMAT_TEXT;
     const char *output = NULL;
     int opt, code = 0;
@@ -154,6 +252,7 @@ int cmd_predict(int argc, char **argv)
             if (!cli_parse_long("--top", optarg, 1, KNN_MAX_CLASSES, &v))
                 return EXIT_USAGE;
             p.top = (int)v;
+            top_given = true;
             break;
         case OPT_NEIGHBORS: p.neighbors = true; break;
         case OPT_FORMAT:
@@ -173,21 +272,48 @@ int cmd_predict(int argc, char **argv)
                 return code;
         }
     }
-    if (argc - optind != 2)
-        return cli_usage_error("give TRAIN and QUERIES data sets (%d given)", argc - optind);
+    if (argc - optind < 2)
+        return cli_usage_error("give TRAIN and QUERIES (%d given)", argc - optind);
     const char *train_spec = argv[optind], *query_spec = argv[optind + 1];
+    const int nargs = argc - optind - 1;
+    /* photos: several arguments, "-", an image file, or a folder without class folders */
+    const bool images = nargs > 1 || !strcmp(query_spec, "-") ||
+                        (cli_is_dir(query_spec) ? !cli_has_subdirs(query_spec)
+                                                : knn_is_image_file(query_spec));
+    if (images) {
+        if (!top_given)
+            p.top = 5;
+        p.neighbors = true;
+    }
 
     knn_dataset *train = NULL, *queries = NULL;
     knn_neighbors *nb = NULL;
     int32_t *pred = NULL, *ranking = NULL;
     float *scores = NULL;
     int exit_code = 0;
-    if ((st = cli_load(train_spec, &common, common.train_limit, false, &train)) ||
-        (st = cli_load(query_spec, &common, common.limit, true, &queries))) {
+    if ((st = cli_load(train_spec, &common, common.train_limit, false, &train))) {
         exit_code = cli_library_error(st);
         goto done;
     }
-    if ((exit_code = cli_auto_k(train, &common, &params)))
+    if (images) {
+        char **paths = NULL;
+        long n = collect_images(argv + optind + 1, nargs, &paths);
+        if (n < 0) {
+            exit_code = EXIT_ERROR;
+            goto done;
+        }
+        st = knn_images_load((const char *const *)paths, (size_t)n, train, &queries);
+        for (long i = 0; i < n; i++)
+            free(paths[i]);
+        free(paths);
+    } else {
+        st = cli_load(query_spec, &common, common.limit, true, &queries);
+    }
+    if (st) {
+        exit_code = cli_library_error(st);
+        goto done;
+    }
+    if ((exit_code = cli_settings(train, &common, &params)))
         goto done;
     cli_progress progress;
     cli_progress_init(&progress, "searching", common.quiet);

@@ -1,6 +1,7 @@
 /* common.c: what the subcommands share (see cli.h). */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -25,6 +26,11 @@ int cli_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int cli_getopt_error(int opt, char **argv)
 {
     const char *arg = argv[optind - 1];
@@ -35,8 +41,19 @@ int cli_getopt_error(int opt, char **argv)
     return cli_usage_error("unknown option '%s'", arg);
 }
 
-int cli_auto_k(const knn_dataset *train, const cli_common *c, knn_params *p)
+int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p)
 {
+    knn_params model = *p;
+    if (knn_model_params(train, &model)) { /* the model's settings, unless overridden */
+        if (!c->k_given && !c->k_auto)
+            p->k = model.k;
+        if (!c->metric_given)
+            p->metric = model.metric;
+        if (!c->weights_given)
+            p->weights = model.weights;
+        if (!c->ties_given)
+            p->ties = model.ties;
+    }
     if (!c->k_auto)
         return 0;
     static const knn_metric both[2] = {KNN_L1, KNN_L2};
@@ -81,6 +98,61 @@ int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *
     free(truth);
     knn_neighbors_free(nb);
     return st ? cli_library_error(st) : 0;
+}
+
+bool cli_is_dir(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Visits the non-hidden entries of dir; want_dirs: folders, else regular files. */
+static size_t list_entries(const char *dir, bool want_dirs, char ***out)
+{
+    DIR *d = opendir(dir);
+    char **names = NULL;
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = malloc(len);
+        if (!path)
+            break;
+        snprintf(path, len, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        bool keep = stat(path, &sb) == 0 && (want_dirs ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
+        char **grown = keep ? realloc(names, (n + 1) * sizeof *names) : NULL;
+        if (!grown) {
+            free(path);
+            if (keep)
+                break;
+            continue;
+        }
+        names = grown;
+        names[n++] = path;
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, by_string);
+    *out = names;
+    return n;
+}
+
+size_t cli_list_files(const char *dir, char ***out)
+{
+    return list_entries(dir, false, out);
+}
+
+bool cli_has_subdirs(const char *dir)
+{
+    char **names = NULL;
+    size_t n = list_entries(dir, true, &names);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return n > 0;
 }
 
 int cli_library_error(knn_status st)
@@ -135,6 +207,12 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
     }
     if (p && opt == OPT_METRIC)
         c->metric_given = true;
+    if (p && opt == 'k')
+        c->k_given = true;
+    if (p && opt == OPT_WEIGHTS)
+        c->weights_given = true;
+    if (p && opt == OPT_TIES)
+        c->ties_given = true;
     if (p) {
         int code = params_option(opt, optarg, p, &handled);
         if (handled)

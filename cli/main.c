@@ -17,10 +17,13 @@ static const char usage[] =
     "  predict TRAIN QUERIES    predicted labels, top-N classes with scores, neighbours\n"
     "  cv TRAIN                 choose K and the metric by cross-validation; with --test,\n"
     "                           evaluate the choice once on the test set; plot it\n"
+    "  fit TRAIN -o MODEL       write a model file: the training set and its settings\n"
     "\n"
-    "DATASET is a file (IDX images, raw or gzip; a CIFAR-10 / CIFAR-100 binary batch),\n"
-    "FOLDER:SPLIT, or NAME:SPLIT with NAME one of mnist, fashion-mnist, kmnist, cifar10,\n"
-    "cifar100 and SPLIT train or test, looked up in $KNN_DATA, ./data, /usr/share/datasets.\n"
+    "DATASET is a file (IDX images, raw or gzip; a CIFAR-10 / CIFAR-100 binary batch; a\n"
+    "model file), a folder of images in class folders, FOLDER:SPLIT, or NAME:SPLIT with NAME\n"
+    "one of mnist, fashion-mnist, kmnist, cifar10, cifar100 and SPLIT train or test, looked\n"
+    "up in $KNN_DATA, ./data, /usr/share/datasets. Wherever TRAIN is asked for, a model file\n"
+    "made by 'knn fit' will do, with its settings as defaults.\n"
     "\n"
     "'knn COMMAND --help' describes a command. Exit status: 0 success, 2 usage error,\n"
     "1 any other error.\n";
@@ -35,7 +38,8 @@ static command_fn find_command(const char *name)
     } commands[] = {{"info", cmd_info},
                     {"eval", cmd_eval},
                     {"predict", cmd_predict},
-                    {"cv", cmd_cv}};
+                    {"cv", cmd_cv},
+                    {"fit", cmd_fit}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(name, commands[i].name)) {
             cli_command = commands[i].name;

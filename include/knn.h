@@ -126,6 +126,8 @@ const char *knn_dataset_path(const knn_dataset *ds, size_t i);
 /* Images that could not be read and were skipped, each as "PATH: reason". */
 size_t knn_dataset_skipped(const knn_dataset *ds);
 const char *knn_dataset_skipped_reason(const knn_dataset *ds, size_t i);
+/* True if stb_image recognises the file as an image it can decode. */
+int knn_is_image_file(const char *path);
 /* Loads image files as unlabelled queries, converted like `like` (its size, channels, and
  * crop): the way to classify photos with a model trained on an image folder. */
 knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset *like,

@@ -308,6 +308,12 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
     return KNN_OK;
 }
 
+int knn_is_image_file(const char *path)
+{
+    int w, h, n;
+    return stbi_info(path, &w, &h, &n);
+}
+
 knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset *like,
                            knn_dataset **out)
 {

@@ -44,3 +44,15 @@ def random_rows(rng, n, dim, top=256):
 
 def cifar10_batch(labels, rng):
     return b"".join(bytes([l]) + bytes(rng.randrange(256) for _ in range(3072)) for l in labels)
+
+
+def png(width, height, rgb):
+    """A PNG file's bytes: a width x height image of one colour (r, g, b)."""
+    import zlib
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))

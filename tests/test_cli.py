@@ -269,8 +269,48 @@ def test_cv_rejects_bad_options():
     expect_error(2, "--metric 'l3'", "cv", TRAIN, "--metric", "l3")
 
 
+def test_photos_fit_a_model_and_predict_in_one_command():
+    pets = path("pets")
+    colours = {"cat": [(230, 20, 20), (200, 40, 30), (250, 10, 60)],
+               "dog": [(20, 30, 220), (40, 20, 200), (10, 60, 250)]}
+    for name, cs in colours.items():
+        os.makedirs(os.path.join(pets, name), exist_ok=True)
+        for i, c in enumerate(cs):
+            fixtures.write(os.path.join(pets, name, f"{i}.png"), fixtures.png(10 + i, 7, c))
+    fixtures.write(os.path.join(pets, "dog", "broken.png"), b"\x89PNG\r\n\x1a\n garbage")
+    r = knn("info", pets)
+    assert r.returncode == 0, r.stderr
+    assert "images:  6" in r.stdout and "cat" in r.stdout and "dog" in r.stdout
+    assert "warning: skipped" in r.stderr and "broken.png" in r.stderr
+    expect_error(1, "broken.png", "info", pets, "--strict")
+    model = path("pets.knn")
+    r = knn("fit", pets, "-o", model, "--size", "8", "-k", "3", "--metric", "l1")
+    assert r.returncode == 0, r.stderr
+    assert "K = 3, l1" in r.stdout and os.path.getsize(model) > 256
+    red, blue = path("red.png"), path("blue.png")
+    fixtures.write(red, fixtures.png(31, 17, (240, 15, 25)))
+    fixtures.write(blue, fixtures.png(9, 40, (15, 25, 240)))
+    r = knn("predict", model, red, blue)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert f"{red}: cat" in out and f"{blue}: dog" in out, out
+    assert "top 2:" in out  # top 5 asked, 2 classes exist
+    assert os.path.join(pets, "cat") in out  # the neighbours' files
+    r = subprocess.run([KNN, "predict", model, "-", "--format", "json"], input=f"{blue}\n{red}\n",
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert [p["name"] for p in j["predictions"]] == ["dog", "cat"]
+    assert j["k"] == 3 and j["metric"] == "l1"  # the model's settings
+    assert j["predictions"][0]["path"] == blue
+    r = knn("eval", model, pets, "--size", "8", "-k", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy"] == 1.0  # every image is its own neighbour
+    expect_error(1, "no-such.png", "predict", model, red, path("no-such.png"))
+
+
 def test_help_answers_for_every_command():
-    for cmd in ("info", "eval", "predict", "cv"):
+    for cmd in ("info", "eval", "predict", "cv", "fit"):
         r = knn(cmd, "--help")
         assert r.returncode == 0 and r.stdout.startswith(f"usage: knn {cmd}"), cmd
         assert knn("help", cmd).stdout == r.stdout

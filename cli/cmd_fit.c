@@ -1,0 +1,75 @@
+/* cmd_fit.c: `knn fit TRAIN -o MODEL`: memorise a training set once, with its settings (K,
+ * metric, weights, ties; -k auto chooses them by cross-validation) and, for image folders,
+ * the conversion of images (size, channels, crop), in one model file that later commands
+ * load by mapping it: `knn predict MODEL photo.jpg`. */
+#include "cli.h"
+
+#include <getopt.h>
+
+static const char help[] =
+    "usage: knn fit TRAIN -o MODEL [OPTIONS]\n"
+    "\n"
+    "Write a model file: TRAIN's images, labels and class names, how images are converted\n"
+    "(--size, --gray/--rgb, --crop), and the settings below, which 'knn predict MODEL ...'\n"
+    "and 'knn eval MODEL ...' then use unless told otherwise.\n"
+    "\n"
+    "  -o, --output MODEL the model file (written whole, or not at all)\n"
+    "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
+    "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
+    "  --metric l1|l2     (default l2)\n"
+    "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
+    CLI_COMMON_HELP
+    "\n"
+    "example: knn fit photos/train -o pets.knn --size 64 -k auto\n";
+
+int cmd_fit(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"ties", required_argument, NULL, OPT_TIES},
+        {"output", required_argument, NULL, 'o'},
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0}};
+    knn_params params = knn_params_default();
+    cli_common common = {0};
+    const char *output = NULL;
+    int opt, code = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":k:o:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': output = optarg; break;
+        case 'h': fputs(help, stdout); return 0;
+        default:
+            if ((code = cli_shared_option(opt, argv, &common, &params)))
+                return code;
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("give one TRAIN data set (%d given)", argc - optind);
+    if (!output)
+        return cli_usage_error("say where to write the model: -o MODEL");
+    const char *spec = argv[optind];
+    knn_dataset *train = NULL;
+    knn_status st = cli_load(spec, &common, common.train_limit, false, &train);
+    if (st)
+        return cli_library_error(st);
+    if ((size_t)params.k > knn_dataset_count(train) && !common.k_auto) {
+        code = cli_usage_error("K = %d is more than the %zu training images", params.k,
+                               knn_dataset_count(train));
+    } else if (!(code = cli_settings(train, &common, &params))) {
+        st = knn_model_save(train, &params, output);
+        if (st)
+            code = cli_library_error(st);
+        else if (!common.quiet)
+            printf("Wrote %s: %zu images of %dx%dx%d, %d classes, K = %d, %s, %s weights, "
+                   "ties to the %s\n",
+                   output, knn_dataset_count(train), knn_dataset_height(train),
+                   knn_dataset_width(train), knn_dataset_channels(train),
+                   knn_dataset_num_classes(train), params.k, knn_metric_name(params.metric),
+                   knn_weights_name(params.weights),
+                   params.ties == KNN_TIES_NEAREST ? "nearest" : "smallest label");
+    }
+    knn_dataset_free(train);
+    return code;
+}
