@@ -57,6 +57,30 @@ static void permutation(size_t *perm, size_t n, bool shuffle, uint64_t seed)
     }
 }
 
+/* The rows in permuted order, grouped by class (a counting sort); NULL if a label is
+ * outside 0..KNN_MAX_CLASSES-1 or memory runs out. */
+static size_t *by_class(const size_t *perm, const int32_t *labels, size_t n)
+{
+    size_t *start = calloc((size_t)KNN_MAX_CLASSES + 1, sizeof *start);
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    bool ok = start && order;
+    for (size_t i = 0; ok && i < n; i++)
+        if (labels[i] < 0 || labels[i] >= KNN_MAX_CLASSES)
+            ok = false;
+        else
+            start[labels[i] + 1]++;
+    for (size_t c = 1; ok && c <= (size_t)KNN_MAX_CLASSES; c++)
+        start[c] += start[c - 1];
+    for (size_t p = 0; ok && p < n; p++)
+        order[start[labels[perm[p]]]++] = perm[p];
+    free(start);
+    if (!ok) {
+        free(order);
+        return NULL;
+    }
+    return order;
+}
+
 knn_status knn_folds_assign(size_t n, const int32_t *labels, int folds, knn_fold_mode mode,
                             uint64_t seed, int32_t *fold_of)
 {
@@ -83,14 +107,15 @@ knn_status knn_folds_assign(size_t n, const int32_t *labels, int folds, knn_fold
     } else {
         /* deal the rows class by class, in permuted order, round-robin over the folds,
          * continuing where the previous class stopped so that fold sizes stay even */
-        int32_t max_label = -1;
-        for (size_t i = 0; i < n; i++)
-            max_label = labels[i] > max_label ? labels[i] : max_label;
-        size_t next = 0;
-        for (int32_t c = 0; c <= max_label; c++)
-            for (size_t p = 0; p < n; p++)
-                if (labels[perm[p]] == c)
-                    fold_of[perm[p]] = (int32_t)(next++ % (size_t)folds);
+        size_t *order = by_class(perm, labels, n);
+        if (!order) {
+            free(perm);
+            return knn__fail(KNN_ERR_ARG, "stratified folds need labels from 0 to %d",
+                             KNN_MAX_CLASSES - 1);
+        }
+        for (size_t p = 0; p < n; p++)
+            fold_of[order[p]] = (int32_t)(p % (size_t)folds);
+        free(order);
     }
     free(perm);
     return KNN_OK;
@@ -115,23 +140,33 @@ static knn_status holdout_assign(size_t n, const int32_t *labels, double fractio
     if (mode != KNN_FOLDS_STRATIFIED) {
         for (size_t p = n - nval; p < n; p++)
             fold_of[perm[p]] = 1;
-    } else { /* the same fraction of every class */
-        int32_t max_label = -1;
-        for (size_t i = 0; i < n; i++)
-            max_label = labels[i] > max_label ? labels[i] : max_label;
-        for (int32_t c = 0; c <= max_label; c++) {
-            size_t count = 0, taken = 0;
-            for (size_t i = 0; i < n; i++)
-                count += labels[i] == c;
-            size_t want = (size_t)llround(fraction * (double)count);
-            for (size_t p = 0; p < n && taken < want; p++)
-                if (labels[perm[p]] == c) {
-                    fold_of[perm[p]] = 1;
-                    taken++;
-                }
+    } else { /* the same fraction of every class: the first of each class in permuted order */
+        size_t *order = by_class(perm, labels, n);
+        if (!order) {
+            free(perm);
+            return knn__fail(KNN_ERR_ARG, "stratified splits need labels from 0 to %d",
+                             KNN_MAX_CLASSES - 1);
         }
+        for (size_t a = 0; a < n;) {
+            size_t b = a;
+            while (b < n && labels[order[b]] == labels[order[a]])
+                b++;
+            size_t want = (size_t)llround(fraction * (double)(b - a));
+            for (size_t p = a; p < a + want; p++)
+                fold_of[order[p]] = 1;
+            a = b;
+        }
+        free(order);
     }
     free(perm);
+    size_t validating = 0;
+    for (size_t i = 0; i < n; i++)
+        validating += fold_of[i] == 1;
+    if (validating == 0 || validating == n)
+        return knn__fail(KNN_ERR_ARG,
+                         "a validation fraction of %g of %zu rows leaves no validation or no "
+                         "training rows in any class",
+                         fraction, n);
     return KNN_OK;
 }
 
@@ -164,9 +199,10 @@ static void offer(const cv_job *job, size_t r, const uint32_t *dist, size_t n, s
                n, (uint32_t)first);
 }
 
+/* Neighbour lists for the rows with a slot; progress reported as part `part` of `parts`. */
 static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const int64_t *slot,
                             size_t nwanted, knn_metric metric, int kmax, const knn_cv_options *o,
-                            knn_neighbors **out)
+                            int part, int parts, knn_neighbors **out)
 {
     const size_t n = ds->count, nblk = (n + BLOCK - 1) / BLOCK;
     const knn__kernels *kern = knn__kernels_select();
@@ -304,7 +340,8 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
             master = omp_get_thread_num() == 0;
 #endif
             if (o->progress && master)
-                o->progress(done, npairs, o->progress_user);
+                o->progress((size_t)part * npairs + done, (size_t)parts * npairs,
+                            o->progress_user);
         }
         free(tile);
         free(transposed);
@@ -357,6 +394,11 @@ static knn_status check_options(const knn_dataset *train, const knn_cv_options *
                 return knn__fail(KNN_ERR_ARG, "metric %s is listed twice",
                                  knn_metric_name(o->metrics[a]));
     }
+    if (o->threads < 0)
+        return knn__fail(KNN_ERR_ARG, "%d threads: give 0 (automatic) or more", o->threads);
+    if (o->mode != KNN_FOLDS_CONTIGUOUS && o->mode != KNN_FOLDS_SHUFFLED &&
+        o->mode != KNN_FOLDS_STRATIFIED)
+        return knn__fail(KNN_ERR_ARG, "unknown fold mode %d", (int)o->mode);
     if (o->weights != KNN_WEIGHTS_UNIFORM && o->weights != KNN_WEIGHTS_DISTANCE)
         return knn__fail(KNN_ERR_ARG, "unknown weights %d", (int)o->weights);
     if (o->ties != KNN_TIES_NEAREST && o->ties != KNN_TIES_SMALLEST_LABEL)
@@ -409,7 +451,13 @@ knn_status knn_cross_validate(const knn_dataset *train, const knn_cv_options *o,
     r->nk = o->nk;
     r->folds = nfolds - first_fold;
     r->fold_size = calloc((size_t)r->folds, sizeof *r->fold_size);
-    r->correct = calloc((size_t)(r->nmetrics * r->nk * r->folds), sizeof *r->correct);
+    size_t cells;
+    if (!knn__mul_ok((size_t)r->nmetrics * (size_t)r->nk, (size_t)r->folds, &cells)) {
+        st = knn__fail(KNN_ERR_LIMIT, "%d metrics x %d Ks x %d folds is too many", r->nmetrics,
+                       r->nk, r->folds);
+        goto done;
+    }
+    r->correct = calloc(cells ? cells : 1, sizeof *r->correct);
     r->k_order = malloc((size_t)r->nk * sizeof *r->k_order);
     if (!r->fold_size || !r->correct || !r->k_order) {
         st = knn__fail(KNN_ERR_NOMEM, "out of memory");
@@ -425,7 +473,8 @@ knn_status knn_cross_validate(const knn_dataset *train, const knn_cv_options *o,
     }
     for (int m = 0; m < o->nmetrics && !st; m++) {
         knn_neighbors *nb = NULL;
-        st = cv_search(train, fold_of, slot, nwanted, o->metrics[m], kmax, o, &nb);
+        st = cv_search(train, fold_of, slot, nwanted, o->metrics[m], kmax, o, m, o->nmetrics,
+                       &nb);
         for (int a = 0; a < o->nk && !st; a++) {
             knn_params p = knn_params_default();
             p.k = o->ks[a];
@@ -440,6 +489,8 @@ knn_status knn_cross_validate(const knn_dataset *train, const knn_cv_options *o,
         }
         knn_neighbors_free(nb);
     }
+    if (!st && o->progress)
+        o->progress(1, 1, o->progress_user);
 done:
     free(fold_of);
     free(slot);

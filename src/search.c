@@ -218,6 +218,9 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         parts = (int)((size_t)threads < nblocks ? (size_t)threads : nblocks);
     if (parts > 64)
         parts = 64;
+    /* each part keeps nq x K lists: split only while they stay small (64 MiB) */
+    while (parts > 1 && (double)parts * (double)nq * (double)p->k * 8 > 64.0 * (1 << 20))
+        parts--;
 
     const uint32_t *tnorm = NULL;
     uint32_t *part_mem = NULL;

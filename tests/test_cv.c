@@ -237,6 +237,19 @@ static void cv_rejects_bad_options(void)
     o.val_fraction = 1.5;
     CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG);
     knn_dataset_free(ds);
+    /* stratified hold-out of 0.3 of ten classes of one row each: no class gives a row */
+    uint8_t data[10] = {0};
+    int32_t labels[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    CHECK_EQ(knn_dataset_create(10, 1, data, labels, 10, 1, 1, 1, &ds), KNN_OK);
+    o.ks = ks;
+    o.val_fraction = 0.3;
+    o.mode = KNN_FOLDS_STRATIFIED;
+    CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "no validation") != NULL);
+    knn_dataset_free(ds);
+    int32_t fold_of[3];
+    const int32_t bad_labels[3] = {0, -1, 1};
+    CHECK_EQ(knn_folds_assign(3, bad_labels, 2, KNN_FOLDS_STRATIFIED, 0, fold_of), KNN_ERR_ARG);
 }
 
 const test_case cv_tests[] = {

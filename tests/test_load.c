@@ -224,10 +224,9 @@ static void load_cifar10_batches_and_names(void)
     write_cifar(path_in("c10", "data_batch_1.bin"), 10, 3, l1);
     write_cifar(path_in("c10", "data_batch_2.bin"), 10, 2, l2);
     write_cifar(path_in("c10", "test_batch.bin"), 10, 2, lt);
-    write_bytes(path_in("c10", "batches.meta.txt"),
-                (const uint8_t *)"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\n"
-                                 "ship\ntruck\n\n",
-                68);
+    static const char names[] =
+        "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
+    write_bytes(path_in("c10", "batches.meta.txt"), (const uint8_t *)names, sizeof names - 1);
     char spec[600];
     snprintf(spec, sizeof spec, "%s:train", path_in("c10", ""));
     knn_dataset *ds = NULL;

@@ -128,6 +128,21 @@ static void vote_ranking_lists_every_class_best_first(void)
     knn_dataset_free(o.train);
 }
 
+/* Beside an exact match, the other neighbours get no vote: their classes rank with the
+ * classes that got none, by label (a review found them ranked by position). */
+static void vote_exact_match_leaves_other_classes_unvoted(void)
+{
+    const int32_t labels[5] = {0, 4, 3, 2, 1};
+    const uint32_t dist[5] = {0, 5, 6, 7, 8};
+    one_query o;
+    one_query_init(&o, 5, labels, dist, 5, KNN_L1);
+    int32_t ranking[5];
+    CHECK_EQ(vote_one(&o, 5, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, NULL, ranking), 0);
+    for (int c = 0; c < 5; c++)
+        CHECK_EQ(ranking[c], c);
+    knn_dataset_free(o.train);
+}
+
 static void vote_rejects_k_beyond_the_search(void)
 {
     const int32_t labels[2] = {0, 1};
@@ -196,6 +211,8 @@ const test_case vote_tests[] = {
     {"vote_distance_weights_are_inverse_true_distances",
      vote_distance_weights_are_inverse_true_distances},
     {"vote_ranking_lists_every_class_best_first", vote_ranking_lists_every_class_best_first},
+    {"vote_exact_match_leaves_other_classes_unvoted",
+     vote_exact_match_leaves_other_classes_unvoted},
     {"vote_rejects_k_beyond_the_search", vote_rejects_k_beyond_the_search},
     {"metrics_count_accuracy_top5_and_confusion", metrics_count_accuracy_top5_and_confusion},
     {"metrics_top5_looks_at_five_classes_only", metrics_top5_looks_at_five_classes_only},
