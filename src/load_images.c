@@ -80,7 +80,7 @@ static knn_status list_dir(const char *dir, bool want_dirs, name_list *out)
                 st = knn__fail(KNN_ERR_NOMEM, "out of memory listing %s", dir);
     }
     closedir(d);
-    if (!st)
+    if (!st && out->n > 1)
         qsort(out->items, out->n, sizeof *out->items, by_name);
     return st;
 }
