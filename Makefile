@@ -41,8 +41,11 @@ $(B)/libknn.a: $(LIB_OBJ)
 $(B)/libknn.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libknn.so.$(SOVERSION) $(LDFLAGS_OMP) -o $@ $^ $(LDLIBS)
 
+# The command line alone downloads (knn fetch): libcurl, libarchive, OpenSSL's MD5.
+CLI_LDLIBS = -lcurl -larchive -lcrypto
+
 knn: $(CLI_OBJ) $(B)/libknn.a
-	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libknn.a $(LDLIBS)
+	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libknn.a $(LDLIBS) $(CLI_LDLIBS)
 
 $(B)/test_unit: $(TEST_SRC) $(B)/libknn.a $(wildcard tests/*.h)
 	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRC) $(B)/libknn.a $(LDLIBS) $(LDFLAGS_OMP)
@@ -58,6 +61,7 @@ deps-demo:
 test: deps-test all $(B)/test_unit
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
+	$(PYTHON) tests/test_fetch.py
 	$(PYTHON) tests/test_fashion_mnist.py
 
 demo: deps-demo all

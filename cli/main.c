@@ -18,6 +18,7 @@ static const char usage[] =
     "  cv TRAIN                 choose K and the metric by cross-validation; with --test,\n"
     "                           evaluate the choice once on the test set; plot it\n"
     "  fit TRAIN -o MODEL       write a model file: the training set and its settings\n"
+    "  fetch NAME               download mnist, fashion-mnist, cifar10 or cifar100\n"
     "\n"
     "DATASET is a file (IDX images, raw or gzip; a CIFAR-10 / CIFAR-100 binary batch; a\n"
     "model file), a folder of images in class folders, FOLDER:SPLIT, or NAME:SPLIT with NAME\n"
@@ -39,7 +40,8 @@ static command_fn find_command(const char *name)
                     {"eval", cmd_eval},
                     {"predict", cmd_predict},
                     {"cv", cmd_cv},
-                    {"fit", cmd_fit}};
+                    {"fit", cmd_fit},
+                    {"fetch", cmd_fetch}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(name, commands[i].name)) {
             cli_command = commands[i].name;

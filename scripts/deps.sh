@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps.sh: installs the Debian packages knn needs that are missing, and nothing else.
-#   sh scripts/deps.sh build   compiler, make, zlib, stb (image decoding and resizing)
+#   sh scripts/deps.sh build   compiler, make, zlib, stb (image decoding and resizing),
+#                              libcurl, libarchive, OpenSSL (knn fetch)
 #   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
 #   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
 #                              without OpenBLAS numpy falls back to the slow reference BLAS)
@@ -9,7 +10,7 @@
 # plain `make` never installs anything.
 set -u
 mode=${1:-build}
-required="gcc make libc6-dev zlib1g-dev libstb-dev"
+required="gcc make libc6-dev zlib1g-dev libstb-dev libcurl4-openssl-dev libarchive-dev libssl-dev"
 optional=""
 case "$mode" in
 build) ;;
