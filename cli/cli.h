@@ -148,6 +148,7 @@ int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p);
 int cmd_cv(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

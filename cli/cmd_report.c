@@ -1,0 +1,374 @@
+/* cmd_report.c: `knn report TRAIN TEST -o report.html`: one self-contained HTML page (images
+ * and plots embedded, nothing fetched) showing the data (counts and sample images per class),
+ * the cross-validation plot when K was chosen by it, the confusion matrix as a heat map with
+ * per-class accuracy, a gallery of test images beside their nearest training images with the
+ * vote, and the most confident mistakes. Images are PNGs made by stb_image_write from the
+ * rows themselves and scaled up by the browser without smoothing. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stb/stb_image_write.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "usage: knn report TRAIN TEST -o report.html [OPTIONS]\n"
+    "\n"
+    "Write a self-contained HTML page: sample images per class, the cross-validation plot\n"
+    "(with -k auto), the confusion matrix as a heat map, per-class accuracy, test images next\n"
+    "to their K nearest training images with the vote, and the most confident mistakes.\n"
+    "\n"
+    "  -o, --output FILE  the page (written whole, or not at all)\n"
+    "  -k K|auto          neighbours that vote (default 5); auto: 5-fold cross-validation on\n"
+    "                     TRAIN chooses K and, unless --metric is given, the metric\n"
+    "  --metric l1|l2, --weights uniform|distance, --ties nearest|smallest-label\n"
+    "  --samples N        test images in the gallery (default 12)\n" CLI_COMMON_HELP
+    "\n"
+    "example: knn report fashion-mnist:train fashion-mnist:test -k auto -o report.html\n";
+
+typedef struct {
+    unsigned char *data;
+    size_t n, cap;
+} byte_buf;
+
+static void append(void *ctx, void *data, int size)
+{
+    byte_buf *b = ctx;
+    if (b->n + (size_t)size > b->cap) {
+        size_t cap = (b->n + (size_t)size) * 2;
+        unsigned char *grown = realloc(b->data, cap);
+        if (!grown)
+            return;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->n, data, (size_t)size);
+    b->n += (size_t)size;
+}
+
+/* <img> of row i of ds as an embedded PNG, `scale` times its size, without smoothing. */
+static void image_tag(FILE *f, const knn_dataset *ds, size_t i, int scale, const char *title)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const int w = knn_dataset_width(ds), h = knn_dataset_height(ds), c = knn_dataset_channels(ds);
+    const uint8_t *row = knn_dataset_row(ds, i);
+    if (!row || (c != 1 && c != 3) || w < 2) {
+        fprintf(f, "<span class=\"noimg\">#%zu</span>", i);
+        return;
+    }
+    unsigned char *px = malloc((size_t)w * h * c);
+    byte_buf png = {0};
+    if (px) {
+        for (int ch = 0; ch < c; ch++) /* planes to interleaved */
+            for (size_t p = 0; p < (size_t)w * h; p++)
+                px[p * c + ch] = row[(size_t)ch * w * h + p];
+        stbi_write_png_to_func(append, &png, w, h, c, px, w * c);
+    }
+    fprintf(f, "<img width=\"%d\" height=\"%d\" title=\"", w * scale, h * scale);
+    fputs(title, f);
+    fputs("\" src=\"data:image/png;base64,", f);
+    for (size_t k = 0; k < png.n; k += 3) {
+        unsigned v = (unsigned)png.data[k] << 16 |
+                     (k + 1 < png.n ? (unsigned)png.data[k + 1] << 8 : 0) |
+                     (k + 2 < png.n ? png.data[k + 2] : 0);
+        fputc(b64[v >> 18 & 63], f);
+        fputc(b64[v >> 12 & 63], f);
+        fputc(k + 1 < png.n ? b64[v >> 6 & 63] : '=', f);
+        fputc(k + 2 < png.n ? b64[v & 63] : '=', f);
+    }
+    fputs("\">", f);
+    free(px);
+    free(png.data);
+}
+
+static void html_text(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
+}
+
+typedef struct {
+    const knn_dataset *train, *test;
+    const knn_neighbors *nb;
+    const int32_t *pred, *ranking;
+    const float *scores;
+    const knn_metrics *m;
+    const knn_params *p;
+    const char *train_spec, *test_spec;
+} report;
+
+static void neighbour_row(FILE *f, const report *r, size_t q)
+{
+    char b1[16], b2[16], title[256];
+    const int C = knn_dataset_num_classes(r->train);
+    int32_t truth = knn_dataset_label(r->test, q), pred = r->pred[q];
+    fprintf(f, "<tr class=\"%s\"><td>", truth == pred ? "right" : "wrong");
+    snprintf(title, sizeof title, "test image %zu", q);
+    image_tag(f, r->test, q, 3, title);
+    fprintf(f, "<div>");
+    html_text(f, cli_class_name(r->train, truth, b1));
+    fprintf(f, "</div></td><td class=\"vote\">%s ", truth == pred ? "&#10003;" : "&#10007;");
+    html_text(f, cli_class_name(r->train, pred, b2));
+    fprintf(f, "<div class=\"small\">%.0f%% of the vote</div></td>",
+            100 * r->scores[q * (size_t)C + (size_t)pred]);
+    for (int j = 0; j < r->p->k; j++) {
+        uint32_t t = knn_neighbors_index(r->nb, q, j);
+        int32_t lab = knn_dataset_label(r->train, t);
+        snprintf(title, sizeof title, "training image %u", t);
+        fprintf(f, "<td class=\"%s\">", lab == pred ? "agree" : "disagree");
+        image_tag(f, r->train, t, 2, title);
+        fprintf(f, "<div>");
+        html_text(f, cli_class_name(r->train, lab, b1));
+        fprintf(f, "</div><div class=\"small\">#%u, d = %.4g</div></td>", t,
+                knn_neighbors_distance(r->nb, q, j));
+    }
+    fprintf(f, "</tr>\n");
+}
+
+static const report *sorting; /* qsort's context: the CLI sorts on one thread */
+static int by_confidence_desc(const void *a, const void *b);
+
+static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int samples)
+{
+    char b1[16];
+    const knn_dataset *train = r->train;
+    const int C = knn_dataset_num_classes(train);
+    const knn_metrics *m = r->m;
+    fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<title>knn report</title>\n<style>\n"
+               "body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}\n"
+               "img{image-rendering:pixelated;image-rendering:crisp-edges;display:block;"
+               "margin:auto}\n"
+               "table{border-collapse:collapse;margin:1em 0}td,th{padding:3px 6px;"
+               "text-align:center}\n.small{font-size:75%%;color:#666}\n"
+               "tr.wrong td:first-child{outline:3px solid #d62728}\n"
+               "tr.right td:first-child{outline:3px solid #2ca02c}\n"
+               ".vote{font-weight:bold;min-width:8em}.disagree{background:#fde0e0}\n"
+               ".samples td{padding:1px}.heat td{min-width:2.6em;font-size:85%%}\n"
+               "</style></head><body>\n<h1>k-nearest-neighbour classification</h1>\n<p>");
+    html_text(f, r->test_spec);
+    fprintf(f, " classified by its K = %d nearest images of ", r->p->k);
+    html_text(f, r->train_spec);
+    fprintf(f, " (%s distance, %s votes, ties to the %s).</p>\n",
+            r->p->metric == KNN_L1 ? "L1" : "L2",
+            r->p->weights == KNN_WEIGHTS_UNIFORM ? "uniform" : "distance-weighted",
+            r->p->ties == KNN_TIES_NEAREST ? "class of the nearest neighbour" : "smallest label");
+    fprintf(f, "<h2>Accuracy</h2><p style=\"font-size:130%%\">Got %zu / %zu correct; accuracy "
+               "is <b>%.2f%%</b>. Top-5 accuracy: %.2f%%.</p>\n",
+            m->correct, m->total, 100 * m->accuracy, 100 * m->top5_accuracy);
+
+    /* the data: counts and samples per class */
+    fprintf(f, "<h2>The training data</h2><table class=\"samples\">\n");
+    size_t *counts = calloc((size_t)C, sizeof *counts);
+    for (size_t i = 0; counts && i < knn_dataset_count(train); i++)
+        counts[knn_dataset_label(train, i)]++;
+    for (int c = 0; c < C; c++) {
+        fprintf(f, "<tr><th>");
+        html_text(f, cli_class_name(train, c, b1));
+        fprintf(f, "<div class=\"small\">%zu images</div></th>", counts ? counts[c] : 0);
+        int shown = 0;
+        for (size_t i = 0; i < knn_dataset_count(train) && shown < 10; i++)
+            if (knn_dataset_label(train, i) == c) {
+                fprintf(f, "<td>");
+                image_tag(f, train, i, 2, "");
+                fprintf(f, "</td>");
+                shown++;
+            }
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+    free(counts);
+
+    if (cv) {
+        fprintf(f, "<h2>Choosing K and the metric</h2><p>By 5-fold cross-validation on the "
+                   "training set; the test set was looked at once, afterwards.</p>\n");
+        cli_plot_cv_svg(f, cv);
+    }
+
+    /* confusion matrix as a heat map, rows normalised */
+    fprintf(f, "<h2>Confusion matrix</h2><p>Rows: the true class; columns: the predicted "
+               "class; the colour is the share of the row.</p><table class=\"heat\"><tr><th>"
+               "</th>");
+    for (int c = 0; c < C; c++)
+        fprintf(f, "<th>%d</th>", c);
+    fprintf(f, "<th>accuracy</th></tr>\n");
+    for (int t = 0; t < C; t++) {
+        fprintf(f, "<tr><th style=\"text-align:right\">%d ", t);
+        html_text(f, cli_class_name(train, t, b1));
+        fprintf(f, "</th>");
+        size_t tot = m->class_total[t];
+        for (int c = 0; c < C; c++) {
+            size_t v = m->confusion[(size_t)t * (size_t)C + (size_t)c];
+            double share = tot ? (double)v / (double)tot : 0;
+            int light = (int)(255 - 200 * share);
+            fprintf(f, "<td style=\"background:rgb(%d,%d,255);color:%s\">%zu</td>", light,
+                    light, share > 0.5 ? "white" : "#222", v);
+        }
+        fprintf(f, "<td>%.1f%%</td></tr>\n",
+                tot ? 100.0 * (double)m->class_correct[t] / (double)tot : 0.0);
+    }
+    fprintf(f, "</table>\n");
+
+    /* galleries */
+    const size_t n = knn_dataset_count(r->test);
+    fprintf(f, "<h2>Test images and their nearest neighbours</h2><p>Each test image (green: "
+               "classified right, red: wrong), the vote, and its K nearest training images in "
+               "order (pink: a different class than the vote).</p><table>\n");
+    for (size_t q = 0; q < n && q < (size_t)samples; q++)
+        neighbour_row(f, r, q);
+    fprintf(f, "</table>\n<h2>The most confident mistakes</h2><table>\n");
+    size_t *wrong = malloc((n ? n : 1) * sizeof *wrong), nw = 0;
+    for (size_t q = 0; wrong && q < n; q++)
+        if (r->pred[q] != knn_dataset_label(r->test, q))
+            wrong[nw++] = q;
+    sorting = r;
+    if (wrong && nw > 1)
+        qsort(wrong, nw, sizeof *wrong, by_confidence_desc);
+    for (size_t i = 0; i < nw && i < 8; i++)
+        neighbour_row(f, r, wrong[i]);
+    fprintf(f, "</table>%s\n", nw ? "" : "<p>None.</p>");
+    free(wrong);
+    fprintf(f, "<p class=\"small\">Made by knn %s.</p></body></html>\n", KNN_VERSION);
+}
+
+/* Wrong predictions by the share of the vote their predicted class got, highest first. */
+static int by_confidence_desc(const void *a, const void *b)
+{
+    const report *r = sorting;
+    const size_t C = (size_t)knn_dataset_num_classes(r->train);
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    float sx = r->scores[x * C + (size_t)r->pred[x]], sy = r->scores[y * C + (size_t)r->pred[y]];
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"weights", required_argument, NULL, OPT_WEIGHTS},
+        {"ties", required_argument, NULL, OPT_TIES},
+        {"samples", required_argument, NULL, OPT_SAMPLES},
+        {"output", required_argument, NULL, 'o'},
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0}};
+    knn_params params = knn_params_default();
+    params.k = 5;
+    cli_common common = {0};
+    const char *output = NULL;
+    long samples = 12;
+    int opt, code = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":k:o:qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': output = optarg; break;
+        case OPT_SAMPLES:
+            if (!cli_parse_long("--samples", optarg, 0, 1000, &samples))
+                return EXIT_USAGE;
+            break;
+        case 'h': fputs(help, stdout); return 0;
+        default:
+            if ((code = cli_shared_option(opt, argv, &common, &params)))
+                return code;
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error("give TRAIN and TEST data sets (%d given)", argc - optind);
+    if (!output)
+        return cli_usage_error("say where to write the page: -o report.html");
+    const char *train_spec = argv[optind], *test_spec = argv[optind + 1];
+    knn_dataset *train = NULL, *test = NULL;
+    knn_neighbors *nb = NULL;
+    knn_metrics m = {0};
+    int32_t *pred = NULL, *ranking = NULL, *truth = NULL;
+    float *scores = NULL;
+    knn_cv_result *cvr = NULL;
+    knn_status st;
+    if ((st = cli_load(train_spec, &common, common.train_limit, false, &train)) ||
+        (st = cli_load(test_spec, &common, common.limit, false, &test))) {
+        code = cli_library_error(st);
+        goto done;
+    }
+    /* -k auto: keep the cross-validation for the plot */
+    static const knn_metric both[2] = {KNN_L1, KNN_L2};
+    int ks[16], nk = 0;
+    static const int default_ks[] = {1, 3, 5, 8, 10, 12, 15, 20, 50, 100};
+    knn_cv_options o = {5, KNN_FOLDS_CONTIGUOUS, 0, 0, ks, 0, common.metric_given ? &params.metric : both,
+                        common.metric_given ? 1 : 2, params.weights, params.ties,
+                        common.threads, NULL, NULL};
+    cli_cv_report cv = {train_spec, &o, NULL, 0, 0};
+    if (common.k_auto) {
+        for (size_t a = 0; a < sizeof default_ks / sizeof *default_ks; a++)
+            if ((size_t)default_ks[a] * 5 <= knn_dataset_count(train) * 4)
+                ks[nk++] = default_ks[a];
+        o.nk = nk;
+        cli_progress progress;
+        cli_progress_init(&progress, "cross-validating", common.quiet);
+        o.progress = cli_progress_update;
+        o.progress_user = &progress;
+        st = nk ? knn_cross_validate(train, &o, &cvr) : KNN_ERR_ARG;
+        cli_progress_done(&progress);
+        if (st) {
+            code = nk ? cli_library_error(st)
+                      : cli_usage_error("-k auto: too few training images to cross-validate");
+            goto done;
+        }
+        cv.result = cvr;
+        knn_cv_best(cvr, &cv.best_m, &cv.best_k);
+        params.k = ks[cv.best_k];
+        params.metric = o.metrics[cv.best_m];
+        common.k_auto = false;
+        common.k_given = common.metric_given = true;
+    }
+    if ((code = cli_settings(train, &common, &params)))
+        goto done;
+    const size_t n = knn_dataset_count(test), C = (size_t)knn_dataset_num_classes(train);
+    if ((code = cli_evaluate(train, test, test_spec, &params, common.quiet, &m)))
+        goto done;
+    /* the neighbours and votes once more, kept for the galleries */
+    pred = malloc((n ? n : 1) * sizeof *pred);
+    ranking = malloc((n ? n : 1) * C * sizeof *ranking);
+    scores = malloc((n ? n : 1) * C * sizeof *scores);
+    truth = NULL;
+    if (!pred || !ranking || !scores) {
+        code = cli_library_error(KNN_ERR_NOMEM);
+        goto done;
+    }
+    if ((st = knn_search(train, test, &params, &nb)) ||
+        (st = knn_vote(train, nb, &params, pred, scores, ranking))) {
+        code = cli_library_error(st);
+        goto done;
+    }
+    report r = {train, test, nb, pred, ranking, scores, &m, &params, train_spec, test_spec};
+    cli_output out;
+    if (!cli_output_open(&out, output)) {
+        code = EXIT_ERROR;
+        goto done;
+    }
+    write_report(out.f, &r, cvr ? &cv : NULL, (int)samples);
+    if (!cli_output_commit(&out))
+        code = EXIT_ERROR;
+    else if (!common.quiet)
+        printf("Wrote %s: accuracy %.2f%% with K = %d, %s\n", output, 100 * m.accuracy,
+               params.k, knn_metric_name(params.metric));
+done:
+    free(truth);
+    free(pred);
+    free(ranking);
+    free(scores);
+    knn_metrics_free(&m);
+    knn_neighbors_free(nb);
+    knn_cv_result_free(cvr);
+    knn_dataset_free(train);
+    knn_dataset_free(test);
+    return code;
+}
