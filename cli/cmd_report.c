@@ -127,7 +127,7 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
         image_tag(f, r->train, t, 2, title);
         fprintf(f, "<div>");
         html_text(f, cli_class_name(r->train, lab, b1));
-        fprintf(f, "</div><div class=\"small\">#%u, d = %.4g</div></td>", t,
+        fprintf(f, "</div><div class=\"small\">#%u, d = %.6g</div></td>", t,
                 knn_neighbors_distance(r->nb, q, j));
     }
     fprintf(f, "</tr>\n");

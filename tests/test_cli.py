@@ -309,8 +309,23 @@ def test_photos_fit_a_model_and_predict_in_one_command():
     expect_error(1, "no-such.png", "predict", model, red, path("no-such.png"))
 
 
+def test_report_writes_one_self_contained_page():
+    page = path("report.html")
+    r = knn("report", TRAIN, TEST, "-k", "auto", "-o", page, "--samples", "5")
+    assert r.returncode == 0, r.stderr
+    text = open(page).read()
+    for part in ("Got ", "The training data", "<svg", "Confusion matrix",
+                 "Test images and their nearest neighbours", "The most confident mistakes"):
+        assert part in text, part
+    assert text.count("data:image/png;base64,") > 3 * 10
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")  # nothing fetched
+    from html.parser import HTMLParser
+    HTMLParser().feed(text)
+    expect_error(2, "say where to write the page", "report", TRAIN, TEST)
+
+
 def test_help_answers_for_every_command():
-    for cmd in ("info", "eval", "predict", "cv", "fit"):
+    for cmd in ("info", "eval", "predict", "cv", "fit", "fetch", "report"):
         r = knn(cmd, "--help")
         assert r.returncode == 0 and r.stdout.startswith(f"usage: knn {cmd}"), cmd
         assert knn("help", cmd).stdout == r.stdout
