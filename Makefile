@@ -41,11 +41,22 @@ $(B)/libknn.a: $(LIB_OBJ)
 $(B)/libknn.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libknn.so.$(SOVERSION) $(LDFLAGS_OMP) -o $@ $^ $(LDLIBS)
 
-# The command line alone downloads (knn fetch): libcurl, libarchive, OpenSSL's MD5.
-CLI_LDLIBS = -lcurl -larchive -lcrypto
+# The command line alone downloads (knn fetch: libcurl, libarchive, OpenSSL's MD5) and serves
+# (knn serve: libmicrohttpd, cJSON, and the demo page web/demo.html built in as a string).
+CLI_LDLIBS = -lcurl -larchive -lcrypto -lmicrohttpd -lcjson -lpthread
 
-knn: $(CLI_OBJ) $(B)/libknn.a
-	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libknn.a $(LDLIBS) $(CLI_LDLIBS)
+$(B)/cli/demo_html.c: web/demo.html
+	@mkdir -p $(dir $@)
+	awk 'BEGIN { print "const char knn_demo_html[] =" } \
+	     { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
+	     END { print "    ;" }' $< > $@
+
+$(B)/cli/demo_html.o: $(B)/cli/demo_html.c
+	$(CC) $(KNN_CFLAGS) $(CFLAGS) -c $< -o $@
+
+knn: $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a
+	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a \
+	    $(LDLIBS) $(CLI_LDLIBS)
 
 $(B)/test_unit: $(TEST_SRC) $(B)/libknn.a $(wildcard tests/*.h)
 	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRC) $(B)/libknn.a $(LDLIBS) $(LDFLAGS_OMP)

@@ -20,6 +20,7 @@ static const char usage[] =
     "  fit TRAIN -o MODEL       write a model file: the training set and its settings\n"
     "  fetch NAME               download mnist, fashion-mnist, cifar10 or cifar100\n"
     "  report TRAIN TEST -o F   an HTML page: samples, confusion heat map, neighbour galleries\n"
+    "  serve [MODEL]            the interactive decision-boundary demo; photos with a model\n"
     "\n"
     "DATASET is a file (IDX images, raw or gzip; a CIFAR-10 / CIFAR-100 binary batch; a\n"
     "model file), a folder of images in class folders, FOLDER:SPLIT, or NAME:SPLIT with NAME\n"
@@ -43,7 +44,8 @@ static command_fn find_command(const char *name)
                     {"cv", cmd_cv},
                     {"fit", cmd_fit},
                     {"fetch", cmd_fetch},
-                    {"report", cmd_report}};
+                    {"report", cmd_report},
+                    {"serve", cmd_serve}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(name, commands[i].name)) {
             cli_command = commands[i].name;

@@ -14,6 +14,7 @@ run ./knn info fashion-mnist:test --samples 4
 mkdir -p build
 run ./knn cv fashion-mnist:train --test fashion-mnist:test --plot build/cv.svg
 run ./knn predict fashion-mnist:train fashion-mnist:test --limit 3 -k 5 --top 3 --neighbors
+# the setting knn cv chose above (its folds are contiguous, so the choice is the same every run)
 run ./knn report fashion-mnist:train fashion-mnist:test -k 8 --metric l1 -o build/report.html
 echo
 echo "Open build/report.html and build/cv.svg in a browser to see the pictures."

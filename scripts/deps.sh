@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh: installs the Debian packages knn needs that are missing, and nothing else.
 #   sh scripts/deps.sh build   compiler, make, zlib, stb (image decoding and resizing),
-#                              libcurl, libarchive, OpenSSL (knn fetch)
+#                              libcurl, libarchive, OpenSSL (knn fetch), libmicrohttpd and
+#                              cJSON (knn serve)
 #   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
 #   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
 #                              without OpenBLAS numpy falls back to the slow reference BLAS)
@@ -10,7 +11,7 @@
 # plain `make` never installs anything.
 set -u
 mode=${1:-build}
-required="gcc make libc6-dev zlib1g-dev libstb-dev libcurl4-openssl-dev libarchive-dev libssl-dev"
+required="gcc make libc6-dev zlib1g-dev libstb-dev libcurl4-openssl-dev libarchive-dev libssl-dev libmicrohttpd-dev libcjson-dev"
 optional=""
 case "$mode" in
 build) ;;
