@@ -73,6 +73,7 @@ test: deps-test all $(B)/test_unit
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
 	$(PYTHON) tests/test_fetch.py
+	$(PYTHON) tests/test_serve.py
 	$(PYTHON) tests/test_fashion_mnist.py
 
 demo: deps-demo all
