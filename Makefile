@@ -74,6 +74,8 @@ test: deps-test all $(B)/test_unit
 	$(PYTHON) tests/test_cli.py
 	$(PYTHON) tests/test_fetch.py
 	$(PYTHON) tests/test_serve.py
+	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
+	 else echo "SKIP browser: node is not installed"; fi
 	$(PYTHON) tests/test_fashion_mnist.py
 
 demo: deps-demo all

@@ -5,7 +5,8 @@
 #                              cJSON (knn serve)
 #   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
 #   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
-#                              without OpenBLAS numpy falls back to the slow reference BLAS)
+#                              without OpenBLAS numpy falls back to the slow reference BLAS),
+#                              Chromium and playwright-core (npm) for the browser tests
 # Build packages are required; the data set and numpy are optional (the tests that need them
 # say they skip), so failing to install those only warns. Called by `make demo` and `make test`;
 # plain `make` never installs anything.
@@ -16,16 +17,31 @@ optional=""
 case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
-test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread" ;;
+test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium" ;;
 *) echo "usage: sh scripts/deps.sh build|demo|test" >&2; exit 2 ;;
 esac
+
+# The browser tests drive Chromium with the npm package playwright-core (tests/browser).
+browser_deps() {
+    [ "$mode" = test ] || return 0
+    [ -d tests/browser/node_modules/playwright-core ] && return 0
+    if command -v npm >/dev/null 2>&1; then
+        (cd tests/browser && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
+            echo "deps.sh: npm could not install playwright-core; the browser tests will skip" >&2
+    else
+        echo "deps.sh: no npm; the browser tests will skip" >&2
+    fi
+}
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 
 missing_required="" missing_optional=""
 for p in $required; do installed "$p" || missing_required="$missing_required $p"; done
 for p in $optional; do installed "$p" || missing_optional="$missing_optional $p"; done
-[ -z "$missing_required$missing_optional" ] && exit 0
+if [ -z "$missing_required$missing_optional" ]; then
+    browser_deps
+    exit 0
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "deps.sh: not a Debian system; please install:$missing_required$missing_optional" >&2
@@ -49,4 +65,5 @@ for p in $missing_optional; do
     $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
         echo "deps.sh: could not install $p; the tests that need it will skip" >&2
 done
+browser_deps
 exit 0

@@ -1,0 +1,169 @@
+// demo.test.mjs: knn serve's pages in a real browser (Debian's Chromium, driven headless by
+// playwright-core): the decision-boundary demo answers a drag, a change of metric and of K
+// by a new colouring of the plane, and the upload page answers a photo with its top classes.
+// Screenshots go to build/screenshots/. Skips, saying why, where Chromium or playwright-core
+// is missing.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const knn = path.join(root, 'knn');
+const shots = path.join(root, 'build', 'screenshots');
+const chromiumPath = '/usr/bin/chromium';
+
+function skip(why) {
+  console.log(`SKIP browser: ${why}`);
+  console.log('browser: 0 passed, 0 failed, 1 skipped');
+  process.exit(0);
+}
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch {
+  skip('playwright-core is not installed (npm install in tests/browser)');
+}
+if (!fs.existsSync(chromiumPath)) skip('Chromium is not installed (Debian package chromium)');
+
+// A PNG of one colour, written with node's zlib.
+function png(w, h, rgb) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 255] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) raw.set(rgb, y * (w * 3 + 1) + 1 + 3 * x);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+function run(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(knn, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err))));
+  });
+}
+
+function serve(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(knn, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.on('data', (d) => {
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(String(d));
+      if (m) resolve({ proc: p, url: `http://127.0.0.1:${m[1]}` });
+    });
+    p.on('close', (code) => reject(new Error(`knn serve ended (${code})`)));
+  });
+}
+
+const tmp = fs.mkdtempSync('/tmp/knn-browser-');
+fs.mkdirSync(shots, { recursive: true });
+for (const [name, rgb] of [['cat', [230, 20, 20]], ['dog', [20, 30, 220]]]) {
+  fs.mkdirSync(path.join(tmp, 'pets', name), { recursive: true });
+  for (let i = 0; i < 3; i++)
+    fs.writeFileSync(path.join(tmp, 'pets', name, `${i}.png`), png(9 + i, 8, rgb.map((c) => Math.max(0, c - 15 * i))));
+}
+const model = path.join(tmp, 'pets.knn');
+await run(['fit', path.join(tmp, 'pets'), '-o', model, '-k', '3', '--size', '8', '-q']);
+const photo = path.join(tmp, 'red.png');
+fs.writeFileSync(photo, png(30, 20, [240, 10, 10]));
+
+const { proc, url } = await serve([model]);
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+let passed = 0, failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    console.log(`ok   ${name}`);
+    passed++;
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e.message}`);
+    failed++;
+  }
+}
+const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
+const renders = () => page.evaluate(() => window.knnDemo.renders());
+const grid = () => page.evaluate(() => window.knnDemo.grid().join(''));
+async function afterRender(action) {
+  const before = await renders();
+  await action();
+  await page.waitForFunction((n) => window.knnDemo.renders() > n, before, { timeout: 10000 });
+  await page.waitForTimeout(150); // a drag may queue one more render
+}
+
+await page.goto(url + '/');
+await page.waitForFunction(() => window.knnDemo && window.knnDemo.renders() > 0, null, { timeout: 10000 });
+await page.screenshot({ path: path.join(shots, 'demo.png') });
+
+await check('dragging a point across a boundary recolours the plane', async () => {
+  const g0 = await grid();
+  const box = await page.locator('#plane').boundingBox();
+  const pts = await page.evaluate(() => window.knnDemo.points());
+  const a = pts[0], b = pts.find((p) => p.label !== a.label);
+  await afterRender(async () => {
+    await page.mouse.move(box.x + a.x * 500, box.y + a.y * 500);
+    await page.mouse.down();
+    await page.mouse.move(box.x + b.x * 500 + 12, box.y + b.y * 500 + 12, { steps: 8 });
+    await page.mouse.up();
+  });
+  assert((await grid()) !== g0, 'the colouring did not change');
+  await page.screenshot({ path: path.join(shots, 'demo-dragged.png') });
+});
+
+await check('switching to L1 changes the picture', async () => {
+  const g0 = await grid();
+  await afterRender(() => page.check('input[name=metric][value=l1]'));
+  assert((await grid()) !== g0, 'L1 and L2 gave the same plane');
+  await page.screenshot({ path: path.join(shots, 'demo-l1.png') });
+});
+
+await check('K = 7 changes the picture, and the status says so', async () => {
+  const g0 = await grid();
+  await afterRender(() => page.locator('#k').fill('7'));
+  assert((await grid()) !== g0, 'K = 1 and K = 7 gave the same plane');
+  const status = await page.textContent('#status');
+  assert(status.includes('K = 7') && status.includes('l1'), `status: ${status}`);
+  await page.screenshot({ path: path.join(shots, 'demo-k7.png') });
+});
+
+await check('the upload page answers a photo with its top classes', async () => {
+  await page.goto(url + '/upload');
+  await page.setInputFiles('#file', photo);
+  await page.waitForSelector('#answer', { timeout: 10000 });
+  assert((await page.textContent('#answer')) === 'cat', 'not a cat');
+  assert((await page.locator('#top li').count()) === 2, 'two classes expected');
+  await page.screenshot({ path: path.join(shots, 'upload.png') });
+});
+
+await browser.close();
+proc.kill('SIGTERM');
+fs.rmSync(tmp, { recursive: true, force: true });
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
