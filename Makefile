@@ -23,7 +23,7 @@ CLI_SRC = $(sort $(wildcard cli/*.c))
 CLI_OBJ = $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
 
-all: knn $(B)/libknn.a $(B)/libknn.so
+all: $(B)/libknn.a $(B)/libknn.so
 
 $(B)/%.o: %.c $(wildcard include/*.h src/*.h src/kernels/*.h cli/*.h)
 	@mkdir -p $(dir $@)
@@ -54,7 +54,11 @@ $(B)/cli/demo_html.c: web/demo.html
 $(B)/cli/demo_html.o: $(B)/cli/demo_html.c
 	$(CC) $(KNN_CFLAGS) $(CFLAGS) -c $< -o $@
 
-knn: $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a
+KNN_BIN ?= knn
+
+all: $(KNN_BIN)
+
+$(KNN_BIN): $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a
 	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a \
 	    $(LDLIBS) $(CLI_LDLIBS)
 
@@ -67,8 +71,9 @@ deps-test:
 deps-demo:
 	sh scripts/deps.sh demo
 
-# Unit tests (C), then the command line on fixtures and bad input, then Fashion-MNIST against
-# an exact numpy reference (skipped with a message where the data or numpy is absent).
+# Unit tests (C); the command line on fixtures and bad input; fetch and serve against local
+# servers; the browser pages; Fashion-MNIST against an exact numpy reference (skipped with a
+# message where the data or numpy is absent); then the sanitizer, fuzzing and valgrind runs.
 test: deps-test all $(B)/test_unit
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
@@ -77,6 +82,7 @@ test: deps-test all $(B)/test_unit
 	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
 	 else echo "SKIP browser: node is not installed"; fi
 	$(PYTHON) tests/test_fashion_mnist.py
+	$(MAKE) --no-print-directory check-asan fuzz-quick check-valgrind
 
 demo: deps-demo all
 	sh scripts/demo.sh
@@ -92,10 +98,61 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' knn.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/knn.pc
 
+# Sanitizers: the library, the tool and the unit tests built with AddressSanitizer and
+# UndefinedBehaviorSanitizer in build/asan, then the unit and command-line tests run there.
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
+ASAN = $(MAKE) --no-print-directory B=build/asan KNN_BIN=build/asan/knn \
+       CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined"
+
+# Each run's output goes to a log; its last line (N passed, N failed) is shown, and a failure
+# shows the whole log and fails the target.
+RUN_LOGGED = run() { log=$$1; shift; "$$@" > $$log 2>&1; s=$$?; \
+             if [ $$s -ne 0 ]; then cat $$log; else tail -1 $$log; fi; return $$s; }
+
+check-asan:
+	$(ASAN) build/asan/knn build/asan/test_unit build/asan/libknn.a >/dev/null
+	@$(RUN_LOGGED); export ASAN_OPTIONS=detect_leaks=1 KNN_BIN=build/asan/knn; \
+	run build/asan/unit.log build/asan/test_unit && \
+	run build/asan/cli.log $(PYTHON) tests/test_cli.py && \
+	run build/asan/serve.log $(PYTHON) tests/test_serve.py
+
+# Fuzzing. fuzz-quick (part of make test): each target, built with gcc and the sanitizers,
+# runs its corpus and FUZZ_SECONDS of random edits of it (fuzz/driver.c). make fuzz: the same
+# targets with clang's libFuzzer, FUZZ_TIME seconds each, new finds added to the corpus.
+FUZZ_TARGETS = idx cifar model image spec boundary
+FUZZ_SECONDS ?= 3
+FUZZ_TIME ?= 60
+
+fuzz-quick:
+	$(ASAN) build/asan/libknn.a >/dev/null
+	@for t in $(FUZZ_TARGETS); do \
+	  $(CC) $(KNN_CFLAGS) $(ASAN_FLAGS) -o build/asan/fuzz_$$t fuzz/fuzz_$$t.c fuzz/driver.c \
+	      cli/boundary.c build/asan/libknn.a $(LDLIBS) -lcjson $(LDFLAGS_OMP) || exit 1; \
+	  ASAN_OPTIONS=detect_leaks=1 build/asan/fuzz_$$t $(FUZZ_SECONDS) fuzz/corpus/$$t || exit 1; \
+	done
+	@echo "fuzz: $(words $(FUZZ_TARGETS)) passed, 0 failed"
+
+fuzz:
+	$(MAKE) --no-print-directory B=build/libfuzzer CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build/libfuzzer/libknn.a
+	@for t in $(FUZZ_TARGETS); do \
+	  clang $(KNN_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build/libfuzzer/fuzz_$$t \
+	      fuzz/fuzz_$$t.c cli/boundary.c build/libfuzzer/libknn.a $(LDLIBS) -lcjson || exit 1; \
+	  build/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_TIME) -rss_limit_mb=4096 \
+	      fuzz/corpus/$$t || exit 1; \
+	done
+
+# Leaks: the unit tests under valgrind (OpenMP's thread pool is reported as 'possibly lost',
+# which is not a leak; definite leaks fail the run).
+check-valgrind: $(B)/test_unit
+	@$(RUN_LOGGED); OMP_NUM_THREADS=2 run $(B)/valgrind.log valgrind -q --error-exitcode=1 \
+	    --leak-check=full --errors-for-leak-kinds=definite $(B)/test_unit
+
 clean:
 	rm -rf $(B) knn
 
-.PHONY: all test demo install clean deps-test deps-demo
+.PHONY: all test demo install clean deps-test deps-demo check-asan fuzz fuzz-quick check-valgrind
 
 # Side-by-side benchmark on Fashion-MNIST: knn (bench/knn_bench.c) and, where installed, faiss,
 # scikit-learn and PyTorch (bench/peers.py); bench/bench.py prints the table.

@@ -145,6 +145,10 @@ int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *
  * the metric) chosen by cross-validation on train. Returns 0 or an exit status. */
 int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p);
 
+/* The decision-boundary demo's request (JSON text, n bytes) answered as JSON in *out_json
+ * (malloc'd; NULL only when out of memory); returns the HTTP status: 200, 400 or 500. */
+int cli_boundary(const char *body, size_t n, char **out_json);
+
 int cmd_cv(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);

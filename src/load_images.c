@@ -114,6 +114,10 @@ static char *convert_image(const char *path, int W, int H, int C, int crop, uint
     unsigned char *pix = stbi_load(path, &w, &h, &n, C);
     if (!pix)
         return knn__asprintf("%s", stbi_failure_reason() ? stbi_failure_reason() : "unreadable");
+    if (w < 1 || h < 1) { /* stb_image accepts a PNM header of 0 x 0 (found by fuzzing) */
+        stbi_image_free(pix);
+        return knn__asprintf("an image of %d x %d pixels", w, h);
+    }
     /* the region of the image to resize: all of it, or its middle with the output's aspect */
     int x0 = 0, y0 = 0, cw = w, ch = h;
     if (crop) {

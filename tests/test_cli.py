@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixtures  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KNN = os.path.join(ROOT, "knn")
+KNN = os.path.abspath(os.environ.get("KNN_BIN") or os.path.join(ROOT, "knn"))
 TMP = tempfile.mkdtemp(prefix="knn-cli-")
 RNG = random.Random(7)
 
