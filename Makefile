@@ -119,7 +119,8 @@ check-asan:
 
 # Fuzzing. fuzz-quick (part of make test): each target, built with gcc and the sanitizers,
 # runs its corpus and FUZZ_SECONDS of random edits of it (fuzz/driver.c). make fuzz: the same
-# targets with clang's libFuzzer, FUZZ_TIME seconds each, new finds added to the corpus.
+# targets with clang's libFuzzer, FUZZ_TIME seconds each; what it finds goes to
+# build/libfuzzer/corpus-TARGET, and a crash to crash-* files: add those to fuzz/corpus.
 FUZZ_TARGETS = idx cifar model image spec boundary
 FUZZ_SECONDS ?= 3
 FUZZ_TIME ?= 60
@@ -139,8 +140,9 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  clang $(KNN_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build/libfuzzer/fuzz_$$t \
 	      fuzz/fuzz_$$t.c cli/boundary.c build/libfuzzer/libknn.a $(LDLIBS) -lcjson || exit 1; \
+	  mkdir -p build/libfuzzer/corpus-$$t; \
 	  build/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_TIME) -rss_limit_mb=4096 \
-	      fuzz/corpus/$$t || exit 1; \
+	      build/libfuzzer/corpus-$$t fuzz/corpus/$$t || exit 1; \
 	done
 
 # Leaks: the unit tests under valgrind (OpenMP's thread pool is reported as 'possibly lost',

@@ -15,9 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     knn_load_options o = {.limit = 1000, .labels_optional = data[0] & 1};
     if (knn_dataset_load(fuzz_path("x-images-idx3-ubyte"), &o, &ds) == KNN_OK) {
         /* touch what was loaded */
-        volatile unsigned sum = 0;
+        unsigned sum = 0;
         for (size_t i = 0; i < knn_dataset_count(ds) && knn_dataset_row(ds, i); i++)
             sum += knn_dataset_row(ds, i)[knn_dataset_dim(ds) - 1] + (unsigned)knn_dataset_label(ds, i);
+        if (sum == 0xFFFFFFFFu) /* keeps the reads from being optimised away */
+            abort();
         knn_dataset_free(ds);
     }
     return 0;
