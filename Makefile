@@ -108,7 +108,8 @@ ASAN = $(MAKE) --no-print-directory B=build/asan KNN_BIN=build/asan/knn \
 # Each run's output goes to a log; its last line (N passed, N failed) is shown, and a failure
 # shows the whole log and fails the target.
 RUN_LOGGED = run() { log=$$1; shift; "$$@" > $$log 2>&1; s=$$?; \
-             if [ $$s -ne 0 ]; then cat $$log; else tail -1 $$log; fi; return $$s; }
+             if [ $$s -ne 0 ]; then cat $$log; else grep -E 'passed, [0-9]+ failed' $$log | \
+             tail -1; fi; return $$s; }
 
 check-asan:
 	$(ASAN) build/asan/knn build/asan/test_unit build/asan/libknn.a >/dev/null

@@ -58,10 +58,16 @@ int cmd_fit(int argc, char **argv)
         code = cli_usage_error("K = %d is more than the %zu training images", params.k,
                                knn_dataset_count(train));
     } else if (!(code = cli_settings(train, &common, &params))) {
-        st = knn_model_save(train, &params, output);
-        if (st)
+        cli_output out; /* whole or not at all, also on Ctrl-C */
+        if (!cli_output_open(&out, output)) {
+            code = EXIT_ERROR;
+        } else if ((st = knn_model_write(train, &params, out.f))) {
+            cli_output_abort(&out);
             code = cli_library_error(st);
-        else if (!common.quiet)
+        } else if (!cli_output_commit(&out)) {
+            code = EXIT_ERROR;
+        }
+        if (!code && !common.quiet)
             printf("Wrote %s: %zu images of %dx%dx%d, %d classes, K = %d, %s, %s weights, "
                    "ties to the %s\n",
                    output, knn_dataset_count(train), knn_dataset_height(train),

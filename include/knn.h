@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -242,6 +243,9 @@ void knn_metrics_free(knn_metrics *m);
  * header (magic "KNNMODEL", format version, sizes, a CRC-32 of the whole file) and is read
  * back by knn_dataset_load, which maps it into memory instead of copying it. */
 knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path);
+/* The same model written to an open stream (front to back, once), for callers that handle
+ * the file themselves (atomic replacement, signals). */
+knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f);
 /* If ds was loaded from a model file: copies the model's k, metric, weights and ties into *p
  * (other fields untouched) and returns 1; otherwise returns 0. */
 int knn_model_params(const knn_dataset *ds, knn_params *p);

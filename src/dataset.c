@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 char *knn__strdup(const char *s)
 {
@@ -35,6 +36,10 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
     if (!knn__mul_ok(count ? count : 1, stride, &bytes))
         return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows of %zu bytes overflow memory sizes", what,
                          count, stride);
+    if (!knn__memory_fits(bytes))
+        return knn__fail(KNN_ERR_NOMEM, "%s: %zu rows of %zu bytes need %.1f GiB, more than this "
+                                        "machine's memory",
+                         what, count, stride, (double)bytes / (1 << 30));
     knn_dataset *ds = calloc(1, sizeof *ds);
     if (!ds)
         return knn__fail(KNN_ERR_NOMEM, "%s: out of memory", what);
@@ -128,6 +133,14 @@ knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
                              i % dim, i / dim, (double)data[i]);
     knn_status st = check_labels(count, labels, num_classes, "knn_dataset_create_f32");
     return st ? st : create(count, dim, KNN_F32, data, labels, num_classes, out);
+}
+
+bool knn__memory_fits(size_t bytes)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0)
+        return true; /* unknown: let the allocation decide */
+    return (double)bytes <= (double)pages * (double)page;
 }
 
 void knn_dataset_free(knn_dataset *ds)

@@ -87,6 +87,9 @@ bool knn__is_image_folder(const char *dir);
 /* A malloc'd printf. NULL when out of memory. */
 char *knn__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* True unless `bytes` is more than the machine's physical memory: requests that could never
+ * be met are refused up front, with a message, instead of being left to the OOM killer. */
+bool knn__memory_fits(size_t bytes);
 /* Returns a malloc'd copy of s (NULL on failure). */
 char *knn__strdup(const char *s);
 /* Checked multiplication: false on overflow. */

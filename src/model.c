@@ -60,93 +60,118 @@ static size_t strings_bytes(char *const *s, size_t n)
     return s ? total : 0;
 }
 
-static bool write_all(int fd, const void *buf, size_t n, uLong *crc)
+/* Feeds n bytes to the checksum and, when f is not NULL, to the file. */
+static bool emit(FILE *f, const void *buf, size_t n, uLong *crc)
 {
     const unsigned char *p = buf;
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
-        ssize_t w = write(fd, p, chunk);
-        if (w <= 0)
-            return false;
-        *crc = crc32(*crc, p, (uInt)w);
-        p += w;
-        n -= (size_t)w;
+    for (size_t at = 0; at < n;) {
+        size_t chunk = n - at > (1u << 30) ? (1u << 30) : n - at;
+        *crc = crc32(*crc, p + at, (uInt)chunk);
+        at += chunk;
     }
-    return true;
+    return !f || fwrite(buf, 1, n, f) == n;
 }
 
-static bool write_strings(int fd, char *const *s, size_t n, uLong *crc)
+static bool emit_strings(FILE *f, char *const *s, size_t n, uLong *crc)
 {
     for (size_t i = 0; s && i < n; i++) {
         const char *v = s[i] ? s[i] : "";
-        if (!write_all(fd, v, strlen(v) + 1, crc))
+        if (!emit(f, v, strlen(v) + 1, crc))
             return false;
     }
     return true;
 }
 
-static bool write_zeros(int fd, size_t n, uLong *crc)
+static bool emit_zeros(FILE *f, size_t n, uLong *crc)
 {
     static const char zeros[64];
-    return write_all(fd, zeros, n, crc);
+    return emit(f, zeros, n, crc);
+}
+
+/* The header of train's model file with settings p; the checksum field is 0. */
+static void make_header(const knn_dataset *train, const knn_params *p, model_header *h)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, MAGIC, 8);
+    h->version = KNN_MODEL_VERSION;
+    h->header_bytes = HEADER_BYTES;
+    h->count = train->count;
+    h->dim = train->dim;
+    h->dtype = (uint32_t)train->dtype;
+    h->stride = (uint32_t)train->stride;
+    h->num_classes = train->num_classes;
+    h->height = train->height;
+    h->width = train->width;
+    h->channels = train->channels;
+    h->crop = train->crop;
+    h->k = p->k;
+    h->metric = (int32_t)p->metric;
+    h->weights = (int32_t)p->weights;
+    h->ties = (int32_t)p->ties;
+    h->has_labels = train->labels != NULL;
+    h->rows_offset = HEADER_BYTES;
+    h->labels_offset = h->rows_offset + (uint64_t)train->count * train->stride;
+    uint64_t labels_bytes = h->has_labels ? (uint64_t)train->count * 4 : 0;
+    h->names_offset = align64(h->labels_offset + labels_bytes);
+    h->names_bytes = strings_bytes(train->class_names, (size_t)train->num_classes);
+    h->paths_offset = align64(h->names_offset + h->names_bytes);
+    h->paths_bytes = strings_bytes(train->paths, train->count);
+    h->file_bytes = h->paths_offset + h->paths_bytes;
+}
+
+/* The whole file after the header, to f (or only to the checksum when f is NULL). */
+static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, uLong *crc)
+{
+    uint64_t labels_bytes = h->has_labels ? (uint64_t)train->count * 4 : 0;
+    return emit(f, train->rows, (size_t)train->count * train->stride, crc) &&
+           (!h->has_labels || emit(f, train->labels, (size_t)labels_bytes, crc)) &&
+           emit_zeros(f, (size_t)(h->names_offset - h->labels_offset - labels_bytes), crc) &&
+           emit_strings(f, train->class_names, (size_t)train->num_classes, crc) &&
+           emit_zeros(f, (size_t)(h->paths_offset - h->names_offset - h->names_bytes), crc) &&
+           emit_strings(f, train->paths, train->count, crc);
+}
+
+knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
+{
+    model_header h;
+    make_header(train, p, &h);
+    unsigned char header[HEADER_BYTES] = {0};
+    memcpy(header, &h, sizeof h);
+    /* first the checksum, then the file: it is written front to back, once */
+    uLong crc = crc32(0, Z_NULL, 0);
+    emit(NULL, header, HEADER_BYTES, &crc);
+    emit_body(NULL, train, &h, &crc);
+    h.checksum = crc;
+    memcpy(header, &h, sizeof h);
+    uLong ignored = 0;
+    if (!emit(f, header, HEADER_BYTES, &ignored) || !emit_body(f, train, &h, &ignored))
+        return knn__fail(KNN_ERR_IO, "writing the model failed: %s", strerror(errno));
+    return KNN_OK;
 }
 
 knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path)
 {
-    model_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, MAGIC, 8);
-    h.version = KNN_MODEL_VERSION;
-    h.header_bytes = HEADER_BYTES;
-    h.count = train->count;
-    h.dim = train->dim;
-    h.dtype = (uint32_t)train->dtype;
-    h.stride = (uint32_t)train->stride;
-    h.num_classes = train->num_classes;
-    h.height = train->height;
-    h.width = train->width;
-    h.channels = train->channels;
-    h.crop = train->crop;
-    h.k = p->k;
-    h.metric = (int32_t)p->metric;
-    h.weights = (int32_t)p->weights;
-    h.ties = (int32_t)p->ties;
-    h.has_labels = train->labels != NULL;
-    h.rows_offset = HEADER_BYTES;
-    h.labels_offset = h.rows_offset + (uint64_t)train->count * train->stride;
-    uint64_t labels_bytes = h.has_labels ? (uint64_t)train->count * 4 : 0;
-    h.names_offset = align64(h.labels_offset + labels_bytes);
-    h.names_bytes = strings_bytes(train->class_names, (size_t)train->num_classes);
-    h.paths_offset = align64(h.names_offset + h.names_bytes);
-    h.paths_bytes = strings_bytes(train->paths, train->count);
-    h.file_bytes = h.paths_offset + h.paths_bytes;
-
     char *tmp = knn__asprintf("%s.tmp.XXXXXX", path);
     int fd = tmp ? mkstemp(tmp) : -1;
-    if (fd < 0) {
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
         knn_status st = knn__fail(KNN_ERR_IO, "%s: cannot write: %s", path,
                                   tmp ? strerror(errno) : "out of memory");
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
         free(tmp);
         return st;
     }
     mode_t mask = umask(0);
     umask(mask);
-    uLong crc = crc32(0, Z_NULL, 0);
-    unsigned char header[HEADER_BYTES] = {0};
-    memcpy(header, &h, sizeof h); /* checksum field still 0 */
-    bool ok = fchmod(fd, 0666 & ~mask) == 0 && write_all(fd, header, HEADER_BYTES, &crc) &&
-              write_all(fd, train->rows, (size_t)train->count * train->stride, &crc) &&
-              (!h.has_labels || write_all(fd, train->labels, (size_t)labels_bytes, &crc)) &&
-              write_zeros(fd, (size_t)(h.names_offset - h.labels_offset - labels_bytes), &crc) &&
-              write_strings(fd, train->class_names, (size_t)train->num_classes, &crc) &&
-              write_zeros(fd, (size_t)(h.paths_offset - h.names_offset - h.names_bytes), &crc) &&
-              write_strings(fd, train->paths, train->count, &crc);
-    h.checksum = crc;
-    ok = ok && pwrite(fd, &h.checksum, sizeof h.checksum, offsetof(model_header, checksum)) ==
-                   (ssize_t)sizeof h.checksum;
-    ok = ok && fsync(fd) == 0;
+    knn_status st = fchmod(fd, 0666 & ~mask) == 0
+                        ? knn_model_write(train, p, f)
+                        : knn__fail(KNN_ERR_IO, "cannot set its mode: %s", strerror(errno));
+    bool ok = !st && fflush(f) == 0 && fsync(fd) == 0;
     int err = errno;
-    ok = close(fd) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
     if (ok && rename(tmp, path) != 0) {
         ok = false;
         err = errno;
@@ -154,7 +179,13 @@ knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const c
     if (!ok)
         unlink(tmp);
     free(tmp);
-    return ok ? KNN_OK : knn__fail(KNN_ERR_IO, "%s: writing the model failed: %s", path, strerror(err));
+    if (st) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", knn_last_error());
+        return knn__fail(st, "%s: %s", path, why);
+    }
+    return ok ? KNN_OK
+              : knn__fail(KNN_ERR_IO, "%s: writing the model failed: %s", path, strerror(err));
 }
 
 /* Reads n NUL-terminated strings from [p, p + bytes) into a new array; NULL if they do not

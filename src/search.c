@@ -62,6 +62,11 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
         !knn__mul_ok(cells, 2 * sizeof(uint32_t), &cells))
         return knn__fail(KNN_ERR_LIMIT, "%zu queries x K = %d neighbours overflow memory sizes",
                          queries->count, p->k);
+    if (!knn__memory_fits(cells))
+        return knn__fail(KNN_ERR_NOMEM,
+                         "%zu queries x K = %d neighbours need %.1f GiB, more than this "
+                         "machine's memory",
+                         queries->count, p->k, (double)cells / (1 << 30));
     knn_neighbors *nb = calloc(1, sizeof *nb);
     if (!nb)
         return knn__fail(KNN_ERR_NOMEM, "out of memory");

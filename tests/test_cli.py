@@ -165,6 +165,15 @@ def test_predict_writes_the_output_file_whole():
     assert os.listdir(path("out")) == ["pred.csv"]
 
 
+def test_a_full_disk_is_a_clear_error():
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([KNN, "predict", TRAIN, TEST, "--format", "csv"], stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    assert r.returncode == 1, r.returncode
+    assert r.stderr.strip().endswith("No space left on device"), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_predict_accepts_unlabelled_queries():
     q = fixtures.write_idx_pair(path("nolabels"), "query", TEST_ROWS[:3], None, 5, 4)
     r = knn("predict", TRAIN, q, "--format", "csv")

@@ -399,6 +399,9 @@ static void load_rejects_bad_files_with_clear_errors(void)
     CHECK(truncate(p, 3073 + 100) == 0);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "not a whole number");
     expect_failure("", NULL, KNN_ERR_ARG, "empty");
+    /* requests beyond the machine's memory are refused before allocating */
+    CHECK(!knn__memory_fits(SIZE_MAX / 2));
+    CHECK(knn__memory_fits(1 << 20));
 }
 
 const test_case load_tests[] = {

@@ -131,6 +131,25 @@ def test_concurrent_clients(url):
     assert not errors and len(times) == 180
 
 
+def test_slow_clients_do_not_stop_the_others(url):
+    import socket
+    host, port = url.split("//")[1].split(":")
+    slow = []
+    for _ in range(30):  # each sends half a request line and then nothing
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(b"POST /api/boundary HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+        slow.append(s)
+    t = time.time()
+    for _ in range(10):
+        status, _ = call(url + "/api/boundary", {"points": [{"x": 0.5, "y": 0.5}], "grid": 8})
+        assert status == 200
+    took = time.time() - t
+    for s in slow:
+        s.close()
+    print(f"     10 requests answered in {took:.2f} s beside 30 stalled clients")
+    assert took < 10
+
+
 def test_photos_with_a_model():
     pets = os.path.join(TMP, "pets")
     for name, colour in (("cat", (230, 20, 20)), ("dog", (20, 30, 220))):
