@@ -117,8 +117,16 @@ static long collect_images(char **args, int nargs, char ***out)
                 nadd++;
             }
             free(line);
-        } else if (cli_is_dir(args[a])) {
-            nadd = cli_list_files(args[a], &add);
+        } else if (cli_is_dir(args[a])) { /* its images; other files are named and skipped */
+            size_t nfiles = cli_list_files(args[a], &add);
+            for (size_t i = 0; i < nfiles; i++) {
+                if (knn_is_image_file(add[i])) {
+                    add[nadd++] = add[i];
+                } else {
+                    fprintf(stderr, "knn predict: warning: skipped %s: not an image\n", add[i]);
+                    free(add[i]);
+                }
+            }
         } else {
             add = malloc(sizeof *add);
             if (add && (add[0] = strdup(args[a])))
@@ -302,7 +310,8 @@ int cmd_predict(int argc, char **argv)
             exit_code = EXIT_ERROR;
             goto done;
         }
-        st = knn_images_load((const char *const *)paths, (size_t)n, train, &queries);
+        size_t use = common.limit && common.limit < (size_t)n ? common.limit : (size_t)n;
+        st = knn_images_load((const char *const *)paths, use, train, &queries);
         for (long i = 0; i < n; i++)
             free(paths[i]);
         free(paths);

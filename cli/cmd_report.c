@@ -298,6 +298,11 @@ int cmd_report(int argc, char **argv)
         code = cli_library_error(st);
         goto done;
     }
+    /* a model's own settings first (so that -k auto cross-validates with them) */
+    cli_common fixed = common;
+    fixed.k_auto = false;
+    if ((code = cli_settings(train, &fixed, &params)))
+        goto done;
     /* -k auto: keep the cross-validation for the plot */
     static const knn_metric both[2] = {KNN_L1, KNN_L2};
     int ks[16], nk = 0;
@@ -326,11 +331,7 @@ int cmd_report(int argc, char **argv)
         knn_cv_best(cvr, &cv.best_m, &cv.best_k);
         params.k = ks[cv.best_k];
         params.metric = o.metrics[cv.best_m];
-        common.k_auto = false;
-        common.k_given = common.metric_given = true;
     }
-    if ((code = cli_settings(train, &common, &params)))
-        goto done;
     const size_t n = knn_dataset_count(test), C = (size_t)knn_dataset_num_classes(train);
     if ((code = cli_evaluate(train, test, test_spec, &params, common.quiet, &m)))
         goto done;

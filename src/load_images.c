@@ -22,7 +22,8 @@
 #include <omp.h>
 #endif
 
-#define MAX_SIDE 4096 /* largest output side */
+#define MAX_SIDE 4096          /* largest output side                                */
+#define MAX_PIXELS (64 << 20) /* largest input image: 64 megapixels, 192 MiB decoded */
 
 typedef struct {
     char **items;
@@ -72,8 +73,9 @@ static knn_status list_dir(const char *dir, bool want_dirs, name_list *out)
             continue;
         char *path = knn__asprintf("%s/%s", dir, e->d_name);
         struct stat sb;
-        bool is_dir = path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-        bool is_file = path && !is_dir && S_ISREG(sb.st_mode);
+        bool found = path && stat(path, &sb) == 0; /* a broken link is neither */
+        bool is_dir = found && S_ISDIR(sb.st_mode);
+        bool is_file = found && S_ISREG(sb.st_mode);
         free(path);
         if ((want_dirs && is_dir) || (!want_dirs && is_file))
             if (!list_push(out, knn__strdup(e->d_name)))
@@ -111,6 +113,10 @@ static int detect_depth(const char *root, const char *first_class)
 static char *convert_image(const char *path, int W, int H, int C, int crop, uint8_t *row)
 {
     int w, h, n;
+    if (stbi_info(path, &w, &h, &n) && (double)w * (double)h > MAX_PIXELS)
+        return knn__asprintf("an image of %d x %d pixels is larger than the limit of %d "
+                             "megapixels",
+                             w, h, MAX_PIXELS >> 20);
     unsigned char *pix = stbi_load(path, &w, &h, &n, C);
     if (!pix)
         return knn__asprintf("%s", stbi_failure_reason() ? stbi_failure_reason() : "unreadable");

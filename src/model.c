@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,7 +220,7 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return knn__fail(KNN_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat sb;
+    struct stat sb = {0};
     if (fstat(fd, &sb) != 0 || sb.st_size < HEADER_BYTES) {
         close(fd);
         return knn__fail(KNN_ERR_FORMAT, "%s: truncated model file (%lld bytes)", path,
@@ -311,6 +312,21 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
         ds->source = knn__strdup(path);
         if (!ds->source)
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+        /* the kernels sum whole padded rows: the padding must be zeros, floats finite */
+        const size_t row_bytes = h.dim * (h.dtype == KNN_F32 ? 4 : 1);
+        for (size_t i = 0; !st && i < h.count; i++) {
+            const uint8_t *row = ds->rows + i * h.stride;
+            for (size_t b = row_bytes; b < h.stride && !st; b++)
+                if (row[b])
+                    st = knn__fail(KNN_ERR_FORMAT, "%s: row %zu has non-zero padding", path, i);
+            for (size_t d = 0; h.dtype == KNN_F32 && d < h.dim && !st; d++) {
+                float v;
+                memcpy(&v, row + 4 * d, 4);
+                if (!isfinite(v))
+                    st = knn__fail(KNN_ERR_FORMAT, "%s: value %zu of row %zu is not finite",
+                                   path, d, i);
+            }
+        }
         for (size_t i = 0; !st && ds->labels && i < h.count; i++)
             if (ds->labels[i] < 0 || ds->labels[i] >= h.num_classes)
                 st = knn__fail(KNN_ERR_FORMAT, "%s: label %d of row %zu is outside 0..%d", path,

@@ -44,8 +44,10 @@ static int tally(const knn_dataset *train, const knn_neighbors *nb, const knn_pa
             weight = dist[j] == 0 ? 1.0 : 0.0;
         else if (p->weights == KNN_WEIGHTS_DISTANCE)
             weight = 1.0 / knn__distance_value(nb, dist[j]);
-        if (weight == 0.0)
+        if (weight == 0.0 && exact_match)
             continue; /* beside an exact match: no vote at all, ranked with the unvoted */
+        if (!(weight > 0.0)) /* infinite float distances: count them as uniform votes */
+            weight = 1.0;
         if (w->first_pos[c] < 0) {
             w->first_pos[c] = j;
             w->voted[nvoted++] = c;

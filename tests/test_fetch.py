@@ -24,7 +24,7 @@ KNN = os.path.join(ROOT, "knn")
 TMP = tempfile.mkdtemp(prefix="knn-fetch-")
 SERVED = os.path.join(TMP, "served")
 os.makedirs(SERVED)
-STATE = {"cut_once": set(), "ranges": [], "fail": set()}
+STATE = {"cut_once": set(), "ranges": [], "fail": set(), "no_ranges": set()}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -46,7 +46,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = open(path, "rb").read()
         start = 0
         rng = self.headers.get("Range")
-        if rng:
+        if rng and name not in STATE["no_ranges"]:
             STATE["ranges"].append((name, rng))
             start = int(rng.split("=")[1].split("-")[0])
             self.send_response(206)
@@ -143,7 +143,10 @@ def test_fetch_cifar10_unpacks(url):
     files = build_cifar10()
     sums = write_checksums(files)
     d = os.path.join(TMP, "d2")
-    r = knn("fetch", "cifar10", "--mirror", url, "--checksums", sums, env={"KNN_DATA": d})
+    os.makedirs(os.path.join(TMP, "sub"), exist_ok=True)
+    rel = os.path.join("..", "d2")  # a folder given through "..": the user's path is theirs
+    r = subprocess.run([KNN, "fetch", "cifar10", "--mirror", url, "--checksums", sums, "--dir",
+                        rel], capture_output=True, text=True, cwd=os.path.join(TMP, "sub"))
     assert r.returncode == 0, r.stderr
     info = knn("info", "cifar10:train", env={"KNN_DATA": d})
     assert info.returncode == 0 and "images:  10" in info.stdout and "c9" in info.stdout, info
@@ -163,6 +166,39 @@ def test_fetch_resumes_an_interrupted_transfer(url):
     assert r.returncode == 0, r.stderr
     assert STATE["ranges"] and STATE["ranges"][0][1].startswith("bytes="), STATE["ranges"]
     assert int(STATE["ranges"][0][1].split("=")[1].split("-")[0]) > 0
+
+
+def test_fetch_starts_over_where_the_server_cannot_resume(url):
+    files = build_cifar10()
+    sums = write_checksums(files)
+    d = os.path.join(TMP, "d8")
+    STATE["cut_once"].add(files[0])
+    r = knn("fetch", "cifar10", "--dir", d, "--mirror", url, "--checksums", sums)
+    assert r.returncode == 1
+    STATE["no_ranges"].add(files[0])
+    r = knn("fetch", "cifar10", "--dir", d, "--mirror", url, "--checksums", sums)
+    STATE["no_ranges"].clear()
+    assert r.returncode == 0, r.stderr
+
+
+def test_fetch_refuses_links_in_archives(url):
+    victim = os.path.join(TMP, "victim.txt")
+    with open(victim, "w") as f:
+        f.write("safe")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("cifar-10-batches-bin/evil")
+        info.type = tarfile.LNKTYPE
+        info.linkname = victim
+        tar.addfile(info)
+    name = "cifar-10-binary.tar.gz"
+    open(os.path.join(SERVED, name), "wb").write(buf.getvalue())
+    sums = write_checksums([name])
+    d = os.path.join(TMP, "d9")
+    r = knn("fetch", "cifar10", "--dir", d, "--mirror", url, "--checksums", sums)
+    assert r.returncode == 1 and "unsafe archive entry" in r.stderr, r.stderr
+    assert open(victim).read() == "safe"
+    assert not os.path.exists(os.path.join(d, "cifar10"))
 
 
 def test_fetch_refuses_a_wrong_checksum(url):

@@ -143,6 +143,24 @@ static void vote_exact_match_leaves_other_classes_unvoted(void)
     knn_dataset_free(o.train);
 }
 
+/* Float distances that overflowed to infinity give no 1/distance weight: such neighbours
+ * vote as uniform ones (a review found the prediction left unset). */
+static void vote_infinite_distances_fall_back_to_uniform_votes(void)
+{
+    const int32_t labels[3] = {1, 0, 1};
+    one_query o;
+    one_query_init(&o, 3, labels, NULL, 2, KNN_L2);
+    const float inf = INFINITY;
+    for (int j = 0; j < 3; j++)
+        memcpy(&o.dist[j], &inf, sizeof inf);
+    o.nb.dtype = KNN_F32;
+    float scores[2];
+    int32_t ranking[2];
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, scores, ranking), 1);
+    CHECK(ranking[0] == 1 && fabsf(scores[1] - 2.0f / 3) < 1e-6f);
+    knn_dataset_free(o.train);
+}
+
 static void vote_rejects_k_beyond_the_search(void)
 {
     const int32_t labels[2] = {0, 1};
@@ -213,6 +231,8 @@ const test_case vote_tests[] = {
     {"vote_ranking_lists_every_class_best_first", vote_ranking_lists_every_class_best_first},
     {"vote_exact_match_leaves_other_classes_unvoted",
      vote_exact_match_leaves_other_classes_unvoted},
+    {"vote_infinite_distances_fall_back_to_uniform_votes",
+     vote_infinite_distances_fall_back_to_uniform_votes},
     {"vote_rejects_k_beyond_the_search", vote_rejects_k_beyond_the_search},
     {"metrics_count_accuracy_top5_and_confusion", metrics_count_accuracy_top5_and_confusion},
     {"metrics_top5_looks_at_five_classes_only", metrics_top5_looks_at_five_classes_only},
