@@ -16,14 +16,12 @@
  * what a separate search of that row against the other folds would return, so every
  * accuracy equals the naive computation's, which the tests check fold by fold. */
 #include "internal.h"
+#include "parallel.h"
 #include "topk.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define BLOCK 128
 
@@ -220,11 +218,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     bool tnorm_owned = false;
     const uint32_t *tnorm = norms ? knn__train_norms(ds, kern->train_norms, threads, &tnorm_owned)
                                   : NULL;
-#ifdef _OPENMP
-    omp_lock_t *locks = malloc(nblk * sizeof *locks);
-#else
-    void *locks = malloc(1);
-#endif
+    knn__lock *locks = malloc(nblk * sizeof *locks);
     if (nb) {
         nb->nq = nwanted;
         nb->k = kmax;
@@ -256,9 +250,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
                 block_fold[b] = -1;
             block_wanted[b] |= slot[i] >= 0;
         }
-#ifdef _OPENMP
-        omp_init_lock(&locks[b]);
-#endif
+        knn__lock_init(&locks[b]);
     }
     size_t npairs = 0;
     for (size_t I = 0; I < nblk; I++)
@@ -281,21 +273,13 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
         uint32_t *transposed = malloc(BLOCK * BLOCK * sizeof *transposed);
         uint32_t *buf = malloc(BLOCK * sizeof *buf);
         if (!tile || !transposed || !buf) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            failed = 1;
+            knn__flag_raise(&failed);
         }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (size_t w = 0; w < npairs; w++) {
-            int stop;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-            stop = failed;
-            if (stop)
+            if (knn__flag_read(&failed))
                 continue;
             const size_t I = pairs[w][0], J = pairs[w][1];
             const size_t i0 = I * BLOCK, j0 = J * BLOCK;
@@ -306,40 +290,24 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
              * skipped) need no exclusions */
             const bool mask = I == J || block_fold[I] < 0 || block_fold[J] < 0;
             if (block_wanted[I]) {
-#ifdef _OPENMP
-                omp_set_lock(&locks[I]);
-#endif
+                knn__lock_take(&locks[I]);
                 for (size_t i = 0; i < ni; i++)
                     if (slot[i0 + i] >= 0)
                         offer(&job, i0 + i, tile + i * nj, nj, j0, mask, buf);
-#ifdef _OPENMP
-                omp_unset_lock(&locks[I]);
-#endif
+                knn__lock_give(&locks[I]);
             }
             if (I != J && block_wanted[J]) {
                 for (size_t i = 0; i < ni; i++)
                     for (size_t j = 0; j < nj; j++)
                         transposed[j * ni + i] = tile[i * nj + j];
-#ifdef _OPENMP
-                omp_set_lock(&locks[J]);
-#endif
+                knn__lock_take(&locks[J]);
                 for (size_t j = 0; j < nj; j++)
                     if (slot[j0 + j] >= 0)
                         offer(&job, j0 + j, transposed + j * ni, ni, i0, mask, buf);
-#ifdef _OPENMP
-                omp_unset_lock(&locks[J]);
-#endif
+                knn__lock_give(&locks[J]);
             }
-            size_t done;
-#ifdef _OPENMP
-#pragma omp atomic capture
-#endif
-            done = ++done_pairs;
-            bool master = true;
-#ifdef _OPENMP
-            master = omp_get_thread_num() == 0;
-#endif
-            if (o->progress && master)
+            size_t done = knn__work_done(&done_pairs);
+            if (o->progress && done)
                 o->progress((size_t)part * npairs + done, (size_t)parts * npairs,
                             o->progress_user);
         }
@@ -349,10 +317,8 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     }
     for (size_t s = 0; s < nwanted; s++)
         heap_sort(nb->dist + s * (size_t)kmax, nb->index + s * (size_t)kmax, size[s]);
-#ifdef _OPENMP
     for (size_t b = 0; b < nblk; b++)
-        omp_destroy_lock(&locks[b]);
-#endif
+        knn__lock_destroy(&locks[b]);
     free(locks);
     free(block_fold);
     free(block_wanted);

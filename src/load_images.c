@@ -9,6 +9,7 @@
  * planes, like CIFAR. Images are decoded in parallel; one that cannot be read is skipped and
  * listed (knn_dataset_skipped), or fails the load when `strict`. */
 #include "internal.h"
+#include "parallel.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,9 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define MAX_SIDE 4096          /* largest output side                                */
 #define MAX_PIXELS (64 << 20) /* largest input image: 64 megapixels, 192 MiB decoded */
@@ -186,16 +184,8 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
 #endif
     for (size_t i = 0; i < n; i++) {
         why[i] = convert_image(paths[i], W, H, C, opt->crop, ds->rows + i * ds->stride);
-        size_t d;
-#ifdef _OPENMP
-#pragma omp atomic capture
-#endif
-        d = ++done;
-        bool master = true;
-#ifdef _OPENMP
-        master = omp_get_thread_num() == 0;
-#endif
-        if (opt->progress && master)
+        size_t d = knn__work_done(&done);
+        if (opt->progress && d)
             opt->progress(d, n, opt->progress_user);
     }
     /* keep the readable images, in order; list the others */

@@ -19,6 +19,7 @@
  * thread, one distance tile and one tile of query norms. */
 #include "internal.h"
 #include "kernels/kernels.h"
+#include "parallel.h"
 #include "topk.h"
 
 #include <math.h>
@@ -26,9 +27,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define QUERY_TILE 128
 #define BLOCK_BYTES (48 * 1024)
@@ -265,21 +263,13 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         uint32_t *tile = malloc(QUERY_TILE * block_rows * sizeof *tile);
         uint32_t *qnorm = malloc(QUERY_TILE * sizeof *qnorm);
         if (!tile || !qnorm) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-            failed = 1;
+            knn__flag_raise(&failed);
         }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (size_t w = 0; w < items; w++) {
-            int stop;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-            stop = failed;
-            if (stop)
+            if (knn__flag_read(&failed))
                 continue;
             size_t q0 = w / (size_t)parts * QUERY_TILE, part = w % (size_t)parts;
             size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
@@ -288,16 +278,8 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
             if (t_hi > train->count)
                 t_hi = train->count;
             search_tile(&job, q0, n, t_lo, t_hi, tile, qnorm, &lists[part]);
-            size_t done;
-#ifdef _OPENMP
-#pragma omp atomic capture
-#endif
-            done = ++items_done;
-            bool master = true;
-#ifdef _OPENMP
-            master = omp_get_thread_num() == 0;
-#endif
-            if (p->progress && master)
+            size_t done = knn__work_done(&items_done);
+            if (p->progress && done)
                 p->progress(done * nq / items, nq, p->progress_user);
         }
         free(tile);
