@@ -91,6 +91,8 @@ const char *cli_class_name(const knn_dataset *ds, int label, char *buf);
 bool cli_is_dir(const char *path);
 size_t cli_list_files(const char *dir, char ***out);
 bool cli_has_subdirs(const char *dir);
+/* Writes s escaped for HTML / SVG text and attribute values. */
+void cli_xml_text(FILE *f, const char *s);
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 

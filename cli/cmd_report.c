@@ -82,19 +82,6 @@ static void image_tag(FILE *f, const knn_dataset *ds, size_t i, int scale, const
     free(png.data);
 }
 
-static void html_text(FILE *f, const char *s)
-{
-    for (; *s; s++)
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-}
-
 typedef struct {
     const knn_dataset *train, *test;
     const knn_neighbors *nb;
@@ -114,9 +101,9 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
     snprintf(title, sizeof title, "test image %zu", q);
     image_tag(f, r->test, q, 3, title);
     fprintf(f, "<div>");
-    html_text(f, cli_class_name(r->train, truth, b1));
+    cli_xml_text(f, cli_class_name(r->train, truth, b1));
     fprintf(f, "</div></td><td class=\"vote\">%s ", truth == pred ? "&#10003;" : "&#10007;");
-    html_text(f, cli_class_name(r->train, pred, b2));
+    cli_xml_text(f, cli_class_name(r->train, pred, b2));
     fprintf(f, "<div class=\"small\">%.0f%% of the vote</div></td>",
             100 * r->scores[q * (size_t)C + (size_t)pred]);
     for (int j = 0; j < r->p->k; j++) {
@@ -126,7 +113,7 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
         fprintf(f, "<td class=\"%s\">", lab == pred ? "agree" : "disagree");
         image_tag(f, r->train, t, 2, title);
         fprintf(f, "<div>");
-        html_text(f, cli_class_name(r->train, lab, b1));
+        cli_xml_text(f, cli_class_name(r->train, lab, b1));
         fprintf(f, "</div><div class=\"small\">#%u, d = %.6g</div></td>", t,
                 knn_neighbors_distance(r->nb, q, j));
     }
@@ -154,9 +141,9 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
                ".vote{font-weight:bold;min-width:8em}.disagree{background:#fde0e0}\n"
                ".samples td{padding:1px}.heat td{min-width:2.6em;font-size:85%%}\n"
                "</style></head><body>\n<h1>k-nearest-neighbour classification</h1>\n<p>");
-    html_text(f, r->test_spec);
+    cli_xml_text(f, r->test_spec);
     fprintf(f, " classified by its K = %d nearest images of ", r->p->k);
-    html_text(f, r->train_spec);
+    cli_xml_text(f, r->train_spec);
     fprintf(f, " (%s distance, %s votes, ties to the %s).</p>\n",
             r->p->metric == KNN_L1 ? "L1" : "L2",
             r->p->weights == KNN_WEIGHTS_UNIFORM ? "uniform" : "distance-weighted",
@@ -172,7 +159,7 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
         counts[knn_dataset_label(train, i)]++;
     for (int c = 0; c < C; c++) {
         fprintf(f, "<tr><th>");
-        html_text(f, cli_class_name(train, c, b1));
+        cli_xml_text(f, cli_class_name(train, c, b1));
         fprintf(f, "<div class=\"small\">%zu images</div></th>", counts ? counts[c] : 0);
         int shown = 0;
         for (size_t i = 0; i < knn_dataset_count(train) && shown < 10; i++)
@@ -202,7 +189,7 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
     fprintf(f, "<th>accuracy</th></tr>\n");
     for (int t = 0; t < C; t++) {
         fprintf(f, "<tr><th style=\"text-align:right\">%d ", t);
-        html_text(f, cli_class_name(train, t, b1));
+        cli_xml_text(f, cli_class_name(train, t, b1));
         fprintf(f, "</th>");
         size_t tot = m->class_total[t];
         for (int c = 0; c < C; c++) {

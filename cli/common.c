@@ -316,6 +316,21 @@ const char *cli_class_name(const knn_dataset *ds, int label, char *buf)
     return buf;
 }
 
+void cli_xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
+}
+
 void cli_json_string(FILE *f, const char *s)
 {
     fputc('"', f);

@@ -16,21 +16,6 @@
 
 static const char *const colours[2] = {"#1f77b4", "#d62728"};
 
-/* Escapes text for XML. */
-static void text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
 void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep)
 {
     const knn_cv_options *o = rep->options;
@@ -73,7 +58,7 @@ void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep)
         fprintf(f, "Validation accuracy against K (hold-out) on ");
     else
         fprintf(f, "%d-fold cross-validation on ", folds);
-    text(f, rep->train_spec);
+    cli_xml_text(f, rep->train_spec);
     fprintf(f, "</text>\n");
     /* grid and y ticks */
     for (double y = ylo; y <= yhi + 1e-9; y += step) {
