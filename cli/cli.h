@@ -136,11 +136,21 @@ void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep);
 int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
                  int nmetrics, bool quiet);
 
+/* What cli_evaluate computed, kept for a caller that shows more than the metrics. */
+typedef struct {
+    knn_neighbors *nb; /* (n, K)                  */
+    int32_t *pred;     /* (n)                     */
+    int32_t *ranking;  /* (n, C)                  */
+    float *scores;     /* (n, C) shares of the vote */
+} cli_evaluation;
+void cli_evaluation_free(cli_evaluation *e);
+
 /* Classifies every test image by its p->k nearest training images and fills *m (freed with
  * knn_metrics_free), with a progress bar unless quiet. Test labels must be classes of the
- * training set. Returns 0 or an exit status, after printing the error. */
+ * training set. With `keep`, the neighbours and votes are handed over too (freed with
+ * cli_evaluation_free). Returns 0 or an exit status, after printing the error. */
 int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *test_spec,
-                 knn_params *p, bool quiet, knn_metrics *m);
+                 knn_params *p, bool quiet, knn_metrics *m, cli_evaluation *keep);
 
 /* The settings for a run on `train`: a model file's own (K, metric, weights, ties) where the
  * command line does not give them; then, with -k auto, K (and, unless --metric was given,

@@ -167,7 +167,7 @@ static int evaluate_test(const knn_dataset *train, const char *test_spec, const 
     knn_status st = cli_load(test_spec, c, c->limit, false, &test);
     if (st)
         return cli_library_error(st);
-    int code = cli_evaluate(train, test, test_spec, p, c->quiet, m);
+    int code = cli_evaluate(train, test, test_spec, p, c->quiet, m, NULL);
     knn_dataset_free(test);
     return code;
 }

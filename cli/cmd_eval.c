@@ -150,7 +150,7 @@ int cmd_eval(int argc, char **argv)
     if ((exit_code = cli_settings(train, &common, &r.params)))
         goto done;
     double t0 = cli_now();
-    if ((exit_code = cli_evaluate(train, test, r.test_spec, &r.params, common.quiet, &m)))
+    if ((exit_code = cli_evaluate(train, test, r.test_spec, &r.params, common.quiet, &m, NULL)))
         goto done;
     r.seconds = cli_now() - t0;
     if (!common.quiet && !r.json) {

@@ -274,10 +274,8 @@ int cmd_report(int argc, char **argv)
         return cli_usage_error("say where to write the page: -o report.html");
     const char *train_spec = argv[optind], *test_spec = argv[optind + 1];
     knn_dataset *train = NULL, *test = NULL;
-    knn_neighbors *nb = NULL;
+    cli_evaluation ev = {0};
     knn_metrics m = {0};
-    int32_t *pred = NULL, *ranking = NULL, *truth = NULL;
-    float *scores = NULL;
     knn_cv_result *cvr = NULL;
     knn_status st;
     if ((st = cli_load(train_spec, &common, common.train_limit, false, &train)) ||
@@ -319,24 +317,10 @@ int cmd_report(int argc, char **argv)
         params.k = ks[cv.best_k];
         params.metric = o.metrics[cv.best_m];
     }
-    const size_t n = knn_dataset_count(test), C = (size_t)knn_dataset_num_classes(train);
-    if ((code = cli_evaluate(train, test, test_spec, &params, common.quiet, &m)))
+    if ((code = cli_evaluate(train, test, test_spec, &params, common.quiet, &m, &ev)))
         goto done;
-    /* the neighbours and votes once more, kept for the galleries */
-    pred = malloc((n ? n : 1) * sizeof *pred);
-    ranking = malloc((n ? n : 1) * C * sizeof *ranking);
-    scores = malloc((n ? n : 1) * C * sizeof *scores);
-    truth = NULL;
-    if (!pred || !ranking || !scores) {
-        code = cli_library_error(KNN_ERR_NOMEM);
-        goto done;
-    }
-    if ((st = knn_search(train, test, &params, &nb)) ||
-        (st = knn_vote(train, nb, &params, pred, scores, ranking))) {
-        code = cli_library_error(st);
-        goto done;
-    }
-    report r = {train, test, nb, pred, ranking, scores, &m, &params, train_spec, test_spec};
+    report r = {train,  test,      ev.nb, ev.pred,    ev.ranking, ev.scores,
+                &m,     &params,   train_spec, test_spec};
     cli_output out;
     if (!cli_output_open(&out, output)) {
         code = EXIT_ERROR;
@@ -349,12 +333,8 @@ int cmd_report(int argc, char **argv)
         printf("Wrote %s: accuracy %.2f%% with K = %d, %s\n", output, 100 * m.accuracy,
                params.k, knn_metric_name(params.metric));
 done:
-    free(truth);
-    free(pred);
-    free(ranking);
-    free(scores);
+    cli_evaluation_free(&ev);
     knn_metrics_free(&m);
-    knn_neighbors_free(nb);
     knn_cv_result_free(cvr);
     knn_dataset_free(train);
     knn_dataset_free(test);

@@ -62,7 +62,7 @@ int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p)
 }
 
 int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *test_spec,
-                 knn_params *p, bool quiet, knn_metrics *m)
+                 knn_params *p, bool quiet, knn_metrics *m, cli_evaluation *keep)
 {
     const size_t n = knn_dataset_count(test);
     const int C = knn_dataset_num_classes(train);
@@ -85,19 +85,34 @@ int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *
     int32_t *ranking = malloc((n ? n : 1) * (size_t)C * sizeof *ranking);
     int32_t *pred = malloc((n ? n : 1) * sizeof *pred);
     int32_t *truth = malloc((n ? n : 1) * sizeof *truth);
-    if (!st && (!ranking || !pred || !truth))
+    float *scores = keep ? malloc((n ? n : 1) * (size_t)C * sizeof *scores) : NULL;
+    if (!st && (!ranking || !pred || !truth || (keep && !scores)))
         st = KNN_ERR_NOMEM;
     for (size_t i = 0; !st && i < n; i++)
         truth[i] = knn_dataset_label(test, i);
     if (!st)
-        st = knn_vote(train, nb, p, pred, NULL, ranking);
+        st = knn_vote(train, nb, p, pred, scores, ranking);
     if (!st)
         st = knn_metrics_compute(truth, ranking, n, C, m);
+    free(truth);
+    if (keep && !st) {
+        *keep = (cli_evaluation){nb, pred, ranking, scores};
+        return 0;
+    }
     free(ranking);
     free(pred);
-    free(truth);
+    free(scores);
     knn_neighbors_free(nb);
     return st ? cli_library_error(st) : 0;
+}
+
+void cli_evaluation_free(cli_evaluation *e)
+{
+    knn_neighbors_free(e->nb);
+    free(e->pred);
+    free(e->ranking);
+    free(e->scores);
+    memset(e, 0, sizeof *e);
 }
 
 bool cli_is_dir(const char *path)
