@@ -295,7 +295,7 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
     cli_progress_init(&progress, "loading images", c->quiet);
     knn_load_options o = {limit, c->coarse, labels_optional, c->width, c->height, c->channels,
                           !c->crop_none, c->class_depth, c->strict, cli_progress_update,
-                          &progress};
+                          &progress, 0};
     knn_status st = knn_dataset_load(spec, &o, out);
     cli_progress_done(&progress);
     /* skipped images: one warning line each, then a count */

@@ -3,16 +3,45 @@
  * by random edits (bit flips, byte changes, cuts, splices, repeated and interesting values),
  * from a fixed seed so that a run can be repeated. The input being run is kept in
  * /tmp/knn-fuzz-<pid>/last-input, so after a crash it is there to add to the corpus.
+ * An input that runs longer than SECONDS_PER_INPUT is a hang, and fails the run like a crash
+ * (a decoder that loops forever is a denial of service, not a pass).
  *     usage: driver SECONDS CORPUS_DIR... */
 #include "fuzz.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <time.h>
+
+/* The slowest honest input of the corpus takes well under a second under the sanitizers;
+ * ten seconds leaves room for a loaded machine and still ends a hang quickly. */
+#define SECONDS_PER_INPUT 10
 
 typedef struct {
     uint8_t *data;
     size_t size;
 } input;
+
+static char running[1100]; /* the input being run: a corpus file, or the last-input file */
+
+static void hang(int sig)
+{
+    (void)sig;
+    static const char msg[] = "fuzz: HANG: an input ran longer than the limit: ";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    ignored = write(2, running, strlen(running));
+    ignored = write(2, "\n", 1);
+    (void)ignored;
+    _exit(1);
+}
+
+/* Runs one input under the time limit; `name` says where it is kept. */
+static void run_one(const char *name, const input *in)
+{
+    snprintf(running, sizeof running, "%s", name);
+    alarm(SECONDS_PER_INPUT);
+    LLVMFuzzerTestOneInput(in->data, in->size);
+    alarm(0);
+}
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static uint64_t rnd(void)
@@ -72,7 +101,9 @@ int main(int argc, char **argv)
         return 2;
     }
     double seconds = atof(argv[1]);
+    signal(SIGALRM, hang);
     input *corpus = NULL;
+    char **names = NULL;
     size_t n = 0;
     for (int a = 2; a < argc; a++) {
         DIR *d = opendir(argv[a]);
@@ -93,6 +124,8 @@ int main(int argc, char **argv)
             }
             fclose(f);
             corpus = realloc(corpus, (n + 1) * sizeof *corpus);
+            names = realloc(names, (n + 1) * sizeof *names);
+            names[n] = strdup(path);
             corpus[n++] = in;
         }
         if (d)
@@ -100,10 +133,12 @@ int main(int argc, char **argv)
     }
     if (n == 0) {
         corpus = calloc(1, sizeof *corpus);
+        names = calloc(1, sizeof *names);
+        names[0] = strdup("(empty input)");
         n = 1;
     }
     for (size_t i = 0; i < n; i++)
-        LLVMFuzzerTestOneInput(corpus[i].data, corpus[i].size);
+        run_one(names[i], &corpus[i]);
     size_t runs = n;
     clock_t start = clock();
     while ((double)(clock() - start) / CLOCKS_PER_SEC < seconds) {
@@ -114,14 +149,17 @@ int main(int argc, char **argv)
         mutate(&in, corpus, n);
         /* keep the input on disk while it runs: a crash leaves it for the corpus */
         fuzz_write(fuzz_path("last-input"), in.data, in.size);
-        LLVMFuzzerTestOneInput(in.data, in.size);
+        run_one(fuzz_path("last-input"), &in);
         free(in.data);
         runs++;
     }
     printf("%s: %zu inputs (%zu from the corpus), no crash\n", argv[0], runs, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(corpus[i].data);
+        free(names[i]);
+    }
     free(corpus);
+    free(names);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf /tmp/knn-fuzz-%d", (int)getpid());
     return system(cmd) == 0 ? 0 : 1;

@@ -1,5 +1,6 @@
-/* fuzz_image.c: the image path (stb_image decoding, then conversion and resizing) on any
- * bytes, gray and colour, cropped and stretched. */
+/* fuzz_image.c: the image path (format check, caps, stb_image decoding, then conversion and
+ * resizing) on any bytes, gray and colour, cropped and stretched, from a file and from memory
+ * (as the server's uploads arrive). */
 #include "fuzz.h"
 #include "knn.h"
 
@@ -17,6 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 2; i++) {
         knn_dataset *q = NULL;
         if (like[i] && knn_images_load(paths, 1, like[i], &q) == KNN_OK)
+            knn_dataset_free(q);
+        if (like[i] && knn_image_load_memory(data, size, "upload", like[i], &q) == KNN_OK)
             knn_dataset_free(q);
     }
     return 0;

@@ -31,11 +31,18 @@ rows = [[(i * 13 + d * 5) % 256 for d in range(12)] for i in range(4)]
 img = fixtures.idx_images(rows, 3, 4)
 lab = fixtures.idx_labels([0, 1, 2, 1])
 put("idx", "valid", idx_pair(img, lab))
-put("idx", "gzip", idx_pair(gzip.compress(img), gzip.compress(lab)))
+put("idx", "gzip", idx_pair(gzip.compress(img, mtime=0), gzip.compress(lab, mtime=0)))
 put("idx", "float", idx_pair(fixtures.idx_images_f32([[1.5] * 12] * 2, 3, 4), fixtures.idx_labels([0, 1])))
 put("idx", "huge-header", idx_pair(bytes([0, 0, 8, 3]) + b"\xff\xff\xff\xff" * 3, lab))
 put("idx", "truncated", idx_pair(img[:-5], lab))
 put("idx", "count-mismatch", idx_pair(img, fixtures.idx_labels([0, 1])))
+put("idx", "gzip-multi-member", idx_pair(gzip.compress(img[:20], mtime=0) + gzip.compress(img[20:], mtime=0),
+                                         gzip.compress(lab, mtime=0)))
+# 4 KB of gzip whose header claims 50 million 28 x 28 images and whose trailer agrees (mod
+# 2^32): it allocated 3.1 GB before failing when the trailer was trusted
+bomb = bytearray(gzip.compress(struct.pack(">IIII", 0x0803, 50_000_000, 28, 28) + bytes(4000), mtime=0))
+bomb[-4:] = struct.pack("<I", (16 + 50_000_000 * 784) % 2**32)
+put("idx", "gzip-bomb-50m-rows", idx_pair(bytes(bomb), gzip.compress(lab, mtime=0)))
 
 rec10 = bytes([3]) + bytes(range(256)) * 12
 put("cifar", "cifar10-two", rec10 + bytes([9]) + bytes(3072))
@@ -68,6 +75,26 @@ put("image", "tiny.bmp", b"BM" + struct.pack("<IHHI", 54 + len(bmp_pixels), 0, 0
     struct.pack("<IiiHHIIiiII", 40, 2, 1, 1, 24, 0, len(bmp_pixels), 2835, 2835, 0, 0) +
     bmp_pixels)
 put("image", "not-an-image", b"hello")
+# Inputs that hung or crashed Debian's stb_image 2.27 when every format it knows was decoded
+# (issue: hostile input, round two). knn now refuses them by their first bytes, or by their
+# header's dimensions before decoding; they stay here so that it always does.
+put("image", "hang-hdr-rle-count-zero",  # CVE-2021-42715: an RLE run of length 0 loops forever
+    b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 16\n" + bytes([2, 2, 0, 16, 0, 0, 0]))
+put("image", "crash-softimage-pic",  # 160 bytes: stb dereferences NULL in the PIC decoder
+    (struct.pack(">I", 0x5380F634) + bytes(84) + b"PICT" + struct.pack(">HHfHH", 4, 4, 1.0, 3, 0)
+     + bytes([0, 8, 1, 0]) + bytes(160))[:160])
+put("image", "bmp-negative-height",  # height -2^31: its absolute value does not fit an int
+    b"BM" + struct.pack("<IHHI", 62, 0, 0, 54) +
+    struct.pack("<IiiHHIIiiII", 40, 16, -2**31, 1, 24, 0, 8, 2835, 2835, 0, 0) + bytes(8))
+put("image", "crash-pgm16-as-rgb",  # CVE-2021-42716: stb read past its buffer converting 16-bit PGM
+    b"P5\n3 2\n65535\n" + bytes(range(12)))
+put("image", "hang-bmp-62-bytes-2x8323073",  # found by fuzz-quick: decoders read past the end as zeros
+    bytes.fromhex("424d3e000000000000003600000028000000020000000100"
+                  "7f000100180000d08ea08f000000130b0000130b00000004"
+                  "0000000000000000ff000000ff00"))
+put("image", "png16-8192x8192",  # 8192 x 8192 16-bit RGB: 384 MiB of samples from a tiny file
+    b"\x89PNG\r\n\x1a\n" + fixtures.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 16, 2, 0, 0, 0))
+    + fixtures.png_chunk(b"IDAT", zlib.compress(bytes(4096))) + fixtures.png_chunk(b"IEND", b""))
 put("image", "png-header-only", b"\x89PNG\r\n\x1a\n")
 
 for i, s in enumerate(["mnist:train", "fashion-mnist:test", "cifar10:val", "/tmp:train", "a:b:c",
@@ -79,4 +106,6 @@ put("boundary", "valid", json.dumps({"points": pts, "k": 3, "metric": "l1", "gri
 put("boundary", "weights", json.dumps({"points": pts, "k": 5, "weights": "distance", "grid": 8}).encode())
 put("boundary", "bad", b'{"points": [{"x": 1e999}], "k": -1}')
 put("boundary", "deep", b"[" * 500 + b"]" * 500)
+put("boundary", "trailing", json.dumps({"points": pts, "k": 1}).encode() + b" {}")
+put("boundary", "nul-escape", b'{"points": [{"x": 0.5, "y": 0.5}], "metric": "l1\\u0000x"}')
 print("corpus written to", os.path.join(HERE, "corpus"))

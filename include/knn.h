@@ -84,6 +84,9 @@ typedef struct {
     int strict;          /* 1: an unreadable image fails the load; 0: it is skipped, listed  */
     knn_progress_fn progress; /* images decoded so far; may be NULL                          */
     void *progress_user;
+    int private_copy;    /* model files: 1 reads the file into memory instead of mapping it,
+                            so nothing done to the file later reaches the data set (servers);
+                            0 maps it (fast start; the file must not change while in use)    */
 } knn_load_options;
 
 /* Loads a data set named by `spec`, the format detected from the content:
@@ -127,12 +130,25 @@ const char *knn_dataset_path(const knn_dataset *ds, size_t i);
 /* Images that could not be read and were skipped, each as "PATH: reason". */
 size_t knn_dataset_skipped(const knn_dataset *ds);
 const char *knn_dataset_skipped_reason(const knn_dataset *ds, size_t i);
-/* True if stb_image recognises the file as an image it can decode. */
+/* Photos: JPEG, PNG, BMP, GIF and binary PGM/PPM only, told by their first bytes before any
+ * decoder runs; at most KNN_MAX_IMAGE_PIXELS pixels, checked before decoding, and at most
+ * KNN_MAX_IMAGE_WORK bytes of decoded samples (pixels x channels x bytes per sample), so a
+ * small file cannot ask for gigabytes; files must be regular files of at most
+ * KNN_MAX_IMAGE_FILE bytes. */
+#define KNN_MAX_IMAGE_PIXELS ((size_t)64 << 20) /* 64 megapixels                        */
+#define KNN_MAX_IMAGE_WORK ((size_t)256 << 20)  /* 256 MiB of decoded samples            */
+#define KNN_MAX_IMAGE_FILE ((size_t)256 << 20)  /* 256 MiB of file                       */
+/* True if `path` is a regular file that starts like one of the formats above (only the first
+ * bytes are read: no decoder runs). */
 int knn_is_image_file(const char *path);
 /* Loads image files as unlabelled queries, converted like `like` (its size, channels, and
  * crop): the way to classify photos with a model trained on an image folder. */
 knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset *like,
                            knn_dataset **out);
+/* The same for one image held in memory (`size` bytes, e.g. an upload): a data set of one
+ * unlabelled row. `name` names it in messages (may be NULL: "image"); no file is written. */
+knn_status knn_image_load_memory(const void *data, size_t size, const char *name,
+                                 const knn_dataset *like, knn_dataset **out);
 /* Where the data came from, for messages ("/usr/share/.../train-images-idx3-ubyte.gz"). */
 const char *knn_dataset_source(const knn_dataset *ds);
 /* Row i: dim values (followed by zero padding; the pointer is 64-byte aligned); uint8 rows,
@@ -226,8 +242,13 @@ typedef struct {
     int num_classes;        /* C                                                           */
     size_t *class_total;    /* (C) queries whose true label is c                           */
     size_t *class_correct;  /* (C) of those, predicted right                               */
-    size_t *confusion;      /* (C, C) row = true label, column = predicted label           */
+    size_t *confusion;      /* (C, C) row = true label, column = predicted label; NULL when
+                               C > KNN_MAX_CONFUSION_CLASSES                                */
 } knn_metrics;
+
+/* The most classes for which a confusion matrix is kept: 4096 x 4096 counts are 128 MiB;
+ * 65,536 classes would ask for 32 GiB. */
+#define KNN_MAX_CONFUSION_CLASSES 4096
 
 /* truth: (n) labels in [0, C); ranking: (n, C) as knn_vote produces it.
  * Fills *m, which is released with knn_metrics_free. */

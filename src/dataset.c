@@ -37,8 +37,8 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
         return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows of %zu bytes overflow memory sizes", what,
                          count, stride);
     if (!knn__memory_fits(bytes))
-        return knn__fail(KNN_ERR_NOMEM, "%s: %zu rows of %zu bytes need %.1f GiB, more than this "
-                                        "machine's memory",
+        return knn__fail(KNN_ERR_NOMEM, "%s: %zu rows of %zu bytes need %.1f GiB, more than the "
+                                        "memory available",
                          what, count, stride, (double)bytes / (1 << 30));
     knn_dataset *ds = calloc(1, sizeof *ds);
     if (!ds)
@@ -135,12 +135,30 @@ knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
     return st ? st : create(count, dim, KNN_F32, data, labels, num_classes, out);
 }
 
+/* The memory the machine can give now without swapping: MemAvailable from /proc/meminfo
+ * (free memory plus the caches the kernel can drop), which is what an allocation competes
+ * for; total memory would let a request that can only end in the OOM killer through. 0 when
+ * unknown. */
+static double available_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+    if (f)
+        fclose(f);
+    if (found)
+        return (double)kib * 1024.0;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+}
+
 bool knn__memory_fits(size_t bytes)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    if (pages <= 0 || page <= 0)
-        return true; /* unknown: let the allocation decide */
-    return (double)bytes <= (double)pages * (double)page;
+    double avail = available_bytes();
+    return avail <= 0.0 || (double)bytes <= avail; /* unknown: let the allocation decide */
 }
 
 void knn_dataset_free(knn_dataset *ds)
@@ -161,7 +179,9 @@ void knn_dataset_free(knn_dataset *ds)
     if (cache)
         free(cache->norms);
     free(cache);
-    if (ds->map) {
+    if (ds->map && ds->map_is_copy) {
+        free(ds->map);
+    } else if (ds->map) {
         munmap(ds->map, ds->map_bytes);
     } else {
         free(ds->rows);

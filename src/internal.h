@@ -33,6 +33,7 @@ struct knn_dataset {
     /* model files: rows and labels point into a read-only mapping of the file */
     void *map;
     size_t map_bytes;
+    bool map_is_copy; /* map is our own aligned copy of the file (private_copy), not mmap'd */
     bool is_model;
     int model_k, model_metric, model_weights, model_ties;
     /* The training rows' norms for the L2 kernels, computed at the first L2 search and kept
@@ -84,11 +85,22 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
                                   knn_dataset **out);
 /* True if `dir` holds class folders of images rather than a standard data set's files. */
 bool knn__is_image_folder(const char *dir);
+/* Images (image.c). The documented format that `data` starts with ("JPEG", "PNG", "BMP",
+ * "GIF", "PGM", "PPM"), or NULL: only the first bytes are looked at. */
+const char *knn__image_format(const uint8_t *data, size_t size);
+/* Decodes an image held in memory into `want` (1 or 3) channels of 8 bits, interleaved:
+ * *pixels (width x height x channels; malloc'd, freed with free()). *channels is `want`,
+ * except for 16-bit PGM/PPM, which come in their own channels (1 or 3) for the caller to
+ * convert. The format and the caps (KNN_MAX_IMAGE_PIXELS, KNN_MAX_IMAGE_WORK) are checked
+ * before decoding. Returns NULL, or a malloc'd reason (without the file's name). */
+char *knn__image_decode(const uint8_t *data, size_t size, int want, uint8_t **pixels,
+                        int *width, int *height, int *channels);
 /* A malloc'd printf. NULL when out of memory. */
 char *knn__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* True unless `bytes` is more than the machine's physical memory: requests that could never
- * be met are refused up front, with a message, instead of being left to the OOM killer. */
+/* True unless `bytes` is more than the memory available now (MemAvailable): requests that
+ * cannot be met are refused up front, with a message, instead of being left to the OOM
+ * killer. */
 bool knn__memory_fits(size_t bytes);
 /* Returns a malloc'd copy of s (NULL on failure). */
 char *knn__strdup(const char *s);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 static const struct {
     const char *name;
@@ -227,7 +228,8 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
         opt = &defaults;
     if (!spec || !*spec)
         return knn__fail(KNN_ERR_ARG, "empty data set name");
-    if (knn__is_file(spec))
+    struct stat sb;
+    if (stat(spec, &sb) == 0 && !S_ISDIR(sb.st_mode)) /* devices and FIFOs are refused there */
         return load_file(spec, spec, opt, out);
     if (knn__is_dir(spec)) {
         if (has_standard_layout(spec))

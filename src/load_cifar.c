@@ -10,9 +10,11 @@
 #include "io.h"
 #include "load.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CIFAR_DIM 3072
 
@@ -50,7 +52,9 @@ static knn_status detect_variant(const char *path, uint64_t size, int *variant)
                      path, (unsigned long long)size);
 }
 
-/* Reads the class names file `name` beside `first_batch` into ds, if that file exists. */
+/* Reads the class names file `name` beside `first_batch` into ds, if that file exists: one
+ * name a line, blank lines ignored. It is read whole, at most 1 MiB, and only if it is a
+ * regular file (a link to /dev/zero must not stream forever). */
 static knn_status read_class_names(const char *first_batch, const char *name, knn_dataset *ds)
 {
     size_t dir_len = (size_t)(base_name(first_batch) - first_batch);
@@ -59,31 +63,34 @@ static knn_status read_class_names(const char *first_batch, const char *name, kn
         return knn__fail(KNN_ERR_NOMEM, "out of memory");
     memcpy(path, first_batch, dir_len);
     strcpy(path + dir_len, name);
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT) {
         free(path);
         return KNN_OK; /* names are optional */
     }
-    char **names = calloc((size_t)ds->num_classes, sizeof *names);
-    char line[256];
+    uint8_t *text = NULL;
+    size_t size = 0;
+    knn_status st = knn__read_whole(path, 1 << 20, "a class names file", &text, &size);
+    char **names = st ? NULL : calloc((size_t)ds->num_classes, sizeof *names);
+    if (!st && !names)
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     int n = 0;
-    knn_status st = names ? KNN_OK : knn__fail(KNN_ERR_NOMEM, "out of memory");
-    while (!st && fgets(line, sizeof line, fp)) {
-        size_t len = strcspn(line, "\r\n");
-        while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+    for (size_t at = 0; !st && at < size;) {
+        const uint8_t *nl = memchr(text + at, '\n', size - at);
+        size_t line_end = nl ? (size_t)(nl - text) : size, len = line_end - at;
+        while (len > 0 && (text[at + len - 1] == '\r' || text[at + len - 1] == ' ' ||
+                           text[at + len - 1] == '\t'))
             len--;
-        line[len] = '\0';
-        if (len == 0)
-            continue;
-        if (n == ds->num_classes) {
+        if (len > 0 && memchr(text + at, '\0', len))
+            st = knn__fail(KNN_ERR_FORMAT, "%s: a NUL byte in a class name", path);
+        else if (len > 0 && n == ds->num_classes)
             st = knn__fail(KNN_ERR_FORMAT, "%s: more than %d class names", path,
                            ds->num_classes);
-            break;
-        }
-        if (!(names[n++] = knn__strdup(line)))
+        else if (len > 0 && !(names[n++] = knn__asprintf("%.*s", (int)len, (const char *)text + at)))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+        at = line_end + 1;
     }
-    fclose(fp);
+    free(text);
     if (!st && n != ds->num_classes)
         st = knn__fail(KNN_ERR_FORMAT, "%s: %d class names for %d classes", path, n,
                        ds->num_classes);
@@ -136,20 +143,25 @@ knn_status knn__load_cifar(const char *const *paths, int npaths, int variant,
         knn__file f;
         knn_status st = knn__file_open(&f, paths[i]);
         int v = variant;
+        if (!st && f.compressed) /* the record count comes from the size: it must be known */
+            st = knn__fail(KNN_ERR_FORMAT,
+                           "%s: a gzip file that is not IDX; CIFAR batches are read "
+                           "uncompressed (gunzip it first)",
+                           paths[i]);
         if (!st && !v)
-            st = detect_variant(paths[i], f.data_size, &v);
+            st = detect_variant(paths[i], f.max_size, &v);
         knn__file_close(&f);
         if (st)
             return st;
         if (i > 0 && v != variant)
             return knn__fail(KNN_ERR_FORMAT, "%s: a CIFAR-%d batch among CIFAR-%d batches",
                              paths[i], v, variant);
-        if (f.data_size % (CIFAR_DIM + (v == 100 ? 2 : 1)) != 0)
+        if (f.max_size % (CIFAR_DIM + (v == 100 ? 2 : 1)) != 0)
             return knn__fail(KNN_ERR_FORMAT,
                              "%s: %llu bytes is not a whole number of CIFAR-%d records",
-                             paths[i], (unsigned long long)f.data_size, v);
+                             paths[i], (unsigned long long)f.max_size, v);
         variant = v;
-        counts[i] = (size_t)(f.data_size / (CIFAR_DIM + (v == 100 ? 2 : 1)));
+        counts[i] = (size_t)(f.max_size / (CIFAR_DIM + (v == 100 ? 2 : 1)));
         total += counts[i];
     }
     if (opt->coarse_labels && variant != 100)

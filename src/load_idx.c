@@ -6,7 +6,9 @@
  * 3 dimensions (count, rows, columns) or more; labels files have one (count). The labels file
  * is found beside the images by the standard naming: "images" -> "labels", "idx3" -> "idx1",
  * with or without ".gz". Every size is checked against the caps and against the file's
- * length before anything is allocated, so an absurd header costs nothing. */
+ * length (for gzip, the most its compressed bytes can hold) before anything is allocated, so
+ * an absurd header costs nothing; the data is then read to its end, so a file holding more
+ * or less than its header says is refused. Concatenated gzip members read as one stream. */
 #include "io.h"
 #include "load.h"
 
@@ -158,6 +160,8 @@ static knn_status read_labels(const char *path, knn_dataset *ds, size_t image_co
         st = knn__fail(KNN_ERR_NOMEM, "%s: out of memory", path);
     if (!st)
         st = knn__file_read(&f, raw, ds->count, "the labels");
+    if (!st && ds->count == image_count)
+        st = knn__file_expect_end(&f, "the IDX header");
     knn__file_close(&f);
     int max_label = -1;
     for (size_t i = 0; !st && i < ds->count; i++) {
@@ -232,6 +236,8 @@ knn_status knn__load_idx(const char *images_path, const char *const *names, int 
             snprintf(what, sizeof what, "image %zu of %zu", i, count);
             st = read_row(&f, ds, i, what);
         }
+        if (!st && keep == count)
+            st = knn__file_expect_end(&f, header);
     }
     knn__file_close(&f);
     if (!st && labels_path)

@@ -2,26 +2,26 @@
  *
  * ROOT/<class>/<image> (class depth 1) or ROOT/<alphabet>/<character>/<image> (depth 2, the
  * class named "alphabet/character"). Classes are the folders in sorted (byte) order, images
- * sorted within a class, hidden files ignored. Every image is decoded by stb_image (JPEG, PNG,
- * BMP, GIF, PGM/PPM; gray or colour converted to the channels asked for) and resized by
- * stb_image_resize to one size: stretched, or with `crop` the short side resized and the
- * middle kept, as ImageNet's "resize to 256, crop the centre" does. Rows are stored as channel
- * planes, like CIFAR. Images are decoded in parallel; one that cannot be read is skipped and
- * listed (knn_dataset_skipped), or fails the load when `strict`. */
-#include "internal.h"
+ * sorted within a class, hidden files ignored. Every image is read whole (a regular file of at
+ * most KNN_MAX_IMAGE_FILE bytes), decoded by image.c (JPEG, PNG, BMP, GIF, PGM/PPM, under its
+ * caps; gray or colour converted to the channels asked for) and resized by stb_image_resize
+ * to one size: stretched, or with `crop` the short side resized and the middle kept, as
+ * ImageNet's "resize to 256, crop the centre" does. Rows are stored as channel planes, like
+ * CIFAR. Images are decoded in parallel; one that cannot be read is skipped and listed
+ * (knn_dataset_skipped), or fails the load when `strict`. */
+#include "io.h"
 #include "parallel.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#define MAX_SIDE 4096          /* largest output side                                */
-#define MAX_PIXELS (64 << 20) /* largest input image: 64 megapixels, 192 MiB decoded */
+#define MAX_SIDE 4096 /* largest output side */
 
 typedef struct {
     char **items;
@@ -107,21 +107,41 @@ static int detect_depth(const char *root, const char *first_class)
     return depth;
 }
 
-/* Decodes and converts one image into `row` (channel planes). NULL, or a malloc'd reason. */
-static char *convert_image(const char *path, int W, int H, int C, int crop, uint8_t *row)
+/* Converts w x h pixels of n (1 or 3) interleaved channels to C in place of *pix, as
+ * stb_image's own conversion does: gray copied to red, green and blue; RGB to gray by its
+ * luma, (77 r + 150 g + 29 b) >> 8. NULL, or a malloc'd reason. */
+static char *convert_channels(uint8_t **pix, int w, int h, int n, int C)
+{
+    if (n == C)
+        return NULL;
+    const size_t pixels = (size_t)w * (size_t)h;
+    uint8_t *out = malloc(pixels * (size_t)C);
+    if (!out)
+        return knn__asprintf("out of memory");
+    for (size_t p = 0; p < pixels; p++) {
+        const uint8_t *in = *pix + p * (size_t)n;
+        if (C == 1)
+            out[p] = (uint8_t)((in[0] * 77 + in[1] * 150 + in[2] * 29) >> 8);
+        else
+            out[p * 3] = out[p * 3 + 1] = out[p * 3 + 2] = in[0];
+    }
+    free(*pix);
+    *pix = out;
+    return NULL;
+}
+
+/* Decodes and converts one image held in memory into `row` (C channel planes of W x H).
+ * NULL, or a malloc'd reason. */
+static char *convert_image(const uint8_t *data, size_t size, int W, int H, int C, int crop,
+                           uint8_t *row)
 {
     int w, h, n;
-    if (stbi_info(path, &w, &h, &n) && (double)w * (double)h > MAX_PIXELS)
-        return knn__asprintf("an image of %d x %d pixels is larger than the limit of %d "
-                             "megapixels",
-                             w, h, MAX_PIXELS >> 20);
-    unsigned char *pix = stbi_load(path, &w, &h, &n, C);
-    if (!pix)
-        return knn__asprintf("%s", stbi_failure_reason() ? stbi_failure_reason() : "unreadable");
-    if (w < 1 || h < 1) { /* stb_image accepts a PNM header of 0 x 0 (found by fuzzing) */
-        stbi_image_free(pix);
-        return knn__asprintf("an image of %d x %d pixels", w, h);
-    }
+    uint8_t *pix;
+    char *why = knn__image_decode(data, size, C, &pix, &w, &h, &n);
+    if (!why && (why = convert_channels(&pix, w, h, n, C)))
+        free(pix);
+    if (why)
+        return why;
     /* the region of the image to resize: all of it, or its middle with the output's aspect */
     int x0 = 0, y0 = 0, cw = w, ch = h;
     if (crop) {
@@ -136,7 +156,6 @@ static char *convert_image(const char *path, int W, int H, int C, int crop, uint
         }
     }
     unsigned char *out = malloc((size_t)W * (size_t)H * (size_t)C);
-    char *why = NULL;
     if (!out)
         why = knn__asprintf("out of memory");
     else if (!stbir_resize_uint8(pix + ((size_t)y0 * (size_t)w + (size_t)x0) * (size_t)C, cw, ch,
@@ -147,7 +166,23 @@ static char *convert_image(const char *path, int W, int H, int C, int crop, uint
             for (size_t p = 0; p < (size_t)W * (size_t)H; p++)
                 row[(size_t)c * W * H + p] = out[p * (size_t)C + (size_t)c];
     free(out);
-    stbi_image_free(pix);
+    free(pix);
+    return why;
+}
+
+/* Reads the file at `path` and converts it into `row`. NULL, or a malloc'd reason. */
+static char *convert_file(const char *path, int W, int H, int C, int crop, uint8_t *row)
+{
+    uint8_t *data;
+    size_t size;
+    if (knn__read_whole(path, KNN_MAX_IMAGE_FILE, "an image", &data, &size)) {
+        /* the message starts with the path; the caller names the file itself */
+        const char *e = knn_last_error();
+        size_t n = strlen(path);
+        return knn__asprintf("%s", strncmp(e, path, n) == 0 && e[n] == ':' ? e + n + 2 : e);
+    }
+    char *why = convert_image(data, size, W, H, C, crop, row);
+    free(data);
     return why;
 }
 
@@ -183,7 +218,7 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
 #pragma omp parallel for schedule(dynamic, 16)
 #endif
     for (size_t i = 0; i < n; i++) {
-        why[i] = convert_image(paths[i], W, H, C, opt->crop, ds->rows + i * ds->stride);
+        why[i] = convert_file(paths[i], W, H, C, opt->crop, ds->rows + i * ds->stride);
         size_t d = knn__work_done(&done);
         if (opt->progress && d)
             opt->progress(d, n, opt->progress_user);
@@ -310,23 +345,71 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
 
 int knn_is_image_file(const char *path)
 {
-    int w, h, n;
-    return stbi_info(path, &w, &h, &n);
+    int fd;
+    uint64_t size;
+    if (knn__open_regular(path, &fd, &size))
+        return 0;
+    uint8_t head[16];
+    ssize_t got = read(fd, head, sizeof head);
+    close(fd);
+    return got > 0 && knn__image_format(head, (size_t)got) != NULL;
+}
+
+/* The options that convert images as `like`'s were converted. */
+static knn_status options_like(const knn_dataset *like, knn_load_options *o)
+{
+    if (like->dtype != KNN_U8 || like->channels < 1 || like->channels > 3 ||
+        like->channels == 2)
+        return knn__fail(KNN_ERR_ARG, "%s: does not hold images of 1 or 3 channels",
+                         like->source);
+    memset(o, 0, sizeof *o);
+    o->width = like->width;
+    o->height = like->height;
+    o->channels = like->channels;
+    o->crop = like->crop;
+    o->strict = 1;
+    return KNN_OK;
 }
 
 knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset *like,
                            knn_dataset **out)
 {
     *out = NULL;
-    if (like->dtype != KNN_U8 || like->channels < 1 || like->channels > 3 ||
-        like->channels == 2)
-        return knn__fail(KNN_ERR_ARG, "%s: does not hold images of 1 or 3 channels",
-                         like->source);
     knn_load_options o = {0};
-    o.width = like->width;
-    o.height = like->height;
-    o.channels = like->channels;
-    o.crop = like->crop;
-    o.strict = 1;
-    return load_files((char **)paths, NULL, n, &o, n == 1 ? paths[0] : "images", out);
+    knn_status st = options_like(like, &o);
+    return st ? st : load_files((char **)paths, NULL, n, &o, n == 1 ? paths[0] : "images", out);
+}
+
+knn_status knn_image_load_memory(const void *data, size_t size, const char *name,
+                                 const knn_dataset *like, knn_dataset **out)
+{
+    *out = NULL;
+    knn_load_options o = {0};
+    knn_status st = options_like(like, &o);
+    if (st)
+        return st;
+    if (!name)
+        name = "image";
+    if (o.width > MAX_SIDE || o.height > MAX_SIDE)
+        return knn__fail(KNN_ERR_ARG, "%s: images of %d x %d: sides up to %d", like->source,
+                         o.width, o.height, MAX_SIDE);
+    knn_dataset *ds;
+    st = knn__dataset_alloc(1, (size_t)o.width * (size_t)o.height * (size_t)o.channels, KNN_U8,
+                            false, name, &ds);
+    if (st)
+        return st;
+    ds->height = o.height;
+    ds->width = o.width;
+    ds->channels = o.channels;
+    ds->crop = o.crop;
+    char *why = convert_image(data, size, o.width, o.height, o.channels, o.crop, ds->rows);
+    if (why) {
+        st = knn__fail(strcmp(why, "out of memory") ? KNN_ERR_FORMAT : KNN_ERR_NOMEM, "%s: %s",
+                       name, why);
+        free(why);
+        knn_dataset_free(ds);
+        return st;
+    }
+    *out = ds;
+    return KNN_OK;
 }

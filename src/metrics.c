@@ -1,5 +1,6 @@
 /* metrics.c: accuracy, top-5 accuracy (ImageNet's metric: the true label is among the five
- * best-ranked classes), per-class accuracy and the confusion matrix. */
+ * best-ranked classes), per-class accuracy and the confusion matrix (up to
+ * KNN_MAX_CONFUSION_CLASSES classes: its size grows with the square of the classes). */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -20,8 +21,9 @@ knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, siz
     m->num_classes = num_classes;
     m->class_total = calloc(C, sizeof *m->class_total);
     m->class_correct = calloc(C, sizeof *m->class_correct);
-    m->confusion = calloc(C * C, sizeof *m->confusion);
-    if (!m->class_total || !m->class_correct || !m->confusion) {
+    const bool confusion = C <= KNN_MAX_CONFUSION_CLASSES;
+    m->confusion = confusion ? calloc(C * C, sizeof *m->confusion) : NULL;
+    if (!m->class_total || !m->class_correct || (confusion && !m->confusion)) {
         knn_metrics_free(m);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for a %zu x %zu confusion matrix", C, C);
     }
@@ -30,7 +32,8 @@ knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, siz
         const int32_t *r = ranking + i * C;
         size_t t = (size_t)truth[i];
         m->class_total[t]++;
-        m->confusion[t * C + (size_t)r[0]]++;
+        if (m->confusion)
+            m->confusion[t * C + (size_t)r[0]]++;
         if ((size_t)r[0] == t) {
             m->correct++;
             m->class_correct[t]++;

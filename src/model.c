@@ -10,8 +10,13 @@
  * The CRC-32 covers the whole file with the checksum field taken as zero. Loading checks the
  * magic, the version (a newer file is refused, by name), every size and offset against the
  * file's length with overflow-checked arithmetic, the checksum, and the labels' range, so a
- * truncated, corrupt or foreign file is an error and never a crash. */
-#include "internal.h"
+ * truncated, corrupt or foreign file is an error and never a crash.
+ *
+ * A mapped file is untrusted memory even after these checks: whoever can write the file can
+ * change it while it is in use. The vote checks every label it reads again, and a server
+ * loads with `private_copy`, reading the file into memory of its own, which nothing done to
+ * the file can reach (truncating a mapped file gives SIGBUS on the next read of a lost page). */
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,10 +51,12 @@ static uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
 bool knn__is_model_file(const char *path)
 {
     char magic[8];
-    FILE *f = fopen(path, "rb");
-    bool yes = f && fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0;
-    if (f)
-        fclose(f);
+    int fd;
+    uint64_t size;
+    if (knn__open_regular(path, &fd, &size))
+        return false;
+    bool yes = read(fd, magic, 8) == 8 && memcmp(magic, MAGIC, 8) == 0;
+    close(fd);
     return yes;
 }
 
@@ -150,27 +157,49 @@ knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *
     return KNN_OK;
 }
 
-knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path)
+/* A new file beside `path` for writing, named path.tmp.PID.N, created exclusively with mode
+ * 0666 so that the kernel applies the process's umask (the library never reads or sets the
+ * umask: it is process-wide state). *tmp is malloc'd. */
+static FILE *create_temporary(const char *path, char **tmp)
 {
-    char *tmp = knn__asprintf("%s.tmp.XXXXXX", path);
-    int fd = tmp ? mkstemp(tmp) : -1;
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        knn_status st = knn__fail(KNN_ERR_IO, "%s: cannot write: %s", path,
-                                  tmp ? strerror(errno) : "out of memory");
+    for (unsigned attempt = 0; attempt < 100; attempt++) {
+        *tmp = knn__asprintf("%s.tmp.%ld.%u", path, (long)getpid(), attempt);
+        if (!*tmp)
+            return NULL;
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        if (f)
+            return f;
+        int err = errno;
         if (fd >= 0) {
             close(fd);
-            unlink(tmp);
+            unlink(*tmp);
         }
-        free(tmp);
-        return st;
+        free(*tmp);
+        *tmp = NULL;
+        if (err != EEXIST) {
+            errno = err;
+            return NULL;
+        }
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    knn_status st = fchmod(fd, 0666 & ~mask) == 0
-                        ? knn_model_write(train, p, f)
-                        : knn__fail(KNN_ERR_IO, "cannot set its mode: %s", strerror(errno));
-    bool ok = !st && fflush(f) == 0 && fsync(fd) == 0;
+    errno = EEXIST;
+    return NULL;
+}
+
+knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return knn__fail(KNN_ERR_IO,
+                         "%s: not a regular file (a link, device or FIFO): knn_model_save "
+                         "replaces regular files only; write to a stream with knn_model_write",
+                         path);
+    char *tmp = NULL;
+    FILE *f = create_temporary(path, &tmp);
+    if (!f)
+        return knn__fail(KNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    knn_status st = knn_model_write(train, p, f);
+    bool ok = !st && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int err = errno;
     ok = fclose(f) == 0 && ok;
     if (ok && rename(tmp, path) != 0) {
@@ -187,6 +216,58 @@ knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const c
     }
     return ok ? KNN_OK
               : knn__fail(KNN_ERR_IO, "%s: writing the model failed: %s", path, strerror(err));
+}
+
+/* The whole model file: mapped read-only, or with `copy` read into 64-byte-aligned memory of
+ * our own, so that nothing done to the file later (truncation: SIGBUS; rewriting in place:
+ * labels out of range after their check) can reach the loaded data set. */
+static knn_status map_or_copy(const char *path, bool copy, void **map, size_t *bytes)
+{
+    int fd;
+    uint64_t size;
+    knn_status st = knn__open_regular(path, &fd, &size);
+    if (st)
+        return st;
+    if (size < HEADER_BYTES || size > SIZE_MAX / 2) {
+        close(fd);
+        return knn__fail(KNN_ERR_FORMAT, "%s: truncated model file (%llu bytes)", path,
+                         (unsigned long long)size);
+    }
+    *bytes = (size_t)size;
+    if (!copy) {
+        *map = mmap(NULL, *bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (*map == MAP_FAILED)
+            return knn__fail(KNN_ERR_IO, "%s: cannot map the model: %s", path, strerror(errno));
+        return KNN_OK;
+    }
+    if (!knn__memory_fits(*bytes)) {
+        close(fd);
+        return knn__fail(KNN_ERR_NOMEM, "%s: a copy of the model needs %.1f GiB, more than the "
+                                        "memory available",
+                         path, (double)*bytes / (1 << 30));
+    }
+    uint8_t *buf = aligned_alloc(KNN__ALIGN, align64(*bytes));
+    size_t got = 0;
+    while (buf && got < *bytes) {
+        ssize_t r = read(fd, buf + got, *bytes - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    int err = errno;
+    close(fd);
+    if (!buf)
+        return knn__fail(KNN_ERR_NOMEM, "%s: out of memory for a copy of the model", path);
+    if (got < *bytes) {
+        free(buf);
+        return knn__fail(KNN_ERR_IO, "%s: %s", path,
+                         err ? strerror(err) : "the file shrank while being read");
+    }
+    *map = buf;
+    return KNN_OK;
 }
 
 /* Reads n NUL-terminated strings from [p, p + bytes) into a new array; NULL if they do not
@@ -217,23 +298,14 @@ static char **read_strings(const char *p, uint64_t bytes, size_t n)
 knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_dataset **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return knn__fail(KNN_ERR_IO, "%s: %s", path, strerror(errno));
-    struct stat sb = {0};
-    if (fstat(fd, &sb) != 0 || sb.st_size < HEADER_BYTES) {
-        close(fd);
-        return knn__fail(KNN_ERR_FORMAT, "%s: truncated model file (%lld bytes)", path,
-                         (long long)sb.st_size);
-    }
-    size_t bytes = (size_t)sb.st_size;
-    void *map = mmap(NULL, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return knn__fail(KNN_ERR_IO, "%s: cannot map the model: %s", path, strerror(errno));
+    const bool copy = opt->private_copy != 0;
+    void *map = NULL;
+    size_t bytes = 0;
+    knn_status st = map_or_copy(path, copy, &map, &bytes);
+    if (st)
+        return st;
     model_header h;
     memcpy(&h, map, sizeof h);
-    knn_status st = KNN_OK;
     uint64_t rows_bytes = 0, labels_end = 0, expect_stride = 0;
     if (memcmp(h.magic, MAGIC, 8) != 0)
         st = knn__fail(KNN_ERR_FORMAT, "%s: not a knn model file", path);
@@ -293,6 +365,7 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
     if (!st) {
         ds->map = map;
         ds->map_bytes = bytes;
+        ds->map_is_copy = copy;
         ds->count = opt->limit && opt->limit < h.count ? opt->limit : h.count;
         ds->dim = h.dim;
         ds->dtype = (knn_dtype)h.dtype;
@@ -348,7 +421,9 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
     }
     if (st) {
         if (ds)
-            knn_dataset_free(ds); /* unmaps */
+            knn_dataset_free(ds); /* unmaps, or frees the copy */
+        else if (copy)
+            free(map);
         else
             munmap(map, bytes);
         return st;

@@ -62,8 +62,8 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
                          queries->count, p->k);
     if (!knn__memory_fits(cells))
         return knn__fail(KNN_ERR_NOMEM,
-                         "%zu queries x K = %d neighbours need %.1f GiB, more than this "
-                         "machine's memory",
+                         "%zu queries x K = %d neighbours need %.1f GiB, more than the "
+                         "memory available",
                          queries->count, p->k, (double)cells / (1 << 30));
     knn_neighbors *nb = calloc(1, sizeof *nb);
     if (!nb)

@@ -28,9 +28,12 @@ static bool ranks_before(const vote_work *w, knn_ties ties, int32_t a, int32_t b
     return a < b;
 }
 
-/* Tallies query q's votes into w; returns the number of classes voted for. */
-static int tally(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
-                 size_t q, vote_work *w, double *total)
+/* Tallies query q's votes into w and sets *nvoted to the number of classes voted for. A
+ * neighbour that is not a row of train, or whose label is not a class, is an error: the
+ * labels were checked when loaded, but a model file is mapped, and a mapped file is untrusted
+ * memory that can change after its checks. */
+static knn_status tally(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
+                        size_t q, vote_work *w, double *total, int *nvoted_out)
 {
     const uint32_t *idx = nb->index + q * (size_t)nb->k;
     const uint32_t *dist = nb->dist + q * (size_t)nb->k;
@@ -38,7 +41,15 @@ static int tally(const knn_dataset *train, const knn_neighbors *nb, const knn_pa
     int nvoted = 0;
     *total = 0;
     for (int j = 0; j < p->k; j++) {
+        if (idx[j] >= train->count)
+            return knn__fail(KNN_ERR_ARG, "%s: neighbour %u is not one of its %zu rows: the "
+                                          "neighbours come from another training set",
+                             train->source, idx[j], train->count);
         int32_t c = train->labels[idx[j]];
+        if (c < 0 || c >= train->num_classes)
+            return knn__fail(KNN_ERR_FORMAT, "%s: label %d of row %u is outside 0..%d (did the "
+                                             "file change while in use?)",
+                             train->source, (int)c, idx[j], train->num_classes - 1);
         double weight = 1.0;
         if (exact_match)
             weight = dist[j] == 0 ? 1.0 : 0.0;
@@ -55,7 +66,8 @@ static int tally(const knn_dataset *train, const knn_neighbors *nb, const knn_pa
         w->score[c] += weight;
         *total += weight;
     }
-    return nvoted;
+    *nvoted_out = nvoted;
+    return KNN_OK;
 }
 
 knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
@@ -80,9 +92,12 @@ knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn
         return knn__fail(KNN_ERR_NOMEM, "out of memory for the vote");
     }
     memset(w.first_pos, -1, (size_t)C * sizeof *w.first_pos);
+    knn_status st = KNN_OK;
     for (size_t q = 0; q < nb->nq; q++) {
         double total;
-        int n = tally(train, nb, p, q, &w, &total);
+        int n = 0;
+        if ((st = tally(train, nb, p, q, &w, &total, &n)))
+            break;
         /* insertion sort of the voted classes: n <= K */
         for (int i = 1; i < n; i++) {
             int32_t c = w.voted[i];
@@ -120,5 +135,5 @@ knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn
     free(w.first_pos);
     free(w.voted);
     free(seen);
-    return KNN_OK;
+    return st;
 }

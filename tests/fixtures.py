@@ -2,6 +2,7 @@
 import gzip
 import os
 import random
+import shutil
 import struct
 
 
@@ -46,13 +47,45 @@ def cifar10_batch(labels, rng):
     return b"".join(bytes([l]) + bytes(rng.randrange(256) for _ in range(3072)) for l in labels)
 
 
+def png_chunk(kind, data):
+    """One PNG chunk: length, type, data, CRC."""
+    import zlib
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
 def png(width, height, rgb):
     """A PNG file's bytes: a width x height image of one colour (r, g, b)."""
     import zlib
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 
-    def chunk(kind, data):
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+class Skip(Exception):
+    """Raised by a test that cannot run on this machine; reported with its reason, not counted."""
+
+
+def run_tests(suite, namespace, knn, tmp):
+    """Runs every test_* function of `namespace` in name order, printing ok / FAIL / SKIP lines
+    and the closing `SUITE: N passed, N failed`; removes `tmp`. Returns the exit status."""
+    if not os.access(knn, os.X_OK):
+        print(f"{suite}: {knn} is not built; run make")
+        print(f"{suite}: 0 passed, 1 failed")
+        return 1
+    passed = failed = 0
+    for name, fn in sorted(namespace.items()):
+        if not name.startswith("test_"):
+            continue
+        try:
+            fn()
+            print(f"ok   {name}")
+            passed += 1
+        except Skip as e:
+            print(f"SKIP {name}: {e}")
+        except Exception as e:  # a failed check, or output that does not parse
+            print(f"FAIL {name}: {e!r}"[:2000])
+            failed += 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{suite}: {passed} passed, {failed} failed")
+    return 1 if failed else 0

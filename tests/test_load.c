@@ -316,7 +316,7 @@ static void load_rejects_bad_files_with_clear_errors(void)
         write_bytes(path_in("bad", "tgz-images-idx3-ubyte.gz"), buf, n);
         write_idx_labels(path_in("bad", "tgz-labels-idx1-ubyte.gz"), 10, 4, -1, 0);
         expect_failure(path_in("bad", "tgz-images-idx3-ubyte.gz"), NULL, KNN_ERR_FORMAT,
-                       "needs");
+                       "truncated");
     }
 
     /* a gzip file cut in the middle of its compressed stream */
@@ -399,7 +399,7 @@ static void load_rejects_bad_files_with_clear_errors(void)
     CHECK(truncate(p, 3073 + 100) == 0);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "not a whole number");
     expect_failure("", NULL, KNN_ERR_ARG, "empty");
-    /* requests beyond the machine's memory are refused before allocating */
+    /* requests beyond the memory available are refused before allocating */
     CHECK(!knn__memory_fits(SIZE_MAX / 2));
     CHECK(knn__memory_fits(1 << 20));
 }
