@@ -77,6 +77,7 @@ deps-demo:
 test: deps-test all $(B)/test_unit
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
+	$(PYTHON) tests/test_writers.py
 	$(PYTHON) tests/test_fetch.py
 	$(PYTHON) tests/test_serve.py
 	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
@@ -99,7 +100,8 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/knn.pc
 
 # Sanitizers: the library, the tool and the unit tests built with AddressSanitizer and
-# UndefinedBehaviorSanitizer in build/asan, then the unit and command-line tests run there.
+# UndefinedBehaviorSanitizer in build/asan, then the unit, command-line, writer, fetch and
+# server tests run there.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 ASAN = $(MAKE) --no-print-directory B=build/asan KNN_BIN=build/asan/knn \
@@ -116,6 +118,8 @@ check-asan:
 	@$(RUN_LOGGED); export ASAN_OPTIONS=detect_leaks=1 KNN_BIN=build/asan/knn; \
 	run build/asan/unit.log build/asan/test_unit && \
 	run build/asan/cli.log $(PYTHON) tests/test_cli.py && \
+	run build/asan/writers.log $(PYTHON) tests/test_writers.py && \
+	run build/asan/fetch.log $(PYTHON) tests/test_fetch.py && \
 	run build/asan/serve.log $(PYTHON) tests/test_serve.py
 
 # Fuzzing. fuzz-quick (part of make test): each target, built with gcc and the sanitizers,

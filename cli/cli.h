@@ -27,6 +27,7 @@ typedef struct {
     bool strict;        /* --strict: an unreadable image is an error   */
     bool metric_given;  /* --metric was on the command line            */
     bool k_given, weights_given, ties_given; /* -k, --weights, --ties were */
+    bool private_copy;  /* model files are read into memory, not mapped (servers) */
 } cli_common;
 
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
@@ -93,8 +94,12 @@ size_t cli_list_files(const char *dir, char ***out);
 bool cli_has_subdirs(const char *dir);
 /* Writes s escaped for HTML / SVG text and attribute values. */
 void cli_xml_text(FILE *f, const char *s);
-/* Writes s as a JSON string literal. */
+/* Writes s as a JSON string literal (valid UTF-8: see cli_utf8_copy). */
 void cli_json_string(FILE *f, const char *s);
+/* A malloc'd copy of s in which every byte that is not part of valid UTF-8 is replaced by
+ * U+FFFD, so that names from file systems (any bytes) make valid JSON; NULL when out of
+ * memory. */
+char *cli_utf8_copy(const char *s);
 
 /* A progress bar on stderr for work that lasts over a second, when stderr is a terminal. */
 typedef struct {
@@ -107,15 +112,33 @@ void cli_progress_update(size_t done, size_t total, void *progress); /* a knn_pr
 void cli_progress_done(cli_progress *p);
 double cli_now(void); /* seconds, monotonic */
 
-/* Output that appears whole or not at all: writes go to a temporary file beside `path`,
- * renamed over it on commit; removed on failure or Ctrl-C. path NULL or "-" is stdout. */
+/* Output that appears whole or not at all. A regular file (or none) at `path` is replaced:
+ * writes go to a temporary file beside it, renamed over it on commit, removed on failure or
+ * on SIGINT, SIGTERM or SIGHUP. A symbolic link is followed as the shell's `>` follows it:
+ * the file it finally points to is replaced and the link stays a link; a link to a missing
+ * file is an error. Devices and FIFOs are written straight, never replaced (a socket cannot
+ * be opened: an error). Path NULL, "-" or "/dev/stdout" is standard output itself, whose
+ * errors main() reports. */
 typedef struct {
     FILE *f;
-    char *path, *tmp;
+    char *path, *tmp;  /* the file renamed over and the temporary file; NULL if none */
+    const char *name;  /* the path as given, for messages */
 } cli_output;
-bool cli_output_open(cli_output *o, const char *path);
-bool cli_output_commit(cli_output *o); /* false after printing the error */
+bool cli_output_open(cli_output *o, const char *path); /* false after printing the error */
+bool cli_output_is_stdout(const char *path);           /* NULL, "-" or "/dev/stdout" */
+bool cli_output_commit(cli_output *o);                 /* false after printing the error */
 void cli_output_abort(cli_output *o);
+/* The rule above, for the --help of the commands that write files. */
+#define CLI_OUTPUT_HELP                                                                       \
+    "                     FILE is replaced whole or not at all; a link is followed and the\n"  \
+    "                     file it points to replaced; devices and FIFOs are written\n"        \
+    "                     straight; - or /dev/stdout is standard output\n"
+
+/* Flushes f: 0, or the reason (an errno value) a write to it failed, then or earlier. */
+int cli_flush_error(FILE *f);
+/* SIGBUS (a mapped model file truncated while in use) ends the command with one line on
+ * stderr and exit status 1, after removing a temporary output file. */
+void cli_catch_sigbus(void);
 
 /* The result of a cross-validation, for printing and plotting. */
 typedef struct {

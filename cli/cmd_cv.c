@@ -32,7 +32,8 @@ static const char help[] =
     "  --seed S           the permutation's seed (default 0)\n"
     "  --val-fraction F   hold out this fraction as one validation split instead of folds\n"
     "  --test TEST        evaluate the chosen setting once on TEST\n"
-    "  --plot FILE.svg    draw the accuracy of every fold against K, with means and spread\n"
+    "  --plot FILE.svg    draw the accuracy of every fold against K, with means and spread:\n"
+    CLI_OUTPUT_HELP
     "  --json             print one JSON object instead of text\n" CLI_COMMON_HELP
     "\n"
     "example: knn cv fashion-mnist:train --test fashion-mnist:test --plot cv.svg\n";
@@ -244,7 +245,8 @@ int cmd_cv(int argc, char **argv)
         }
         case OPT_TEST: test_spec = optarg; break;
         case OPT_PLOT:
-            if (strlen(optarg) < 5 || strcmp(optarg + strlen(optarg) - 4, ".svg") != 0)
+            if (!cli_output_is_stdout(optarg) &&
+                (strlen(optarg) < 5 || strcmp(optarg + strlen(optarg) - 4, ".svg") != 0))
                 return cli_usage_error("--plot '%s': the figure is SVG; give a name ending "
                                        "in .svg",
                                        optarg);
@@ -307,16 +309,15 @@ int cmd_cv(int argc, char **argv)
             code = EXIT_ERROR;
             goto done;
         }
+        const bool to_stdout = out.f == stdout;
         cli_plot_cv_svg(out.f, &rep);
         if (!cli_output_commit(&out)) {
             code = EXIT_ERROR;
             goto done;
         }
-        if (!json && !common.quiet)
+        if (!json && !common.quiet && !to_stdout)
             printf("\nWrote the plot to %s\n", plot);
     }
-    if (fflush(stdout) != 0)
-        code = EXIT_ERROR;
 done:
     knn_metrics_free(&test);
     knn_cv_result_free(r);

@@ -46,7 +46,7 @@ static void print_text(const eval_run *r, const knn_dataset *train, const knn_me
     printf("Top-5: got %zu / %zu correct; top-5 accuracy is %.2f%%\n", m->top5_correct,
            m->total, 100 * m->top5_accuracy);
     printf("Per-class accuracy:\n");
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < C && !ferror(stdout); c++) { /* stops at a failed write: main() reports it */
         if (!m->class_total[c])
             continue;
         printf("  %3d %-20s %6.2f%%  (%zu / %zu)\n", c, cli_class_name(train, c, buf),
@@ -55,11 +55,16 @@ static void print_text(const eval_run *r, const knn_dataset *train, const knn_me
     }
     if (!r->confusion)
         return;
+    if (!m->confusion) { /* the library does not tabulate that many classes */
+        printf("Confusion matrix: omitted for %d classes (at most %d)\n", C,
+               KNN_MAX_CONFUSION_CLASSES);
+        return;
+    }
     printf("Confusion matrix (rows: true class, columns: predicted class):\n      ");
     for (int c = 0; c < C; c++)
         printf(" %5d", c);
     printf("\n");
-    for (int t = 0; t < C; t++) {
+    for (int t = 0; t < C && !ferror(stdout); t++) {
         printf("  %3d ", t);
         for (int c = 0; c < C; c++)
             printf(" %5zu", m->confusion[(size_t)t * (size_t)C + (size_t)c]);
@@ -89,7 +94,7 @@ static void print_json(const eval_run *r, const knn_dataset *train, const knn_me
         cli_json_string(stdout, cli_class_name(train, c, buf));
     }
     printf("],\n \"per_class\": [");
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; c < C && !ferror(stdout); c++) {
         printf("%s\n  {\"label\": %d, \"name\": ", c ? "," : "", c);
         cli_json_string(stdout, cli_class_name(train, c, buf));
         double acc = m->class_total[c]
@@ -98,8 +103,12 @@ static void print_json(const eval_run *r, const knn_dataset *train, const knn_me
         printf(", \"correct\": %zu, \"total\": %zu, \"accuracy\": %.6f}", m->class_correct[c],
                m->class_total[c], acc);
     }
+    if (!m->confusion) { /* more classes than the library tabulates */
+        printf("],\n \"confusion\": null}\n");
+        return;
+    }
     printf("],\n \"confusion\": [");
-    for (int t = 0; t < C; t++) {
+    for (int t = 0; t < C && !ferror(stdout); t++) {
         printf("%s\n  [", t ? "," : "");
         for (int c = 0; c < C; c++)
             printf("%s%zu", c ? ", " : "", m->confusion[(size_t)t * (size_t)C + (size_t)c]);
@@ -161,10 +170,6 @@ int cmd_eval(int argc, char **argv)
         print_json(&r, train, &m);
     else
         print_text(&r, train, &m, common.quiet);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "knn eval: writing the output failed\n");
-        exit_code = EXIT_ERROR;
-    }
 done:
     knn_metrics_free(&m);
     knn_dataset_free(train);

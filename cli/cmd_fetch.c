@@ -12,9 +12,11 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -59,7 +61,7 @@ static const char help[] =
     "  --mirror URL       download from URL/FILE instead of the official address (also\n"
     "                     $KNN_MIRROR)\n"
     "  --checksums FILE   MD5s to check against instead of the published ones, as md5sum\n"
-    "                     prints them: 'MD5  FILE' a line\n"
+    "                     prints them: 'MD5  FILE' a line (a regular file, at most 1 MiB)\n"
     "  -q, --quiet        no progress bar\n"
     "  -h, --help         this help\n"
     "\n"
@@ -92,25 +94,58 @@ static bool md5_file(const char *path, char *out)
     return ok;
 }
 
-/* The checksum for `file` from a checksums file, into out (33 bytes); false if not listed. */
-static bool listed_md5(const char *list, const char *file, char *out)
+/* The checksums file, read whole (NUL-terminated; NULL after printing the error). It is the
+ * user's input like any other: only a regular file of at most 1 MiB is read, opened without
+ * blocking, so that a FIFO or a device such as /dev/zero is refused at once instead of hanging
+ * or filling the memory. */
+#define MAX_CHECKSUMS_BYTES (1 << 20)
+static char *read_checksums(const char *path)
 {
-    FILE *f = fopen(list, "r");
-    char line[1024];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f)) {
-        char md5[64], name[900];
-        if (sscanf(line, "%63s %899s", md5, name) == 2 && strlen(md5) == 32) {
-            const char *n = name[0] == '*' ? name + 1 : name;
-            if (!strcmp(n, file)) {
-                memcpy(out, md5, 33);
-                found = true;
-            }
-        }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat sb;
+    char *text = NULL;
+    ssize_t got = 0;
+    const char *why = NULL;
+    if (fd < 0 || fstat(fd, &sb) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(sb.st_mode))
+        why = "not a regular file";
+    else if (sb.st_size > MAX_CHECKSUMS_BYTES)
+        why = "larger than 1 MiB: not a list of checksums";
+    else if (!(text = malloc((size_t)sb.st_size + 1)) ||
+             (got = read(fd, text, (size_t)sb.st_size)) < 0) /* a regular file: one read */
+        why = strerror(errno);
+    if (fd >= 0)
+        close(fd);
+    if (why) {
+        free(text);
+        fail("--checksums %s: %s", path, why);
+        return NULL;
     }
-    if (f)
-        fclose(f);
-    return found;
+    text[got] = '\0';
+    return text;
+}
+
+/* The MD5 listed for `file` in the checksums (lines "MD5  FILE" or "MD5 *FILE", as md5sum
+ * prints them; any case) as 32 lower-case hex digits in out (33 bytes). 0, or the exit status
+ * after printing the error. */
+static int listed_md5(const char *text, const char *list, const char *file, char *out)
+{
+    for (const char *line = text; *line;) {
+        size_t len = strcspn(line, "\n");
+        char buf[1024], md5[64], name[900];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
+        line += len + (line[len] == '\n');
+        if (sscanf(buf, "%63s %899s", md5, name) != 2 ||
+            strcmp(*name == '*' ? name + 1 : name, file)) /* '*': md5sum's binary mode */
+            continue;
+        if (strlen(md5) != 32 || strspn(md5, "0123456789abcdefABCDEF") != 32)
+            return fail("--checksums %s: the MD5 of %s is not 32 hex digits", list, file);
+        for (int i = 0; i <= 32; i++)
+            out[i] = (char)tolower((unsigned char)md5[i]);
+        return 0;
+    }
+    return fail("--checksums %s: no checksum for %s", list, file);
 }
 
 static int progress_cb(void *user, curl_off_t total, curl_off_t now, curl_off_t ut,
@@ -303,6 +338,20 @@ int cmd_fetch(int argc, char **argv)
     if (which == N_KNOWN)
         return cli_usage_error("unknown data set '%s' (mnist, fashion-mnist, cifar10, cifar100)",
                                argv[optind]);
+    /* every file's MD5, published or from --checksums, known before anything is made */
+    const remote_file *files = known[which].files;
+    char want[4][33];
+    for (int i = 0; i < 4 && files[i].file; i++)
+        memcpy(want[i], files[i].md5, 33);
+    if (checksums) {
+        char *text = read_checksums(checksums);
+        int bad = text ? 0 : EXIT_ERROR;
+        for (int i = 0; !bad && i < 4 && files[i].file; i++)
+            bad = listed_md5(text, checksums, files[i].file, want[i]);
+        free(text);
+        if (bad)
+            return bad;
+    }
     char data_dir[4096];
     const char *env = getenv("KNN_DATA");
     if (!dir && env && *env) {
@@ -344,14 +393,9 @@ int cmd_fetch(int argc, char **argv)
         goto done;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    for (int i = 0; i < 4 && known[which].files[i].file && !code; i++) {
-        const remote_file *rf = &known[which].files[i];
-        char want[33], got[33] = "(unreadable)";
-        memcpy(want, rf->md5, 33);
-        if (checksums && !listed_md5(checksums, rf->file, want)) {
-            code = fail("%s: no checksum for %s", checksums, rf->file);
-            break;
-        }
+    for (int i = 0; i < 4 && files[i].file && !code; i++) {
+        const remote_file *rf = &files[i];
+        char got[33] = "(unreadable)";
         char *path = join(partial, rf->file), *url = NULL;
         const char *base = mirror && *mirror ? mirror : known[which].base;
         size_t ulen = strlen(base) + strlen(rf->file) + 2;
@@ -360,15 +404,15 @@ int cmd_fetch(int argc, char **argv)
                      rf->file);
         if (!path || !url)
             code = fail("out of memory%s%s", "", "");
-        bool have = !code && md5_file(path, got) && !strcmp(got, want);
+        bool have = !code && md5_file(path, got) && !strcmp(got, want[i]);
         if (!code && !have)
             code = download(url, path, quiet);
-        if (!code && !have && (!md5_file(path, got) || strcmp(got, want))) {
+        if (!code && !have && (!md5_file(path, got) || strcmp(got, want[i]))) {
             unlink(path); /* a corrupt file must not be resumed */
             fprintf(stderr,
                     "knn fetch: %s: checksum mismatch (MD5 %s, expected %s): the download is "
                     "corrupt; run again\n",
-                    rf->file, got, want);
+                    rf->file, got, want[i]);
             code = EXIT_ERROR;
         }
         if (!code) {

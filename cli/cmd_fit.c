@@ -13,7 +13,7 @@ static const char help[] =
     "(--size, --gray/--rgb, --crop), and the settings below, which 'knn predict MODEL ...'\n"
     "and 'knn eval MODEL ...' then use unless told otherwise.\n"
     "\n"
-    "  -o, --output MODEL the model file (written whole, or not at all)\n"
+    "  -o, --output FILE  the model file:\n" CLI_OUTPUT_HELP
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
     "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
     "  --metric l1|l2     (default l2)\n"
@@ -59,7 +59,9 @@ int cmd_fit(int argc, char **argv)
                                knn_dataset_count(train));
     } else if (!(code = cli_settings(train, &common, &params))) {
         cli_output out; /* whole or not at all, also on Ctrl-C */
-        if (!cli_output_open(&out, output)) {
+        const bool opened = cli_output_open(&out, output);
+        const bool to_stdout = out.f == stdout; /* then no line after the model */
+        if (!opened) {
             code = EXIT_ERROR;
         } else if ((st = knn_model_write(train, &params, out.f))) {
             cli_output_abort(&out);
@@ -67,7 +69,7 @@ int cmd_fit(int argc, char **argv)
         } else if (!cli_output_commit(&out)) {
             code = EXIT_ERROR;
         }
-        if (!code && !common.quiet)
+        if (!code && !common.quiet && !to_stdout)
             printf("Wrote %s: %zu images of %dx%dx%d, %d classes, K = %d, %s, %s weights, "
                    "ties to the %s\n",
                    output, knn_dataset_count(train), knn_dataset_height(train),

@@ -25,7 +25,7 @@ static const char help[] =
     "  --neighbors        print the K nearest training images: index, label, distance\n"
     "                     (L1, or the Euclidean distance for l2)\n"
     "  --format text|csv|json   (default text)\n"
-    "  -o, --output FILE  write to FILE (complete or not at all) instead of stdout\n"
+    "  -o, --output FILE  write to FILE instead of stdout:\n" CLI_OUTPUT_HELP
     CLI_COMMON_HELP
     "\n"
     "examples: knn predict fashion-mnist:train fashion-mnist:test --limit 5 -k 5 --top 3\n"
@@ -42,11 +42,13 @@ typedef struct {
     bool neighbors;
 } predictions;
 
+/* The writers stop at the first failed write (a full disk, a closed pipe), which
+ * cli_output_commit or main() then reports once. */
 static void write_text(FILE *f, const predictions *p)
 {
     char b1[16], b2[16];
     const int C = knn_dataset_num_classes(p->train);
-    for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
+    for (size_t q = 0; q < knn_dataset_count(p->queries) && !ferror(f); q++) {
         const char *name = knn_dataset_path(p->queries, q);
         if (name)
             fprintf(f, "%s: %s", name, cli_class_name(p->train, p->pred[q], b1));
@@ -166,7 +168,7 @@ static void write_csv(FILE *f, const predictions *p)
     for (int j = 1; p->neighbors && j <= p->k; j++)
         fprintf(f, ",nn%d_index,nn%d_distance", j, j);
     fputc('\n', f);
-    for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
+    for (size_t q = 0; q < knn_dataset_count(p->queries) && !ferror(f); q++) {
         fprintf(f, "%zu,", q);
         if (paths)
             write_csv_field(f, knn_dataset_path(p->queries, q));
@@ -192,7 +194,7 @@ static void write_json(FILE *f, const predictions *p, const knn_params *params)
             params->k, knn_metric_name(params->metric), knn_weights_name(params->weights),
             knn_ties_name(params->ties));
     fprintf(f, " \"predictions\": [");
-    for (size_t q = 0; q < knn_dataset_count(p->queries); q++) {
+    for (size_t q = 0; q < knn_dataset_count(p->queries) && !ferror(f); q++) {
         fprintf(f, "%s\n  {\"index\": %zu, ", q ? "," : "", q);
         if (knn_dataset_path(p->queries, q)) {
             fprintf(f, "\"path\": ");

@@ -18,13 +18,20 @@ static const char help[] =
     "(with -k auto), the confusion matrix as a heat map, per-class accuracy, test images next\n"
     "to their K nearest training images with the vote, and the most confident mistakes.\n"
     "\n"
-    "  -o, --output FILE  the page (written whole, or not at all)\n"
+    "  -o, --output FILE  the page:\n" CLI_OUTPUT_HELP
     "  -k K|auto          neighbours that vote (default 5); auto: 5-fold cross-validation on\n"
     "                     TRAIN chooses K and, unless --metric is given, the metric\n"
     "  --metric l1|l2, --weights uniform|distance, --ties nearest|smallest-label\n"
     "  --samples N        test images in the gallery (default 12)\n" CLI_COMMON_HELP
     "\n"
     "example: knn report fashion-mnist:train fashion-mnist:test -k auto -o report.html\n";
+
+/* Classes shown one by one (sample rows, the heat map): a page of more would not be read,
+ * and 65,536 classes would make it gigabytes. */
+#define MAX_CLASSES_SHOWN 100
+#define SAMPLES_PER_CLASS 10
+/* so that the heat map always has its matrix, which the library omits beyond its own cap */
+_Static_assert(MAX_CLASSES_SHOWN <= KNN_MAX_CONFUSION_CLASSES, "the heat map needs the matrix");
 
 typedef struct {
     unsigned char *data;
@@ -120,6 +127,34 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
     fprintf(f, "</tr>\n");
 }
 
+/* The confusion matrix as a heat map, rows normalised, with the per-class accuracy. */
+static void heat_map(FILE *f, const knn_dataset *train, const knn_metrics *m)
+{
+    char b1[16];
+    const int C = m->num_classes;
+    fprintf(f, "<p>Rows: the true class; columns: the predicted class; the colour is the share "
+               "of the row.</p><table class=\"heat\"><tr><th></th>");
+    for (int c = 0; c < C; c++)
+        fprintf(f, "<th>%d</th>", c);
+    fprintf(f, "<th>accuracy</th></tr>\n");
+    for (int t = 0; t < C; t++) {
+        fprintf(f, "<tr><th style=\"text-align:right\">%d ", t);
+        cli_xml_text(f, cli_class_name(train, t, b1));
+        fprintf(f, "</th>");
+        size_t tot = m->class_total[t];
+        for (int c = 0; c < C; c++) {
+            size_t v = m->confusion[(size_t)t * (size_t)C + (size_t)c];
+            double share = tot ? (double)v / (double)tot : 0;
+            int light = (int)(255 - 200 * share);
+            fprintf(f, "<td style=\"background:rgb(%d,%d,255);color:%s\">%zu</td>", light,
+                    light, share > 0.5 ? "white" : "#222", v);
+        }
+        fprintf(f, "<td>%.1f%%</td></tr>\n",
+                tot ? 100.0 * (double)m->class_correct[t] / (double)tot : 0.0);
+    }
+    fprintf(f, "</table>\n");
+}
+
 static const report *sorting; /* qsort's context: the CLI sorts on one thread */
 static int by_confidence_desc(const void *a, const void *b);
 
@@ -152,27 +187,32 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
                "is <b>%.2f%%</b>. Top-5 accuracy: %.2f%%.</p>\n",
             m->correct, m->total, 100 * m->accuracy, 100 * m->top5_accuracy);
 
-    /* the data: counts and samples per class */
+    /* the data: counts and samples of the first classes, found in one pass */
+    const int shown = C < MAX_CLASSES_SHOWN ? C : MAX_CLASSES_SHOWN;
+    struct {
+        size_t count, first[SAMPLES_PER_CLASS];
+    } *classes = calloc((size_t)shown, sizeof *classes);
+    for (size_t i = 0; classes && i < knn_dataset_count(train); i++) {
+        int32_t c = knn_dataset_label(train, i);
+        if (c < shown && classes[c].count++ < SAMPLES_PER_CLASS)
+            classes[c].first[classes[c].count - 1] = i;
+    }
     fprintf(f, "<h2>The training data</h2><table class=\"samples\">\n");
-    size_t *counts = calloc((size_t)C, sizeof *counts);
-    for (size_t i = 0; counts && i < knn_dataset_count(train); i++)
-        counts[knn_dataset_label(train, i)]++;
-    for (int c = 0; c < C; c++) {
+    for (int c = 0; classes && c < shown && !ferror(f); c++) {
         fprintf(f, "<tr><th>");
         cli_xml_text(f, cli_class_name(train, c, b1));
-        fprintf(f, "<div class=\"small\">%zu images</div></th>", counts ? counts[c] : 0);
-        int shown = 0;
-        for (size_t i = 0; i < knn_dataset_count(train) && shown < 10; i++)
-            if (knn_dataset_label(train, i) == c) {
-                fprintf(f, "<td>");
-                image_tag(f, train, i, 2, "");
-                fprintf(f, "</td>");
-                shown++;
-            }
+        fprintf(f, "<div class=\"small\">%zu images</div></th>", classes[c].count);
+        for (size_t j = 0; j < classes[c].count && j < SAMPLES_PER_CLASS; j++) {
+            fprintf(f, "<td>");
+            image_tag(f, train, classes[c].first[j], 2, "");
+            fprintf(f, "</td>");
+        }
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table>\n");
-    free(counts);
+    if (C > shown)
+        fprintf(f, "<p>The first %d of %d classes.</p>\n", shown, C);
+    free(classes);
 
     if (cv) {
         fprintf(f, "<h2>Choosing K and the metric</h2><p>By 5-fold cross-validation on the "
@@ -180,36 +220,20 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
         cli_plot_cv_svg(f, cv);
     }
 
-    /* confusion matrix as a heat map, rows normalised */
-    fprintf(f, "<h2>Confusion matrix</h2><p>Rows: the true class; columns: the predicted "
-               "class; the colour is the share of the row.</p><table class=\"heat\"><tr><th>"
-               "</th>");
-    for (int c = 0; c < C; c++)
-        fprintf(f, "<th>%d</th>", c);
-    fprintf(f, "<th>accuracy</th></tr>\n");
-    for (int t = 0; t < C; t++) {
-        fprintf(f, "<tr><th style=\"text-align:right\">%d ", t);
-        cli_xml_text(f, cli_class_name(train, t, b1));
-        fprintf(f, "</th>");
-        size_t tot = m->class_total[t];
-        for (int c = 0; c < C; c++) {
-            size_t v = m->confusion[(size_t)t * (size_t)C + (size_t)c];
-            double share = tot ? (double)v / (double)tot : 0;
-            int light = (int)(255 - 200 * share);
-            fprintf(f, "<td style=\"background:rgb(%d,%d,255);color:%s\">%zu</td>", light,
-                    light, share > 0.5 ? "white" : "#222", v);
-        }
-        fprintf(f, "<td>%.1f%%</td></tr>\n",
-                tot ? 100.0 * (double)m->class_correct[t] / (double)tot : 0.0);
-    }
-    fprintf(f, "</table>\n");
+    fprintf(f, "<h2>Confusion matrix</h2>");
+    if (C > MAX_CLASSES_SHOWN)
+        fprintf(f, "<p>The confusion matrix and the per-class accuracy are omitted for %d "
+                   "classes (at most %d; 'knn eval' lists the per-class accuracy).</p>\n",
+                C, MAX_CLASSES_SHOWN);
+    else
+        heat_map(f, train, m);
 
     /* galleries */
     const size_t n = knn_dataset_count(r->test);
     fprintf(f, "<h2>Test images and their nearest neighbours</h2><p>Each test image (green: "
                "classified right, red: wrong), the vote, and its K nearest training images in "
                "order (pink: a different class than the vote).</p><table>\n");
-    for (size_t q = 0; q < n && q < (size_t)samples; q++)
+    for (size_t q = 0; q < n && q < (size_t)samples && !ferror(f); q++)
         neighbour_row(f, r, q);
     fprintf(f, "</table>\n<h2>The most confident mistakes</h2><table>\n");
     size_t *wrong = malloc((n ? n : 1) * sizeof *wrong), nw = 0;
@@ -326,10 +350,11 @@ int cmd_report(int argc, char **argv)
         code = EXIT_ERROR;
         goto done;
     }
+    const bool to_stdout = out.f == stdout;
     write_report(out.f, &r, cvr ? &cv : NULL, (int)samples);
     if (!cli_output_commit(&out))
         code = EXIT_ERROR;
-    else if (!common.quiet)
+    else if (!common.quiet && !to_stdout)
         printf("Wrote %s: accuracy %.2f%% with K = %d, %s\n", output, 100 * m.accuracy,
                params.k, knn_metric_name(params.metric));
 done:

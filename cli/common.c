@@ -1,14 +1,19 @@
 /* common.c: what the subcommands share (see cli.h). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,8 +91,13 @@ int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *
     int32_t *pred = malloc((n ? n : 1) * sizeof *pred);
     int32_t *truth = malloc((n ? n : 1) * sizeof *truth);
     float *scores = keep ? malloc((n ? n : 1) * (size_t)C * sizeof *scores) : NULL;
-    if (!st && (!ranking || !pred || !truth || (keep && !scores)))
+    /* the votes hold a row of all C classes per image: with many classes, the most memory */
+    const bool no_memory = !st && (!ranking || !pred || !truth || (keep && !scores));
+    if (no_memory) {
+        fprintf(stderr, "knn %s: out of memory for the votes of %zu images over %d classes\n",
+                cli_command, n, C);
         st = KNN_ERR_NOMEM;
+    }
     for (size_t i = 0; !st && i < n; i++)
         truth[i] = knn_dataset_label(test, i);
     if (!st)
@@ -103,7 +113,7 @@ int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *
     free(pred);
     free(scores);
     knn_neighbors_free(nb);
-    return st ? cli_library_error(st) : 0;
+    return no_memory ? EXIT_ERROR : st ? cli_library_error(st) : 0;
 }
 
 void cli_evaluation_free(cli_evaluation *e)
@@ -293,9 +303,18 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
 {
     cli_progress progress;
     cli_progress_init(&progress, "loading images", c->quiet);
-    knn_load_options o = {limit, c->coarse, labels_optional, c->width, c->height, c->channels,
-                          !c->crop_none, c->class_depth, c->strict, cli_progress_update,
-                          &progress, 0};
+    knn_load_options o = {.limit = limit,
+                          .coarse_labels = c->coarse,
+                          .labels_optional = labels_optional,
+                          .width = c->width,
+                          .height = c->height,
+                          .channels = c->channels,
+                          .crop = !c->crop_none,
+                          .class_depth = c->class_depth,
+                          .strict = c->strict,
+                          .progress = cli_progress_update,
+                          .progress_user = &progress,
+                          .private_copy = c->private_copy};
     knn_status st = knn_dataset_load(spec, &o, out);
     cli_progress_done(&progress);
     /* skipped images: one warning line each, then a count */
@@ -331,32 +350,107 @@ const char *cli_class_name(const knn_dataset *ds, int label, char *buf)
     return buf;
 }
 
+/* ---- text from file systems: UTF-8 -------------------------------------------------- */
+
+/* U+FFFD, which stands for every byte that is not part of valid UTF-8. */
+static const char replacement[] = "\xEF\xBF\xBD";
+
+/* The length (1 to 4) of the well-formed UTF-8 sequence at s, or 0 if s[0] starts none:
+ * Unicode's table of well-formed byte sequences, which excludes overlong forms, surrogates
+ * (U+D800..U+DFFF) and code points above U+10FFFF. s is NUL-terminated, and NUL is never a
+ * continuation byte, so nothing past the end is read. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+    const unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
+        hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80; /* no overlong forms */
+        hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing above U+10FFFF */
+    } else {
+        return 0; /* a continuation byte, C0, C1 (always overlong) or F5..FF */
+    }
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+char *cli_utf8_copy(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char *out = malloc(3 * strlen(s) + 1), *o = out; /* each byte becomes at most 3 */
+    while (out && *p) {
+        size_t n = utf8_sequence(p);
+        memcpy(o, n ? (const char *)p : replacement, n ? n : 3);
+        o += n ? n : 3;
+        p += n ? n : 1;
+    }
+    if (out)
+        *o = '\0';
+    return out;
+}
+
+/* Writes s as valid UTF-8 (see cli_utf8_copy), passing each ASCII character to `ascii`,
+ * which escapes it for the format. */
+static void write_utf8(FILE *f, const char *s, void (*ascii)(FILE *, unsigned char))
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_sequence(p);
+        if (n == 1)
+            ascii(f, *p);
+        else
+            fwrite(n ? (const char *)p : replacement, 1, n ? n : 3, f);
+        p += n ? n : 1;
+    }
+}
+
+static void xml_ascii(FILE *f, unsigned char c)
+{
+    if (c == '<')
+        fputs("&lt;", f);
+    else if (c == '>')
+        fputs("&gt;", f);
+    else if (c == '&')
+        fputs("&amp;", f);
+    else if (c == '"')
+        fputs("&quot;", f);
+    else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+        fputs(replacement, f); /* control characters are not allowed in XML (SVG) */
+    else
+        fputc(c, f);
+}
+
 void cli_xml_text(FILE *f, const char *s)
 {
-    for (; *s; s++)
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
+    write_utf8(f, s, xml_ascii);
+}
+
+static void json_ascii(FILE *f, unsigned char c)
+{
+    if (c == '"' || c == '\\')
+        fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+        fprintf(f, "\\u%04x", c);
+    else
+        fputc(c, f);
 }
 
 void cli_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
+    write_utf8(f, s, json_ascii);
     fputc('"', f);
 }
 
@@ -402,88 +496,193 @@ void cli_progress_done(cli_progress *p)
     p->shown = false;
 }
 
-/* ---- atomic output -------------------------------------------------------------------- */
+/* ---- atomic output and signals --------------------------------------------------------- */
 
-static volatile sig_atomic_t interrupted_tmp_set;
-static char interrupted_tmp[PATH_MAX];
+/* The temporary output file, for the signal handlers: tmp_path is complete whenever tmp_set
+ * is 1 (set after it is written, cleared before it changes). */
+static volatile sig_atomic_t tmp_set;
+static char tmp_path[PATH_MAX];
+static char bus_message[160];
+static size_t bus_message_len;
 
+static void track_tmp(const char *path)
+{
+    tmp_set = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (path) {
+        memcpy(tmp_path, path, strlen(path) + 1);
+        atomic_signal_fence(memory_order_seq_cst);
+        tmp_set = 1;
+    }
+}
+
+/* SIGINT, SIGTERM, SIGHUP (installed with SA_RESETHAND): remove the temporary file, then die
+ * of the same signal, as the caller expects of a killed process. */
+static void remove_tmp_and_die(int sig)
+{
+    if (tmp_set)
+        unlink(tmp_path);
+    raise(sig);
+}
+
+/* SIGBUS: the library maps model files, and one truncated while in use faults on access.
+ * Only async-signal-safe calls here. */
 static void remove_tmp_and_exit(int sig)
 {
-    if (interrupted_tmp_set)
-        unlink(interrupted_tmp);
-    signal(sig, SIG_DFL);
-    raise(sig);
+    (void)sig;
+    if (tmp_set)
+        unlink(tmp_path);
+    ssize_t said = write(STDERR_FILENO, bus_message, bus_message_len);
+    (void)said; /* if stderr fails too, nothing more can be done */
+    _exit(EXIT_ERROR);
+}
+
+void cli_catch_sigbus(void)
+{
+    int n = snprintf(bus_message, sizeof bus_message,
+                     "knn %s: a mapped file changed or was truncated while in use\n",
+                     cli_command);
+    bus_message_len = n > 0 && (size_t)n < sizeof bus_message ? (size_t)n : 0;
+    struct sigaction sa = {0};
+    sa.sa_handler = remove_tmp_and_exit;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+/* Installed only when a temporary file is made, not at start (`knn serve` waits for SIGINT
+ * and SIGTERM with sigwait), and not over an ignored signal: nohup and background jobs ignore
+ * SIGHUP or SIGINT so that the command survives them. */
+static void catch_termination(void)
+{
+    static const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = remove_tmp_and_die;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof signals / sizeof *signals; i++)
+        if (sigaction(signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(signals[i], &sa, NULL);
+}
+
+int cli_flush_error(FILE *f)
+{
+    if (fflush(f) != 0)
+        return errno;
+    /* an earlier write failed and stdio kept nothing to retry: its reason is lost */
+    return ferror(f) ? EIO : 0;
+}
+
+/* Creates TARGET.tmp.XXXXXX (six random letters and digits) for writing, never an existing
+ * file or link (O_EXCL), with mode 0666 less the umask as the kernel applies it, and hands
+ * its name to the signal handlers. Returns the descriptor, or -1 with errno set. tmp holds
+ * strlen(target) + 12 bytes. */
+static int create_tmp(const char *target, char *tmp)
+{
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t r;
+        if (getentropy(&r, sizeof r) != 0) /* no entropy yet: unique enough, as O_EXCL checks */
+            r = (uint64_t)getpid() << 32 ^ (uint64_t)(cli_now() * 1e9) ^ (uint64_t)attempt;
+        char *p = tmp + sprintf(tmp, "%s.tmp.", target);
+        for (int i = 0; i < 6; i++, r /= sizeof digits - 1)
+            *p++ = digits[r % (sizeof digits - 1)];
+        *p = '\0';
+        /* The handlers learn the name before the file exists, so that a signal just after
+         * the open still removes it; one between a failed open and the line after it would
+         * remove a file of this random name that was there before: no one's in practice. */
+        track_tmp(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0)
+            return fd;
+        track_tmp(NULL);
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1; /* errno is EEXIST */
+}
+
+static bool output_error(cli_output *o, const char *what, const char *why)
+{
+    fprintf(stderr, "knn %s: %s: %s%s\n", cli_command, o->name, what, why);
+    cli_output_abort(o);
+    return false;
+}
+
+bool cli_output_is_stdout(const char *path)
+{
+    return !path || !strcmp(path, "-") || !strcmp(path, "/dev/stdout");
 }
 
 bool cli_output_open(cli_output *o, const char *path)
 {
     memset(o, 0, sizeof *o);
-    if (!path || !strcmp(path, "-")) {
-        o->f = stdout;
+    o->name = path;
+    if (cli_output_is_stdout(path)) {
+        o->f = stdout; /* itself: reopening /dev/stdout would start a file at its beginning */
         return true;
     }
-    size_t n = strlen(path);
-    o->path = strdup(path);
-    o->tmp = malloc(n + 16);
-    if (!o->path || !o->tmp || n + 16 > sizeof interrupted_tmp) {
-        fprintf(stderr, "knn %s: %s: path too long or out of memory\n", cli_command, path);
-        cli_output_abort(o);
-        return false;
+    struct stat sb;
+    const bool exists = stat(path, &sb) == 0; /* follows links */
+    if (!exists && errno != ENOENT)
+        return output_error(o, "cannot write: ", strerror(errno));
+    if (!exists && lstat(path, &sb) == 0) { /* a link to nothing */
+        char target[PATH_MAX];
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        return output_error(o, "cannot write: a link to a missing file: ", target);
     }
-    snprintf(o->tmp, n + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(o->tmp);
-    /* mkstemp makes the file private (0600); the output gets the usual 0666 less the umask */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fd >= 0 && fchmod(fd, 0666 & ~mask) != 0) {
-        close(fd);
-        unlink(o->tmp);
-        fd = -1;
+    if (exists && S_ISDIR(sb.st_mode))
+        return output_error(o, "cannot write: ", strerror(EISDIR));
+    if (exists && !S_ISREG(sb.st_mode)) { /* a device or FIFO (a socket fails to open) */
+        int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+            if (fd >= 0)
+                close(fd);
+            return output_error(o, "cannot write: ", strerror(errno));
+        }
+        return true;
     }
-    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-        fprintf(stderr, "knn %s: %s: cannot write: %s\n", cli_command, path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    /* a regular file, or nothing yet: the link's final target, or path itself */
+    o->path = exists ? realpath(path, NULL) : strdup(path);
+    size_t n = o->path ? strlen(o->path) + 12 : 0;
+    if (n > sizeof tmp_path)
+        return output_error(o, "cannot write: ", "the path is too long");
+    if (!o->path || !(o->tmp = malloc(n)))
+        return output_error(o, "cannot write: ", strerror(errno));
+    catch_termination();
+    int fd = create_tmp(o->path, o->tmp);
+    if (fd >= 0 && (o->f = fdopen(fd, "w")))
+        return true;
+    int err = errno;
+    if (fd < 0) { /* nothing made: the name is not ours to remove */
         free(o->tmp);
         o->tmp = NULL;
-        cli_output_abort(o);
-        return false;
+    } else {
+        close(fd); /* and cli_output_abort removes the file */
     }
-    memcpy(interrupted_tmp, o->tmp, strlen(o->tmp) + 1);
-    interrupted_tmp_set = 1;
-    signal(SIGINT, remove_tmp_and_exit);
-    signal(SIGTERM, remove_tmp_and_exit);
-    return true;
+    return output_error(o, "cannot write: ", strerror(err));
 }
 
 bool cli_output_commit(cli_output *o)
 {
-    if (o->f == stdout) {
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-            fprintf(stderr, "knn %s: writing the output failed: %s\n", cli_command,
-                    strerror(errno));
-            return false;
-        }
+    if (o->f == stdout) { /* checked once for every command, in main() */
+        memset(o, 0, sizeof *o);
         return true;
     }
-    bool ok = !ferror(o->f) && fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
-    int err = errno;
-    ok = fclose(o->f) == 0 && ok;
-    o->f = NULL;
-    if (ok && rename(o->tmp, o->path) != 0) {
-        ok = false;
+    int err = cli_flush_error(o->f);
+    if (!err && o->tmp && fsync(fileno(o->f)) != 0)
         err = errno;
-    }
-    if (!ok) {
-        fprintf(stderr, "knn %s: %s: writing failed: %s\n", cli_command, o->path,
-                strerror(err));
-        cli_output_abort(o);
-        return false;
-    }
-    interrupted_tmp_set = 0;
+    if (fclose(o->f) != 0 && !err)
+        err = errno;
+    o->f = NULL;
+    if (!err && o->tmp && rename(o->tmp, o->path) != 0)
+        err = errno;
+    if (err)
+        return output_error(o, "writing failed: ", strerror(err));
+    track_tmp(NULL);
     free(o->tmp);
     free(o->path);
-    o->tmp = o->path = NULL;
+    memset(o, 0, sizeof *o);
     return true;
 }
 
@@ -493,7 +692,7 @@ void cli_output_abort(cli_output *o)
         fclose(o->f);
     if (o->tmp)
         unlink(o->tmp);
-    interrupted_tmp_set = 0;
+    track_tmp(NULL);
     free(o->tmp);
     free(o->path);
     memset(o, 0, sizeof *o);

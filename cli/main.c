@@ -1,6 +1,7 @@
 /* main.c: `knn`, the command-line front end of libknn: one subcommand per job. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +50,14 @@ static command_fn find_command(const char *name)
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(name, commands[i].name)) {
             cli_command = commands[i].name;
+            cli_catch_sigbus();
             return commands[i].run;
         }
     fprintf(stderr, "knn: unknown command '%s'; see 'knn --help'\n", name);
     return NULL;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(usage, stderr);
@@ -82,4 +84,21 @@ int main(int argc, char **argv)
     }
     command_fn run = find_command(cmd);
     return run ? run(argc - 1, argv + 1) : EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed pipe is then a write error like a full disk (reported below, and writers stop
+     * early on ferror), instead of a silent death by SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    int code = dispatch(argc, argv);
+    /* Standard output is checked once, here, for every command: one line for a failed write
+     * (a full disk, a closed pipe), unless the command already failed and said why. */
+    int err = cli_flush_error(stdout);
+    if (err && !code) {
+        fprintf(stderr, "knn%s%s: writing the output failed: %s\n", *cli_command ? " " : "",
+                cli_command, strerror(err));
+        code = EXIT_ERROR;
+    }
+    return code;
 }

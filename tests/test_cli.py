@@ -8,7 +8,6 @@ import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -407,23 +406,7 @@ def test_bad_input_gives_one_clear_line():
 
 
 def main():
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
-    if not os.access(KNN, os.X_OK):
-        print(f"cli: {KNN} is not built; run make")
-        print("cli: 0 passed, 1 failed")
-        return 1
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-            print(f"ok   {name}")
-            passed += 1
-        except Exception as e:  # a failed check, or output that does not parse
-            print(f"FAIL {name}: {e!r}"[:2000])
-            failed += 1
-    shutil.rmtree(TMP, ignore_errors=True)
-    print(f"cli: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return fixtures.run_tests("cli", globals(), KNN, TMP)
 
 
 if __name__ == "__main__":

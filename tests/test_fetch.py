@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixtures  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KNN = os.path.join(ROOT, "knn")
+KNN = os.path.abspath(os.environ.get("KNN_BIN") or os.path.join(ROOT, "knn"))
 TMP = tempfile.mkdtemp(prefix="knn-fetch-")
 SERVED = os.path.join(TMP, "served")
 os.makedirs(SERVED)
@@ -209,6 +209,40 @@ def test_fetch_refuses_a_wrong_checksum(url):
     assert r.returncode == 1 and "checksum mismatch" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not os.path.exists(os.path.join(d, "mnist"))
+
+
+def test_fetch_accepts_upper_case_checksums(url):
+    files = build_mnist()
+    sums = os.path.join(TMP, "upper.txt")
+    with open(sums, "w") as f:  # md5sum's format, upper-cased; " *" marks a binary file
+        for i, fn in enumerate(files):
+            f.write(f"{md5(os.path.join(SERVED, fn)).upper()} {'*' if i % 2 else ' '}{fn}\n")
+    d = os.path.join(TMP, "d10")
+    r = knn("fetch", "mnist", "--dir", d, "--mirror", url, "--checksums", sums)
+    assert r.returncode == 0, r.stderr
+    assert os.path.isdir(os.path.join(d, "mnist"))
+
+
+def test_fetch_refuses_a_checksums_file_that_is_not_a_regular_file(url):
+    fifo = os.path.join(TMP, "sums.fifo")
+    os.mkfifo(fifo)  # nobody writes: reading it would wait for ever
+    big = os.path.join(TMP, "big-sums.txt")
+    with open(big, "wb") as f:
+        f.truncate((1 << 20) + 1)
+    files = build_mnist()
+    short = os.path.join(TMP, "short.txt")
+    with open(short, "w") as f:
+        f.write("".join(f"12345  {fn}\n" for fn in files))
+    d = os.path.join(TMP, "d11")
+    for sums, why in (("/dev/zero", "not a regular file"), (fifo, "not a regular file"),
+                      (os.path.join(TMP, "no-such-sums.txt"), "No such file"),
+                      (big, "larger than 1 MiB"), (short, "is not 32 hex digits")):
+        r = knn("fetch", "mnist", "--dir", d, "--mirror", url, "--checksums", sums)
+        assert r.returncode == 1, (sums, r.returncode, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"--checksums {sums}: " in lines[0], r.stderr
+        assert why in lines[0], (why, lines[0])
+        assert not os.path.exists(d)  # refused before anything was made
 
 
 def test_fetch_refuses_a_corrupt_archive(url):
