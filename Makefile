@@ -48,7 +48,7 @@ CLI_LDLIBS = -lcurl -larchive -lcrypto -lmicrohttpd -lcjson -lpthread
 $(B)/cli/demo_html.c: web/demo.html
 	@mkdir -p $(dir $@)
 	awk 'BEGIN { print "const char knn_demo_html[] =" } \
-	     { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
+	     { gsub(/\\/, "\\\\\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
 	     END { print "    ;" }' $< > $@
 
 $(B)/cli/demo_html.o: $(B)/cli/demo_html.c

@@ -2,7 +2,10 @@
  * fuzzed on its own: a JSON request in, the classified grid (or an error) as JSON out. The
  * points become a float32 training set, the grid cells' centres the queries, and the
  * library's own search and vote label them; a cell is "tied" when its two best classes got
- * the same vote (the demo paints those white). Every field is checked against its limits. */
+ * the same vote (the demo paints those white). Every field is checked against its limits,
+ * and the JSON is read strictly: one value and nothing after it but white space, and no NUL
+ * in a string (cJSON decodes \u0000 into a C string that then ends early, so that
+ * "l1\u0000x" would read as "l1"). */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -30,6 +33,53 @@ static bool number_field(const cJSON *obj, const char *name, double lo, double h
     return true;
 }
 
+/* True if the JSON text holds a NUL: a raw zero byte anywhere (never valid JSON), or a
+ * \u0000 escape in a string (a key or a value). */
+static bool has_nul(const char *s, size_t n)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\0')
+            return true;
+        if (!in_string)
+            in_string = s[i] == '"';
+        else if (s[i] == '"')
+            in_string = false;
+        else if (s[i] == '\\') {
+            if (n - i > 5 && !memcmp(s + i + 1, "u0000", 5))
+                return true;
+            i++; /* skip the escaped character: \" does not end the string, and in \\u0000
+                  * the second backslash is text, not the start of an escape */
+        }
+    }
+    return false;
+}
+
+/* The body parsed as one JSON object with nothing after it but white space, or NULL (with
+ * *why saying what is wrong). */
+static cJSON *parse_object(const char *body, size_t n, const char **why)
+{
+    if (has_nul(body, n)) {
+        *why = "the body holds a NUL character (\\u0000)";
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *in = n ? cJSON_ParseWithLengthOpts(body, n, &end, 0) : NULL;
+    if (!in || !cJSON_IsObject(in)) {
+        *why = "the body is not a JSON object";
+        cJSON_Delete(in);
+        return NULL;
+    }
+    while (end < body + n && memchr(" \t\r\n", *end, 4))
+        end++;
+    if (end != body + n) {
+        *why = "the body has text after its JSON object";
+        cJSON_Delete(in);
+        return NULL;
+    }
+    return in;
+}
+
 /* {"error": msg} as a malloc'd string. */
 static char *error_json(const char *msg)
 {
@@ -43,10 +93,10 @@ static char *error_json(const char *msg)
 int cli_boundary(const char *body, size_t n_body, char **out_json)
 {
     *out_json = NULL;
-    cJSON *in = cJSON_ParseWithLength(body ? body : "", n_body);
-    if (!in || !cJSON_IsObject(in)) {
-        cJSON_Delete(in);
-        *out_json = error_json("the body is not a JSON object");
+    const char *not_json = NULL;
+    cJSON *in = parse_object(body, n_body, &not_json);
+    if (!in) {
+        *out_json = error_json(not_json);
         return 400;
     }
     const cJSON *pts = cJSON_GetObjectItemCaseSensitive(in, "points");

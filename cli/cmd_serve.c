@@ -9,30 +9,100 @@
  *   POST /api/classify     the image's bytes -> {"label", "name", "top": [...5],
  *                          "neighbors": [...K]}
  *   GET  /api/info         the model: classes, K, metric, image size
- * Requests are parsed with cJSON and checked against limits (body size, points, grid, K);
- * anything out of range answers 400 with {"error": "..."}; the server keeps serving. It
- * binds to 127.0.0.1 unless --host says otherwise. */
+ * Other methods answer 405 with an Allow header, other paths 404. Requests are parsed with
+ * cJSON (boundary.c) and checked against limits; anything out of range answers 400 with
+ * {"error": "..."}; the server keeps serving. It binds to 127.0.0.1 unless --host says
+ * otherwise. Names from the file system (classes, paths) can be any bytes: they are made
+ * valid UTF-8 (cli_utf8_copy) before they go into JSON.
+ *
+ * Clients may be hostile: slow on purpose, many, or sending what costs most. The defences,
+ * each number a #define below with its reason:
+ *  - One thread per connection (poll, not select, so that sockets numbered over FD_SETSIZE
+ *    work): a request that waits for its turn or decodes a photo holds its own thread only,
+ *    never another client's request. MAX_CONNECTIONS bounds the threads, and
+ *    CLIENT_CONNECTIONS the share of one client address.
+ *  - A deadline per request (--request-timeout): headers, body and the wait for a worker must
+ *    fit in it. libmicrohttpd only times out idle connections, so a watchdog thread shuts
+ *    down (shutdown(2)) the socket of every connection past its deadline. Connections are
+ *    registered by libmicrohttpd's STARTED and CLOSED notifications under the lock the
+ *    watchdog holds, and libmicrohttpd 0.9.75 sends CLOSED before it closes the socket
+ *    (daemon.c: MHD_cleanup_connections, and the failure path of internal_add_connection),
+ *    so a socket number is never shut down after it has been closed and reused. While a
+ *    request is being worked on, the handler bounds its own time (the wait for a worker ends
+ *    at the deadline; decoding is bounded by the library's limits), and its answer then gets
+ *    a deadline of its own to be sent.
+ *  - Workers: at most --threads requests decode and classify at once (photos, boundary
+ *    grids); the others wait their turn until their deadline, then answer 503. Pages and
+ *    /api/info are answered at once and never wait behind that work.
+ *  - Bodies: the limit of each endpoint is checked against Content-Length before the body is
+ *    read (413 at once), and again as a chunked body grows. Memory for bodies is reserved
+ *    from a budget in all and per client address, from Content-Length (503 at once when it
+ *    does not fit) and as a chunked body grows; the body itself is kept in memory, never in
+ *    a temporary file.
+ *  - SIGINT / SIGTERM: waiting requests give up at once, connections are shut down, and if
+ *    requests still decoding have not finished within SHUTDOWN_GRACE_S the process exits
+ *    without them.
+ * The model is read into memory (private_copy), not mapped, so that replacing or
+ * overwriting the file cannot reach the server. */
 #include "cli.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-#define MAX_JSON_BODY (1 << 20)
-#define MAX_IMAGE_BODY (16 << 20)
+/* Bodies: a boundary request of 2,000 points is about 100 KiB of JSON, so 1 MiB is plenty;
+ * 16 MiB holds any photo worth classifying at the model's small size. */
+#define MAX_JSON_BODY ((size_t)1 << 20)
+#define MAX_IMAGE_BODY ((size_t)16 << 20)
+/* Memory for bodies in all: four photos of the largest size at once; and per client
+ * address: one of them, so that one client's stalled uploads cannot lock the others out. */
+#define BODY_BUDGET ((size_t)64 << 20)
+#define CLIENT_BODY_BUDGET MAX_IMAGE_BODY
+/* Connections, each with its thread (8 MiB of stack reserved, little of it used). A browser
+ * opens up to 6 per server; a connection still counts for its address until libmicrohttpd
+ * has joined its thread, so 12 clients behind one address closing and opening connections
+ * quickly were measured to hold 14 at once. 32 per address leaves room for that while one
+ * client holds at most 1/8 of them. */
+#define MAX_CONNECTIONS 256u
+#define CLIENT_CONNECTIONS 32u
+/* A whole request, from the connection's start (or the previous answer on it) to the
+ * answer: a 16 MiB photo over a 1 MB/s link takes 16 s, so 30 s leaves room for slow links
+ * while a slow client's connections are freed twice a minute. Idle connections between
+ * requests are closed sooner. */
+#define REQUEST_TIMEOUT_S 30
+#define IDLE_TIMEOUT_S 15u
+/* How often the watchdog looks: a connection is cut at most this late. */
+#define WATCHDOG_TICK_S 0.25
+/* An answer given before the body was read (413, 503, 404, 405): how long the body still
+ * coming is read and dropped before the connection closes. Closing a socket with unread data
+ * resets the connection, and a client still sending (one that does not ask for "100
+ * Continue") would lose the answer; 2 s lets a fast client finish, a slow one cannot hold
+ * the connection for long. */
+#define LINGER_S 2.0
+/* Requests decoded and classified at once (--threads): both cores of a small machine. */
+#define DEFAULT_WORKERS 2
+/* Ctrl-C: the longest the server waits for requests still decoding (a photo within the
+ * library's limits decodes in a few seconds at most). */
+#define SHUTDOWN_GRACE_S 5
 
 extern const char knn_demo_html[];
 
 static const char help[] =
-    "usage: knn serve [MODEL] [--host ADDRESS] [--port N]\n"
+    "usage: knn serve [MODEL] [--host ADDRESS] [--port N] [--threads N]\n"
+    "                 [--request-timeout SECONDS]\n"
     "\n"
     "Serve the interactive decision-boundary demo (points in the plane, L1 or L2, K from 1\n"
     "to 7, uniform or distance votes, ties in white) at http://HOST:PORT/, classified by\n"
@@ -41,65 +111,169 @@ static const char help[] =
     "\n"
     "  --host ADDRESS     the address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N           the port (default 8080; 0: any free port, printed)\n"
-    "  --threads N        request threads (default 4)\n"
+    "  --threads N        requests decoded and classified at once (photos and boundary\n"
+    "                     grids; default 2); others wait their turn up to their deadline,\n"
+    "                     then answer 503. Pages and /api/info never wait.\n"
+    "  --request-timeout SECONDS\n"
+    "                     the most one request may take, headers, body and waiting\n"
+    "                     included (default 30); slower connections are cut off\n"
     "  -q, --quiet        no start-up line\n"
-    "  -h, --help         this help\n";
+    "  -h, --help         this help\n"
+    "\n"
+    "Limits: bodies of 1 MiB of JSON and 16 MiB of image (413, refused from Content-Length\n"
+    "before they are sent); 64 MiB of bodies in memory in all and 16 MiB per client address\n"
+    "(503 beyond); 256 connections, 32 per client address; idle connections closed after\n"
+    "15 s; photos of at most 64 megapixels and 256 MiB decoded, JPEG, PNG, BMP, GIF or PGM/PPM\n"
+    "(400, checked before decoding). The model is read into memory: changing its file does\n"
+    "not reach the server. Ctrl-C stops it within 5 s.\n";
 
+/* The upload page. Everything from the server (class names, paths) goes in as text
+ * (textContent), never as HTML: a class folder may be named "<img onerror=...>". */
 static const char upload_html[] =
     "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>knn: classify a "
     "photo</title><style>body{font-family:sans-serif;margin:2em}img{image-rendering:"
     "pixelated}</style></head><body><h1>Classify a photo</h1><p id=\"model\"></p>"
     "<input type=\"file\" id=\"file\" accept=\"image/*\"><div id=\"out\"></div><script>"
+    "function el(tag,text,id){const e=document.createElement(tag);e.textContent=text;"
+    "if(id)e.id=id;return e;}"
+    "function list(lines,id){const l=el('ol','',id);for(const t of lines)l.append(el('li',t));"
+    "return l;}"
     "fetch('/api/info').then(r=>r.json()).then(j=>{document.getElementById('model')."
     "textContent=`Model: ${j.source}, ${j.classes.length} classes, K = ${j.k}, ${j.metric}`;});"
     "document.getElementById('file').onchange=async e=>{const f=e.target.files[0];if(!f)"
-    "return;const r=await fetch('/api/classify',{method:'POST',body:f});const j=await r.json();"
-    "const o=document.getElementById('out');if(!r.ok){o.textContent='error: '+j.error;return;}"
-    "o.innerHTML='<h2 id=\"answer\">'+j.name+'</h2><ol id=\"top\">'+j.top.map(t=>`<li>"
-    "${t.name}: ${(100*t.score).toFixed(1)}%</li>`).join('')+'</ol><p>Nearest training "
-    "images:</p><ol>'+j.neighbors.map(n=>`<li>#${n.index} ${n.name}, distance ${n.distance."
-    "toFixed(1)}${n.path?' ('+n.path+')':''}</li>`).join('')+'</ol>';};</script></body>"
-    "</html>";
+    "return;const o=document.getElementById('out');o.replaceChildren();"
+    "const r=await fetch('/api/classify',{method:'POST',body:f});"
+    "const j=await r.json().catch(()=>({error:`HTTP ${r.status}`}));"
+    "if(!r.ok){o.textContent='error: '+j.error;return;}"
+    "o.append(el('h2',j.name,'answer'),"
+    "list(j.top.map(t=>`${t.name}: ${(100*t.score).toFixed(1)}%`),'top'),"
+    "el('p','Nearest training images:'),"
+    "list(j.neighbors.map(n=>`#${n.index} ${n.name}, distance ${n.distance.toFixed(1)}`+"
+    "(n.path?` (${n.path})`:''))));};</script></body></html>";
+
+#define NO_MODEL "no model: start the server as 'knn serve MODEL'"
+
+/* A connection, from libmicrohttpd's STARTED to its CLOSED notification. */
+typedef struct conn {
+    struct conn *prev, *next;
+    int fd;
+    in_addr_t client; /* the client's IPv4 address (the server listens on IPv4)          */
+    double start;     /* when the current request's time began (cli_now)                */
+    bool working;     /* in the handler's last call: the handler bounds its own time     */
+    bool cut;         /* shut down by the watchdog                                       */
+    bool linger;      /* answered before its body was read: see LINGER_S                 */
+    size_t reserved;  /* bytes of BODY_BUDGET reserved for the current request's body    */
+} conn;
 
 typedef struct {
     const knn_dataset *model;
     knn_params params;
+    double timeout; /* seconds a request may take */
+    int workers;    /* requests decoded and classified at once */
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t turn;  /* a worker is free, or the server is stopping */
+    pthread_cond_t wake;  /* the watchdog's tick, or the server is stopping */
+    conn *conns;
+    int busy;        /* workers in use */
+    size_t reserved; /* bytes reserved for bodies in all */
+    bool stopping;
 } server;
 
+typedef enum { DEMO_PAGE, UPLOAD_PAGE, INFO, BOUNDARY, CLASSIFY } endpoint;
+
 typedef struct {
+    const char *path;
+    endpoint what;
+    size_t limit; /* the largest body; 0: no body, answered at once with GET or HEAD */
+    const char *use; /* the 405 message */
+} route;
+
+static const route routes[] = {
+    {"/", DEMO_PAGE, 0, "GET this page"},
+    {"/upload", UPLOAD_PAGE, 0, "GET this page"},
+    {"/api/info", INFO, 0, "GET the model's description here"},
+    {"/api/boundary", BOUNDARY, MAX_JSON_BODY, "POST a JSON object here"},
+    {"/api/classify", CLASSIFY, MAX_IMAGE_BODY, "POST an image here"},
+};
+
+typedef struct {
+    conn *k;
+    const route *r;
     char *body;
-    size_t n, cap, limit;
-    bool too_large;
+    size_t n, cap;
+    size_t announced; /* Content-Length, 0 when chunked */
+    unsigned refused; /* 0, or the status to answer once the body is over: 413, 503, 500 */
 } request;
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-                             char *body, size_t n)
+/* ---- time ------------------------------------------------------------------------------ */
+
+/* The time t (seconds of CLOCK_MONOTONIC, as cli_now) for pthread_cond_timedwait. */
+static struct timespec at_time(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    return ts;
+}
+
+/* ---- answers --------------------------------------------------------------------------- */
+
+/* A response holding body (malloc'd, n bytes), freed with it, or at once on failure. */
+static struct MHD_Response *response(char *body, size_t n)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
+    if (!r)
         free(body);
+    return r;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, unsigned status,
+                                     struct MHD_Response *r, const char *type)
+{
+    if (!r)
         return MHD_NO;
-    }
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
 }
 
-static enum MHD_Result reply_static(struct MHD_Connection *c, const char *type, const char *s)
+static enum MHD_Result reply_page(struct MHD_Connection *c, const char *html)
 {
-    char *copy = strdup(s);
-    return copy ? reply(c, MHD_HTTP_OK, type, copy, strlen(copy)) : MHD_NO;
+    return send_response(c, MHD_HTTP_OK,
+                         MHD_create_response_from_buffer(strlen(html), (void *)html,
+                                                         MHD_RESPMEM_PERSISTENT),
+                         "text/html; charset=utf-8");
 }
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, cJSON *j)
 {
-    char *text = cJSON_PrintUnformatted(j);
+    char *body = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
-    if (!text)
-        return MHD_NO;
-    return reply(c, status, "application/json", text, strlen(text));
+    return body ? send_response(c, status, response(body, strlen(body)), "application/json")
+                : MHD_NO;
+}
+
+/* s as a JSON string, made valid UTF-8 first: names from file systems can be any bytes,
+ * and JSON must be UTF-8. NULL when out of memory. */
+static cJSON *text(const char *s)
+{
+    char *u = cli_utf8_copy(s);
+    cJSON *j = u ? cJSON_CreateString(u) : NULL;
+    free(u);
+    return j;
+}
+
+/* {"error": msg} (messages may quote URLs and paths: any bytes); NULL when out of memory. */
+static struct MHD_Response *error_response(const char *msg)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddItemToObject(j, "error", text(msg));
+    char *body = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return body ? response(body, strlen(body)) : NULL;
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *fmt,
@@ -112,21 +286,260 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "error", msg);
-    return reply_json(c, status, j);
+    return send_response(c, status, error_response(msg), "application/json");
 }
+
+static enum MHD_Result reply_wrong_method(struct MHD_Connection *c, const route *r,
+                                          const char *method)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "%.16s is not allowed: %s", method, r->use);
+    struct MHD_Response *res = error_response(msg);
+    if (res)
+        MHD_add_response_header(res, "Allow", r->limit ? "POST" : "GET, HEAD");
+    return send_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, res, "application/json");
+}
+
+/* ---- connections and their deadlines --------------------------------------------------- */
+
+static conn *this_conn(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* A new connection joins the list the watchdog walks; one that cannot be listed (out of
+ * memory) would have no deadline, so it is shut down at once. */
+static void conn_started(server *s, struct MHD_Connection *c, void **ctx)
+{
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *addr =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    conn *k = fd && addr ? calloc(1, sizeof *k) : NULL;
+    if (!k) {
+        if (fd)
+            shutdown(fd->connect_fd, SHUT_RDWR);
+        return;
+    }
+    k->fd = fd->connect_fd;
+    k->client = ((const struct sockaddr_in *)addr->client_addr)->sin_addr.s_addr;
+    k->start = cli_now();
+    pthread_mutex_lock(&s->lock);
+    k->next = s->conns;
+    if (s->conns)
+        s->conns->prev = k;
+    s->conns = k;
+    pthread_mutex_unlock(&s->lock);
+    *ctx = k;
+}
+
+static void conn_closed(server *s, conn *k)
+{
+    pthread_mutex_lock(&s->lock);
+    *(k->prev ? &k->prev->next : &s->conns) = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    s->reserved -= k->reserved;
+    pthread_mutex_unlock(&s->lock);
+    free(k);
+}
+
+/* libmicrohttpd's STARTED and CLOSED notifications. CLOSED comes before libmicrohttpd closes
+ * the socket, so a listed fd is always its connection's. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_started(cls, c, ctx);
+    } else if (*ctx) {
+        conn_closed(cls, *ctx);
+        *ctx = NULL;
+    }
+}
+
+/* Shuts down the socket of every connection past its deadline (except those being worked
+ * on), every WATCHDOG_TICK_S until the server stops. Its thread wakes the connection's
+ * thread, which then closes the connection as if the client had gone. */
+static void *watchdog(void *arg)
+{
+    server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        const double now = cli_now();
+        for (conn *k = s->conns; k; k = k->next)
+            if (!k->working && !k->cut && now - k->start > s->timeout) {
+                shutdown(k->fd, SHUT_RDWR);
+                k->cut = true;
+            }
+        struct timespec t = at_time(now + WATCHDOG_TICK_S);
+        pthread_cond_timedwait(&s->wake, &s->lock, &t);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* ---- memory for bodies ------------------------------------------------------------------ */
+
+/* Makes k's reservation at least `bytes`; false if that would take the total over
+ * BODY_BUDGET or k's client address over CLIENT_BODY_BUDGET. */
+static bool reserve(server *s, conn *k, size_t bytes)
+{
+    pthread_mutex_lock(&s->lock);
+    const size_t more = bytes > k->reserved ? bytes - k->reserved : 0;
+    size_t client = 0;
+    for (const conn *o = s->conns; o; o = o->next)
+        client += o->client == k->client ? o->reserved : 0;
+    const bool ok = more <= BODY_BUDGET - s->reserved && more <= CLIENT_BODY_BUDGET - client;
+    if (ok) {
+        k->reserved += more;
+        s->reserved += more;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+/* Gives k's reservation back to the budget; with `restart`, the request on k is over and the
+ * next one on the connection has a deadline of its own. */
+static void release(server *s, conn *k, bool restart)
+{
+    pthread_mutex_lock(&s->lock);
+    s->reserved -= k->reserved;
+    k->reserved = 0;
+    if (restart)
+        k->start = cli_now();
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Reads and drops what the client still sends, for up to LINGER_S, after the answer and the
+ * end of our side of the connection (shutdown SHUT_WR) so that the answer reaches it. */
+static void linger(int fd)
+{
+    char sink[16384];
+    const double end = cli_now() + LINGER_S;
+    shutdown(fd, SHUT_WR);
+    struct pollfd p = {fd, POLLIN, 0};
+    for (double left; (left = end - cli_now()) > 0;)
+        if (poll(&p, 1, (int)(left * 1000) + 1) <= 0 || recv(fd, sink, sizeof sink, 0) <= 0)
+            break;
+}
+
+/* The body as the client announced it (Content-Length; 0 when chunked or absent; SIZE_MAX
+ * when absurd), so that a body over the limit is refused before it is sent. */
+static size_t announced_length(struct MHD_Connection *c)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    return errno || *end || n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+/* Drops the body read so far and its memory; `status` is answered when the body is over. */
+static void refuse(server *s, request *rq, unsigned status)
+{
+    free(rq->body);
+    rq->body = NULL;
+    rq->n = rq->cap = 0;
+    release(s, rq->k, false); /* the deadline still runs: the rest of the body must be quick */
+    rq->refused = status;
+}
+
+/* Room for `need` bytes of body: 0, or the status that refuses the request. */
+static unsigned grow(server *s, request *rq, size_t need)
+{
+    size_t cap = rq->announced;
+    if (cap < need) { /* chunked, or more than announced: doubling, up to the limit */
+        cap = rq->cap ? rq->cap : 65536;
+        while (cap < need)
+            cap *= 2;
+        cap = cap < rq->r->limit ? cap : rq->r->limit;
+    }
+    if (!reserve(s, rq->k, cap))
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    char *grown = realloc(rq->body, cap);
+    if (!grown)
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    rq->body = grown;
+    rq->cap = cap;
+    return 0;
+}
+
+static enum MHD_Result take_body(server *s, request *rq, const char *data, size_t *size)
+{
+    const size_t n = *size;
+    *size = 0;
+    if (rq->refused)
+        return MHD_YES; /* the rest of a refused body is read and dropped */
+    unsigned status = n > rq->r->limit - rq->n ? MHD_HTTP_CONTENT_TOO_LARGE
+                      : rq->n + n > rq->cap    ? grow(s, rq, rq->n + n)
+                                               : 0;
+    if (status) {
+        refuse(s, rq, status);
+        return MHD_YES;
+    }
+    memcpy(rq->body + rq->n, data, n);
+    rq->n += n;
+    return MHD_YES;
+}
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+/* Waits for a free worker until `deadline`: NULL when the caller has one (to give back with
+ * end_turn), else why not. */
+static const char *take_turn(server *s, double deadline)
+{
+    const struct timespec t = at_time(deadline);
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping && s->busy >= s->workers &&
+           pthread_cond_timedwait(&s->turn, &s->lock, &t) != ETIMEDOUT)
+        ;
+    const char *why = s->stopping ? "the server is stopping"
+                      : s->busy >= s->workers
+                          ? "busy: other requests are being classified; try again shortly"
+                          : NULL;
+    s->busy += !why;
+    pthread_mutex_unlock(&s->lock);
+    return why;
+}
+
+static void end_turn(server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->busy--;
+    pthread_cond_signal(&s->turn);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Marks k as being worked on (the watchdog leaves it alone) or, with false, done: its
+ * answer then has a whole deadline to be sent. Returns k's deadline. */
+static double set_working(server *s, conn *k, bool working)
+{
+    pthread_mutex_lock(&s->lock);
+    k->working = working;
+    if (!working)
+        k->start = cli_now();
+    const double deadline = k->start + s->timeout;
+    pthread_mutex_unlock(&s->lock);
+    return deadline;
+}
+
+/* ---- the endpoints ---------------------------------------------------------------------- */
 
 static enum MHD_Result info(struct MHD_Connection *c, const server *s)
 {
     char buf[16];
     if (!s->model)
-        return reply_error(c, 404, "no model: start the server as 'knn serve MODEL'");
+        return reply_error(c, 404, NO_MODEL);
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "source", knn_dataset_source(s->model));
+    cJSON_AddItemToObject(j, "source", text(knn_dataset_source(s->model)));
     cJSON *cl = cJSON_AddArrayToObject(j, "classes");
     for (int i = 0; i < knn_dataset_num_classes(s->model); i++)
-        cJSON_AddItemToArray(cl, cJSON_CreateString(cli_class_name(s->model, i, buf)));
+        cJSON_AddItemToArray(cl, text(cli_class_name(s->model, i, buf)));
     cJSON_AddNumberToObject(j, "k", s->params.k);
     cJSON_AddStringToObject(j, "metric", knn_metric_name(s->params.metric));
     cJSON_AddNumberToObject(j, "width", knn_dataset_width(s->model));
@@ -135,77 +548,149 @@ static enum MHD_Result info(struct MHD_Connection *c, const server *s)
     return reply_json(c, 200, j);
 }
 
-static enum MHD_Result classify(struct MHD_Connection *c, const server *s, const request *rq)
+/* The answer to a photo: the best class, the top 5 and the K neighbours. */
+static cJSON *classification(const server *s, const knn_neighbors *nb, int k, int32_t pred,
+                             const float *scores, const int32_t *ranking)
 {
     char buf[16];
-    if (!s->model)
-        return reply_error(c, 404, "no model: start the server as 'knn serve MODEL'");
+    const knn_dataset *m = s->model;
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "label", pred);
+    cJSON_AddItemToObject(out, "name", text(cli_class_name(m, pred, buf)));
+    cJSON *top = cJSON_AddArrayToObject(out, "top");
+    for (int t = 0; t < knn_dataset_num_classes(m) && t < 5; t++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "label", ranking[t]);
+        cJSON_AddItemToObject(e, "name", text(cli_class_name(m, ranking[t], buf)));
+        cJSON_AddNumberToObject(e, "score", scores[ranking[t]]);
+        cJSON_AddItemToArray(top, e);
+    }
+    cJSON *nbs = cJSON_AddArrayToObject(out, "neighbors");
+    for (int j = 0; j < k; j++) {
+        uint32_t i = knn_neighbors_index(nb, 0, j);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "index", i);
+        cJSON_AddItemToObject(e, "name", text(cli_class_name(m, knn_dataset_label(m, i), buf)));
+        cJSON_AddNumberToObject(e, "distance", knn_neighbors_distance(nb, 0, j));
+        if (knn_dataset_path(m, i))
+            cJSON_AddItemToObject(e, "path", text(knn_dataset_path(m, i)));
+        cJSON_AddItemToArray(nbs, e);
+    }
+    return out;
+}
+
+/* Decodes the photo from memory (the library checks its format and size before decoding)
+ * and classifies it. */
+static enum MHD_Result classify(struct MHD_Connection *c, const server *s, const request *rq)
+{
     if (rq->n == 0)
         return reply_error(c, 400, "send the image's bytes as the request body");
-    char path[] = "/tmp/knn-upload-XXXXXX";
-    int fd = mkstemp(path);
-    bool written = fd >= 0 && write(fd, rq->body, rq->n) == (ssize_t)rq->n;
-    if (fd >= 0)
-        close(fd);
-    if (!written) {
-        unlink(path);
-        return reply_error(c, 500, "cannot store the upload: %s", strerror(errno));
-    }
-    const char *paths[1] = {path};
     knn_dataset *q = NULL;
     knn_neighbors *nb = NULL;
     knn_params p = s->params;
-    p.threads = 1;
+    p.threads = 1; /* the workers are the parallelism */
     const int C = knn_dataset_num_classes(s->model);
     int32_t pred = 0, *ranking = malloc((size_t)C * sizeof *ranking);
     float *scores = malloc((size_t)C * sizeof *scores);
     knn_status st = ranking && scores ? KNN_OK : KNN_ERR_NOMEM;
-    if (!st && !knn_is_image_file(path))
-        st = KNN_ERR_FORMAT;
     if (!st)
-        st = knn_images_load(paths, 1, s->model, &q);
-    unlink(path);
+        st = knn_image_load_memory(rq->body, rq->n, "the upload", s->model, &q);
     if (!st)
         st = knn_search(s->model, q, &p, &nb);
     if (!st)
         st = knn_vote(s->model, nb, &p, &pred, scores, ranking);
-    cJSON *out = st ? NULL : cJSON_CreateObject();
-    if (out) {
-        cJSON_AddNumberToObject(out, "label", pred);
-        cJSON_AddStringToObject(out, "name", cli_class_name(s->model, pred, buf));
-        cJSON *top = cJSON_AddArrayToObject(out, "top");
-        for (int t = 0; t < C && t < 5; t++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "label", ranking[t]);
-            cJSON_AddStringToObject(e, "name", cli_class_name(s->model, ranking[t], buf));
-            cJSON_AddNumberToObject(e, "score", scores[ranking[t]]);
-            cJSON_AddItemToArray(top, e);
-        }
-        cJSON *nbs = cJSON_AddArrayToObject(out, "neighbors");
-        for (int j = 0; j < p.k; j++) {
-            uint32_t i = knn_neighbors_index(nb, 0, j);
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "index", i);
-            cJSON_AddStringToObject(e, "name",
-                                    cli_class_name(s->model, knn_dataset_label(s->model, i), buf));
-            cJSON_AddNumberToObject(e, "distance", knn_neighbors_distance(nb, 0, j));
-            if (knn_dataset_path(s->model, i))
-                cJSON_AddStringToObject(e, "path", knn_dataset_path(s->model, i));
-            cJSON_AddItemToArray(nbs, e);
-        }
-    }
-    char msg[512];
+    cJSON *out = st ? NULL : classification(s, nb, p.k, pred, scores, ranking);
+    char msg[512]; /* the library's message, before anything else can replace it */
     snprintf(msg, sizeof msg, "%s",
-             st == KNN_ERR_FORMAT && !q ? "the body is not an image knn can read (JPEG, PNG, "
-                                          "BMP, GIF, PGM/PPM)"
-                                        : knn_last_error());
+             st && st != KNN_ERR_NOMEM ? knn_last_error() : "out of memory");
     free(ranking);
     free(scores);
     knn_neighbors_free(nb);
     knn_dataset_free(q);
     if (!out)
-        return reply_error(c, st == KNN_ERR_NOMEM ? 500 : 400, "%s", msg);
+        return reply_error(c, st && st != KNN_ERR_NOMEM ? 400 : 500, "%s", msg);
     return reply_json(c, 200, out);
+}
+
+static enum MHD_Result boundary(struct MHD_Connection *c, const request *rq)
+{
+    char *json = NULL;
+    int status = cli_boundary(rq->body, rq->n, &json);
+    return json ? send_response(c, (unsigned)status, response(json, strlen(json)),
+                                "application/json")
+                : MHD_NO;
+}
+
+/* ---- the handler ------------------------------------------------------------------------ */
+
+/* The first call, on the headers: pages and errors are answered at once; a POST to the API
+ * is checked against its limits before its body is read. */
+static enum MHD_Result begin(server *s, struct MHD_Connection *c, const char *url,
+                             const char *method, void **state)
+{
+    conn *k = this_conn(c);
+    if (!k)
+        return MHD_NO;
+    const size_t announced = announced_length(c);
+    /* any answer given now leaves the body unread (only this connection's thread, or the
+     * daemon's once this one has ended, uses the flag: no lock) */
+    k->linger = announced || MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const route *r = NULL;
+    for (size_t i = 0; !r && i < sizeof routes / sizeof *routes; i++)
+        r = !strcmp(url, routes[i].path) ? &routes[i] : NULL;
+    if (!r)
+        return reply_error(c, 404, "no such page: %s", url);
+    const bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (r->limit ? strcmp(method, "POST") != 0 : !get)
+        return reply_wrong_method(c, r, method);
+    switch (r->what) {
+    case DEMO_PAGE: return reply_page(c, knn_demo_html);
+    case UPLOAD_PAGE: return reply_page(c, upload_html);
+    case INFO: return info(c, s);
+    default: break;
+    }
+    if (r->what == CLASSIFY && !s->model)
+        return reply_error(c, 404, NO_MODEL);
+    if (announced > r->limit)
+        return reply_error(c, 413, "the body is larger than %zu bytes", r->limit);
+    if (!reserve(s, k, announced))
+        return reply_error(c, 503, "busy: uploads under way hold all the memory for bodies "
+                                   "(%zu MiB, %zu MiB per client); try again shortly",
+                           BODY_BUDGET >> 20, CLIENT_BODY_BUDGET >> 20);
+    request *rq = calloc(1, sizeof *rq);
+    if (!rq)
+        return MHD_NO; /* the reservation goes back when the request ends */
+    rq->k = k;
+    rq->r = r;
+    rq->announced = announced;
+    *state = rq;
+    k->linger = false; /* the body will be read */
+    return MHD_YES;
+}
+
+/* The last call, the body complete: the request waits for a worker, then is answered. */
+static enum MHD_Result finish(server *s, struct MHD_Connection *c, request *rq)
+{
+    switch (rq->refused) {
+    case MHD_HTTP_CONTENT_TOO_LARGE:
+        return reply_error(c, 413, "the body is larger than %zu bytes", rq->r->limit);
+    case MHD_HTTP_SERVICE_UNAVAILABLE:
+        return reply_error(c, 503, "busy: uploads under way hold all the memory for bodies; "
+                                   "try again shortly");
+    case MHD_HTTP_INTERNAL_SERVER_ERROR: return reply_error(c, 500, "out of memory");
+    default: break;
+    }
+    const char *busy = take_turn(s, set_working(s, rq->k, true));
+    enum MHD_Result ok;
+    if (busy) {
+        ok = reply_error(c, 503, "%s", busy);
+    } else {
+        ok = rq->r->what == CLASSIFY ? classify(c, s, rq) : boundary(c, rq);
+        end_turn(s);
+    }
+    set_working(s, rq->k, false);
+    return ok;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -213,62 +698,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               size_t *upload_size, void **state)
 {
     (void)version;
-    const server *s = cls;
-    bool post = !strcmp(method, "POST");
-    if (!*state) { /* the first call: headers only */
-        request *rq = calloc(1, sizeof *rq);
-        if (!rq)
-            return MHD_NO;
-        rq->limit = !strcmp(url, "/api/classify") ? MAX_IMAGE_BODY : MAX_JSON_BODY;
-        *state = rq;
-        return MHD_YES;
-    }
-    request *rq = *state;
-    if (*upload_size) { /* a piece of the body */
-        if (rq->n + *upload_size > rq->limit) {
-            rq->too_large = true;
-        } else if (!rq->too_large) {
-            if (rq->n + *upload_size > rq->cap) {
-                size_t cap = (rq->n + *upload_size) * 2;
-                char *grown = realloc(rq->body, cap);
-                if (!grown)
-                    return MHD_NO;
-                rq->body = grown;
-                rq->cap = cap;
-            }
-            memcpy(rq->body + rq->n, upload, *upload_size);
-            rq->n += *upload_size;
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    if (rq->too_large)
-        return reply_error(c, 413, "the body is larger than %zu bytes", rq->limit);
-    if (!strcmp(url, "/") && !post)
-        return reply_static(c, "text/html; charset=utf-8", knn_demo_html);
-    if (!strcmp(url, "/upload") && !post)
-        return reply_static(c, "text/html; charset=utf-8", upload_html);
-    if (!strcmp(url, "/api/info") && !post)
-        return info(c, s);
-    if (!strcmp(url, "/api/boundary")) {
-        if (!post)
-            return reply_error(c, 405, "POST a JSON object here");
-        char *json = NULL;
-        int status = cli_boundary(rq->body, rq->n, &json);
-        return json ? reply(c, (unsigned)status, "application/json", json, strlen(json))
-                    : MHD_NO;
-    }
-    if (!strcmp(url, "/api/classify"))
-        return post ? classify(c, s, rq) : reply_error(c, 405, "POST an image here");
-    return reply_error(c, 404, "no such page: %s", url);
+    server *s = cls;
+    if (!*state)
+        return begin(s, c, url, method, state);
+    if (*upload_size)
+        return take_body(s, *state, upload, upload_size);
+    return finish(s, c, *state);
 }
 
 static void request_done(void *cls, struct MHD_Connection *c, void **state,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)cls;
-    (void)c;
     (void)why;
+    conn *k = this_conn(c);
+    if (k && k->linger)
+        linger(k->fd);
+    if (k)
+        release(cls, k, true);
     request *rq = *state;
     if (rq)
         free(rq->body);
@@ -276,14 +722,122 @@ static void request_done(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
+/* ---- start and stop --------------------------------------------------------------------- */
+
+static bool server_init(server *s, double timeout, int workers)
+{
+    memset(s, 0, sizeof *s);
+    s->params = knn_params_default();
+    s->timeout = timeout;
+    s->workers = workers;
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a))
+        return false;
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC); /* deadlines are cli_now() times */
+    bool ok = !pthread_mutex_init(&s->lock, NULL) && !pthread_cond_init(&s->turn, &a) &&
+              !pthread_cond_init(&s->wake, &a);
+    pthread_condattr_destroy(&a);
+    return ok;
+}
+
+/* Requests waiting for a worker give up, and the watchdog ends. */
+static void server_stop(server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->turn);
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Bounds the shutdown: a request still decoding after SHUTDOWN_GRACE_S is not waited for. */
+static void *exit_later(void *arg)
+{
+    (void)arg;
+    struct timespec t = {SHUTDOWN_GRACE_S, 0};
+    while (nanosleep(&t, &t) && errno == EINTR)
+        ;
+    fprintf(stderr, "knn serve: requests still running after %d s; stopping without them\n",
+            SHUTDOWN_GRACE_S);
+    _exit(EXIT_ERROR);
+}
+
+/* The model, read into memory rather than mapped (private_copy), so that whatever happens to
+ * its file while the server runs (replaced, overwritten, truncated) cannot reach it. */
+static knn_status load_model(const char *spec, knn_dataset **out)
+{
+    knn_load_options o = {0};
+    o.crop = 1; /* as cli_load: image folders keep the middle */
+    o.private_copy = 1;
+    return knn_dataset_load(spec, &o, out);
+}
+
+static struct MHD_Daemon *start_daemon(server *s, const struct sockaddr_in *addr)
+{
+    return MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+        ntohs(addr->sin_port), NULL, NULL, handle, s,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+        MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, CLIENT_CONNECTIONS,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
+        MHD_OPTION_END);
+}
+
+/* Serves until SIGINT or SIGTERM; returns the exit status. */
+static int serve(server *s, const struct sockaddr_in *addr, const char *host, bool quiet)
+{
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the server's threads inherit the mask */
+    pthread_t dog;
+    int e = pthread_create(&dog, NULL, watchdog, s);
+    if (e) {
+        fprintf(stderr, "knn serve: cannot start a thread: %s\n", strerror(e));
+        return EXIT_ERROR;
+    }
+    struct MHD_Daemon *d = start_daemon(s, addr);
+    if (!d) {
+        fprintf(stderr, "knn serve: cannot listen on %s:%u: %s\n", host,
+                ntohs(addr->sin_port), strerror(errno));
+        server_stop(s);
+        pthread_join(dog, NULL);
+        return EXIT_ERROR;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if (!quiet) {
+        printf("Serving the demo at http://%s:%u/%s (Ctrl-C to stop)\n", host,
+               di ? di->port : ntohs(addr->sin_port), s->model ? "; a photo at /upload" : "");
+        fflush(stdout);
+    }
+    int sig;
+    sigwait(&stop, &sig);
+    server_stop(s);
+    pthread_t later;
+    if (!pthread_create(&later, NULL, exit_later, NULL))
+        pthread_detach(later);
+    MHD_stop_daemon(d); /* shuts every connection down and joins their threads */
+    pthread_join(dog, NULL);
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
+    enum { OPT_REQUEST_TIMEOUT = 256 };
     static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
-        {"threads", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"threads", required_argument, NULL, 't'},
+        {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     const char *host = "127.0.0.1";
-    long port = 8080, threads = 4;
+    long port = 8080, threads = DEFAULT_WORKERS, timeout = REQUEST_TIMEOUT_S;
     bool quiet = false;
     int opt;
     opterr = 0;
@@ -298,6 +852,10 @@ int cmd_serve(int argc, char **argv)
             if (!cli_parse_long("--threads", optarg, 1, 64, &threads))
                 return EXIT_USAGE;
             break;
+        case OPT_REQUEST_TIMEOUT:
+            if (!cli_parse_long("--request-timeout", optarg, 1, 3600, &timeout))
+                return EXIT_USAGE;
+            break;
         case 'q': quiet = true; break;
         case 'h': fputs(help, stdout); return 0;
         default: return cli_getopt_error(opt, argv);
@@ -310,41 +868,20 @@ int cmd_serve(int argc, char **argv)
     addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
         return cli_usage_error("--host '%s': give an IPv4 address such as 127.0.0.1", host);
-    server s = {NULL, knn_params_default()};
+    server s;
+    if (!server_init(&s, (double)timeout, (int)threads)) {
+        fprintf(stderr, "knn serve: cannot set up locks\n");
+        return EXIT_ERROR;
+    }
     knn_dataset *model = NULL;
     if (argc - optind == 1) {
-        cli_common common = {0};
-        common.quiet = quiet;
-        knn_status st = cli_load(argv[optind], &common, 0, false, &model);
+        knn_status st = load_model(argv[optind], &model);
         if (st)
             return cli_library_error(st);
         knn_model_params(model, &s.params);
         s.model = model;
     }
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* the server's threads inherit the mask */
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, handle,
-        &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)threads, MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_CONNECTION_LIMIT, 256u,
-        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "knn serve: cannot listen on %s:%ld: %s\n", host, port, strerror(errno));
-        knn_dataset_free(model);
-        return EXIT_ERROR;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    if (!quiet) {
-        printf("Serving the demo at http://%s:%u/%s (Ctrl-C to stop)\n", host,
-               di ? di->port : (unsigned)port, model ? "; a photo at /upload" : "");
-        fflush(stdout);
-    }
-    int sig;
-    sigwait(&stop, &sig);
-    MHD_stop_daemon(d);
+    int status = serve(&s, &addr, host, quiet);
     knn_dataset_free(model);
-    return 0;
+    return status;
 }

@@ -1,6 +1,7 @@
 // demo.test.mjs: knn serve's pages in a real browser (Debian's Chromium, driven headless by
 // playwright-core): the decision-boundary demo answers a drag, a change of metric and of K
-// by a new colouring of the plane, and the upload page answers a photo with its top classes.
+// by a new colouring of the plane, the upload page answers a photo with its top classes, and
+// a class named like HTML (a folder "<img src=x onerror=...>") is shown as text, never run.
 // Screenshots go to build/screenshots/. Skips, saying why, where Chromium or playwright-core
 // is missing.
 import { spawn } from 'node:child_process';
@@ -160,6 +161,31 @@ await check('the upload page answers a photo with its top classes', async () => 
   assert((await page.textContent('#answer')) === 'cat', 'not a cat');
   assert((await page.locator('#top li').count()) === 2, 'two classes expected');
   await page.screenshot({ path: path.join(shots, 'upload.png') });
+});
+
+await check('class names from folders are shown as text, never run as HTML', async () => {
+  const evil = '<img src=x onerror=window.__xss=1>';
+  for (const [name, rgb] of [[evil, [230, 20, 20]], ['plain', [20, 30, 220]]]) {
+    fs.mkdirSync(path.join(tmp, 'hostile', name), { recursive: true });
+    for (let i = 0; i < 3; i++)
+      fs.writeFileSync(path.join(tmp, 'hostile', name, `${i}.png`), png(9 + i, 8, rgb));
+  }
+  const hostile = path.join(tmp, 'hostile.knn');
+  await run(['fit', path.join(tmp, 'hostile'), '-o', hostile, '-k', '3', '--size', '8', '-q']);
+  const second = await serve([hostile]);
+  try {
+    await page.goto(second.url + '/upload');
+    await page.setInputFiles('#file', photo);
+    await page.waitForSelector('#answer', { timeout: 10000 });
+    assert((await page.textContent('#answer')) === evil, `answer: ${await page.textContent('#answer')}`);
+    assert((await page.textContent('#top')).includes(evil), 'the name is missing from the top classes');
+    await page.waitForTimeout(300); // an injected onerror would have run by now
+    assert(await page.evaluate(() => window.__xss === undefined), 'the class name ran as HTML');
+    assert((await page.locator('#out img').count()) === 0, 'the class name made an <img>');
+    await page.screenshot({ path: path.join(shots, 'upload-hostile-name.png') });
+  } finally {
+    second.proc.kill('SIGTERM');
+  }
 });
 
 await browser.close();
