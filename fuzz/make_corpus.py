@@ -92,6 +92,34 @@ put("image", "hang-bmp-62-bytes-2x8323073",  # found by fuzz-quick: decoders rea
     bytes.fromhex("424d3e000000000000003600000028000000020000000100"
                   "7f000100180000d08ea08f000000130b0000130b00000004"
                   "0000000000000000ff000000ff00"))
+# Found by a red-team review of the caps above (each cost seconds or gigabytes):
+def jpeg_scans(w, h, scans):  # empty progressive scans, 10 bytes each, over the whole image
+    def seg(m, payload):
+        return b"\xff" + bytes([m]) + struct.pack(">H", len(payload) + 2) + payload
+    huffman = b"\x00" + bytes([1] + [0] * 15) + b"\x00" + b"\x10" + bytes([1] + [0] * 15) + b"\x00"
+    return (b"\xff\xd8" + seg(0xDB, b"\x00" + bytes([1] * 64)) +
+            seg(0xC2, b"\x08" + struct.pack(">HH", h, w) + b"\x01\x01\x11\x00") + seg(0xC4, huffman) +
+            seg(0xDA, b"\x01\x01\x00\x00\x00\x00") * scans + b"\xff\xd9")
+
+
+put("image", "hang-jpeg-200-scans-8192x8192", jpeg_scans(8192, 8192, 200))
+put("image", "bomb-png-1x1-inflating-to-64mib",  # stb doubled its buffer towards 2 GiB
+    b"\x89PNG\r\n\x1a\n" + fixtures.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)) +
+    fixtures.png_chunk(b"IDAT", zlib.compress(bytes(64 << 20), 9)) + fixtures.png_chunk(b"IEND", b""))
+put("image", "gif-screen-8192x8192-frame-1x1",  # the screen is decoded whole, 9 bytes a pixel
+    b"GIF89a" + struct.pack("<HH", 8192, 8192) + b"\x80\x00\x00\x00\x00\x00\xff\xff\xff" +
+    b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00\x02\x02\x44\x01\x00;")
+put("image", "pgm-width-of-10-digits", b"P5\n4294967297 1 255\n\x07")  # int overflow in stb
+# valid files the first size check refused: a palette and a 1-bit PNG, highly compressed
+put("image", "png-palette-800x800", b"\x89PNG\r\n\x1a\n" +
+    fixtures.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 800, 800, 8, 3, 0, 0, 0)) +
+    fixtures.png_chunk(b"PLTE", bytes([255, 0, 0, 0, 0, 255])) +
+    fixtures.png_chunk(b"IDAT", zlib.compress((b"\x00" + bytes([1]) * 800) * 800, 9)) +
+    fixtures.png_chunk(b"IEND", b""))
+put("image", "png-1bit-800x800", b"\x89PNG\r\n\x1a\n" +
+    fixtures.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 800, 800, 1, 0, 0, 0, 0)) +
+    fixtures.png_chunk(b"IDAT", zlib.compress((b"\x00" + b"\xaa" * 100) * 800, 9)) +
+    fixtures.png_chunk(b"IEND", b""))
 put("image", "png16-8192x8192",  # 8192 x 8192 16-bit RGB: 384 MiB of samples from a tiny file
     b"\x89PNG\r\n\x1a\n" + fixtures.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8192, 8192, 16, 2, 0, 0, 0))
     + fixtures.png_chunk(b"IDAT", zlib.compress(bytes(4096))) + fixtures.png_chunk(b"IEND", b""))

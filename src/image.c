@@ -23,9 +23,21 @@
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO
-/* stb's pixels are freed with free(), like every other buffer of knn's */
-#define STBI_MALLOC(n) malloc(n)
-#define STBI_REALLOC(p, n) realloc(p, n)
+/* stb's pixels are freed with free(), like every other buffer of knn's. No single allocation
+ * of a decoder may pass the budget that the header's facts allow (set per decode, per
+ * thread): a 1 x 1 PNG whose IDAT inflates to gigabytes grew stb's buffer by doubling up to
+ * 2 GiB before. */
+static _Thread_local size_t allocation_budget = (size_t)-1;
+static void *budget_malloc(size_t n)
+{
+    return n <= allocation_budget ? malloc(n) : NULL;
+}
+static void *budget_realloc(void *p, size_t n)
+{
+    return n <= allocation_budget ? realloc(p, n) : NULL;
+}
+#define STBI_MALLOC(n) budget_malloc(n)
+#define STBI_REALLOC(p, n) budget_realloc(p, n)
 #define STBI_FREE(p) free(p)
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
@@ -80,29 +92,125 @@ static int header_info(const char *format, const uint8_t *data, size_t size, int
     return 0;
 }
 
-/* The fewest bytes a file of this format must have to hold w x h pixels of n channels of
- * `bytes` each: all of them for the uncompressed formats (BMP rows padded to 4 bytes, at the
- * offset its header gives; PGM/PPM), 1/1032 of them for PNG (deflate's best ratio); 0 where
- * no useful bound exists (JPEG, GIF). Decoders read past the end of a file as zeros, so a
- * 62-byte BMP claiming 2 x 8,323,073 pixels cost seconds before this check. */
-static unsigned long long least_file_bytes(const char *format, const uint8_t *data, size_t size,
-                                           unsigned long long w, unsigned long long h, int n,
-                                           unsigned long long bytes)
+/* What knn reads from a header before any decoder runs, and what follows from it. */
+typedef struct {
+    unsigned long long w, h;   /* absolute values (a BMP's height is negative top-down) */
+    int channels;              /* samples per pixel the decoder holds                    */
+    unsigned long long bytes;  /* per sample: 2 for 16-bit PNG and PGM/PPM               */
+    unsigned long long work;   /* bytes of samples the decoder holds                     */
+    unsigned long long least;  /* the fewest bytes a file of these pixels can have       */
+} image_facts;
+
+/* Progressive JPEGs decode every block once per scan, and a scan costs 10 bytes: a 20 KB file
+ * of 2,000 empty scans over 8192 x 8192 pixels ran for minutes. Encoders write about 10
+ * (libjpeg's default script) and rarely more than 20. */
+#define MAX_JPEG_SCANS 64
+
+/* A JPEG's frame, by walking its markers (entropy-coded data skipped to the next marker):
+ * the components and whether it is progressive, from the start of frame; the scans. */
+static void jpeg_frame(const uint8_t *d, size_t size, int *components, bool *progressive,
+                       int *scans)
 {
-    if (format[0] == 'B' && size >= 30) {
-        const unsigned long long offset = data[10] | (unsigned)data[11] << 8 |
-                                          (unsigned long long)data[12] << 16 |
-                                          (unsigned long long)data[13] << 24;
-        const unsigned header = data[14] | (unsigned)data[15] << 8;
-        const unsigned bpp = header == 12 ? (data[24] | (unsigned)data[25] << 8)
-                                          : (data[28] | (unsigned)data[29] << 8);
-        return offset + (w * bpp + 31) / 32 * 4 * h;
+    *components = 0;
+    *progressive = false;
+    *scans = 0;
+    size_t at = 2;
+    while (at + 4 <= size && d[at] == 0xff) {
+        const uint8_t m = d[at + 1];
+        if (m == 0xff || m == 0x01 || (m >= 0xd0 && m <= 0xd7)) { /* fill, TEM, RSTn */
+            at += m == 0xff ? 1 : 2;
+            continue;
+        }
+        if (m == 0xd9) /* end of image */
+            break;
+        const size_t len = (size_t)d[at + 2] << 8 | d[at + 3];
+        if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && len >= 8 && at + 10 <= size) {
+            *components = d[at + 9];
+            *progressive = m == 0xc2;
+        }
+        at += 2 + len;
+        if (m != 0xda)
+            continue;
+        ++*scans;
+        while (at + 1 < size) { /* the scan's data: up to a marker that is not FF00 or RSTn */
+            const uint8_t *ff = memchr(d + at, 0xff, size - at - 1);
+            if (!ff)
+                return;
+            at = (size_t)(ff - d);
+            const uint8_t next = d[at + 1];
+            if (next != 0x00 && !(next >= 0xd0 && next <= 0xd7))
+                break;
+            at += 2;
+        }
     }
-    if (format[0] == 'P' && format[1] != 'N') /* PGM, PPM */
-        return w * h * (unsigned long long)n * bytes;
-    if (format[0] == 'P') /* PNG: each row has a filter byte */
-        return (w * (unsigned long long)n * bytes + 1) * h / KNN__DEFLATE_MAX_RATIO;
-    return 0;
+}
+
+/* True if every number of a PGM/PPM header has at most 9 digits: stb_image parses them into
+ * an int by multiplying by ten without a check (signed overflow, found under UBSan), and
+ * nothing real is wider than 65535 anyway. */
+static bool pnm_numbers_fit(const uint8_t *d, size_t size)
+{
+    size_t at = 2;
+    for (int number = 0; number < 3; number++) {
+        while (at < size && (strchr(" \t\n\r\v\f", d[at]) || d[at] == '#')) {
+            if (d[at] == '#')
+                while (at < size && d[at] != '\n' && d[at] != '\r')
+                    at++;
+            else
+                at++;
+        }
+        size_t digits = 0;
+        while (at < size && d[at] >= '0' && d[at] <= '9')
+            at++, digits++;
+        if (digits > 9)
+            return false;
+    }
+    return true;
+}
+
+/* The facts of an image whose header stb could read: w, h, n (stb's channels). */
+static const char *image_facts_of(const char *format, const uint8_t *d, size_t size, int w,
+                                  int h, int n, image_facts *f)
+{
+    f->w = (unsigned long long)llabs((long long)w);
+    f->h = (unsigned long long)llabs((long long)h);
+    const unsigned long long pixels = f->w * f->h; /* < 2^62 */
+    f->channels = n > 0 ? n : 4;
+    f->bytes = stbi_is_16_bit_from_memory(d, (int)size) ? 2 : 1;
+    f->least = 0;
+    unsigned long long per_sample = f->bytes;
+    if (format[0] == 'J') {
+        /* a component of full resolution has pixels / 64 blocks, each at least one bit */
+        int components, scans;
+        bool progressive;
+        jpeg_frame(d, size, &components, &progressive, &scans);
+        if (scans > MAX_JPEG_SCANS)
+            return "scans";
+        f->channels = components > f->channels ? components : f->channels;
+        per_sample = progressive ? 3 : 1; /* 16-bit coefficients kept for every block */
+        f->least = pixels / 512;
+    } else if (format[0] == 'B' && size >= 30) { /* rows padded to 4 bytes, at the offset */
+        const unsigned long long offset = d[10] | (unsigned)d[11] << 8 |
+                                          (unsigned long long)d[12] << 16 |
+                                          (unsigned long long)d[13] << 24;
+        const unsigned header = d[14] | (unsigned)d[15] << 8;
+        const unsigned bpp = header == 12 ? (d[24] | (unsigned)d[25] << 8)
+                                          : (d[28] | (unsigned)d[29] << 8);
+        f->least = offset + (f->w * bpp + 31) / 32 * 4 * f->h;
+    } else if (format[0] == 'P' && format[1] == 'N' && size >= 26) {
+        /* deflate's best ratio over the raw rows: each a filter byte and samples of `depth`
+         * bits (one for a palette index) */
+        static const int samples_of_type[7] = {1, 0, 3, 1, 2, 0, 4};
+        const unsigned depth = d[24], type = d[25] < 7 ? d[25] : 0;
+        const unsigned long long row = (f->w * (unsigned)samples_of_type[type] * depth + 7) / 8 + 1;
+        f->least = row * f->h / KNN__DEFLATE_MAX_RATIO;
+    } else if (format[0] == 'P') { /* PGM, PPM: raw samples */
+        f->least = pixels * (unsigned)f->channels * f->bytes;
+    } else if (format[0] == 'G') { /* the whole screen, its background and history, each frame */
+        per_sample = 2;
+    }
+    f->work = pixels * (unsigned)f->channels * per_sample;
+    return NULL;
 }
 
 char *knn__image_decode(const uint8_t *data, size_t size, int want, uint8_t **pixels,
@@ -114,50 +222,51 @@ char *knn__image_decode(const uint8_t *data, size_t size, int want, uint8_t **pi
         return knn__asprintf("not a JPEG, PNG, BMP, GIF or PGM/PPM image");
     if (size > (size_t)INT_MAX)
         return knn__asprintf("a file of %zu bytes is too large to decode", size);
+    if (format[0] == 'P' && format[1] != 'N' && !pnm_numbers_fit(data, size))
+        return knn__asprintf("a %s image whose header has a number of more than 9 digits",
+                             format);
     int w = 0, h = 0, n = 0;
     if (!header_info(format, data, size, &w, &h, &n))
         return knn__asprintf("a %s image whose header cannot be read (%s)", format,
                              stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
-    const unsigned long long aw = (unsigned long long)llabs((long long)w);
-    const unsigned long long ah = (unsigned long long)llabs((long long)h);
-    const unsigned long long bytes_per_sample =
-        stbi_is_16_bit_from_memory(data, (int)size) ? 2 : 1;
-    const unsigned long long pixels_in = aw * ah; /* < 2^62: no overflow */
-    if (aw < 1 || ah < 1)
+    image_facts f;
+    if (image_facts_of(format, data, size, w, h, n, &f))
+        return knn__asprintf("a JPEG image of more than %d scans", MAX_JPEG_SCANS);
+    if (f.w < 1 || f.h < 1)
         return knn__asprintf("a %s image of %d x %d pixels", format, w, h);
-    if (pixels_in > KNN_MAX_IMAGE_PIXELS)
+    if (f.w * f.h > KNN_MAX_IMAGE_PIXELS)
         return knn__asprintf("a %s image of %llu x %llu pixels is larger than the limit of %zu "
                              "megapixels",
-                             format, aw, ah, KNN_MAX_IMAGE_PIXELS >> 20);
-    const unsigned long long work = pixels_in * (unsigned long long)(n > 0 ? n : 4) *
-                                    bytes_per_sample;
-    if (work > KNN_MAX_IMAGE_WORK)
+                             format, f.w, f.h, KNN_MAX_IMAGE_PIXELS >> 20);
+    if (f.work > KNN_MAX_IMAGE_WORK)
         return knn__asprintf("a %s image of %llu x %llu pixels, %d channels of %llu bits, "
                              "needs %llu MiB to decode, more than the limit of %zu MiB",
-                             format, aw, ah, n, 8 * bytes_per_sample, work >> 20,
+                             format, f.w, f.h, f.channels, 8 * f.bytes, f.work >> 20,
                              KNN_MAX_IMAGE_WORK >> 20);
-    const unsigned long long least =
-        least_file_bytes(format, data, size, aw, ah, n, bytes_per_sample);
-    if (least > size)
+    if (f.least > size)
         return knn__asprintf("a %s image of %llu x %llu pixels needs at least %llu bytes, the "
                              "file has %zu: truncated or corrupt",
-                             format, aw, ah, least, size);
+                             format, f.w, f.h, f.least, size);
     /* stb converts to the channels wanted (a colour JPEG's gray is its own luma channel),
      * except for 16-bit PGM/PPM, where its conversion reads past its buffer (CVE-2021-42716,
      * found here by fuzzing): those come in their own channels, for the caller to convert */
-    const bool pnm16 = format[0] == 'P' && format[1] != 'N' && bytes_per_sample == 2;
+    const bool pnm16 = format[0] == 'P' && format[1] != 'N' && f.bytes == 2;
     const int req = pnm16 ? 0 : want;
     int dw = 0, dh = 0, dn = 0;
+    /* twice the samples for any one buffer: the decoders' largest (inflated rows, JPEG
+     * coefficients, the output and its conversion) stay below it */
+    allocation_budget = (size_t)(2 * f.work + (16u << 20));
     unsigned char *decoded = stbi_load_from_memory(data, (int)size, &dw, &dh, &dn, req);
+    allocation_budget = (size_t)-1;
     if (!decoded)
         return knn__asprintf("a %s image that cannot be decoded (%s)", format,
                              stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
     if (dw < 1 || dh < 1 || dn < 1 || dn > 4 ||
-        (unsigned long long)dw * (unsigned long long)dh > pixels_in) {
+        (unsigned long long)dw * (unsigned long long)dh > f.w * f.h) {
         /* the decoder disagrees with the header it was checked against */
         stbi_image_free(decoded);
         return knn__asprintf("a %s image of %d x %d pixels whose header says %llu x %llu",
-                             format, dw, dh, aw, ah);
+                             format, dw, dh, f.w, f.h);
     }
     *pixels = decoded;
     *width = dw;

@@ -87,11 +87,31 @@ static void images_over_the_caps_are_refused_before_decoding(void)
     expect_image_refused("png16-8192x8192", "needs 384 MiB to decode, more than the limit");
     expect_image_refused("hang-bmp-62-bytes-2x8323073",
                          "needs at least 66584638 bytes, the file has 62");
+    /* found by a red-team review of these caps */
+    expect_image_refused("hang-jpeg-200-scans-8192x8192", "a JPEG image of more than 64 scans");
+    expect_image_refused("bomb-png-1x1-inflating-to-64mib", "cannot be decoded (outofmem)");
+    expect_image_refused("gif-screen-8192x8192-frame-1x1", "needs 512 MiB to decode");
+    expect_image_refused("pgm-width-of-10-digits", "a number of more than 9 digits");
     /* beyond stb's own bound: its reason, not the last format tried's ("unknown image type") */
     static const uint8_t png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0N\x20\0\0N\x20\x08\x02\0\0\0";
     knn_dataset *like = image_like(3), *q = NULL;
     CHECK_EQ(knn_image_load_memory(png, sizeof png - 1, "big.png", like, &q), KNN_ERR_FORMAT);
     CHECK(strstr(knn_last_error(), "big.png: a PNG image whose header cannot be read (too large)"));
+    knn_dataset_free(like);
+}
+
+static void images_compressed_well_are_not_taken_for_truncated(void)
+{
+    /* the file-size bound counts a PNG's real bits per pixel: palette indices, 1-bit gray */
+    const char *names[2] = {"fuzz/corpus/image/png-palette-800x800",
+                            "fuzz/corpus/image/png-1bit-800x800"};
+    knn_dataset *like = image_like(3), *q = NULL;
+    CHECK_EQ(knn_images_load(names, 2, like, &q), KNN_OK);
+    if (q) { /* every pixel palette entry 1, blue (0, 0, 255) */
+        CHECK_EQ(knn_dataset_row(q, 0)[128 + 10], 255);
+        CHECK_EQ(knn_dataset_row(q, 0)[10], 0);
+    }
+    knn_dataset_free(q);
     knn_dataset_free(like);
 }
 
@@ -364,6 +384,8 @@ const test_case hostile_tests[] = {
      images_undocumented_formats_are_refused_before_decoding},
     {"images_over_the_caps_are_refused_before_decoding",
      images_over_the_caps_are_refused_before_decoding},
+    {"images_compressed_well_are_not_taken_for_truncated",
+     images_compressed_well_are_not_taken_for_truncated},
     {"images_of_16_bits_convert_between_channel_counts",
      images_of_16_bits_convert_between_channel_counts},
     {"image_from_memory_equals_image_from_file", image_from_memory_equals_image_from_file},
