@@ -78,6 +78,7 @@ test: deps-test all $(B)/test_unit
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
 	$(PYTHON) tests/test_writers.py
+	$(PYTHON) tests/test_folders.py
 	$(PYTHON) tests/test_fetch.py
 	$(PYTHON) tests/test_serve.py
 	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
@@ -119,6 +120,7 @@ check-asan:
 	run build/asan/unit.log build/asan/test_unit && \
 	run build/asan/cli.log $(PYTHON) tests/test_cli.py && \
 	run build/asan/writers.log $(PYTHON) tests/test_writers.py && \
+	run build/asan/folders.log $(PYTHON) tests/test_folders.py && \
 	run build/asan/fetch.log $(PYTHON) tests/test_fetch.py && \
 	run build/asan/serve.log $(PYTHON) tests/test_serve.py
 

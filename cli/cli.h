@@ -28,6 +28,16 @@ typedef struct {
     bool metric_given;  /* --metric was on the command line            */
     bool k_given, weights_given, ties_given; /* -k, --weights, --ties were */
     bool private_copy;  /* model files are read into memory, not mapped (servers) */
+    bool conversion_given; /* --size, --crop, --gray or --rgb was on the command line      */
+    /* cross-validation for cv and -k auto: --folds, --contiguous / --shuffle / --stratified
+     * (the default), --seed */
+    int folds;          /* 0: 5                                        */
+    knn_fold_mode fold_mode; /* when fold_mode_given; else stratified    */
+    bool fold_mode_given;
+    uint64_t seed;
+    /* test and query sets */
+    const char *labels_file; /* --labels FILE: the classes of a flat folder of images     */
+    bool unknown_wrong;      /* --unknown-classes wrong: count a class TRAIN lacks as wrong */
 } cli_common;
 
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
@@ -35,8 +45,34 @@ enum {
     OPT_THREADS = 256, OPT_LIMIT, OPT_TRAIN_LIMIT, OPT_COARSE, OPT_METRIC, OPT_WEIGHTS,
     OPT_TIES, OPT_ISA, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES,
     OPT_SIZE, OPT_CROP, OPT_GRAY, OPT_RGB, OPT_CLASS_DEPTH, OPT_STRICT,
-    OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT
+    OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT,
+    OPT_CONTIGUOUS, OPT_LABELS, OPT_UNKNOWN
 };
+/* The folds of cross-validation (cv, and -k auto of eval, predict, fit, report). */
+#define CLI_FOLD_LONG_OPTIONS                                                                 \
+    {"folds", required_argument, NULL, OPT_FOLDS},                                            \
+        {"contiguous", no_argument, NULL, OPT_CONTIGUOUS},                                    \
+        {"shuffle", no_argument, NULL, OPT_SHUFFLE},                                          \
+        {"stratified", no_argument, NULL, OPT_STRATIFIED},                                    \
+        {"seed", required_argument, NULL, OPT_SEED}
+#define CLI_FOLD_HELP                                                                         \
+    "  --folds N          cross-validation folds (default 5; at most the number of images,\n" \
+    "                     which is leave-one-out)\n"                                           \
+    "  --stratified       every class spread evenly over the folds (the default, as\n"        \
+    "                     scikit-learn does for classifiers)\n"                                \
+    "  --contiguous       folds of consecutive images (the course's torch.chunk)\n"           \
+    "  --shuffle          folds of consecutive images of a random permutation\n"              \
+    "  --seed S           the random choices of --stratified and --shuffle (default 0)\n"
+/* Test and query sets (eval, report, cv --test, predict). */
+#define CLI_TEST_LONG_OPTIONS                                                                 \
+    {"labels", required_argument, NULL, OPT_LABELS},                                          \
+        {"unknown-classes", required_argument, NULL, OPT_UNKNOWN}
+#define CLI_TEST_HELP                                                                         \
+    "  --labels FILE      the test set is one flat folder of images (ImageNet's val): its\n"  \
+    "                     classes come from FILE, a CSV of file,class lines, or ImageNet's\n"  \
+    "                     LOC_val_solution.csv\n"                                              \
+    "  --unknown-classes error|wrong   a test class that TRAIN lacks (matched by name) is an\n" \
+    "                     error (default), or its images count as wrong\n"
 #define CLI_COMMON_LONG_OPTIONS                                                               \
     {"threads", required_argument, NULL, OPT_THREADS},                                        \
         {"limit", required_argument, NULL, OPT_LIMIT},                                        \
@@ -51,7 +87,8 @@ enum {
         {"help", no_argument, NULL, 'h'}
 #define CLI_COMMON_HELP                                                                       \
     "  --threads N        threads to use (default: all cores, or OMP_NUM_THREADS)\n"          \
-    "  --limit N          use only the first N images of the query / test set\n"              \
+    "  --limit N          use only the first N images of the set examined: the test or\n"     \
+    "                     query set (eval, predict, report, fewshot), the data set (info)\n"  \
     "  --train-limit N    use only the first N images of the training set\n"                  \
     "  --coarse           CIFAR-100: the 20 superclasses instead of the 100 fine labels\n"    \
     "  --isa NAME         distance kernels: scalar, avx2, avx512 or best (default best, or\n"  \
@@ -59,8 +96,8 @@ enum {
     "  --size N|WxH       image folders: convert every image to this size (default 32)\n"     \
     "  --crop center|none resize the short side and keep the middle (default), or stretch\n"   \
     "  --gray, --rgb      image folders: 1 or 3 channels (default --rgb)\n"                   \
-    "  --class-depth N    folder levels that name a class: 1 ROOT/class/image, 2 for\n"       \
-    "                     Omniglot's ROOT/alphabet/character/image (default: detected)\n"     \
+    "  --class-depth N    image folders: a class is a folder that holds images, at any\n"     \
+    "                     depth, named by its path (default); N: exactly N levels down\n"     \
     "  --strict           fail on an unreadable image (default: skip it, with a warning)\n"   \
     "  -q, --quiet        no progress bar, no header lines\n"                                 \
     "  -h, --help         this help\n"
@@ -84,6 +121,11 @@ bool cli_parse_long(const char *name, const char *arg, long min, long max, long 
 /* Loads a data set with the common options: `limit` rows (0 = all). */
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out);
+/* Loads a test or query set for `train`: images converted as train's were unless --size,
+ * --crop, --gray or --rgb say otherwise; a flat folder classed by --labels; classes matched to
+ * train's by name (--unknown-classes). Prints the error; returns 0 or an exit status. */
+int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
+                  const knn_dataset *train, knn_dataset **out);
 /* "60000 images of 28x28" and the like, for headers. */
 void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds);
 /* The class's name, or its number as text (buf holds at least 16 bytes). */
@@ -104,7 +146,7 @@ char *cli_utf8_copy(const char *s);
 /* A progress bar on stderr for work that lasts over a second, when stderr is a terminal. */
 typedef struct {
     const char *what;
-    double start;
+    double start, drawn; /* when the work began; when the bar was last drawn */
     bool enabled, shown;
 } cli_progress;
 void cli_progress_init(cli_progress *p, const char *what, bool quiet);
@@ -153,11 +195,15 @@ typedef struct {
  * chosen setting marked. */
 void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep);
 
-/* Runs the cross-validation that `-k auto` asks for (5 contiguous folds, the default K list,
- * the given metrics) on train and sets p->k and p->metric to the best setting; prints one
- * line about it on stderr unless quiet. Returns an exit status. */
+/* The folds asked for: --contiguous, --shuffle or --stratified, stratified by default. */
+knn_fold_mode cli_fold_mode(const cli_common *c);
+/* "stratified", "shuffled" or "contiguous". */
+const char *cli_fold_mode_name(knn_fold_mode mode);
+/* Runs the cross-validation that `-k auto` asks for (c's folds: 5 stratified by default; the
+ * default K list; the given metrics) on train and sets p->k and p->metric to the best
+ * setting; prints one line about it on stderr unless quiet. Returns an exit status. */
 int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
-                 int nmetrics, bool quiet);
+                 int nmetrics, const cli_common *c);
 
 /* What cli_evaluate computed, kept for a caller that shows more than the metrics. */
 typedef struct {
@@ -192,5 +238,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_fewshot(int argc, char **argv);
 
 #endif

@@ -23,15 +23,14 @@ static const char help[] =
     "smaller K, then to the metric listed first. With --test, the chosen setting is evaluated\n"
     "once on TEST: the only look at the test set.\n"
     "\n"
-    "  --folds N          number of folds (default 5; the number of images = leave-one-out)\n"
     "  -k LIST            K values to try (default " DEFAULT_KS ")\n"
     "  --metric LIST      metrics to try: l1, l2 or l1,l2 (default l1,l2)\n"
     "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
-    "  --shuffle          folds from a random permutation (default: contiguous chunks)\n"
-    "  --stratified       every class spread evenly over the folds (after a shuffle)\n"
-    "  --seed S           the permutation's seed (default 0)\n"
+    CLI_FOLD_HELP
     "  --val-fraction F   hold out this fraction as one validation split instead of folds\n"
+    "                     (stratified, shuffled or the last images, as the folds would be)\n"
     "  --test TEST        evaluate the chosen setting once on TEST\n"
+    CLI_TEST_HELP
     "  --plot FILE.svg    draw the accuracy of every fold against K, with means and spread:\n"
     CLI_OUTPUT_HELP
     "  --json             print one JSON object instead of text\n" CLI_COMMON_HELP
@@ -86,11 +85,11 @@ static bool parse_metrics(const char *arg, knn_metric *metrics, int *n)
     return *n > 0;
 }
 
-static const char *mode_name(const knn_cv_options *o)
+const char *cli_fold_mode_name(knn_fold_mode mode)
 {
-    return o->mode == KNN_FOLDS_STRATIFIED ? "stratified"
-           : o->mode == KNN_FOLDS_SHUFFLED ? "shuffled"
-                                           : "contiguous";
+    return mode == KNN_FOLDS_STRATIFIED ? "stratified"
+           : mode == KNN_FOLDS_SHUFFLED ? "shuffled"
+                                        : "contiguous";
 }
 
 static void print_text(const cli_cv_report *rep, size_t n)
@@ -100,10 +99,10 @@ static void print_text(const cli_cv_report *rep, size_t n)
     const int folds = knn_cv_folds(r);
     if (o->val_fraction > 0)
         printf("Hold-out validation on %s: %zu of %zu images validate (%s split)\n",
-               rep->train_spec, knn_cv_fold_size(r, 0), n, mode_name(o));
+               rep->train_spec, knn_cv_fold_size(r, 0), n, cli_fold_mode_name(o->mode));
     else
         printf("%d-fold cross-validation on %s: %zu images, %s folds\n", folds, rep->train_spec,
-               n, mode_name(o));
+               n, cli_fold_mode_name(o->mode));
     const bool show_folds = folds <= 10;
     for (int m = 0; m < o->nmetrics; m++) {
         printf("\nmetric %s, weights %s, ties %s\n", knn_metric_name(o->metrics[m]),
@@ -136,7 +135,7 @@ static void print_json(const cli_cv_report *rep, size_t n, const knn_metrics *te
     cli_json_string(stdout, rep->train_spec);
     printf(", \"images\": %zu, \"folds\": %d, \"mode\": \"%s\", \"holdout\": %s, "
            "\"weights\": \"%s\", \"ties\": \"%s\",\n \"fold_sizes\": [",
-           n, knn_cv_folds(r), mode_name(o), o->val_fraction > 0 ? "true" : "false",
+           n, knn_cv_folds(r), cli_fold_mode_name(o->mode), o->val_fraction > 0 ? "true" : "false",
            knn_weights_name(o->weights), knn_ties_name(o->ties));
     for (int f = 0; f < knn_cv_folds(r); f++)
         printf("%s%zu", f ? ", " : "", knn_cv_fold_size(r, f));
@@ -165,10 +164,10 @@ static int evaluate_test(const knn_dataset *train, const char *test_spec, const 
                          knn_params *p, knn_metrics *m)
 {
     knn_dataset *test = NULL;
-    knn_status st = cli_load(test_spec, c, c->limit, false, &test);
-    if (st)
-        return cli_library_error(st);
-    int code = cli_evaluate(train, test, test_spec, p, c->quiet, m, NULL);
+    int code = cli_load_test(test_spec, c, false, train, &test);
+    if (code)
+        return code;
+    code = cli_evaluate(train, test, test_spec, p, c->quiet, m, NULL);
     knn_dataset_free(test);
     return code;
 }
@@ -176,29 +175,26 @@ static int evaluate_test(const knn_dataset *train, const char *test_spec, const 
 int cmd_cv(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"folds", required_argument, NULL, OPT_FOLDS},
         {"metric", required_argument, NULL, OPT_METRIC},
         {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"ties", required_argument, NULL, OPT_TIES},
-        {"shuffle", no_argument, NULL, OPT_SHUFFLE},
-        {"stratified", no_argument, NULL, OPT_STRATIFIED},
-        {"seed", required_argument, NULL, OPT_SEED},
         {"val-fraction", required_argument, NULL, OPT_VAL_FRACTION},
         {"test", required_argument, NULL, OPT_TEST},
         {"plot", required_argument, NULL, OPT_PLOT},
         {"json", no_argument, NULL, OPT_JSON},
+        CLI_FOLD_LONG_OPTIONS,
+        CLI_TEST_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     int ks[MAX_LIST], nk = 0;
     knn_metric metrics[2] = {KNN_L1, KNN_L2};
     int nmetrics = 2;
-    knn_cv_options o = {5, KNN_FOLDS_CONTIGUOUS, 0, 0, ks, 0, metrics, 2,
+    knn_cv_options o = {5, KNN_FOLDS_STRATIFIED, 0, 0, ks, 0, metrics, 2,
                         KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 0, NULL, NULL};
     cli_common common = {0};
     const char *test_spec = NULL, *plot = NULL;
     bool json = false;
     int opt, code = 0;
-    long v;
     knn_status st;
     opterr = 0;
     parse_ks(DEFAULT_KS, ks, &nk);
@@ -219,21 +215,6 @@ int cmd_cv(int argc, char **argv)
         case OPT_TIES:
             if ((st = knn_ties_parse(optarg, &o.ties)))
                 return cli_library_error(st);
-            break;
-        case OPT_FOLDS:
-            if (!cli_parse_long("--folds", optarg, 2, 1L << 31, &v))
-                return EXIT_USAGE;
-            o.folds = (int)v;
-            break;
-        case OPT_SHUFFLE:
-            if (o.mode == KNN_FOLDS_CONTIGUOUS)
-                o.mode = KNN_FOLDS_SHUFFLED;
-            break;
-        case OPT_STRATIFIED: o.mode = KNN_FOLDS_STRATIFIED; break;
-        case OPT_SEED:
-            if (!cli_parse_long("--seed", optarg, 0, LONG_MAX, &v))
-                return EXIT_USAGE;
-            o.seed = (uint64_t)v;
             break;
         case OPT_VAL_FRACTION: {
             char *end;
@@ -264,6 +245,9 @@ int cmd_cv(int argc, char **argv)
     o.nk = nk;
     o.nmetrics = nmetrics;
     o.threads = common.threads;
+    o.folds = common.folds ? common.folds : 5;
+    o.mode = cli_fold_mode(&common);
+    o.seed = common.seed;
     const char *train_spec = argv[optind];
 
     knn_dataset *train = NULL;
@@ -326,20 +310,23 @@ done:
 }
 
 int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
-                 int nmetrics, bool quiet)
+                 int nmetrics, const cli_common *c)
 {
+    const bool quiet = c->quiet;
+    const int folds = c->folds ? c->folds : 5;
     int ks[MAX_LIST], nk;
     parse_ks(DEFAULT_KS, ks, &nk);
-    int usable = 0; /* K values that leave enough rows in the 4 training folds */
+    int usable = 0; /* K values that leave enough rows in the other folds */
     for (int a = 0; a < nk; a++)
-        if ((size_t)ks[a] * 5 <= knn_dataset_count(train) * 4)
+        if ((size_t)ks[a] * (size_t)folds <= knn_dataset_count(train) * (size_t)(folds - 1))
             ks[usable++] = ks[a];
     if (usable == 0) {
         fprintf(stderr, "knn %s: -k auto: %zu training images are too few to cross-validate\n",
                 cli_command, knn_dataset_count(train));
         return EXIT_ERROR;
     }
-    knn_cv_options o = {5, KNN_FOLDS_CONTIGUOUS, 0, 0, ks, usable, metrics, nmetrics,
+    const knn_fold_mode mode = cli_fold_mode(c);
+    knn_cv_options o = {folds, mode, c->seed, 0, ks, usable, metrics, nmetrics,
                         p->weights, p->ties, p->threads, NULL, NULL};
     cli_progress progress;
     cli_progress_init(&progress, "choosing K", quiet);
@@ -355,9 +342,11 @@ int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metr
     p->k = ks[k];
     p->metric = metrics[m];
     if (!quiet)
-        fprintf(stderr, "knn %s: -k auto: K = %d with %s, by 5-fold cross-validation on the "
+        fprintf(stderr, "knn %s: -k auto: K = %d with %s, by %d-fold %s cross-validation on the "
                         "training set (mean accuracy %.2f%%)\n",
-                cli_command, p->k, knn_metric_name(p->metric), 100 * knn_cv_mean(r, m, k));
+                cli_command, p->k, knn_metric_name(p->metric), folds,
+                cli_fold_mode_name(mode),
+                100 * knn_cv_mean(r, m, k));
     knn_cv_result_free(r);
     return 0;
 }

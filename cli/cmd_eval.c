@@ -12,7 +12,8 @@ static const char help[] =
     "Classify every TEST image by its K nearest TRAIN images and measure the result.\n"
     "\n"
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
-    "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
+    "                     unless --metric is given, by cross-validation on TRAIN (5\n"
+    "                     stratified folds unless the options below say otherwise)\n"
     "  --metric l1|l2     distance (default l2)\n"
     "  --weights uniform|distance\n"
     "                     each neighbour votes 1, or 1/distance; neighbours at distance 0\n"
@@ -21,7 +22,8 @@ static const char help[] =
     "                     a tied vote goes to the tied class holding the nearest neighbour,\n"
     "                     or to the smallest label (default nearest)\n"
     "  --confusion        also print the confusion matrix\n"
-    "  --json             print one JSON object instead of text\n" CLI_COMMON_HELP
+    "  --json             print one JSON object instead of text\n" CLI_TEST_HELP CLI_FOLD_HELP
+    CLI_COMMON_HELP
     "\n"
     "example: knn eval fashion-mnist:train fashion-mnist:test -k 5 --metric l2\n";
 
@@ -125,6 +127,8 @@ int cmd_eval(int argc, char **argv)
         {"ties", required_argument, NULL, OPT_TIES},
         {"confusion", no_argument, NULL, OPT_CONFUSION},
         {"json", no_argument, NULL, OPT_JSON},
+        CLI_FOLD_LONG_OPTIONS,
+        CLI_TEST_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     eval_run r = {0};
@@ -151,11 +155,12 @@ int cmd_eval(int argc, char **argv)
     knn_dataset *train = NULL, *test = NULL;
     knn_metrics m = {0};
     int exit_code = 0;
-    if ((st = cli_load(r.train_spec, &common, common.train_limit, false, &train)) ||
-        (st = cli_load(r.test_spec, &common, common.limit, false, &test))) {
+    if ((st = cli_load(r.train_spec, &common, common.train_limit, false, &train))) {
         exit_code = cli_library_error(st);
         goto done;
     }
+    if ((exit_code = cli_load_test(r.test_spec, &common, false, train, &test)))
+        goto done;
     if ((exit_code = cli_settings(train, &common, &r.params)))
         goto done;
     double t0 = cli_now();

@@ -15,10 +15,11 @@ static const char help[] =
     "\n"
     "  -o, --output FILE  the model file:\n" CLI_OUTPUT_HELP
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
-    "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
+    "                     unless --metric is given, by cross-validation on TRAIN (5\n"
+    "                     stratified folds unless the options below say otherwise)\n"
     "  --metric l1|l2     (default l2)\n"
     "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
-    CLI_COMMON_HELP
+    CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"
     "example: knn fit photos/train -o pets.knn --size 64 -k auto\n";
 
@@ -29,6 +30,7 @@ int cmd_fit(int argc, char **argv)
         {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"ties", required_argument, NULL, OPT_TIES},
         {"output", required_argument, NULL, 'o'},
+        CLI_FOLD_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     knn_params params = knn_params_default();

@@ -108,8 +108,13 @@ int cmd_info(int argc, char **argv)
             counts[knn_dataset_label(ds, i)]++;
         printf("  classes: %d\n", C);
         char buf[16];
+        int width = 20; /* the longest name, up to 60 columns (folder paths can be long) */
+        for (int c = 0; c < C; c++) {
+            size_t len = strlen(cli_class_name(ds, c, buf));
+            width = len > (size_t)width ? (len < 60 ? (int)len : 60) : width;
+        }
         for (int c = 0; c < C && !ferror(stdout); c++) /* stops at a failed write: main() reports it */
-            printf("    %3d  %-20s %zu\n", c, cli_class_name(ds, c, buf), counts[c]);
+            printf("    %3d  %-*s %zu\n", c, width, cli_class_name(ds, c, buf), counts[c]);
         free(counts);
     } else {
         printf("  labels:  none\n");

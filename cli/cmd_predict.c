@@ -17,7 +17,8 @@ static const char help[] =
     "TRAIN is usually a model file made by 'knn fit'.\n"
     "\n"
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
-    "                     unless --metric is given, by 5-fold cross-validation on TRAIN\n"
+    "                     unless --metric is given, by cross-validation on TRAIN (5\n"
+    "                     stratified folds unless the options below say otherwise)\n"
     "  --metric l1|l2     distance (default l2)\n"
     "  --weights uniform|distance   (default uniform; see 'knn eval --help')\n"
     "  --ties nearest|smallest-label (default nearest)\n"
@@ -26,7 +27,7 @@ static const char help[] =
     "                     (L1, or the Euclidean distance for l2)\n"
     "  --format text|csv|json   (default text)\n"
     "  -o, --output FILE  write to FILE instead of stdout:\n" CLI_OUTPUT_HELP
-    CLI_COMMON_HELP
+    CLI_TEST_HELP CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"
     "examples: knn predict fashion-mnist:train fashion-mnist:test --limit 5 -k 5 --top 3\n"
     "          knn predict pets.knn cat.jpg dog.png\n";
@@ -75,7 +76,7 @@ static void write_text(FILE *f, const predictions *p)
     }
 }
 
-/* A CSV field, quoted where it must be, and its comma. */
+/* A CSV field, quoted where it must be. */
 static void write_csv_field(FILE *f, const char *s)
 {
     if (strpbrk(s, ",\"\n\r")) {
@@ -89,7 +90,6 @@ static void write_csv_field(FILE *f, const char *s)
     } else {
         fputs(s, f);
     }
-    fputc(',', f);
 }
 
 /* Image paths from the arguments: files, folders (their files, sorted), and "-" (one path
@@ -157,31 +157,45 @@ static long collect_images(char **args, int nargs, char ***out)
     return (long)n;
 }
 
+/* ",LABEL,NAME" of a class of the training set (a true label of -1: a class it lacks). */
+static void write_csv_class(FILE *f, const knn_dataset *train, int32_t label)
+{
+    char buf[16];
+    fprintf(f, ",%d,", (int)label);
+    write_csv_field(f, label < 0 ? "" : cli_class_name(train, label, buf));
+}
+
 static void write_csv(FILE *f, const predictions *p)
 {
     const int C = knn_dataset_num_classes(p->train);
     bool truth = knn_dataset_has_labels(p->queries);
     const bool paths = knn_dataset_path(p->queries, 0) != NULL;
-    fprintf(f, "index,%slabel%s", paths ? "path," : "", truth ? ",true_label" : "");
+    fprintf(f, "index%s,label,name%s", paths ? ",path" : "", truth ? ",true_label,true_name" : "");
     for (int t = 1; t <= p->top; t++)
-        fprintf(f, ",top%d_label,top%d_score", t, t);
+        fprintf(f, ",top%d_label,top%d_name,top%d_score", t, t, t);
     for (int j = 1; p->neighbors && j <= p->k; j++)
-        fprintf(f, ",nn%d_index,nn%d_distance", j, j);
+        fprintf(f, ",nn%d_index,nn%d_label,nn%d_name,nn%d_distance", j, j, j, j);
     fputc('\n', f);
     for (size_t q = 0; q < knn_dataset_count(p->queries) && !ferror(f); q++) {
-        fprintf(f, "%zu,", q);
-        if (paths)
+        fprintf(f, "%zu", q);
+        if (paths) {
+            fputc(',', f);
             write_csv_field(f, knn_dataset_path(p->queries, q));
-        fprintf(f, "%d", (int)p->pred[q]);
+        }
+        write_csv_class(f, p->train, p->pred[q]);
         if (truth)
-            fprintf(f, ",%d", (int)knn_dataset_label(p->queries, q));
+            write_csv_class(f, p->train, knn_dataset_label(p->queries, q));
         for (int t = 0; t < p->top; t++) {
             int32_t c = p->ranking[q * (size_t)C + (size_t)t];
-            fprintf(f, ",%d,%.6f", (int)c, p->scores[q * (size_t)C + (size_t)c]);
+            write_csv_class(f, p->train, c);
+            fprintf(f, ",%.6f", p->scores[q * (size_t)C + (size_t)c]);
         }
-        for (int j = 0; p->neighbors && j < p->k; j++)
-            fprintf(f, ",%u,%.9g", knn_neighbors_index(p->nb, q, j),
-                    knn_neighbors_distance(p->nb, q, j));
+        for (int j = 0; p->neighbors && j < p->k; j++) {
+            const uint32_t i = knn_neighbors_index(p->nb, q, j);
+            fprintf(f, ",%u", i);
+            write_csv_class(f, p->train, knn_dataset_label(p->train, i));
+            fprintf(f, ",%.9g", knn_neighbors_distance(p->nb, q, j));
+        }
         fputc('\n', f);
     }
 }
@@ -243,6 +257,8 @@ int cmd_predict(int argc, char **argv)
         {"neighbours", no_argument, NULL, OPT_NEIGHBORS},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"output", required_argument, NULL, 'o'},
+        CLI_FOLD_LONG_OPTIONS,
+        CLI_TEST_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     knn_params params = knn_params_default();
@@ -317,8 +333,8 @@ int cmd_predict(int argc, char **argv)
         for (long i = 0; i < n; i++)
             free(paths[i]);
         free(paths);
-    } else {
-        st = cli_load(query_spec, &common, common.limit, true, &queries);
+    } else if ((exit_code = cli_load_test(query_spec, &common, true, train, &queries))) {
+        goto done;
     }
     if (st) {
         exit_code = cli_library_error(st);

@@ -19,10 +19,12 @@ static const char help[] =
     "to their K nearest training images with the vote, and the most confident mistakes.\n"
     "\n"
     "  -o, --output FILE  the page:\n" CLI_OUTPUT_HELP
-    "  -k K|auto          neighbours that vote (default 5); auto: 5-fold cross-validation on\n"
-    "                     TRAIN chooses K and, unless --metric is given, the metric\n"
+    "  -k K|auto          neighbours that vote (default 5); auto: cross-validation on TRAIN\n"
+    "                     (5 stratified folds unless the options below say otherwise)\n"
+    "                     chooses K and, unless --metric is given, the metric\n"
     "  --metric l1|l2, --weights uniform|distance, --ties nearest|smallest-label\n"
-    "  --samples N        test images in the gallery (default 12)\n" CLI_COMMON_HELP
+    "  --samples N        test images in the gallery (default 12)\n" CLI_TEST_HELP
+    CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"
     "example: knn report fashion-mnist:train fashion-mnist:test -k auto -o report.html\n";
 
@@ -215,8 +217,10 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
     free(classes);
 
     if (cv) {
-        fprintf(f, "<h2>Choosing K and the metric</h2><p>By 5-fold cross-validation on the "
-                   "training set; the test set was looked at once, afterwards.</p>\n");
+        fprintf(f, "<h2>Choosing K and the metric</h2><p>By %d-fold %s cross-validation on the "
+                   "training set; the test set was looked at once, afterwards.</p>\n",
+                cv->options->folds,
+                cli_fold_mode_name(cv->options->mode));
         cli_plot_cv_svg(f, cv);
     }
 
@@ -270,6 +274,8 @@ int cmd_report(int argc, char **argv)
         {"ties", required_argument, NULL, OPT_TIES},
         {"samples", required_argument, NULL, OPT_SAMPLES},
         {"output", required_argument, NULL, 'o'},
+        CLI_FOLD_LONG_OPTIONS,
+        CLI_TEST_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     knn_params params = knn_params_default();
@@ -302,11 +308,12 @@ int cmd_report(int argc, char **argv)
     knn_metrics m = {0};
     knn_cv_result *cvr = NULL;
     knn_status st;
-    if ((st = cli_load(train_spec, &common, common.train_limit, false, &train)) ||
-        (st = cli_load(test_spec, &common, common.limit, false, &test))) {
+    if ((st = cli_load(train_spec, &common, common.train_limit, false, &train))) {
         code = cli_library_error(st);
         goto done;
     }
+    if ((code = cli_load_test(test_spec, &common, false, train, &test)))
+        goto done;
     /* a model's own settings first (so that -k auto cross-validates with them) */
     cli_common fixed = common;
     fixed.k_auto = false;
@@ -316,13 +323,16 @@ int cmd_report(int argc, char **argv)
     static const knn_metric both[2] = {KNN_L1, KNN_L2};
     int ks[16], nk = 0;
     static const int default_ks[] = {1, 3, 5, 8, 10, 12, 15, 20, 50, 100};
-    knn_cv_options o = {5, KNN_FOLDS_CONTIGUOUS, 0, 0, ks, 0, common.metric_given ? &params.metric : both,
+    const int folds = common.folds ? common.folds : 5;
+    knn_cv_options o = {folds, cli_fold_mode(&common), common.seed, 0, ks, 0,
+                        common.metric_given ? &params.metric : both,
                         common.metric_given ? 1 : 2, params.weights, params.ties,
                         common.threads, NULL, NULL};
     cli_cv_report cv = {train_spec, &o, NULL, 0, 0};
     if (common.k_auto) {
         for (size_t a = 0; a < sizeof default_ks / sizeof *default_ks; a++)
-            if ((size_t)default_ks[a] * 5 <= knn_dataset_count(train) * 4)
+            if ((size_t)default_ks[a] * (size_t)folds <=
+                knn_dataset_count(train) * (size_t)(folds - 1))
                 ks[nk++] = default_ks[a];
         o.nk = nk;
         cli_progress progress;

@@ -772,10 +772,12 @@ static knn_status load_model(const char *spec, knn_dataset **out)
     return knn_dataset_load(spec, &o, out);
 }
 
+/* No MHD_USE_ERROR_LOG: libmicrohttpd would print its own line for a port in use beside
+ * knn's, and one per refused connection, which a client could use to flood the log. */
 static struct MHD_Daemon *start_daemon(server *s, const struct sockaddr_in *addr)
 {
     return MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD,
         ntohs(addr->sin_port), NULL, NULL, handle, s,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
         MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,

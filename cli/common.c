@@ -62,8 +62,8 @@ int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p)
     if (!c->k_auto)
         return 0;
     static const knn_metric both[2] = {KNN_L1, KNN_L2};
-    return c->metric_given ? cli_choose_k(train, p, &p->metric, 1, c->quiet)
-                           : cli_choose_k(train, p, both, 2, c->quiet);
+    return c->metric_given ? cli_choose_k(train, p, &p->metric, 1, c)
+                           : cli_choose_k(train, p, both, 2, c);
 }
 
 int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *test_spec,
@@ -270,6 +270,7 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
             if (w >= 1 && h >= 1 && w <= 4096 && h <= 4096) {
                 c->width = w;
                 c->height = h;
+                c->conversion_given = true;
                 return 0;
             }
         }
@@ -279,13 +280,44 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
         if (strcmp(optarg, "center") && strcmp(optarg, "none"))
             return cli_usage_error("--crop '%s': center or none", optarg);
         c->crop_none = !strcmp(optarg, "none");
+        c->conversion_given = true;
         return 0;
-    case OPT_GRAY: c->channels = 1; return 0;
-    case OPT_RGB: c->channels = 3; return 0;
+    case OPT_GRAY: c->channels = 1; c->conversion_given = true; return 0;
+    case OPT_RGB: c->channels = 3; c->conversion_given = true; return 0;
     case OPT_CLASS_DEPTH:
-        if (!cli_parse_long("--class-depth", optarg, 1, 2, &v))
+        if (!cli_parse_long("--class-depth", optarg, 1, 32, &v))
             return EXIT_USAGE;
         c->class_depth = (int)v;
+        return 0;
+    case OPT_FOLDS: {
+        char *end;
+        errno = 0;
+        v = strtol(optarg, &end, 10);
+        if (errno || end == optarg || *end || v < 2 || v > INT_MAX)
+            return cli_usage_error("--folds '%s': give a whole number from 2 to the number of "
+                                   "training images (that many folds is leave-one-out)",
+                                   optarg);
+        c->folds = (int)v;
+        return 0;
+    }
+    case OPT_CONTIGUOUS:
+    case OPT_SHUFFLE:
+    case OPT_STRATIFIED:
+        c->fold_mode = opt == OPT_CONTIGUOUS ? KNN_FOLDS_CONTIGUOUS
+                       : opt == OPT_SHUFFLE  ? KNN_FOLDS_SHUFFLED
+                                             : KNN_FOLDS_STRATIFIED;
+        c->fold_mode_given = true;
+        return 0;
+    case OPT_SEED:
+        if (!cli_parse_long("--seed", optarg, 0, LONG_MAX, &v))
+            return EXIT_USAGE;
+        c->seed = (uint64_t)v;
+        return 0;
+    case OPT_LABELS: c->labels_file = optarg; return 0;
+    case OPT_UNKNOWN:
+        if (strcmp(optarg, "error") && strcmp(optarg, "wrong"))
+            return cli_usage_error("--unknown-classes '%s': error or wrong", optarg);
+        c->unknown_wrong = !strcmp(optarg, "wrong");
         return 0;
     case OPT_STRICT: c->strict = true; return 0;
     case OPT_ISA: {
@@ -298,8 +330,10 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
     }
 }
 
-knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
-                    knn_dataset **out)
+/* cli_load, with a labels file for a flat folder (test and query sets only). */
+static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
+                                   bool labels_optional, const char *labels_file,
+                                   knn_dataset **out)
 {
     cli_progress progress;
     cli_progress_init(&progress, "loading images", c->quiet);
@@ -311,6 +345,7 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
                           .channels = c->channels,
                           .crop = !c->crop_none,
                           .class_depth = c->class_depth,
+                          .labels_file = labels_file,
                           .strict = c->strict,
                           .progress = cli_progress_update,
                           .progress_user = &progress,
@@ -323,9 +358,42 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
         fprintf(stderr, "knn %s: warning: skipped %s\n", cli_command,
                 knn_dataset_skipped_reason(*out, i));
     if (skipped > 10)
-        fprintf(stderr, "knn %s: warning: skipped %zu more unreadable images\n", cli_command,
-                skipped - 10);
+        fprintf(stderr, "knn %s: warning: skipped %zu more (unreadable images, empty folders)\n",
+                cli_command, skipped - 10);
     return st;
+}
+
+knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
+                    knn_dataset **out)
+{
+    return load_with_labels(spec, c, limit, labels_optional, NULL, out);
+}
+
+knn_fold_mode cli_fold_mode(const cli_common *c)
+{
+    return c->fold_mode_given ? c->fold_mode : KNN_FOLDS_STRATIFIED;
+}
+
+int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
+                  const knn_dataset *train, knn_dataset **out)
+{
+    cli_common like = *c;
+    knn_load_options o = {0};
+    if (!c->conversion_given && knn_load_options_like(train, &o)) {
+        like.width = o.width;
+        like.height = o.height;
+        like.channels = o.channels;
+        like.crop_none = !o.crop;
+    }
+    knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file, out);
+    if (!st)
+        st = knn_dataset_match_classes(*out, train, c->unknown_wrong);
+    if (st) {
+        knn_dataset_free(*out);
+        *out = NULL;
+        return cli_library_error(st);
+    }
+    return 0;
 }
 
 void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds)
@@ -467,6 +535,7 @@ void cli_progress_init(cli_progress *p, const char *what, bool quiet)
 {
     p->what = what;
     p->start = cli_now();
+    p->drawn = 0;
     p->enabled = !quiet && isatty(STDERR_FILENO);
     p->shown = false;
 }
@@ -474,9 +543,12 @@ void cli_progress_init(cli_progress *p, const char *what, bool quiet)
 void cli_progress_update(size_t done, size_t total, void *progress)
 {
     cli_progress *p = progress;
-    double elapsed = cli_now() - p->start;
-    if (!p->enabled || elapsed < 1.0 || total == 0)
+    const double now = cli_now(), elapsed = now - p->start;
+    /* at most 10 redraws a second: cross-validation reports tens of thousands of steps, and
+     * redrawing each cost a third of its time and megabytes of terminal output */
+    if (!p->enabled || elapsed < 1.0 || total == 0 || (now - p->drawn < 0.1 && done < total))
         return;
+    p->drawn = now;
     double frac = (double)done / (double)total;
     int width = 30, filled = (int)(frac * width);
     char bar[32];

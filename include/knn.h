@@ -79,11 +79,19 @@ typedef struct {
     int width, height;   /* 0: 32 x 32                                                        */
     int channels;        /* 1 (gray) or 3 (RGB); 0: 3                                         */
     int crop;            /* 1: resize the short side and crop the middle; 0: stretch to fit   */
-    int class_depth;     /* folder levels naming a class: 1 ROOT/class/image, 2 Omniglot's
-                            ROOT/alphabet/character/image; 0: detect                          */
+    int class_depth;     /* 0 (default): a class is every folder that directly holds images,
+                            at any depth, named by its path from the root (ImageNet's
+                            ROOT/class, Places' ROOT/a/abbey and ROOT/a/apartment_building/
+                            outdoor, Omniglot's ROOT/alphabet/character); N > 0: exactly the
+                            folders N levels below the root                                   */
     int strict;          /* 1: an unreadable image fails the load; 0: it is skipped, listed  */
     knn_progress_fn progress; /* images decoded so far; may be NULL                          */
     void *progress_user;
+    const char *labels_file; /* a flat folder of images (ImageNet's val): a CSV of file,class
+                            (header optional), or ImageNet's LOC_val_solution.csv (ImageId,
+                            PredictionString: the class is its first word, the file
+                            ImageId.JPEG); files without a label and labels without a file are
+                            listed with the skipped images                                    */
     int private_copy;    /* model files: 1 reads the file into memory instead of mapping it,
                             so nothing done to the file later reaches the data set (servers);
                             0 maps it (fast start; the file must not change while in use)    */
@@ -125,6 +133,16 @@ int knn_dataset_num_classes(const knn_dataset *ds); /* labels lie in [0, num_cla
 const char *knn_dataset_class_name(const knn_dataset *ds, int label);
 /* Sets the class names (copied); `names` has num_classes entries. */
 knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names);
+/* Matches ds's classes to like's by name (a test or query set to its training set): every
+ * label of ds is rewritten to the label of the class of the same name in like, and ds takes
+ * like's class list. A class of ds that like lacks is an error naming them, unless
+ * `unknown_wrong`: its rows are then labelled -1, which knn_metrics_compute counts as wrong.
+ * Where either set has no class names, the labels are kept as they are (matched by number)
+ * and must lie among like's classes. */
+knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, int unknown_wrong);
+/* Sets the image conversion of `o` (width, height, channels, crop) to like's, where like holds
+ * images (uint8, 1 or 3 channels); other fields untouched. Returns 1 if it did, else 0. */
+int knn_load_options_like(const knn_dataset *like, knn_load_options *o);
 /* Image folders: the file each row came from (NULL for other data sets). */
 const char *knn_dataset_path(const knn_dataset *ds, size_t i);
 /* Images that could not be read and were skipped, each as "PATH: reason". */
@@ -190,7 +208,12 @@ const char *knn_ties_name(knn_ties t);
 typedef struct knn_neighbors knn_neighbors; /* opaque: (nq, k) sorted (index, distance) */
 
 /* The k nearest training rows of every query, sorted by (distance, training index).
- * Exact; memory is bounded (the nq x ntrain distance matrix is never built). */
+ * Exact; memory is bounded (the nq x ntrain distance matrix is never built). When `train`
+ * has labels, the search also keeps each class's nearest training row to every query (the
+ * first in the same order), which knn_vote uses to rank the classes without a vote: nq x C x
+ * 8 more bytes, checked against the memory available like the lists (KNN_ERR_NOMEM when it
+ * does not fit; the ranking never silently changes with the memory free). A label outside
+ * [0, C) met during the search (a mapped model changed under it) is KNN_ERR_FORMAT. */
 knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                       const knn_params *p, knn_neighbors **out);
 void knn_neighbors_free(knn_neighbors *nb);
@@ -216,7 +239,8 @@ knn_status knn_set_isa(const char *name);
 /* ---- vote ------------------------------------------------------------------------------ */
 
 /* Votes among the first p->k neighbours of each query (p->k <= knn_neighbors_k(nb), so
- * one search at the largest K serves every smaller K).
+ * one search at the largest K serves every smaller K); `nb` must come from a search of
+ * `train`.
  *   Uniform weights: each neighbour counts 1. Distance weights: 1 / distance (L1, or the
  *   true L2 distance); if any neighbour is at distance 0, those neighbours decide alone.
  *   A tie between classes with the highest vote is broken by p->ties:
@@ -225,8 +249,12 @@ knn_status knn_set_isa(const char *name);
  * Outputs, each optional (NULL) except `pred`:
  *   pred:    (nq) the predicted label;
  *   scores:  (nq, C) each class's share of the vote, summing to 1;
- *   ranking: (nq, C) all classes from best to worst by score, ties as above (classes without
- *            votes last, by label); ranking[q*C] == pred[q].
+ *   ranking: (nq, C) all classes from best to worst: the classes with votes by score, ties
+ *            as above; then the classes without a vote, ordered by the distance of their
+ *            own nearest training row to the query (then that row's index; classes without
+ *            rows last, by label), so a class with a vote never ranks behind one without;
+ *            ranking[q*C] == pred[q]. Neighbours that hold no such rows (those of
+ *            cross-validation's own pass) list the classes without a vote by label.
  * C = knn_dataset_num_classes(train). */
 knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
                     int32_t *pred, float *scores, int32_t *ranking);
@@ -250,7 +278,8 @@ typedef struct {
  * 65,536 classes would ask for 32 GiB. */
 #define KNN_MAX_CONFUSION_CLASSES 4096
 
-/* truth: (n) labels in [0, C); ranking: (n, C) as knn_vote produces it.
+/* truth: (n) labels in [0, C), or -1 for a class the training set lacks (counted in the
+ * total, always wrong, in no per-class count); ranking: (n, C) as knn_vote produces it.
  * Fills *m, which is released with knn_metrics_free. */
 knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, size_t n,
                                int num_classes, knn_metrics *m);
@@ -327,6 +356,55 @@ double knn_cv_std(const knn_cv_result *r, int m, int k);
 /* The best setting: the highest mean accuracy; ties go to the smaller K, then to the metric
  * listed first. Sets the indices into o->metrics and o->ks. */
 void knn_cv_best(const knn_cv_result *r, int *m, int *k);
+
+/* ---- few-shot episodes ----------------------------------------------------------------- */
+
+/* N-way K-shot classification, the protocol of few-shot learning (Omniglot, miniImageNet):
+ * each episode draws `way` distinct classes among those with at least shot + query images,
+ * then `shot` support and `query` query images of each class, without overlap; each query is
+ * classified by its k nearest support images (way x shot of them, labelled 0..way-1 in the
+ * order the classes were drawn). The accuracy of an episode is its correct queries over
+ * way x query. Episodes are drawn from `seed` alone: episode e from its own stream seeded by
+ * (seed, e), so results are the same for any thread count. */
+typedef struct {
+    int way;             /* classes per episode, >= 2                                      */
+    int shot;            /* support images per class, >= 1                                 */
+    int query;           /* query images per class, >= 1                                   */
+    int episodes;        /* >= 1                                                           */
+    uint64_t seed;
+    int k;               /* neighbours that vote, 1 <= k <= way x shot                     */
+    knn_metric metric;
+    knn_weights weights;
+    knn_ties ties;
+    int threads;         /* 0 = OpenMP's default; threads take whole episodes              */
+    knn_progress_fn progress; /* episodes done of episodes; may be NULL                   */
+    void *progress_user;
+} knn_fewshot_options;
+
+/* 5-way 1-shot, 15 queries per class, 1000 episodes, seed 0, k = 1, L2, uniform weights,
+ * nearest tie rule, default threads, no progress. */
+knn_fewshot_options knn_fewshot_options_default(void);
+
+typedef struct knn_fewshot_result knn_fewshot_result; /* opaque */
+
+/* Runs o->episodes episodes on `ds` (which must have labels). KNN_ERR_ARG, with a message
+ * naming the data set and a setting that would work, when the data cannot hold an episode:
+ * fewer than o->way classes with shot + query images, k above way x shot, and the like. */
+knn_status knn_fewshot(const knn_dataset *ds, const knn_fewshot_options *o,
+                       knn_fewshot_result **out);
+void knn_fewshot_result_free(knn_fewshot_result *r);
+int knn_fewshot_episodes(const knn_fewshot_result *r);
+/* Classes with at least shot + query images: those episodes draw from. */
+int knn_fewshot_classes(const knn_fewshot_result *r);
+/* Episode e's correct queries (of way x query) and its accuracy. */
+size_t knn_fewshot_correct(const knn_fewshot_result *r, int e);
+double knn_fewshot_accuracy(const knn_fewshot_result *r, int e);
+/* Over the episodes: the mean accuracy, its sample standard deviation (divided by
+ * episodes - 1; 0 for one episode) and the half-width of the 95% confidence interval of the
+ * mean, 1.96 x std / sqrt(episodes), as few-shot papers report it. */
+double knn_fewshot_mean(const knn_fewshot_result *r);
+double knn_fewshot_std(const knn_fewshot_result *r);
+double knn_fewshot_ci95(const knn_fewshot_result *r);
 
 #ifdef __cplusplus
 }

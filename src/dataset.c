@@ -179,6 +179,8 @@ void knn_dataset_free(knn_dataset *ds)
     if (cache)
         free(cache->norms);
     free(cache);
+    if (ds->labels_copied)
+        free(ds->labels);
     if (ds->map && ds->map_is_copy) {
         free(ds->map);
     } else if (ds->map) {
@@ -270,4 +272,101 @@ const float *knn_dataset_row_f32(const knn_dataset *ds, size_t i)
 int32_t knn_dataset_label(const knn_dataset *ds, size_t i)
 {
     return ds->labels ? ds->labels[i] : -1;
+}
+
+/* Classes by name: an index of like's class names sorted, for bsearch. */
+typedef struct {
+    const char *name;
+    int32_t label;
+} named_class;
+
+static int by_class_name(const void *a, const void *b)
+{
+    return strcmp(((const named_class *)a)->name, ((const named_class *)b)->name);
+}
+
+/* map (ds->num_classes): ds's label -> like's, or -1 where like lacks the class; *unknown
+ * counts those, and `list` names the first of them. */
+static knn_status class_map(const knn_dataset *ds, const knn_dataset *like, int32_t *map,
+                            size_t *unknown, char *list, size_t list_size)
+{
+    named_class *index = malloc((size_t)like->num_classes * sizeof *index);
+    if (!index)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    for (int c = 0; c < like->num_classes; c++)
+        index[c] = (named_class){like->class_names[c], c};
+    qsort(index, (size_t)like->num_classes, sizeof *index, by_class_name);
+    *unknown = 0;
+    list[0] = '\0';
+    for (int c = 0; c < ds->num_classes; c++) {
+        named_class key = {ds->class_names[c], 0};
+        const named_class *hit =
+            bsearch(&key, index, (size_t)like->num_classes, sizeof *index, by_class_name);
+        map[c] = hit ? hit->label : -1;
+        if (!hit && (*unknown)++ < 5) {
+            size_t used = strlen(list);
+            snprintf(list + used, list_size - used, "%s'%s'", used ? ", " : "", key.name);
+        }
+    }
+    free(index);
+    return KNN_OK;
+}
+
+knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, int unknown_wrong)
+{
+    if (!ds->labels)
+        return KNN_OK;
+    if (!ds->class_names || !like->class_names) { /* by number */
+        for (size_t i = 0; i < ds->count; i++)
+            if (ds->labels[i] >= like->num_classes)
+                return knn__fail(KNN_ERR_FORMAT,
+                                 "%s: label %d of image %zu is not a class of %s (0..%d)",
+                                 ds->source, (int)ds->labels[i], i, like->source,
+                                 like->num_classes - 1);
+        return KNN_OK;
+    }
+    int32_t *map = malloc((size_t)(ds->num_classes ? ds->num_classes : 1) * sizeof *map);
+    char list[512];
+    size_t unknown = 0;
+    knn_status st = map ? class_map(ds, like, map, &unknown, list, sizeof list)
+                        : knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (!st && unknown && !unknown_wrong)
+        st = knn__fail(KNN_ERR_FORMAT,
+                       "%s: %zu of its %d classes are not classes of %s: %s%s (count their "
+                       "images as wrong with --unknown-classes wrong)",
+                       ds->source, unknown, ds->num_classes, like->source, list,
+                       unknown > 5 ? ", ..." : "");
+    /* a mapped model's labels are read-only: the new ones go to memory of our own */
+    int32_t *labels = st ? NULL : ds->map ? malloc((ds->count ? ds->count : 1) * sizeof *labels)
+                                          : ds->labels;
+    if (!st && !labels)
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < ds->count; i++)
+        labels[i] = map[ds->labels[i]];
+    if (!st && ds->map) {
+        ds->labels = labels;
+        ds->labels_copied = true;
+    }
+    if (!st) {
+        int old = ds->num_classes;
+        for (int c = 0; c < old; c++)
+            free(ds->class_names[c]);
+        free(ds->class_names);
+        ds->class_names = NULL;
+        ds->num_classes = like->num_classes;
+        st = knn_dataset_set_class_names(ds, (const char *const *)like->class_names);
+    }
+    free(map);
+    return st;
+}
+
+int knn_load_options_like(const knn_dataset *like, knn_load_options *o)
+{
+    if (like->dtype != KNN_U8 || (like->channels != 1 && like->channels != 3))
+        return 0;
+    o->width = like->width;
+    o->height = like->height;
+    o->channels = like->channels;
+    o->crop = like->crop;
+    return 1;
 }

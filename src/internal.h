@@ -34,6 +34,7 @@ struct knn_dataset {
     void *map;
     size_t map_bytes;
     bool map_is_copy; /* map is our own aligned copy of the file (private_copy), not mmap'd */
+    bool labels_copied; /* labels were rewritten into memory of their own (class matching) */
     bool is_model;
     int model_k, model_metric, model_weights, model_ties;
     /* The training rows' norms for the L2 kernels, computed at the first L2 search and kept
@@ -83,8 +84,28 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
 /* Loads an image folder (load_images.c); `root` is the folder holding the class folders. */
 knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
                                   knn_dataset **out);
-/* True if `dir` holds class folders of images rather than a standard data set's files. */
-bool knn__is_image_folder(const char *dir);
+/* A growable list of malloc'd strings (load_images.c). */
+typedef struct {
+    char **items;
+    size_t n, cap;
+} knn__name_list;
+/* Appends s (taken over); false, with s freed, when s is NULL or memory runs out. */
+bool knn__list_push(knn__name_list *l, char *s);
+void knn__name_list_free(knn__name_list *l);
+/* The entries of `dir` (sorted, no hidden ones) that are folders (want_dirs) or regular
+ * files: names, not paths. */
+knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out);
+/* Decodes n image files (paths) of the given classes (labels (n) index `classes`) into a
+ * data set, as the folder loaders do: unreadable files skipped or fatal (opt->strict), and
+ * `notes` (what was left out, "PATH: reason") added to the skipped list with the classes
+ * that kept no image. `root` names the data set. */
+knn_status knn__load_files_labelled(const char *root, char **paths, const int32_t *labels,
+                                   size_t n, const char *const *classes, int nclasses,
+                                   knn__name_list *notes, const knn_load_options *opt,
+                                   knn_dataset **out);
+/* A flat folder of images whose classes come from opt->labels_file (load_labels.c). */
+knn_status knn__load_labelled_folder(const char *root, const knn_load_options *opt,
+                                     knn_dataset **out);
 /* Images (image.c). The documented format that `data` starts with ("JPEG", "PNG", "BMP",
  * "GIF", "PGM", "PPM"), or NULL: only the first bytes are looked at. */
 const char *knn__image_format(const uint8_t *data, size_t size);

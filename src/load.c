@@ -173,8 +173,9 @@ static bool has_standard_layout(const char *dir)
     return false;
 }
 
-static knn_status load_named(const char *spec, size_t name_len, const char *split,
-                             const knn_load_options *opt, knn_dataset **out)
+/* The known data set that the first name_len bytes of spec name (by its name or one of its
+ * folder names, in any case), or N_KNOWN. */
+static size_t known_set(const char *spec, size_t name_len)
 {
     size_t which = N_KNOWN;
     for (size_t i = 0; i < N_KNOWN; i++) {
@@ -186,6 +187,13 @@ static knn_status load_named(const char *spec, size_t name_len, const char *spli
         if (same)
             which = i;
     }
+    return which;
+}
+
+static knn_status load_named(const char *spec, size_t name_len, const char *split,
+                             const knn_load_options *opt, knn_dataset **out)
+{
+    const size_t which = known_set(spec, name_len);
     if (which == N_KNOWN)
         return knn__fail(KNN_ERR_ARG,
                          "%s: no such file or folder, and '%.*s' is not a known data set "
@@ -212,11 +220,17 @@ static knn_status load_named(const char *spec, size_t name_len, const char *spli
         }
     }
     free(roots);
-    if (!st && !found)
-        st = knn__fail(KNN_ERR_IO,
-                       "%s: not found in $KNN_DATA, ./data or /usr/share/datasets%s", spec,
-                       which == 1 ? " (Debian's package dataset-fashion-mnist installs it)"
-                                  : "; put it in ./data or set KNN_DATA");
+    if (!st && !found) {
+        char hint[128]; /* knn fetch downloads all but KMNIST */
+        if (which == 2)
+            snprintf(hint, sizeof hint, "put it in ./data or set KNN_DATA");
+        else
+            snprintf(hint, sizeof hint, "%s'knn fetch %s' downloads it",
+                     which == 1 ? "Debian's package dataset-fashion-mnist installs it, or " : "",
+                     known_sets[which].name);
+        st = knn__fail(KNN_ERR_IO, "%s: not found in $KNN_DATA, ./data or /usr/share/datasets; %s",
+                       spec, hint);
+    }
     return st;
 }
 
@@ -238,6 +252,9 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
         return knn__load_image_folder(spec, opt, out);
     }
     const char *colon = strrchr(spec, ':');
+    if (!colon && known_set(spec, strlen(spec)) != N_KNOWN)
+        return knn__fail(KNN_ERR_ARG, "%s: say which split: %s:train or %s:test", spec, spec,
+                         spec);
     if (!colon) {
         errno = ENOENT;
         return knn__fail(KNN_ERR_IO, "%s: %s", spec, strerror(ENOENT));

@@ -4,9 +4,11 @@
  * class named "alphabet/character"). Classes are the folders in sorted (byte) order, images
  * sorted within a class, hidden files ignored. Every image is read whole (a regular file of at
  * most KNN_MAX_IMAGE_FILE bytes), decoded by image.c (JPEG, PNG, BMP, GIF, PGM/PPM, under its
- * caps; gray or colour converted to the channels asked for) and resized by stb_image_resize
- * to one size: stretched, or with `crop` the short side resized and the middle kept, as
- * ImageNet's "resize to 256, crop the centre" does. Rows are stored as channel planes, like
+ * caps; gray or colour converted to the channels asked for) and brought to one size:
+ * stretched, or with `crop` the short side resized and the middle kept, as ImageNet's "resize
+ * to 256, crop the centre" does. The resizer is stb_image_resize's default: a Mitchell
+ * filter to shrink, Catmull-Rom to enlarge; a region already at the size is copied as it is
+ * (the filter at scale 1 still blurs). Rows are stored as channel planes, like
  * CIFAR. Images are decoded in parallel; one that cannot be read is skipped and listed
  * (knn_dataset_skipped), or fails the load when `strict`. */
 #include "io.h"
@@ -23,12 +25,7 @@
 
 #define MAX_SIDE 4096 /* largest output side */
 
-typedef struct {
-    char **items;
-    size_t n, cap;
-} name_list;
-
-static bool list_push(name_list *l, char *s)
+bool knn__list_push(knn__name_list *l, char *s)
 {
     if (!s)
         return false;
@@ -46,7 +43,7 @@ static bool list_push(name_list *l, char *s)
     return true;
 }
 
-static void list_free(name_list *l)
+void knn__name_list_free(knn__name_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
         free(l->items[i]);
@@ -59,8 +56,7 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The entries of `dir` (sorted, no hidden ones) that are folders (want_dirs) or files. */
-static knn_status list_dir(const char *dir, bool want_dirs, name_list *out)
+knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -76,35 +72,13 @@ static knn_status list_dir(const char *dir, bool want_dirs, name_list *out)
         bool is_file = found && S_ISREG(sb.st_mode);
         free(path);
         if ((want_dirs && is_dir) || (!want_dirs && is_file))
-            if (!list_push(out, knn__strdup(e->d_name)))
+            if (!knn__list_push(out, knn__strdup(e->d_name)))
                 st = knn__fail(KNN_ERR_NOMEM, "out of memory listing %s", dir);
     }
     closedir(d);
     if (!st && out->n > 1)
         qsort(out->items, out->n, sizeof *out->items, by_name);
     return st;
-}
-
-bool knn__is_image_folder(const char *dir)
-{
-    name_list sub = {0};
-    bool yes = list_dir(dir, true, &sub) == KNN_OK && sub.n > 0;
-    list_free(&sub);
-    return yes;
-}
-
-/* Depth 2 when the first class folder holds folders and no files. */
-static int detect_depth(const char *root, const char *first_class)
-{
-    char *path = knn__asprintf("%s/%s", root, first_class);
-    name_list dirs = {0}, files = {0};
-    int depth = 1;
-    if (path && list_dir(path, true, &dirs) == KNN_OK && list_dir(path, false, &files) == KNN_OK)
-        depth = dirs.n > 0 && files.n == 0 ? 2 : 1;
-    list_free(&dirs);
-    list_free(&files);
-    free(path);
-    return depth;
 }
 
 /* Converts w x h pixels of n (1 or 3) interleaved channels to C in place of *pix, as
@@ -156,15 +130,17 @@ static char *convert_image(const uint8_t *data, size_t size, int W, int H, int C
         }
     }
     unsigned char *out = malloc((size_t)W * (size_t)H * (size_t)C);
+    const uint8_t *region = pix + ((size_t)y0 * (size_t)w + (size_t)x0) * (size_t)C;
     if (!out)
         why = knn__asprintf("out of memory");
-    else if (!stbir_resize_uint8(pix + ((size_t)y0 * (size_t)w + (size_t)x0) * (size_t)C, cw, ch,
-                                 w * C, out, W, H, W * C, C))
+    else if (cw == W && ch == H) /* already the size: copied, since the filter would blur it */
+        for (int y = 0; y < H; y++)
+            memcpy(out + (size_t)y * W * C, region + (size_t)y * w * C, (size_t)W * C);
+    else if (!stbir_resize_uint8(region, cw, ch, w * C, out, W, H, W * C, C))
         why = knn__asprintf("could not be resized");
-    else /* interleaved to planes */
-        for (int c = 0; c < C; c++)
-            for (size_t p = 0; p < (size_t)W * (size_t)H; p++)
-                row[(size_t)c * W * H + p] = out[p * (size_t)C + (size_t)c];
+    for (int c = 0; !why && c < C; c++) /* interleaved to planes */
+        for (size_t p = 0; p < (size_t)W * (size_t)H; p++)
+            row[(size_t)c * W * H + p] = out[p * (size_t)C + (size_t)c];
     free(out);
     free(pix);
     return why;
@@ -264,83 +240,170 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
     return KNN_OK;
 }
 
-knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
-                                  knn_dataset **out)
+/* Folders nest at most this deep below the root: far beyond any real layout (Places is 3),
+ * and it bounds the walk where links make a loop. */
+#define MAX_FOLDER_DEPTH 32
+
+/* What a walk of an image folder finds: the classes (paths from the root), every image file
+ * with its class, and notes on what is left out (empty folders, files in no class). */
+typedef struct {
+    knn__name_list classes, files, notes;
+    int32_t *labels; /* (files.n) */
+    size_t labels_cap;
+} folder_walk;
+
+static knn_status walk_push_file(folder_walk *w, char *path, int32_t label)
+{
+    if (!knn__list_push(&w->files, path))
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (w->files.n > w->labels_cap) {
+        size_t cap = w->labels_cap ? 2 * w->labels_cap : 256;
+        int32_t *grown = realloc(w->labels, cap * sizeof *grown);
+        if (!grown)
+            return knn__fail(KNN_ERR_NOMEM, "out of memory");
+        w->labels = grown;
+        w->labels_cap = cap;
+    }
+    w->labels[w->files.n - 1] = label;
+    return KNN_OK;
+}
+
+/* Visits `rel` (a path from the root, "" for the root itself) at `level` folders below the
+ * root, in sorted order, depth first. A folder is a class when it directly holds files (or,
+ * with opt->class_depth, when it lies exactly that deep); its own class comes before those of
+ * its sub-folders, so classes sort by their path's components. */
+static knn_status walk_folder(const char *root, const char *rel, int level,
+                              const knn_load_options *opt, folder_walk *w)
+{
+    char *dir = *rel ? knn__asprintf("%s/%s", root, rel) : knn__strdup(root);
+    knn__name_list files = {0}, dirs = {0};
+    knn_status st = dir ? knn__list_dir(dir, false, &files) : knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = knn__list_dir(dir, true, &dirs);
+    const int depth = opt->class_depth;
+    const bool is_class = level > 0 && (depth > 0 ? level == depth : files.n > 0);
+    if (!st && is_class) {
+        if (w->classes.n == KNN_MAX_CLASSES)
+            st = knn__fail(KNN_ERR_LIMIT, "%s: more than %d classes", root, KNN_MAX_CLASSES);
+        else if (!knn__list_push(&w->classes, knn__strdup(rel)))
+            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && i < files.n && !(opt->limit && w->files.n == opt->limit); i++)
+            st = walk_push_file(w, knn__asprintf("%s/%s", dir, files.items[i]),
+                                (int32_t)(w->classes.n - 1));
+    } else if (!st && files.n > 0) {
+        if (!knn__list_push(&w->notes, knn__asprintf("%s: %zu file(s) in no class folder, left out",
+                                                 dir, files.n)))
+            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    } else if (!st && level > 0 && dirs.n == 0) {
+        if (!knn__list_push(&w->notes, knn__asprintf("%s: an empty folder, no class", dir)))
+            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    }
+    const bool deeper = depth > 0 ? level < depth : true;
+    if (!st && deeper && dirs.n > 0 && level == MAX_FOLDER_DEPTH)
+        st = knn__fail(KNN_ERR_LIMIT, "%s: folders nest more than %d deep (a link loop?)", dir,
+                       MAX_FOLDER_DEPTH);
+    for (size_t i = 0; !st && deeper && i < dirs.n; i++) {
+        char *sub = *rel ? knn__asprintf("%s/%s", rel, dirs.items[i]) : knn__strdup(dirs.items[i]);
+        st = sub ? walk_folder(root, sub, level + 1, opt, w)
+                 : knn__fail(KNN_ERR_NOMEM, "out of memory");
+        free(sub);
+    }
+    knn__name_list_free(&files);
+    knn__name_list_free(&dirs);
+    free(dir);
+    return st;
+}
+
+/* Adds "PATH: reason" notes to the data set's list of what was left out. */
+static knn_status add_skipped(knn_dataset *ds, knn__name_list *notes)
+{
+    if (notes->n == 0)
+        return KNN_OK;
+    char **grown = realloc(ds->skipped, (ds->nskipped + notes->n) * sizeof *grown);
+    if (!grown)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    ds->skipped = grown;
+    for (size_t i = 0; i < notes->n; i++) {
+        ds->skipped[ds->nskipped++] = notes->items[i];
+        notes->items[i] = NULL;
+    }
+    notes->n = 0;
+    return KNN_OK;
+}
+
+/* Notes the classes that kept no image (all of their files unreadable). */
+static knn_status note_empty_classes(knn_dataset *ds, const char *root, knn__name_list *notes)
+{
+    size_t *count = calloc((size_t)ds->num_classes, sizeof *count);
+    if (!count)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < ds->count; i++)
+        count[ds->labels[i]]++;
+    knn_status st = KNN_OK;
+    for (int c = 0; !st && c < ds->num_classes; c++)
+        if (!count[c] && !knn__list_push(notes, knn__asprintf("%s/%s: class %s has no readable image",
+                                                         root, ds->class_names[c],
+                                                         ds->class_names[c])))
+            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    free(count);
+    return st;
+}
+
+knn_status knn__load_files_labelled(const char *root, char **paths, const int32_t *labels,
+                                   size_t n, const char *const *classes, int nclasses,
+                                   knn__name_list *notes, const knn_load_options *opt,
+                                   knn_dataset **out)
 {
     *out = NULL;
-    name_list top = {0}, classes = {0}, files = {0};
-    knn_status st = list_dir(root, true, &top);
-    if (!st && top.n == 0)
-        st = knn__fail(KNN_ERR_FORMAT, "%s: no class folders in it", root);
-    int depth = opt->class_depth > 0 ? opt->class_depth : st ? 1 : detect_depth(root, top.items[0]);
-    if (!st && depth != 1 && depth != 2)
-        st = knn__fail(KNN_ERR_ARG, "%s: class depth %d (1 or 2)", root, depth);
-    /* the classes: "class" or "alphabet/character" */
-    for (size_t a = 0; !st && a < top.n; a++) {
-        if (depth == 1) {
-            if (!list_push(&classes, knn__strdup(top.items[a])))
-                st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-            continue;
-        }
-        char *path = knn__asprintf("%s/%s", root, top.items[a]);
-        name_list sub = {0};
-        st = path ? list_dir(path, true, &sub) : knn__fail(KNN_ERR_NOMEM, "out of memory");
-        for (size_t b = 0; !st && b < sub.n; b++)
-            if (!list_push(&classes, knn__asprintf("%s/%s", top.items[a], sub.items[b])))
-                st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-        list_free(&sub);
-        free(path);
-    }
-    if (!st && classes.n > KNN_MAX_CLASSES)
-        st = knn__fail(KNN_ERR_LIMIT, "%s: %zu classes (at most %d)", root, classes.n,
-                       KNN_MAX_CLASSES);
-    /* the images, class by class */
-    int32_t *labels = NULL;
-    size_t labels_cap = 0;
-    for (size_t c = 0; !st && c < classes.n; c++) {
-        char *dir = knn__asprintf("%s/%s", root, classes.items[c]);
-        name_list names = {0};
-        st = dir ? list_dir(dir, false, &names) : knn__fail(KNN_ERR_NOMEM, "out of memory");
-        for (size_t i = 0; !st && i < names.n; i++) {
-            if (opt->limit && files.n == opt->limit)
-                break;
-            if (!list_push(&files, knn__asprintf("%s/%s", dir, names.items[i]))) {
-                st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-                break;
-            }
-            if (files.n > labels_cap) {
-                labels_cap = labels_cap ? 2 * labels_cap : 256;
-                int32_t *grown = realloc(labels, labels_cap * sizeof *labels);
-                if (!grown)
-                    st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-                else
-                    labels = grown;
-            }
-            if (!st)
-                labels[files.n - 1] = (int32_t)c;
-        }
-        list_free(&names);
-        free(dir);
-    }
-    if (!st && files.n == 0)
-        st = knn__fail(KNN_ERR_FORMAT, "%s: the class folders hold no files", root);
     knn_dataset *ds = NULL;
-    if (!st)
-        st = load_files(files.items, labels, files.n, opt, root, &ds);
+    knn_status st = load_files(paths, labels, n, opt, root, &ds);
     if (!st) {
-        ds->num_classes = (int)classes.n;
-        st = knn_dataset_set_class_names(ds, (const char *const *)classes.items);
+        ds->num_classes = nclasses;
+        st = knn_dataset_set_class_names(ds, classes);
     }
-    list_free(&top);
-    list_free(&classes);
-    list_free(&files);
-    free(labels);
+    if (!st && !opt->limit)
+        st = note_empty_classes(ds, root, notes);
+    if (!st)
+        st = add_skipped(ds, notes);
     if (st) {
         knn_dataset_free(ds);
         return st;
     }
     *out = ds;
     return KNN_OK;
+}
+
+static void walk_free(folder_walk *w)
+{
+    knn__name_list_free(&w->classes);
+    knn__name_list_free(&w->files);
+    knn__name_list_free(&w->notes);
+    free(w->labels);
+}
+
+knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
+                                  knn_dataset **out)
+{
+    *out = NULL;
+    if (opt->labels_file)
+        return knn__load_labelled_folder(root, opt, out);
+    if (opt->class_depth < 0 || opt->class_depth > MAX_FOLDER_DEPTH)
+        return knn__fail(KNN_ERR_ARG, "%s: class depth %d (1 to %d, or 0 for any)", root,
+                         opt->class_depth, MAX_FOLDER_DEPTH);
+    folder_walk w = {0};
+    knn_status st = walk_folder(root, "", 0, opt, &w);
+    if (!st && w.classes.n == 0)
+        st = knn__fail(KNN_ERR_FORMAT,
+                       "%s: no class folders in it (folders that hold images)%s", root,
+                       w.notes.n ? "; for one flat folder of images, give --labels FILE" : "");
+    else if (!st && w.files.n == 0)
+        st = knn__fail(KNN_ERR_FORMAT, "%s: the class folders hold no files", root);
+    if (!st)
+        st = knn__load_files_labelled(root, w.files.items, w.labels, w.files.n,
+                                      (const char *const *)w.classes.items, (int)w.classes.n,
+                                      &w.notes, opt, out);
+    walk_free(&w);
+    return st;
 }
 
 int knn_is_image_file(const char *path)
@@ -355,18 +418,13 @@ int knn_is_image_file(const char *path)
     return got > 0 && knn__image_format(head, (size_t)got) != NULL;
 }
 
-/* The options that convert images as `like`'s were converted. */
+/* The options that convert images as `like`'s were converted, failing on a strict error. */
 static knn_status options_like(const knn_dataset *like, knn_load_options *o)
 {
-    if (like->dtype != KNN_U8 || like->channels < 1 || like->channels > 3 ||
-        like->channels == 2)
+    memset(o, 0, sizeof *o);
+    if (!knn_load_options_like(like, o))
         return knn__fail(KNN_ERR_ARG, "%s: does not hold images of 1 or 3 channels",
                          like->source);
-    memset(o, 0, sizeof *o);
-    o->width = like->width;
-    o->height = like->height;
-    o->channels = like->channels;
-    o->crop = like->crop;
     o->strict = 1;
     return KNN_OK;
 }

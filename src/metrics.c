@@ -15,7 +15,7 @@ knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, siz
                          KNN_MAX_CLASSES);
     const size_t C = (size_t)num_classes;
     for (size_t i = 0; i < n; i++)
-        if (truth[i] < 0 || truth[i] >= num_classes)
+        if (truth[i] < -1 || truth[i] >= num_classes)
             return knn__fail(KNN_ERR_ARG, "metrics: true label %d of query %zu is outside 0..%d",
                              (int)truth[i], i, num_classes - 1);
     m->num_classes = num_classes;
@@ -30,6 +30,8 @@ knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, siz
     const size_t top = C < 5 ? C : 5;
     for (size_t i = 0; i < n; i++) {
         const int32_t *r = ranking + i * C;
+        if (truth[i] < 0) /* a class the training set lacks: wrong, whatever the vote */
+            continue;
         size_t t = (size_t)truth[i];
         m->class_total[t]++;
         if (m->confusion)

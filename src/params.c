@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <string.h>
+#include <strings.h>
 
 knn_params knn_params_default(void)
 {
@@ -13,12 +14,13 @@ static const char *const metric_names[] = {"l1", "l2"};
 static const char *const weights_names[] = {"uniform", "distance"};
 static const char *const ties_names[] = {"nearest", "smallest-label"};
 
-/* Index of `name` among the two `names`, or a KNN_ERR_ARG naming both. */
+/* Index of `name` among the two `names`, in any case ("L2" as well as "l2"), or a
+ * KNN_ERR_ARG naming both. */
 static knn_status parse_two(const char *what, const char *const names[2], const char *name,
                             int *out)
 {
     for (int i = 0; i < 2; i++)
-        if (name && strcmp(name, names[i]) == 0) {
+        if (name && strcasecmp(name, names[i]) == 0) {
             *out = i;
             return KNN_OK;
         }

@@ -54,6 +54,14 @@ def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
 
+def png_rgb(width, height, pixels):
+    """A PNG file's bytes: width x height RGB pixels given as bytes, row by row."""
+    import zlib
+    rows = b"".join(b"\x00" + pixels[3 * width * y:3 * width * (y + 1)] for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+
+
 def png(width, height, rgb):
     """A PNG file's bytes: a width x height image of one colour (r, g, b)."""
     import zlib

@@ -177,7 +177,7 @@ def test_predict_accepts_unlabelled_queries():
     q = fixtures.write_idx_pair(path("nolabels"), "query", TEST_ROWS[:3], None, 5, 4)
     r = knn("predict", TRAIN, q, "--format", "csv")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0].startswith("index,label,top1_label")
+    assert r.stdout.splitlines()[0].startswith("index,label,name,top1_label,top1_name")
     r = knn("eval", TRAIN, q)
     assert r.returncode == 1 and "no labels file" in r.stderr
 
@@ -211,8 +211,8 @@ def test_cifar_folder_with_names():
 
 def test_cv_chooses_the_best_mean_and_tests_once():
     plot = path("cv.svg")
-    r = knn("cv", TRAIN, "--folds", "4", "-k", "7,1,3", "--metric", "l2,l1", "--json",
-            "--test", TEST, "--plot", plot)
+    r = knn("cv", TRAIN, "--folds", "4", "--contiguous", "-k", "7,1,3", "--metric", "l2,l1",
+            "--json", "--test", TEST, "--plot", plot)
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     assert j["folds"] == 4 and j["fold_sizes"] == [30, 30, 30, 30]

@@ -81,15 +81,17 @@ static void image_folder_loads_classes_in_order_and_skips_bad_files(void)
     if (!ds)
         return;
     CHECK_EQ(knn_dataset_count(ds), 3);
-    CHECK_EQ(knn_dataset_num_classes(ds), 3);
+    /* an empty folder is no class (a class is a folder holding images), and is reported */
+    CHECK_EQ(knn_dataset_num_classes(ds), 2);
     CHECK(!strcmp(knn_dataset_class_name(ds, 0), "cat"));
-    CHECK(!strcmp(knn_dataset_class_name(ds, 2), "empty"));
+    CHECK(!strcmp(knn_dataset_class_name(ds, 1), "dog"));
     CHECK(knn_dataset_label(ds, 0) == 0 && knn_dataset_label(ds, 1) == 0 &&
           knn_dataset_label(ds, 2) == 1);
     CHECK(knn_dataset_width(ds) == 8 && knn_dataset_height(ds) == 6 &&
           knn_dataset_channels(ds) == 3 && knn_dataset_dim(ds) == 144);
     CHECK(strstr(knn_dataset_path(ds, 1), "pets/cat/b.jpg") != NULL);
-    CHECK_EQ(knn_dataset_skipped(ds), 3);
+    CHECK_EQ(knn_dataset_skipped(ds), 4);
+    CHECK(strstr(knn_dataset_skipped_reason(ds, 3), "pets/empty: an empty folder, no class"));
     CHECK(strstr(knn_dataset_skipped_reason(ds, 0), "pets/dog/corrupt.png: ") != NULL);
     CHECK(strstr(knn_dataset_skipped_reason(ds, 1), "pets/dog/notes.txt: ") != NULL);
     CHECK(strstr(knn_dataset_skipped_reason(ds, 2), "pets/dog/zero.pgm: a PGM image of 0 x 0") != NULL);
@@ -174,7 +176,7 @@ static void image_folders_two_levels_and_splits(void)
     knn_dataset_free(ds);
     mkdirs("nothing/a");
     CHECK_EQ(knn_dataset_load(in_dir("nothing"), &o, &ds), KNN_ERR_FORMAT);
-    CHECK(strstr(knn_last_error(), "hold no files") != NULL);
+    CHECK(strstr(knn_last_error(), "no class folders") != NULL);
 }
 
 /* Copies file a to b, changing byte `at` by `delta` (0: unchanged) and keeping `keep` bytes
@@ -251,7 +253,132 @@ static void model_round_trip_and_damaged_files(void)
     knn_dataset_free(ds);
 }
 
+static void image_at_the_target_size_is_copied_not_filtered(void)
+{
+    mkdirs("exact/a");
+    unsigned char px[4 * 6 * 3];
+    for (int i = 0; i < (int)sizeof px; i++)
+        px[i] = (unsigned char)(i * 37 + 11);
+    CHECK(stbi_write_png(in_dir("exact/a/x.png"), 6, 4, 3, px, 6 * 3));
+    knn_load_options o = {0};
+    o.width = 6;
+    o.height = 4;
+    o.channels = 3;
+    o.crop = 1;
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_load(in_dir("exact"), &o, &ds), KNN_OK);
+    for (int c = 0; ds && c < 3; c++) /* planes of the very pixels: no resampling blur */
+        for (int p = 0; p < 24; p++)
+            CHECK_EQ(knn_dataset_row(ds, 0)[c * 24 + p], px[p * 3 + c]);
+    knn_dataset_free(ds);
+}
+
+static void image_folder_classes_at_any_depth_places_layout(void)
+{
+    /* Places: a/abbey holds images, a/apartment_building holds only the folder outdoor */
+    mkdirs("places/a/abbey");
+    mkdirs("places/a/apartment_building/outdoor");
+    mkdirs("places/b/bamboo_forest");
+    mkdirs("places/b/empty");
+    write_image("places/a/abbey/1.png", 8, 8, 3, 10, 10, 10, false);
+    write_image("places/a/apartment_building/outdoor/1.png", 8, 8, 3, 90, 90, 90, false);
+    write_image("places/a/apartment_building/outdoor/2.png", 8, 8, 3, 95, 90, 90, false);
+    write_image("places/b/bamboo_forest/1.png", 8, 8, 3, 200, 10, 10, false);
+    write_text("places/stray.txt", "not in a class");
+    knn_load_options o = {0};
+    o.width = o.height = 8;
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_load(in_dir("places"), &o, &ds), KNN_OK);
+    if (!ds)
+        return;
+    CHECK_EQ(knn_dataset_num_classes(ds), 3);
+    CHECK(!strcmp(knn_dataset_class_name(ds, 0), "a/abbey"));
+    CHECK(!strcmp(knn_dataset_class_name(ds, 1), "a/apartment_building/outdoor"));
+    CHECK(!strcmp(knn_dataset_class_name(ds, 2), "b/bamboo_forest"));
+    CHECK_EQ(knn_dataset_count(ds), 4);
+    CHECK(knn_dataset_label(ds, 2) == 1 && knn_dataset_label(ds, 3) == 2);
+    /* nothing left out without a word: the stray file and the empty folder */
+    CHECK_EQ(knn_dataset_skipped(ds), 2);
+    CHECK(strstr(knn_dataset_skipped_reason(ds, 0), "places: 1 file(s) in no class folder"));
+    CHECK(strstr(knn_dataset_skipped_reason(ds, 1), "places/b/empty: an empty folder"));
+
+    /* a test folder lacking a class, and with one TRAIN lacks: matched by name */
+    mkdirs("ptest/b/bamboo_forest");
+    mkdirs("ptest/a/abbey");
+    mkdirs("ptest/c/canyon");
+    write_image("ptest/b/bamboo_forest/1.png", 8, 8, 3, 200, 10, 10, false);
+    write_image("ptest/a/abbey/1.png", 8, 8, 3, 10, 10, 10, false);
+    write_image("ptest/c/canyon/1.png", 8, 8, 3, 10, 10, 10, false);
+    knn_dataset *test = NULL;
+    CHECK_EQ(knn_dataset_load(in_dir("ptest"), &o, &test), KNN_OK);
+    if (test) {
+        CHECK_EQ(knn_dataset_match_classes(test, ds, 0), KNN_ERR_FORMAT);
+        CHECK(strstr(knn_last_error(), "1 of its 3 classes are not classes of") &&
+              strstr(knn_last_error(), "'c/canyon'"));
+        CHECK_EQ(knn_dataset_match_classes(test, ds, 1), KNN_OK);
+        CHECK_EQ(knn_dataset_num_classes(test), 3);
+        /* test order: a/abbey, b/bamboo_forest, c/canyon -> train labels 0, 2, unknown */
+        CHECK(knn_dataset_label(test, 0) == 0 && knn_dataset_label(test, 1) == 2 &&
+              knn_dataset_label(test, 2) == -1);
+        CHECK(!strcmp(knn_dataset_class_name(test, 1), "a/apartment_building/outdoor"));
+    }
+    knn_dataset_free(test);
+    knn_dataset_free(ds);
+}
+
+static void flat_folder_with_a_labels_csv_or_imagenet_solution(void)
+{
+    mkdirs("val");
+    write_image("val/ILSVRC2012_val_00000001.JPEG", 8, 8, 3, 10, 10, 10, false);
+    write_image("val/ILSVRC2012_val_00000002.JPEG", 8, 8, 3, 200, 10, 10, false);
+    write_image("val/ILSVRC2012_val_00000003.JPEG", 8, 8, 3, 200, 10, 10, false);
+    write_text("loc.csv", "ImageId,PredictionString\n"
+                          "ILSVRC2012_val_00000002,n01751748 10 20 30 40 n01751748 1 2 3 4\n"
+                          "ILSVRC2012_val_00000001,n01440764 0 0 5 5\n"
+                          "ILSVRC2012_val_00000099,n01440764 0 0 5 5\n");
+    knn_load_options o = {0};
+    o.width = o.height = 8;
+    char loc[600];
+    snprintf(loc, sizeof loc, "%s", in_dir("loc.csv"));
+    o.labels_file = loc;
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_load(in_dir("val"), &o, &ds), KNN_OK);
+    if (ds) {
+        CHECK_EQ(knn_dataset_count(ds), 2);
+        CHECK_EQ(knn_dataset_num_classes(ds), 2);
+        CHECK(!strcmp(knn_dataset_class_name(ds, 0), "n01440764"));
+        CHECK(knn_dataset_label(ds, 0) == 0 && knn_dataset_label(ds, 1) == 1);
+        /* the image without a label, and the label without an image, are named */
+        CHECK_EQ(knn_dataset_skipped(ds), 2);
+        CHECK(strstr(knn_dataset_skipped_reason(ds, 0), "val_00000003.JPEG: no label in"));
+        CHECK(strstr(knn_dataset_skipped_reason(ds, 1), "1 label(s) name no image") &&
+              strstr(knn_dataset_skipped_reason(ds, 1), "val_00000099.JPEG"));
+    }
+    knn_dataset_free(ds);
+    /* a plain file,class CSV with a header line */
+    write_text("plain.csv", "file,class\nILSVRC2012_val_00000003.JPEG,red\n"
+                            "ILSVRC2012_val_00000001.JPEG,dark\n");
+    snprintf(loc, sizeof loc, "%s", in_dir("plain.csv"));
+    CHECK_EQ(knn_dataset_load(in_dir("val"), &o, &ds), KNN_OK);
+    if (ds) {
+        CHECK_EQ(knn_dataset_count(ds), 2);
+        CHECK(!strcmp(knn_dataset_class_name(ds, 1), "red") && knn_dataset_label(ds, 1) == 1);
+        CHECK_EQ(knn_dataset_skipped(ds), 1); /* image 2; the header is no orphan label */
+    }
+    knn_dataset_free(ds);
+    write_text("bad.csv", "just one field\n");
+    snprintf(loc, sizeof loc, "%s", in_dir("bad.csv"));
+    CHECK_EQ(knn_dataset_load(in_dir("val"), &o, &ds), KNN_ERR_FORMAT);
+    CHECK(strstr(knn_last_error(), "bad.csv: line 1: expected file,class"));
+}
+
 const test_case image_tests[] = {
+    {"image_at_the_target_size_is_copied_not_filtered",
+     image_at_the_target_size_is_copied_not_filtered},
+    {"image_folder_classes_at_any_depth_places_layout",
+     image_folder_classes_at_any_depth_places_layout},
+    {"flat_folder_with_a_labels_csv_or_imagenet_solution",
+     flat_folder_with_a_labels_csv_or_imagenet_solution},
     {"model_round_trip_and_damaged_files", model_round_trip_and_damaged_files},
     {"image_folder_loads_classes_in_order_and_skips_bad_files",
      image_folder_loads_classes_in_order_and_skips_bad_files},

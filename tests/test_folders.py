@@ -1,0 +1,166 @@
+"""test_folders.py: photo folders as ImageNet, MIT Places and Omniglot hold them, through the
+command line: classes at any depth named by their path, test folders matched to the training
+classes by name (a missing class, an unknown one), a flat validation folder with a labels
+CSV, a model's image conversion applied to a test folder, stratified cross-validation by
+default, photos at the target size copied without resampling (distances against a reference
+on the raw pixels), and the messages that point to the right command."""
+import csv
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KNN = os.path.abspath(os.environ.get("KNN_BIN") or os.path.join(ROOT, "knn"))
+TMP = tempfile.mkdtemp(prefix="knn-folders-")
+RNG = random.Random(11)
+COLOURS = {"a/abbey": (200, 30, 30), "a/apartment_building/outdoor": (30, 200, 30),
+           "b/bamboo_forest": (30, 30, 200), "b/beach": (200, 200, 30)}
+
+
+def knn(*args, stdin=None):
+    e = dict(os.environ)
+    e.pop("KNN_DATA", None)
+    return subprocess.run([KNN, *map(str, args)], capture_output=True, text=True, env=e,
+                          cwd=TMP, timeout=120, input=stdin)
+
+
+def path(*names):
+    return os.path.join(TMP, *names)
+
+
+def noisy(colour, w=6, h=6):
+    """A w x h photo of one colour with a little noise, as PNG bytes."""
+    px = bytes(max(0, min(255, c + RNG.randrange(-12, 13))) for _ in range(w * h) for c in colour)
+    return fixtures.png_rgb(w, h, px)
+
+
+def tree(root, classes, per_class, w=6, h=6):
+    for name in classes:
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i in range(per_class):
+            fixtures.write(os.path.join(root, name, f"{i}.png"), noisy(COLOURS[name], w, h))
+    return root
+
+
+TRAIN = tree(path("places", "train"), COLOURS, 8)
+
+
+def test_classes_at_any_depth_are_named_by_their_path():
+    r = knn("info", TRAIN)
+    assert r.returncode == 0, r.stderr
+    for name in COLOURS:
+        assert name in r.stdout, (name, r.stdout)
+    assert "images:  32" in r.stdout and "classes: 4" in r.stdout
+    os.makedirs(os.path.join(TRAIN, "b", "empty"), exist_ok=True)
+    r = knn("info", TRAIN)
+    assert "b/empty: an empty folder, no class" in r.stderr, r.stderr
+    os.rmdir(os.path.join(TRAIN, "b", "empty"))
+
+
+def test_a_test_folder_lacking_a_class_is_matched_by_name():
+    test = tree(path("places", "test-missing"), ["a/abbey", "b/bamboo_forest", "b/beach"], 5)
+    r = knn("eval", TRAIN, test, "--json", "-k", "3")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["correct"] == 15 and j["total"] == 15, j  # by position, the classes after the gap
+    assert j["classes"] == sorted(COLOURS), j["classes"]  # would all be wrong
+
+
+def test_a_test_class_the_training_set_lacks_is_an_error_or_counted_wrong():
+    test = path("places", "test-extra")
+    tree(test, ["a/abbey"], 3)
+    os.makedirs(os.path.join(test, "c", "canyon"), exist_ok=True)
+    fixtures.write(os.path.join(test, "c", "canyon", "0.png"), noisy((128, 128, 128)))
+    r = knn("eval", TRAIN, test)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "'c/canyon'" in r.stderr and "--unknown-classes wrong" in r.stderr, r.stderr
+    r = knn("eval", TRAIN, test, "--unknown-classes", "wrong", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert (j["correct"], j["total"]) == (3, 4), j
+
+
+def test_a_flat_folder_takes_its_classes_from_a_labels_file():
+    flat = path("places", "val")
+    os.makedirs(flat, exist_ok=True)
+    rows = []
+    for i, name in enumerate(["b/beach", "a/abbey", "b/beach", "a/apartment_building/outdoor"]):
+        fixtures.write(os.path.join(flat, f"val_{i}.png"), noisy(COLOURS[name]))
+        rows.append(f"val_{i}.png,{name}")
+    fixtures.write(os.path.join(flat, "val_9.png"), noisy(COLOURS["a/abbey"]))  # no label
+    fixtures.write(path("val.csv"), ("file,class\n" + "\n".join(rows) + "\n").encode())
+    r = knn("eval", TRAIN, flat, "--labels", path("val.csv"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["correct"] == 4
+    assert "val_9.png: no label in" in r.stderr, r.stderr
+    r = knn("eval", TRAIN, flat)
+    assert r.returncode == 1 and "give --labels FILE" in r.stderr, r.stderr
+
+
+def test_a_models_conversion_applies_to_test_folders():
+    model = path("places.knn")
+    r = knn("fit", TRAIN, "-o", model, "--size", "4", "-k", "1")
+    assert r.returncode == 0, r.stderr
+    test = tree(path("places", "test-size"), COLOURS, 2, w=9, h=7)
+    r = knn("eval", model, test, "--json")  # no --size: the model's 4 x 4
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["correct"] == 8
+
+
+def test_cross_validation_is_stratified_by_default():
+    # a folder is numbered class by class: contiguous folds hold out whole classes
+    r = knn("cv", TRAIN, "--folds", "4", "-k", "1,3", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["mode"] == "stratified" and j["best"]["mean"] == 1.0, j["best"]
+    r = knn("cv", TRAIN, "--folds", "4", "-k", "1,3", "--json", "--contiguous")
+    assert json.loads(r.stdout)["best"]["mean"] == 0.0
+    r = knn("eval", TRAIN, TRAIN, "-k", "auto", "--folds", "4")
+    assert r.returncode == 0 and "4-fold stratified cross-validation" in r.stderr, r.stderr
+
+
+def test_photos_at_the_target_size_are_not_resampled():
+    d = path("exact")
+    pixels = {}
+    for name in ("x", "y"):
+        os.makedirs(os.path.join(d, name), exist_ok=True)
+        for i in range(2):
+            px = bytes(RNG.randrange(256) for _ in range(5 * 4 * 3))
+            fixtures.write(os.path.join(d, name, f"{i}.png"), fixtures.png_rgb(5, 4, px))
+            pixels[(name, i)] = px
+    r = knn("predict", d, d, "--size", "5x4", "-k", "4", "--neighbors", "--format", "csv",
+            "--metric", "l1")
+    assert r.returncode == 0, r.stderr
+    order = [("x", 0), ("x", 1), ("y", 0), ("y", 1)]
+    for row in csv.DictReader(io.StringIO(r.stdout)):
+        q = pixels[order[int(row["index"])]]
+        want = sorted(sum(abs(a - b) for a, b in zip(q, pixels[o])) for o in order)
+        got = [float(row[f"nn{j}_distance"]) for j in range(1, 5)]
+        assert got == want, (got, want)
+        assert row["name"] in ("x", "y") and row["nn1_name"] == row["name"]
+
+
+def test_messages_point_to_the_right_command():
+    r = knn("info", "fashion-mnist")
+    assert r.returncode == 2 and "fashion-mnist:train or fashion-mnist:test" in r.stderr
+    r = knn("info", "mnist:train")
+    assert r.returncode == 1 and "'knn fetch mnist' downloads it" in r.stderr, r.stderr
+    r = knn("cv", TRAIN, "--folds", "x")
+    assert r.returncode == 2 and "from 2 to the number of training images" in r.stderr
+    r = knn("eval", TRAIN, TRAIN, "--metric", "L1", "-q")
+    assert r.returncode == 0, r.stderr
+
+
+def main():
+    return fixtures.run_tests("folders", globals(), KNN, TMP)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
