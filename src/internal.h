@@ -55,7 +55,18 @@ struct knn_neighbors {
     knn_dtype dtype; /* of the data: float32 distances are stored as their bits */
     uint32_t *index; /* (nq, k) */
     uint32_t *dist;  /* (nq, k) */
+    /* Each class's nearest training row, for ranking the classes without a vote (vote.c):
+     * its raw distance and index, per query. knn_search fills them when the training set has
+     * labels; elsewhere (cross-validation, neighbours built by hand) classes is 0 and both
+     * are NULL. A class without rows keeps KNN__NO_ROW in both. */
+    int classes;           /* C, or 0: no class minima                     */
+    uint32_t *class_dist;  /* (nq, classes)                                */
+    uint32_t *class_index; /* (nq, classes)                                */
 };
+
+/* The class minima's mark for "no row met yet": above every real distance (see topk.h) and
+ * every row index (KNN_MAX_ROWS < 2^31). */
+#define KNN__NO_ROW UINT32_MAX
 
 /* The training rows' norms as `fn` computes them (cached in the data set by the first call;
  * *owned: the caller must free them). NULL when out of memory. */

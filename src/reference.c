@@ -1,7 +1,9 @@
 /* reference.c: the exact scalar reference search, kept forever as the specification of
  * knn_search: every distance with the plain scalar functions, then a full sort of each
- * query's candidates by (distance, training index). Slow on purpose; tests only. For float32
- * rows it is bit for bit the scalar kernels' arithmetic (each distance summed in order). */
+ * query's candidates by (distance, training index), and each class's nearest row, first in
+ * that order, found by a plain scan of every distance. Slow on purpose; tests only. For
+ * float32 rows it is bit for bit the scalar kernels' arithmetic (each distance summed in
+ * order). */
 #include "internal.h"
 #include "kernels/kernels.h"
 
@@ -18,6 +20,22 @@ static int by_dist_then_index(const void *a, const void *b)
     if (x->dist != y->dist)
         return x->dist < y->dist ? -1 : 1;
     return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Query q's class minima in nb: for each class, the first of its rows in the order on
+ * (distance, index), from `all`, every row's distance in index order. */
+static void class_minima(const knn_dataset *train, const candidate *all, knn_neighbors *nb,
+                         size_t q)
+{
+    const size_t C = (size_t)nb->classes;
+    for (size_t c = 0; c < C; c++) {
+        candidate best = {KNN__NO_ROW, KNN__NO_ROW};
+        for (size_t t = 0; t < train->count; t++)
+            if ((size_t)train->labels[t] == c && by_dist_then_index(&all[t], &best) < 0)
+                best = all[t];
+        nb->class_dist[q * C + c] = best.dist;
+        nb->class_index[q * C + c] = best.index;
+    }
 }
 
 knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *queries,
@@ -49,6 +67,7 @@ knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *qu
                                                   : knn__l2sq_u8_scalar(qrow, trow, train->dim);
             }
         }
+        class_minima(train, all, nb, q);
         qsort(all, train->count, sizeof *all, by_dist_then_index);
         for (int j = 0; j < p->k; j++) {
             nb->index[q * (size_t)p->k + (size_t)j] = all[j].index;

@@ -13,10 +13,15 @@
  * (57 MNIST rows, 16 CIFAR rows) so that it stays in the level-1 cache while every group of
  * queries of the tile passes over it.
  *
+ * With labelled training rows the search also keeps, per query, each class's nearest row
+ * (distance, then the smaller index): the vote ranks the classes without a vote by it. It
+ * is a running minimum over the same distance tiles, never a second search.
+ *
  * Each query belongs to one thread and the heap's final order is the total order on
  * (distance, index), so results are identical for any thread count and tile size. Memory
- * beyond the output: the training rows' norms (4 bytes a row, kept in the data set) and, per
- * thread, one distance tile and one tile of query norms. */
+ * beyond the output (which holds nq x C x 8 bytes of class minima): the training rows' norms
+ * (4 bytes a row, kept in the data set) and, per thread, one distance tile, one tile of query
+ * norms, and the tile's class minima (C x 128 x 8 bytes). */
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "parallel.h"
@@ -65,20 +70,40 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
                          "%zu queries x K = %d neighbours need %.1f GiB, more than the "
                          "memory available",
                          queries->count, p->k, (double)cells / (1 << 30));
+    /* each class's nearest row (distance and index) for the ranking: refused, not skipped,
+     * when it does not fit, so that the ranking never depends on the memory free today */
+    const int classes = train->labels ? train->num_classes : 0;
+    size_t minima = 0, total;
+    if (!knn__mul_ok(queries->count, (size_t)classes, &minima) ||
+        !knn__mul_ok(minima, 2 * sizeof(uint32_t), &minima) ||
+        __builtin_add_overflow(cells, minima, &total))
+        return knn__fail(KNN_ERR_LIMIT, "%zu queries x %d classes overflow memory sizes",
+                         queries->count, classes);
+    if (!knn__memory_fits(total))
+        return knn__fail(KNN_ERR_NOMEM,
+                         "%zu queries x %d classes need %.1f GiB for each class's nearest "
+                         "training image (the ranking of classes without votes), more than the "
+                         "memory available",
+                         queries->count, classes, (double)minima / (1 << 30));
     knn_neighbors *nb = calloc(1, sizeof *nb);
     if (!nb)
         return knn__fail(KNN_ERR_NOMEM, "out of memory");
-    size_t n = queries->count * (size_t)p->k;
+    size_t n = queries->count * (size_t)p->k, nc = queries->count * (size_t)classes;
     nb->nq = queries->count;
     nb->k = p->k;
     nb->metric = p->metric;
     nb->dtype = train->dtype;
     nb->index = malloc((n ? n : 1) * sizeof *nb->index);
     nb->dist = malloc((n ? n : 1) * sizeof *nb->dist);
-    if (!nb->index || !nb->dist) {
+    if (classes) {
+        nb->classes = classes;
+        nb->class_dist = malloc((nc ? nc : 1) * sizeof *nb->class_dist);
+        nb->class_index = malloc((nc ? nc : 1) * sizeof *nb->class_index);
+    }
+    if (!nb->index || !nb->dist || (classes && (!nb->class_dist || !nb->class_index))) {
         knn_neighbors_free(nb);
         return knn__fail(KNN_ERR_NOMEM, "cannot allocate %zu MiB for %zu x %d neighbours",
-                         cells >> 20, queries->count, p->k);
+                         total >> 20, queries->count, p->k);
     }
     *out = nb;
     return KNN_OK;
@@ -86,11 +111,14 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
 
 /* ---- the blocked search ---------------------------------------------------------------- */
 
-/* Top-K lists of every query: (nq, k) distances and indices, and how many each holds (fewer
- * than k only in a part of the training set smaller than k). */
+/* What one part of the training set gives every query: the top-K lists, (nq, k) distances
+ * and indices, and how many each holds (fewer than k only in a part of the training set
+ * smaller than k); and each class's nearest row, (nq, C) distances and indices (NULL when
+ * the training set has no labels). */
 typedef struct {
     uint32_t *dist, *index;
     int *size;
+    uint32_t *class_dist, *class_index;
 } topk_lists;
 
 typedef struct {
@@ -99,31 +127,137 @@ typedef struct {
     knn__tile_fn tile_fn;
     const uint32_t *tnorm; /* (ntrain) the kernels' train norms; NULL for L1 */
     int k;
+    uint32_t classes; /* C with class minima, 0 without */
 } search_job;
 
-/* Queries [q0, q0 + nq) against training rows [t_lo, t_hi), into `lists`, sorted. */
-static void search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo, size_t t_hi,
-                        uint32_t *tile, uint32_t *qnorm, topk_lists *lists)
+/* One thread's working memory for a tile: the distance tile, the queries' norms, and the
+ * tile's class minima, class-major: (C, nq) distances and indices, so that a training row's
+ * distances to consecutive queries meet their minima of its class in one vector, and the
+ * rows of one block touch only their own classes' lines. `offset` holds each block row's
+ * line, label x nq, computed (and its label checked) once per block for all queries. */
+typedef struct {
+    uint32_t *tile, *qnorm;
+    uint32_t *class_dist, *class_index, *offset;
+} tile_work;
+
+/* Lowers one query's class minima (md, mi: its column of the tile's (C, nq) minima) with the
+ * candidates (dist[j], first + j), j < n, whose classes' lines start at offset[j]. The rows
+ * come in increasing index, so a strict < keeps the smallest index among equal distances. */
+static void class_minima_offer(uint32_t *md, uint32_t *mi, const uint32_t *offset,
+                               const uint32_t *dist, size_t n, uint32_t first)
+{
+    for (size_t j = 0; j < n; j++)
+        if (dist[j] < md[offset[j]]) {
+            md[offset[j]] = dist[j];
+            mi[offset[j]] = first + (uint32_t)j;
+        }
+}
+
+/* Four lanes of uint32 (GCC vector extensions: SSE2 on baseline x86-64), loaded and stored
+ * unaligned. */
+typedef uint32_t v4u __attribute__((vector_size(16)));
+typedef v4u v4u_unaligned __attribute__((aligned(4)));
+
+/* Lowers the minima of four queries (the columns at md, mi) with one row's distances to
+ * them, d, at training index t: a compare and two blends, no branch. */
+static inline void lower4(uint32_t *md, uint32_t *mi, v4u d, uint32_t t)
+{
+    v4u m = *(const v4u_unaligned *)md, x = *(const v4u_unaligned *)mi;
+    v4u lower = (v4u)(d < m);
+    *(v4u_unaligned *)md = (d & lower) | (m & ~lower);
+    *(v4u_unaligned *)mi = ((v4u){t, t, t, t} & lower) | (x & ~lower);
+}
+
+/* The class minima of a whole tile of distances (nq, nt) against block rows first + j:
+ * 4 x 4 blocks of the tile are transposed in registers, so that each row's distances to
+ * four queries meet the four queries' minima of its class, one contiguous vector of the
+ * class-major minima, in a branch-free compare and blend. A query's rows still come in
+ * increasing index. The edges (nq or nt not multiples of 4) go one by one.
+ * Measured on Fashion-MNIST (bench/README.md): a compare and branch per distance cost the
+ * L2 search 4% to 6% with 10 classes but 29% with 1,000, where 8% of the distances lower a
+ * minimum and the branch mispredicts (query-major or class-major alike); a branch-free
+ * scalar update cost 21% and 37%; this pass costs 6% to 12% at both. */
+static void class_minima_tile(uint32_t *md, uint32_t *mi, const uint32_t *offset,
+                              const uint32_t *tile, size_t nq, size_t nt, uint32_t first)
+{
+    const size_t nq4 = nq & ~(size_t)3, nt4 = nt & ~(size_t)3;
+    for (size_t j = 0; j < nt4; j += 4)
+        for (size_t i = 0; i < nq4; i += 4) {
+            const uint32_t *r = tile + i * nt + j;
+            v4u r0 = *(const v4u_unaligned *)r, r1 = *(const v4u_unaligned *)(r + nt);
+            v4u r2 = *(const v4u_unaligned *)(r + 2 * nt);
+            v4u r3 = *(const v4u_unaligned *)(r + 3 * nt);
+            v4u lo01 = __builtin_shuffle(r0, r1, (v4u){0, 4, 1, 5});
+            v4u hi01 = __builtin_shuffle(r0, r1, (v4u){2, 6, 3, 7});
+            v4u lo23 = __builtin_shuffle(r2, r3, (v4u){0, 4, 1, 5});
+            v4u hi23 = __builtin_shuffle(r2, r3, (v4u){2, 6, 3, 7});
+            lower4(md + offset[j] + i, mi + offset[j] + i,
+                   __builtin_shuffle(lo01, lo23, (v4u){0, 1, 4, 5}), first + (uint32_t)j);
+            lower4(md + offset[j + 1] + i, mi + offset[j + 1] + i,
+                   __builtin_shuffle(lo01, lo23, (v4u){2, 3, 6, 7}), first + (uint32_t)j + 1);
+            lower4(md + offset[j + 2] + i, mi + offset[j + 2] + i,
+                   __builtin_shuffle(hi01, hi23, (v4u){0, 1, 4, 5}), first + (uint32_t)j + 2);
+            lower4(md + offset[j + 3] + i, mi + offset[j + 3] + i,
+                   __builtin_shuffle(hi01, hi23, (v4u){2, 3, 6, 7}), first + (uint32_t)j + 3);
+        }
+    for (size_t i = 0; i < nq; i++) {
+        size_t from = i < nq4 ? nt4 : 0;
+        class_minima_offer(md + i, mi + i, offset + from, tile + i * nt + from, nt - from,
+                           first + (uint32_t)from);
+    }
+}
+
+/* offset[j] = labels[j] x nq for the n rows of a block. Returns false at a label that is
+ * not a class: the labels of a mapped model are untrusted memory (DESIGN.md decision 11),
+ * and a class outside the minima would write outside them. */
+static bool class_offsets(const int32_t *labels, size_t n, uint32_t C, size_t nq,
+                          uint32_t *offset)
+{
+    for (size_t j = 0; j < n; j++) {
+        if ((uint32_t)labels[j] >= C)
+            return false;
+        offset[j] = (uint32_t)labels[j] * (uint32_t)nq;
+    }
+    return true;
+}
+
+/* Queries [q0, q0 + nq) against training rows [t_lo, t_hi), into `lists`, sorted. Returns
+ * false at a label that is not a class. */
+static bool search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo, size_t t_hi,
+                        const tile_work *w, topk_lists *lists)
 {
     const int k = job->k;
-    const size_t stride = job->train->stride;
+    const size_t stride = job->train->stride, C = job->classes;
     const uint8_t *qrows = job->queries->rows + q0 * stride;
     int *size = lists->size + q0;
+    bool labels_ok = true;
     for (size_t i = 0; i < nq; i++)
         size[i] = 0;
+    for (size_t i = 0; i < C * nq; i++)
+        w->class_dist[i] = w->class_index[i] = KNN__NO_ROW;
     if (job->tnorm)
-        knn__sqnorm_u8(qrows, nq, stride, qnorm);
-    for (size_t t0 = t_lo; t0 < t_hi; t0 += job->block_rows) {
+        knn__sqnorm_u8(qrows, nq, stride, w->qnorm);
+    for (size_t t0 = t_lo; t0 < t_hi && labels_ok; t0 += job->block_rows) {
         size_t nt = t_hi - t0 < job->block_rows ? t_hi - t0 : job->block_rows;
-        job->tile_fn(qrows, nq, job->train->rows + t0 * stride, nt, stride, qnorm,
-                     job->tnorm ? job->tnorm + t0 : NULL, tile);
-        for (size_t i = 0; i < nq; i++)
+        job->tile_fn(qrows, nq, job->train->rows + t0 * stride, nt, stride, w->qnorm,
+                     job->tnorm ? job->tnorm + t0 : NULL, w->tile);
+        labels_ok = !C || class_offsets(job->train->labels + t0, nt, (uint32_t)C, nq, w->offset);
+        if (C && labels_ok)
+            class_minima_tile(w->class_dist, w->class_index, w->offset, w->tile, nq, nt,
+                              (uint32_t)t0);
+        for (size_t i = 0; i < nq && labels_ok; i++)
             topk_offer(lists->dist + (q0 + i) * (size_t)k, lists->index + (q0 + i) * (size_t)k,
-                       k, &size[i], tile + i * nt, nt, (uint32_t)t0);
+                       k, &size[i], w->tile + i * nt, nt, (uint32_t)t0);
     }
     for (size_t i = 0; i < nq; i++)
         heap_sort(lists->dist + (q0 + i) * (size_t)k, lists->index + (q0 + i) * (size_t)k,
                   size[i]);
+    for (size_t i = 0; i < nq; i++) /* to the lists' query-major (nq, C) */
+        for (size_t c = 0; c < C; c++) {
+            lists->class_dist[(q0 + i) * C + c] = w->class_dist[c * nq + i];
+            lists->class_index[(q0 + i) * C + c] = w->class_index[c * nq + i];
+        }
+    return labels_ok;
 }
 
 /* The training rows' norms as `fn` computes them, cached in the data set by the first L2
@@ -190,10 +324,59 @@ static void merge_parts(const topk_lists *part, int parts, size_t q, knn_neighbo
     }
 }
 
+/* Lowers query q's class minima in nb with those of part p's (nb holds parts 0 .. p-1,
+ * whose rows all come before part p's: an equal distance keeps nb's smaller index). */
+static void merge_class_minima(const topk_lists *part, size_t q, knn_neighbors *nb)
+{
+    const size_t C = (size_t)nb->classes;
+    const uint32_t *pd = part->class_dist + q * C, *pi = part->class_index + q * C;
+    uint32_t *md = nb->class_dist + q * C, *mi = nb->class_index + q * C;
+    for (size_t c = 0; c < C; c++)
+        if (pd[c] < md[c]) {
+            md[c] = pd[c];
+            mi[c] = pi[c];
+        }
+}
+
+/* Points each part's lists somewhere: with one part, at nb itself; with several, at one
+ * block of memory (returned, NULL when out of memory), except part 0's class minima, which go
+ * to nb straight and are merged with the others' there. */
+static uint32_t *part_lists(knn_neighbors *nb, int parts, int *sizes, topk_lists *lists)
+{
+    const size_t nq = nb->nq, list = nq * (size_t)nb->k, minima = nq * (size_t)nb->classes;
+    lists[0] = (topk_lists){nb->dist, nb->index, sizes, nb->class_dist, nb->class_index};
+    if (parts == 1)
+        return NULL;
+    const size_t words = ((size_t)parts * list + (size_t)(parts - 1) * minima) * 2;
+    uint32_t *mem = malloc(words * sizeof *mem);
+    for (int i = 0; mem && i < parts; i++) {
+        uint32_t *base = mem + (size_t)i * list * 2;
+        lists[i] = (topk_lists){base, base + list, sizes + (size_t)i * nq, nb->class_dist,
+                                nb->class_index};
+        if (i && minima) { /* after all the lists */
+            lists[i].class_dist = mem + (size_t)parts * list * 2 + (size_t)(i - 1) * minima * 2;
+            lists[i].class_index = lists[i].class_dist + minima;
+        }
+    }
+    return mem;
+}
+
+/* The search's failure for a label that is not a class, naming the first such row. */
+static knn_status bad_label(const knn_dataset *train)
+{
+    size_t t = 0;
+    while (t < train->count && (uint32_t)train->labels[t] < (uint32_t)train->num_classes)
+        t++;
+    return knn__fail(KNN_ERR_FORMAT, "%s: label %d of row %zu is outside 0..%d (did the file "
+                                     "change while in use?)",
+                     train->source, t < train->count ? (int)train->labels[t] : -1, t,
+                     train->num_classes - 1);
+}
+
 /* The work is split into tiles of QUERY_TILE queries; when there are fewer tiles than
  * threads (few queries: prediction, latency), the training set is split into `parts` as
  * well, each (tile, part) is searched on its own and the parts' lists are merged. The merged
- * lists equal the unsplit ones: the order on (distance, index) is total. */
+ * lists and class minima equal the unsplit ones: the order on (distance, index) is total. */
 knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                       const knn_params *p, knn_neighbors **out)
 {
@@ -209,7 +392,7 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     search_job job = {train, queries, block_rows,
                       p->metric == KNN_L1 ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
                                           : (f32 ? kern->l2_f32_tile : kern->l2_tile),
-                      NULL, p->k};
+                      NULL, p->k, (uint32_t)nb->classes};
     int threads = 1;
 #ifdef _OPENMP
     threads = p->threads > 0 ? p->threads : omp_get_max_threads();
@@ -221,31 +404,21 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         parts = (int)((size_t)threads < nblocks ? (size_t)threads : nblocks);
     if (parts > 64)
         parts = 64;
-    /* each part keeps nq x K lists: split only while they stay small (64 MiB) */
-    while (parts > 1 && (double)parts * (double)nq * (double)p->k * 8 > 64.0 * (1 << 20))
+    /* each part keeps nq x K lists and nq x C class minima: split only while they stay small
+     * (64 MiB) */
+    while (parts > 1 && (double)parts * (double)nq * (p->k + nb->classes) * 8.0 > 64.0 * (1 << 20))
         parts--;
 
     const uint32_t *tnorm = NULL;
-    uint32_t *part_mem = NULL;
     int *sizes = malloc((size_t)parts * (nq ? nq : 1) * sizeof *sizes);
     topk_lists lists[64];
-    bool ok = sizes != NULL;
+    uint32_t *part_mem = part_lists(nb, parts, sizes, lists);
     bool tnorm_owned = false;
-    if (p->metric == KNN_L2 && !f32)
-        ok = ok && (tnorm = knn__train_norms(train, kern->train_norms, threads, &tnorm_owned));
-    if (parts == 1) {
-        lists[0] = (topk_lists){nb->dist, nb->index, sizes};
-    } else if (ok && (part_mem = malloc((size_t)parts * nq * (size_t)p->k * 2 * sizeof *part_mem))) {
-        for (int i = 0; i < parts; i++) {
-            uint32_t *base = part_mem + (size_t)i * nq * (size_t)p->k * 2;
-            lists[i] = (topk_lists){base, base + nq * (size_t)p->k, sizes + (size_t)i * nq};
-        }
-    } else {
-        ok = false;
-    }
+    bool ok = sizes && (parts == 1 || part_mem);
+    if (ok && p->metric == KNN_L2 && !f32)
+        ok = (tnorm = knn__train_norms(train, kern->train_norms, threads, &tnorm_owned));
     if (!ok) {
-        if (tnorm_owned)
-            free((void *)tnorm);
+        free(part_mem);
         free(sizes);
         knn_neighbors_free(nb);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for the search of %zu x %zu rows", nq,
@@ -255,21 +428,24 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
 
     const size_t items = ntiles * (size_t)parts;
     size_t items_done = 0;
-    int failed = 0;
+    int failed = 0, labels_bad = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
 #endif
     {
-        uint32_t *tile = malloc(QUERY_TILE * block_rows * sizeof *tile);
-        uint32_t *qnorm = malloc(QUERY_TILE * sizeof *qnorm);
-        if (!tile || !qnorm) {
+        const size_t minima = job.classes * (nq < QUERY_TILE ? nq : QUERY_TILE);
+        tile_work work = {malloc(QUERY_TILE * block_rows * sizeof *work.tile),
+                          malloc(QUERY_TILE * sizeof *work.qnorm),
+                          malloc((minima ? minima : 1) * sizeof *work.class_dist),
+                          malloc((minima ? minima : 1) * sizeof *work.class_index),
+                          malloc(block_rows * sizeof *work.offset)};
+        if (!work.tile || !work.qnorm || !work.class_dist || !work.class_index || !work.offset)
             knn__flag_raise(&failed);
-        }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (size_t w = 0; w < items; w++) {
-            if (knn__flag_read(&failed))
+            if (knn__flag_read(&failed) || knn__flag_read(&labels_bad))
                 continue;
             size_t q0 = w / (size_t)parts * QUERY_TILE, part = w % (size_t)parts;
             size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
@@ -277,24 +453,32 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
             size_t t_hi = nblocks * (part + 1) / (size_t)parts * block_rows;
             if (t_hi > train->count)
                 t_hi = train->count;
-            search_tile(&job, q0, n, t_lo, t_hi, tile, qnorm, &lists[part]);
+            if (!search_tile(&job, q0, n, t_lo, t_hi, &work, &lists[part]))
+                knn__flag_raise(&labels_bad);
             size_t done = knn__work_done(&items_done);
             if (p->progress && done)
                 p->progress(done * nq / items, nq, p->progress_user);
         }
-        free(tile);
-        free(qnorm);
+        free(work.tile);
+        free(work.qnorm);
+        free(work.class_dist);
+        free(work.class_index);
+        free(work.offset);
     }
-    if (!failed && parts > 1)
-        for (size_t q = 0; q < nq; q++)
+    if (!failed && !labels_bad && parts > 1)
+        for (size_t q = 0; q < nq; q++) {
             merge_parts(lists, parts, q, nb);
+            for (int i = 1; i < parts && nb->classes; i++)
+                merge_class_minima(&lists[i], q, nb);
+        }
     if (tnorm_owned)
         free((void *)tnorm);
     free(part_mem);
     free(sizes);
-    if (failed) {
+    if (failed || labels_bad) {
         knn_neighbors_free(nb);
-        return knn__fail(KNN_ERR_NOMEM, "out of memory for the search's working tiles");
+        return failed ? knn__fail(KNN_ERR_NOMEM, "out of memory for the search's working tiles")
+                      : bad_label(train);
     }
     if (p->progress)
         p->progress(nq, nq, p->progress_user);
@@ -308,6 +492,8 @@ void knn_neighbors_free(knn_neighbors *nb)
         return;
     free(nb->index);
     free(nb->dist);
+    free(nb->class_dist);
+    free(nb->class_index);
     free(nb);
 }
 

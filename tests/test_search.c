@@ -106,12 +106,15 @@ static void kernels_equal_scalar_bit_for_bit(void)
         }
 }
 
+/* The same lists and the same class minima (each class's nearest row), bit for bit. */
 static bool same_neighbors(const knn_neighbors *a, const knn_neighbors *b)
 {
-    size_t n = a->nq * (size_t)a->k;
-    return a->nq == b->nq && a->k == b->k &&
+    size_t n = a->nq * (size_t)a->k, nc = a->nq * (size_t)a->classes;
+    return a->nq == b->nq && a->k == b->k && a->classes == b->classes &&
            memcmp(a->index, b->index, n * sizeof *a->index) == 0 &&
-           memcmp(a->dist, b->dist, n * sizeof *a->dist) == 0;
+           memcmp(a->dist, b->dist, n * sizeof *a->dist) == 0 &&
+           (!nc || (memcmp(a->class_dist, b->class_dist, nc * sizeof *a->class_dist) == 0 &&
+                    memcmp(a->class_index, b->class_index, nc * sizeof *a->class_index) == 0));
 }
 
 static void search_equals_reference_for_many_shapes(void)
@@ -271,6 +274,19 @@ static void search_f32_on_integers_equals_u8_search(void)
                             i = 37;
                             break;
                         }
+                for (size_t c = 0; got && c < 37 * 5; c++) {
+                    float f;
+                    memcpy(&f, &got->class_dist[c], sizeof f);
+                    if (got->class_index[c] != want->class_index[c] ||
+                        (want->class_dist[c] == KNN__NO_ROW
+                             ? got->class_dist[c] != KNN__NO_ROW
+                             : f != (float)want->class_dist[c])) {
+                        fprintf(stderr, "    %s, dim %zu, %s, class minimum %zu\n", isas[s],
+                                dims[di], knn_metric_name(p.metric), c);
+                        CHECK(!"float32 class minima equal the uint8 search's");
+                        break;
+                    }
+                }
                 knn_neighbors_free(got);
             }
             knn_set_isa("best");
@@ -349,6 +365,118 @@ static void search_f32_within_tolerance_under_every_isa(void)
         knn_dataset_free(train);
         knn_dataset_free(q);
     }
+}
+
+/* Many classes, a third of them without a row: each class's nearest row equals the
+ * reference's for every kernel table and thread count, with few queries (the training set
+ * split between threads, the parts' minima merged) and many (query tiles), uint8 and float. */
+static void search_class_minima_equal_reference_with_many_classes(void)
+{
+    for (int many = 0; many < 2; many++) {
+        knn_dataset *train = random_dataset(400, 20, 3, 600);
+        knn_dataset *q = random_dataset(many ? 150 : 3, 20, 3, 2);
+        knn_dataset *ftrain = float_copy(train, true, 10), *fq = float_copy(q, true, 10);
+        for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+            knn_params p = knn_params_default();
+            p.k = 3;
+            p.metric = (knn_metric)metric;
+            knn_neighbors *ref = NULL, *fref = NULL;
+            CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+            CHECK_EQ(knn__search_reference(ftrain, fq, &p, &fref), KNN_OK);
+            for (int s = 0; s < N_ISAS && ref && fref; s++)
+                for (int threads = 1; threads <= 3; threads++) {
+                    if (knn_set_isa(isas[s]) != KNN_OK)
+                        continue;
+                    p.threads = threads;
+                    knn_neighbors *nb = NULL, *fnb = NULL, *fone = NULL;
+                    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+                    CHECK_EQ(knn_search(ftrain, fq, &p, &fnb), KNN_OK);
+                    p.threads = 1;
+                    CHECK_EQ(knn_search(ftrain, fq, &p, &fone), KNN_OK);
+                    if (!nb || !fnb || !fone || !same_neighbors(nb, ref) ||
+                        !same_neighbors(fnb, fone) ||
+                        (!strcmp(isas[s], "scalar") && !same_neighbors(fnb, fref))) {
+                        fprintf(stderr, "    %s, %s, %zu queries, %d threads\n", isas[s],
+                                knn_metric_name(p.metric), q->count, threads);
+                        CHECK(!"class minima equal the reference");
+                    }
+                    knn_neighbors_free(nb);
+                    knn_neighbors_free(fnb);
+                    knn_neighbors_free(fone);
+                }
+            knn_set_isa("best");
+            CHECK(ref && ref->classes == 600);
+            size_t empty = 0; /* the test means something only with classes without rows */
+            for (size_t c = 0; ref && c < 600; c++)
+                empty += ref->class_index[c] == KNN__NO_ROW;
+            CHECK(empty > 100);
+            knn_neighbors_free(ref);
+            knn_neighbors_free(fref);
+        }
+        knn_dataset_free(train);
+        knn_dataset_free(q);
+        knn_dataset_free(ftrain);
+        knn_dataset_free(fq);
+    }
+}
+
+/* Equal distances within a class: the class keeps its row of the smallest index, also when
+ * the rows fall in different parts of a split training set. */
+static void search_class_minimum_takes_the_smallest_index(void)
+{
+    uint8_t rows[600];
+    int32_t labels[600];
+    for (int i = 0; i < 600; i++) {
+        rows[i] = (uint8_t)(i % 2 ? 9 : 5); /* distances from 5: 0 and 16 */
+        labels[i] = i < 300 ? 1 : 0;        /* class 1's rows come first   */
+    }
+    rows[0] = 9;   /* class 1's first row at distance 0: row 1 is at 16, row 3 too ... */
+    rows[1] = 200; /* ... so class 1's nearest is row 2 (distance 0); class 0's is 300 */
+    const uint8_t query[1] = {5};
+    knn_dataset *train, *q;
+    CHECK_EQ(knn_dataset_create(600, 1, rows, labels, 3, 1, 1, 1, &train), KNN_OK);
+    CHECK_EQ(knn_dataset_create(1, 1, query, NULL, 0, 1, 1, 1, &q), KNN_OK);
+    knn_params p = knn_params_default();
+    for (p.threads = 1; p.threads <= 4; p.threads++) {
+        knn_neighbors *nb = NULL;
+        CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+        CHECK(nb && nb->classes == 3);
+        if (!nb)
+            continue;
+        CHECK_EQ(nb->class_index[0], 300);
+        CHECK_EQ(nb->class_dist[0], 0);
+        CHECK_EQ(nb->class_index[1], 2);
+        CHECK_EQ(nb->class_dist[1], 0);
+        CHECK_EQ(nb->class_index[2], KNN__NO_ROW); /* class 2 has no rows */
+        knn_neighbors_free(nb);
+    }
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
+/* No labels, no class minima; a label that is not a class (a mapped model changed under
+ * the search) fails the search instead of writing outside the minima. */
+static void search_class_minima_need_valid_labels(void)
+{
+    knn_dataset *train = random_dataset(50, 8, 256, 4), *q = random_dataset(5, 8, 256, 4);
+    uint8_t data[50 * 8];
+    for (size_t i = 0; i < 50; i++)
+        memcpy(data + i * 8, knn_dataset_row(train, i), 8);
+    knn_dataset *unlabelled;
+    CHECK_EQ(knn_dataset_create(50, 8, data, NULL, 0, 8, 1, 1, &unlabelled), KNN_OK);
+    knn_params p = knn_params_default();
+    knn_neighbors *nb = NULL;
+    CHECK_EQ(knn_search(unlabelled, q, &p, &nb), KNN_OK);
+    CHECK(nb && nb->classes == 0 && !nb->class_dist && !nb->class_index);
+    knn_neighbors_free(nb);
+    train->labels[37] = 4;
+    nb = (knn_neighbors *)1;
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_ERR_FORMAT);
+    CHECK(nb == NULL);
+    CHECK(strstr(knn_last_error(), "label 4 of row 37 is outside 0..3") != NULL);
+    knn_dataset_free(train);
+    knn_dataset_free(unlabelled);
+    knn_dataset_free(q);
 }
 
 static void search_rejects_mixed_value_types(void)
@@ -460,6 +588,11 @@ const test_case search_tests[] = {
     {"search_many_query_tiles_equals_reference", search_many_query_tiles_equals_reference},
     {"search_split_over_training_rows_equals_reference",
      search_split_over_training_rows_equals_reference},
+    {"search_class_minima_equal_reference_with_many_classes",
+     search_class_minima_equal_reference_with_many_classes},
+    {"search_class_minimum_takes_the_smallest_index",
+     search_class_minimum_takes_the_smallest_index},
+    {"search_class_minima_need_valid_labels", search_class_minima_need_valid_labels},
     {"set_isa_accepts_known_names_only", set_isa_accepts_known_names_only},
     {"search_f32_on_integers_equals_u8_search", search_f32_on_integers_equals_u8_search},
     {"search_f32_within_tolerance_under_every_isa",

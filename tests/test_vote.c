@@ -24,7 +24,8 @@ static void one_query_init(one_query *o, int k, const int32_t *labels, const uin
         o->index[j] = (uint32_t)j;
         o->dist[j] = dist ? dist[j] : (uint32_t)j + 1;
     }
-    o->nb = (knn_neighbors){1, k, metric, KNN_U8, o->index, o->dist};
+    o->nb = (knn_neighbors){.nq = 1, .k = k, .metric = metric, .dtype = KNN_U8,
+                            .index = o->index, .dist = o->dist};
 }
 
 static int32_t vote_one(one_query *o, int k, knn_weights w, knn_ties t, float *scores,
@@ -129,7 +130,8 @@ static void vote_ranking_lists_every_class_best_first(void)
 }
 
 /* Beside an exact match, the other neighbours get no vote: their classes rank with the
- * classes that got none, by label (a review found them ranked by position). */
+ * classes that got none (a review found them ranked by position); here, without class
+ * minima, by label. */
 static void vote_exact_match_leaves_other_classes_unvoted(void)
 {
     const int32_t labels[5] = {0, 4, 3, 2, 1};
@@ -158,6 +160,101 @@ static void vote_infinite_distances_fall_back_to_uniform_votes(void)
     int32_t ranking[2];
     CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, scores, ranking), 1);
     CHECK(ranking[0] == 1 && fabsf(scores[1] - 2.0f / 3) < 1e-6f);
+    knn_dataset_free(o.train);
+}
+
+/* Gives o's query the class minima (distance, index) of classes [0, classes). */
+static void set_class_minima(one_query *o, int classes, const uint32_t *dist,
+                             const uint32_t *index, uint32_t *dist_buf, uint32_t *index_buf)
+{
+    memcpy(dist_buf, dist, (size_t)classes * sizeof *dist);
+    memcpy(index_buf, index, (size_t)classes * sizeof *index);
+    o->nb.classes = classes;
+    o->nb.class_dist = dist_buf;
+    o->nb.class_index = index_buf;
+}
+
+/* The old rule listed the classes without a vote by label, so low labels got free top-5
+ * hits. Here K = 1 votes for class 5; class 9's nearest image (distance 4) is nearer than
+ * class 0's (9) and 3's (16): 9 ranks second and is in the top 5, as a search finds it. */
+static void vote_unvoted_classes_follow_by_their_nearest_image(void)
+{
+    const uint8_t rows[4] = {10, 12, 13, 14};
+    const int32_t labels[4] = {5, 9, 0, 3};
+    const uint8_t query[1] = {10};
+    knn_dataset *train, *q;
+    CHECK_EQ(knn_dataset_create(4, 1, rows, labels, 10, 1, 1, 1, &train), KNN_OK);
+    CHECK_EQ(knn_dataset_create(1, 1, query, NULL, 0, 1, 1, 1, &q), KNN_OK);
+    knn_params p = knn_params_default();
+    knn_neighbors *nb = NULL;
+    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+    int32_t pred = -1, ranking[10];
+    CHECK_EQ(knn_vote(train, nb, &p, &pred, NULL, ranking), KNN_OK);
+    const int32_t want[10] = {5, 9, 0, 3, 1, 2, 4, 6, 7, 8}; /* classes without rows: by label */
+    for (int c = 0; c < 10; c++)
+        CHECK_EQ(ranking[c], want[c]);
+    const int32_t truth[1] = {9};
+    knn_metrics m;
+    CHECK_EQ(knn_metrics_compute(truth, ranking, 1, 10, &m), KNN_OK);
+    CHECK_EQ(m.top5_correct, 1); /* the old rule ranked 9 last: {5, 0, 1, 2, 3, ...} */
+    knn_metrics_free(&m);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
+/* A class with a vote is never ranked behind one without, whatever their nearest images. */
+static void vote_voted_classes_rank_before_unvoted_ones(void)
+{
+    const int32_t labels[3] = {2, 0, 2};
+    const uint32_t dist[3] = {0, 1, 1}; /* distance weights: the exact match votes alone */
+    one_query o;
+    one_query_init(&o, 3, labels, dist, 4, KNN_L1);
+    uint32_t md[4], mi[4];
+    const uint32_t cd[4] = {1, 0, 0, 0}, ci[4] = {1, 7, 0, 8}; /* 1 and 3: as near as 2 */
+    set_class_minima(&o, 4, cd, ci, md, mi);
+    int32_t ranking[4];
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, NULL, ranking), 2);
+    const int32_t want[4] = {2, 1, 3, 0}; /* then by distance, index: 1 (0, 7), 3 (0, 8), 0 */
+    for (int c = 0; c < 4; c++)
+        CHECK_EQ(ranking[c], want[c]);
+    knn_dataset_free(o.train);
+}
+
+/* Unvoted classes at the same distance: the smaller index of their nearest image first;
+ * classes without any image last, by label. */
+static void vote_unvoted_ties_go_to_the_smaller_index_then_label(void)
+{
+    const int32_t labels[1] = {4};
+    one_query o;
+    one_query_init(&o, 1, labels, NULL, 6, KNN_L2);
+    uint32_t md[6], mi[6];
+    const uint32_t cd[6] = {KNN__NO_ROW, 9, KNN__NO_ROW, 9, 1, 9};
+    const uint32_t ci[6] = {KNN__NO_ROW, 6, KNN__NO_ROW, 2, 0, 4};
+    set_class_minima(&o, 6, cd, ci, md, mi);
+    int32_t ranking[6];
+    CHECK_EQ(vote_one(&o, 1, KNN_WEIGHTS_UNIFORM, KNN_TIES_SMALLEST_LABEL, NULL, ranking), 4);
+    const int32_t want[6] = {4, 3, 5, 1, 0, 2};
+    for (int c = 0; c < 6; c++)
+        CHECK_EQ(ranking[c], want[c]);
+    knn_dataset_free(o.train);
+}
+
+/* Class minima of another training set (another number of classes) are not used: the
+ * classes without a vote then follow by label, as for neighbours without minima. */
+static void vote_ignores_class_minima_of_another_training_set(void)
+{
+    const int32_t labels[1] = {2};
+    one_query o;
+    one_query_init(&o, 1, labels, NULL, 4, KNN_L2);
+    uint32_t md[5], mi[5];
+    const uint32_t cd[5] = {9, 8, 1, 2, 3}, ci[5] = {0, 1, 2, 3, 4};
+    set_class_minima(&o, 5, cd, ci, md, mi);
+    int32_t ranking[4];
+    CHECK_EQ(vote_one(&o, 1, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, NULL, ranking), 2);
+    const int32_t want[4] = {2, 0, 1, 3};
+    for (int c = 0; c < 4; c++)
+        CHECK_EQ(ranking[c], want[c]);
     knn_dataset_free(o.train);
 }
 
@@ -233,6 +330,13 @@ const test_case vote_tests[] = {
      vote_exact_match_leaves_other_classes_unvoted},
     {"vote_infinite_distances_fall_back_to_uniform_votes",
      vote_infinite_distances_fall_back_to_uniform_votes},
+    {"vote_unvoted_classes_follow_by_their_nearest_image",
+     vote_unvoted_classes_follow_by_their_nearest_image},
+    {"vote_voted_classes_rank_before_unvoted_ones", vote_voted_classes_rank_before_unvoted_ones},
+    {"vote_unvoted_ties_go_to_the_smaller_index_then_label",
+     vote_unvoted_ties_go_to_the_smaller_index_then_label},
+    {"vote_ignores_class_minima_of_another_training_set",
+     vote_ignores_class_minima_of_another_training_set},
     {"vote_rejects_k_beyond_the_search", vote_rejects_k_beyond_the_search},
     {"metrics_count_accuracy_top5_and_confusion", metrics_count_accuracy_top5_and_confusion},
     {"metrics_top5_looks_at_five_classes_only", metrics_top5_looks_at_five_classes_only},
