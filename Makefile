@@ -79,6 +79,7 @@ test: deps-test all $(B)/test_unit
 	$(PYTHON) tests/test_cli.py
 	$(PYTHON) tests/test_writers.py
 	$(PYTHON) tests/test_folders.py
+	$(PYTHON) tests/test_fewshot.py
 	$(PYTHON) tests/test_fetch.py
 	$(PYTHON) tests/test_serve.py
 	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
@@ -101,8 +102,8 @@ install: all
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/knn.pc
 
 # Sanitizers: the library, the tool and the unit tests built with AddressSanitizer and
-# UndefinedBehaviorSanitizer in build/asan, then the unit, command-line, writer, fetch and
-# server tests run there.
+# UndefinedBehaviorSanitizer in build/asan, then the unit, command-line, writer, folder,
+# few-shot, fetch and server tests run there.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 ASAN = $(MAKE) --no-print-directory B=build/asan KNN_BIN=build/asan/knn \
@@ -121,6 +122,7 @@ check-asan:
 	run build/asan/cli.log $(PYTHON) tests/test_cli.py && \
 	run build/asan/writers.log $(PYTHON) tests/test_writers.py && \
 	run build/asan/folders.log $(PYTHON) tests/test_folders.py && \
+	run build/asan/fewshot.log $(PYTHON) tests/test_fewshot.py && \
 	run build/asan/fetch.log $(PYTHON) tests/test_fetch.py && \
 	run build/asan/serve.log $(PYTHON) tests/test_serve.py
 

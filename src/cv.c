@@ -16,6 +16,7 @@
  * what a separate search of that row against the other folds would return, so every
  * accuracy equals the naive computation's, which the tests check fold by fold. */
 #include "internal.h"
+#include "random.h"
 #include "parallel.h"
 #include "topk.h"
 
@@ -34,21 +35,13 @@ struct knn_cv_result {
 
 /* ---- folds ----------------------------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* perm: a permutation of 0..n-1 drawn from seed (Fisher-Yates), or the identity. */
 static void permutation(size_t *perm, size_t n, bool shuffle, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++)
         perm[i] = i;
     for (size_t i = n; shuffle && i > 1; i--) {
-        size_t j = (size_t)(((unsigned __int128)splitmix64(&seed) * i) >> 64);
+        size_t j = knn__random_below(&seed, i);
         size_t t = perm[i - 1];
         perm[i - 1] = perm[j];
         perm[j] = t;
