@@ -70,6 +70,16 @@ def png(width, height, rgb):
             + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 
 
+def assert_one_line_error(r, code, words, args=()):
+    """A finished command `r` failed with exit status `code` and exactly one line on stderr
+    holding `words`, and printed nothing on stdout."""
+    assert r.returncode == code, (args, r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, (args, r.stderr)
+    assert words in lines[0], (args, words, lines[0])
+    assert r.stdout == "", (args, r.stdout)
+
+
 class Skip(Exception):
     """Raised by a test that cannot run on this machine; reported with its reason, not counted."""
 

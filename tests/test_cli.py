@@ -351,12 +351,7 @@ def bad_file(name, data):
 
 
 def expect_error(code, words, *args):
-    r = knn(*args)
-    assert r.returncode == code, (args, r.returncode, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, (args, r.stderr)
-    assert words in lines[0], (args, words, lines[0])
-    assert r.stdout == "", (args, r.stdout)
+    fixtures.assert_one_line_error(knn(*args), code, words, args)
 
 
 def test_bad_input_gives_one_clear_line():

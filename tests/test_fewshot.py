@@ -147,12 +147,7 @@ def test_omniglot_from_its_root():
 
 
 def expect_error(code, words, *args):
-    r = knn("fewshot", *args)
-    assert r.returncode == code, (args, r.returncode, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, (args, r.stderr)
-    assert words in lines[0], (args, words, lines[0])
-    assert r.stdout == "", (args, r.stdout)
+    fixtures.assert_one_line_error(knn("fewshot", *args), code, words, args)
 
 
 def test_impossible_settings_give_one_clear_line():
