@@ -28,7 +28,9 @@ typedef struct {
     bool metric_given;  /* --metric was on the command line            */
     bool k_given, weights_given, ties_given; /* -k, --weights, --ties were */
     bool private_copy;  /* model files are read into memory, not mapped (servers) */
-    bool conversion_given; /* --size, --crop, --gray or --rgb was on the command line      */
+    /* which of the image conversion was on the command line: each part not given comes from
+     * TRAIN's images for a test or query set */
+    bool size_given, channels_given, crop_given;
     /* cross-validation for cv and -k auto: --folds, --contiguous / --shuffle / --stratified
      * (the default), --seed */
     int folds;          /* 0: 5                                        */
@@ -121,9 +123,11 @@ bool cli_parse_long(const char *name, const char *arg, long min, long max, long 
 /* Loads a data set with the common options: `limit` rows (0 = all). */
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out);
-/* Loads a test or query set for `train`: images converted as train's were unless --size,
- * --crop, --gray or --rgb say otherwise; a flat folder classed by --labels; classes matched to
- * train's by name (--unknown-classes). Prints the error; returns 0 or an exit status. */
+/* Loads a test or query set for `train`: images converted as train's were, each of --size,
+ * --gray/--rgb and --crop overriding its part; a flat folder classed by --labels; classes
+ * matched to train's by name (--unknown-classes; query sets, labels_optional, never fail on
+ * a class train lacks: its rows' true label is -1). Prints the error; returns 0 or an exit
+ * status. */
 int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
                   const knn_dataset *train, knn_dataset **out);
 /* "60000 images of 28x28" and the like, for headers. */

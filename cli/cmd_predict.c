@@ -55,7 +55,7 @@ static void write_text(FILE *f, const predictions *p)
             fprintf(f, "%s: %s", name, cli_class_name(p->train, p->pred[q], b1));
         else
             fprintf(f, "%zu: %s", q, cli_class_name(p->train, p->pred[q], b1));
-        if (knn_dataset_has_labels(p->queries))
+        if (knn_dataset_label(p->queries, q) >= 0) /* -1: unlabelled, or a class TRAIN lacks */
             fprintf(f, "  (true: %s)", cli_class_name(p->train, knn_dataset_label(p->queries, q), b2));
         if (p->top > 1) {
             fprintf(f, "  top %d:", p->top);
@@ -303,8 +303,10 @@ int cmd_predict(int argc, char **argv)
     const char *train_spec = argv[optind], *query_spec = argv[optind + 1];
     const int nargs = argc - optind - 1;
     /* photos: several arguments, "-", an image file, or a folder without class folders */
+    /* a flat folder with --labels is a labelled query set, not loose photos */
     const bool images = nargs > 1 || !strcmp(query_spec, "-") ||
-                        (cli_is_dir(query_spec) ? !cli_has_subdirs(query_spec)
+                        (cli_is_dir(query_spec) ? !cli_has_subdirs(query_spec) &&
+                                                      !common.labels_file
                                                 : knn_is_image_file(query_spec));
     if (images) {
         if (!top_given)

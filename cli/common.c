@@ -270,7 +270,7 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
             if (w >= 1 && h >= 1 && w <= 4096 && h <= 4096) {
                 c->width = w;
                 c->height = h;
-                c->conversion_given = true;
+                c->size_given = true;
                 return 0;
             }
         }
@@ -280,10 +280,10 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
         if (strcmp(optarg, "center") && strcmp(optarg, "none"))
             return cli_usage_error("--crop '%s': center or none", optarg);
         c->crop_none = !strcmp(optarg, "none");
-        c->conversion_given = true;
+        c->crop_given = true;
         return 0;
-    case OPT_GRAY: c->channels = 1; c->conversion_given = true; return 0;
-    case OPT_RGB: c->channels = 3; c->conversion_given = true; return 0;
+    case OPT_GRAY: c->channels = 1; c->channels_given = true; return 0;
+    case OPT_RGB: c->channels = 3; c->channels_given = true; return 0;
     case OPT_CLASS_DEPTH:
         if (!cli_parse_long("--class-depth", optarg, 1, 32, &v))
             return EXIT_USAGE;
@@ -379,15 +379,21 @@ int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
 {
     cli_common like = *c;
     knn_load_options o = {0};
-    if (!c->conversion_given && knn_load_options_like(train, &o)) {
-        like.width = o.width;
-        like.height = o.height;
-        like.channels = o.channels;
-        like.crop_none = !o.crop;
+    if (knn_load_options_like(train, &o)) { /* what the command line does not say */
+        if (!c->size_given) {
+            like.width = o.width;
+            like.height = o.height;
+        }
+        if (!c->channels_given)
+            like.channels = o.channels;
+        if (!c->crop_given)
+            like.crop_none = !o.crop;
     }
     knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file, out);
+    /* queries need no labels: folders of them that are not training classes (photos sorted
+     * by date) are classified all the same, their true class unknown */
     if (!st)
-        st = knn_dataset_match_classes(*out, train, c->unknown_wrong);
+        st = knn_dataset_match_classes(*out, train, c->unknown_wrong || labels_optional);
     if (st) {
         knn_dataset_free(*out);
         *out = NULL;

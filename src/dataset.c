@@ -286,13 +286,22 @@ static int by_class_name(const void *a, const void *b)
 }
 
 /* map (ds->num_classes): ds's label -> like's, or -1 where like lacks the class; *unknown
- * counts those, and `list` names the first of them. */
+ * counts those that label a row of ds (a class without rows matters to no one), and `list`
+ * names the first of them. */
 static knn_status class_map(const knn_dataset *ds, const knn_dataset *like, int32_t *map,
                             size_t *unknown, char *list, size_t list_size)
 {
-    named_class *index = malloc((size_t)like->num_classes * sizeof *index);
-    if (!index)
+    named_class *index = malloc((size_t)(like->num_classes ? like->num_classes : 1) *
+                                sizeof *index);
+    bool *present = calloc((size_t)(ds->num_classes ? ds->num_classes : 1), sizeof *present);
+    if (!index || !present) {
+        free(index);
+        free(present);
         return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < ds->count; i++)
+        if (ds->labels[i] >= 0 && ds->labels[i] < ds->num_classes)
+            present[ds->labels[i]] = true;
     for (int c = 0; c < like->num_classes; c++)
         index[c] = (named_class){like->class_names[c], c};
     qsort(index, (size_t)like->num_classes, sizeof *index, by_class_name);
@@ -303,12 +312,13 @@ static knn_status class_map(const knn_dataset *ds, const knn_dataset *like, int3
         const named_class *hit =
             bsearch(&key, index, (size_t)like->num_classes, sizeof *index, by_class_name);
         map[c] = hit ? hit->label : -1;
-        if (!hit && (*unknown)++ < 5) {
+        if (!hit && present[c] && (*unknown)++ < 5) {
             size_t used = strlen(list);
             snprintf(list + used, list_size - used, "%s'%s'", used ? ", " : "", key.name);
         }
     }
     free(index);
+    free(present);
     return KNN_OK;
 }
 

@@ -64,7 +64,7 @@ knn_status knn__read_whole(const char *path, size_t max_bytes, const char *what,
         return knn__fail(KNN_ERR_LIMIT, "%s: %llu bytes is more than %zu MiB, the limit for %s",
                          path, (unsigned long long)bytes, max_bytes >> 20, what);
     }
-    uint8_t *buf = malloc(bytes ? (size_t)bytes : 1);
+    uint8_t *buf = malloc((size_t)bytes + 1);
     size_t got = 0;
     /* read what the file holds now, up to the size fstat gave (it may shrink meanwhile) */
     while (buf && got < bytes) {
@@ -87,6 +87,7 @@ knn_status knn__read_whole(const char *path, size_t max_bytes, const char *what,
         free(buf);
         return st;
     }
+    buf[got] = '\0';
     *data = buf;
     *size = got;
     return KNN_OK;

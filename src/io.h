@@ -31,8 +31,9 @@ typedef struct {
 /* Opens `path` for reading if it is a regular file: *fd and its size in bytes. A missing
  * file, a folder, a device, a FIFO or a socket is an error naming the path. */
 knn_status knn__open_regular(const char *path, int *fd, uint64_t *size);
-/* Reads a whole regular file of at most max_bytes into a malloc'd buffer (*data, *size);
- * `what` says what it should be, for messages ("an image"). */
+/* Reads a whole regular file of at most max_bytes into a malloc'd buffer (*data, *size),
+ * followed by a NUL byte (not counted) so text can be parsed in place; `what` says what it
+ * should be, for messages ("an image"). */
 knn_status knn__read_whole(const char *path, size_t max_bytes, const char *what, uint8_t **data,
                            size_t *size);
 

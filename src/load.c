@@ -79,6 +79,10 @@ static knn_status load_idx_named(const char *path, const char *hint,
 static knn_status load_file(const char *path, const char *hint, const knn_load_options *opt,
                             knn_dataset **out)
 {
+    if (opt->labels_file)
+        return knn__fail(KNN_ERR_ARG, "%s: a labels file is for a flat folder of images, not "
+                                      "for a file",
+                         path);
     if (knn__is_model_file(path))
         return knn__load_model(path, opt, out);
     knn__file f;
@@ -280,7 +284,11 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
         free(head);
         return knn__fail(KNN_ERR_ARG, "%s: unknown split '%s' (train or test)", spec, split);
     }
-    if (knn__is_dir(head)) {
+    if (opt->labels_file) {
+        st = knn__fail(KNN_ERR_ARG, "%s: a labels file is for a flat folder of images, not for "
+                                    "a standard data set",
+                       spec);
+    } else if (knn__is_dir(head)) {
         bool found;
         st = load_folder(head, split, head, opt, &found, out);
         if (!st && !found)

@@ -268,6 +268,20 @@ static knn_status walk_push_file(folder_walk *w, char *path, int32_t label)
     return KNN_OK;
 }
 
+/* True if one of `files` (names in dir) starts like an image; looks no further than the
+ * first that does (usually the first file). */
+static bool holds_image(const char *dir, const knn__name_list *files)
+{
+    for (size_t i = 0; i < files->n; i++) {
+        char *path = knn__asprintf("%s/%s", dir, files->items[i]);
+        bool image = path && knn_is_image_file(path);
+        free(path);
+        if (image)
+            return true;
+    }
+    return false;
+}
+
 /* Visits `rel` (a path from the root, "" for the root itself) at `level` folders below the
  * root, in sorted order, depth first. A folder is a class when it directly holds files (or,
  * with opt->class_depth, when it lies exactly that deep); its own class comes before those of
@@ -281,7 +295,8 @@ static knn_status walk_folder(const char *root, const char *rel, int level,
     if (!st)
         st = knn__list_dir(dir, true, &dirs);
     const int depth = opt->class_depth;
-    const bool is_class = level > 0 && (depth > 0 ? level == depth : files.n > 0);
+    const bool is_class = !st && level > 0 &&
+                          (depth > 0 ? level == depth : files.n > 0 && holds_image(dir, &files));
     if (!st && is_class) {
         if (w->classes.n == KNN_MAX_CLASSES)
             st = knn__fail(KNN_ERR_LIMIT, "%s: more than %d classes", root, KNN_MAX_CLASSES);
@@ -291,14 +306,21 @@ static knn_status walk_folder(const char *root, const char *rel, int level,
             st = walk_push_file(w, knn__asprintf("%s/%s", dir, files.items[i]),
                                 (int32_t)(w->classes.n - 1));
     } else if (!st && files.n > 0) {
-        if (!knn__list_push(&w->notes, knn__asprintf("%s: %zu file(s) in no class folder, left out",
-                                                 dir, files.n)))
+        if (!knn__list_push(&w->notes, knn__asprintf("%s: %zu file(s) in no class folder (no "
+                                                     "image among them, or above the class "
+                                                     "depth), left out",
+                                                     dir, files.n)))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     } else if (!st && level > 0 && dirs.n == 0) {
         if (!knn__list_push(&w->notes, knn__asprintf("%s: an empty folder, no class", dir)))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     }
     const bool deeper = depth > 0 ? level < depth : true;
+    if (!st && !deeper && dirs.n > 0 &&
+        !knn__list_push(&w->notes, knn__asprintf("%s: %zu folder(s) below the class depth %d, "
+                                                 "left out",
+                                                 dir, dirs.n, depth)))
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     if (!st && deeper && dirs.n > 0 && level == MAX_FOLDER_DEPTH)
         st = knn__fail(KNN_ERR_LIMIT, "%s: folders nest more than %d deep (a link loop?)", dir,
                        MAX_FOLDER_DEPTH);
@@ -392,12 +414,19 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
                          opt->class_depth, MAX_FOLDER_DEPTH);
     folder_walk w = {0};
     knn_status st = walk_folder(root, "", 0, opt, &w);
-    if (!st && w.classes.n == 0)
+    if (!st && w.classes.n == 0 && opt->class_depth > 0)
+        st = knn__fail(KNN_ERR_FORMAT, "%s: no folders %d levels down (the class depth)", root,
+                       opt->class_depth);
+    else if (!st && w.classes.n == 0)
         st = knn__fail(KNN_ERR_FORMAT,
                        "%s: no class folders in it (folders that hold images)%s", root,
-                       w.notes.n ? "; for one flat folder of images, give --labels FILE" : "");
+                       w.notes.n ? "; one flat folder of images needs a labels file, which a "
+                                   "test or query set can have (--labels FILE)"
+                                 : "");
     else if (!st && w.files.n == 0)
-        st = knn__fail(KNN_ERR_FORMAT, "%s: the class folders hold no files", root);
+        st = knn__fail(KNN_ERR_FORMAT, "%s: the class folders hold no files%s", root,
+                       opt->class_depth > 0 ? " at the class depth (their images lie deeper)"
+                                            : "");
     if (!st)
         st = knn__load_files_labelled(root, w.files.items, w.labels, w.files.n,
                                       (const char *const *)w.classes.items, (int)w.classes.n,

@@ -1,13 +1,15 @@
 /* load_labels.c: a flat folder of images whose classes come from a labels file, the way
  * ImageNet's validation set is held (50,000 images in one folder, the classes in a CSV).
  *
- * The file is either a CSV of `file,class` lines (a first line whose file names no file of the
- * folder is a header), or ImageNet's LOC_val_solution.csv, told by its header
+ * The file is either a CSV of `file,class` lines (split at the last comma; spaces and double
+ * quotes around a field are dropped; a first line whose file names no file of the folder is a
+ * header), or ImageNet's LOC_val_solution.csv, told by its header
  * `ImageId,PredictionString`: the file is ImageId.JPEG and the class the first word of the
- * prediction string ("n01751748 ..."). Classes are the distinct names, sorted; they are
- * matched to a training set's by name later (knn_dataset_match_classes). Images without a
- * label and labels without an image are listed with the skipped files, never dropped
- * silently. The file is read whole under a cap, like every text file beside data. */
+ * prediction string ("n01751748 ..."). Classes are the distinct names of the images found,
+ * sorted; they are matched to a training set's by name later (knn_dataset_match_classes).
+ * Images without a label and labels without an image are listed with the skipped files,
+ * never dropped silently; a file labelled twice is an error. The file is read whole under a
+ * cap, like every text file beside data. */
 #include "io.h"
 
 #include <stdlib.h>
@@ -29,43 +31,68 @@ static int by_string(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Splits the text into lines of two fields; `loc`: ImageNet's LOC form. Returns the entries
- * (malloc'd strings) or NULL with the error set. */
-static labelled *parse_labels(const char *path, char *text, size_t size, size_t *n_out)
+/* A field with the spaces around it and one pair of surrounding double quotes taken off, in
+ * place. */
+static char *trim_field(char *f)
+{
+    while (*f == ' ' || *f == '\t')
+        f++;
+    size_t len = strlen(f);
+    while (len > 0 && (f[len - 1] == ' ' || f[len - 1] == '\t'))
+        f[--len] = '\0';
+    if (len >= 2 && f[0] == '"' && f[len - 1] == '"') {
+        f[len - 1] = '\0';
+        f++;
+    }
+    return f;
+}
+
+/* Splits the text (NUL-terminated at `size`) into lines of two fields: file,class (split at
+ * the last comma, so file names may hold commas), or in ImageNet's LOC form (*loc) the image
+ * id and the first word of the prediction string. Returns the entries (malloc'd strings) or
+ * NULL with the error set. */
+static labelled *parse_labels(const char *path, char *text, size_t size, size_t *n_out,
+                              bool *loc)
 {
     *n_out = 0;
+    *loc = false;
     size_t cap = 1024, n = 0;
     labelled *e = malloc(cap * sizeof *e);
-    bool loc = false;
-    for (size_t at = 0, line = 1; e && at < size; line++) {
+    size_t at = size >= 3 && !memcmp(text, "\xef\xbb\xbf", 3) ? 3 : 0; /* a UTF-8 BOM */
+    for (size_t line = 1; e && at < size; line++) {
         char *start = text + at, *nl = memchr(start, '\n', size - at);
         size_t len = nl ? (size_t)(nl - start) : size - at;
         at += len + 1;
-        while (len > 0 && (start[len - 1] == '\r' || start[len - 1] == ' '))
+        const bool nul = memchr(start, '\0', len) != NULL;
+        while (len > 0 && start[len - 1] == '\r')
             len--;
         start[len] = '\0';
-        if (len == 0)
+        if (strspn(start, " \t") == len) /* a blank line */
             continue;
         if (line == 1 && !strncmp(start, "ImageId,PredictionString", 24)) {
-            loc = true;
+            *loc = true;
             continue;
         }
-        char *comma = strchr(start, ',');
-        if (!comma || comma == start || !comma[1] || memchr(start, 0, len)) {
+        char *comma = *loc ? strchr(start, ',') : strrchr(start, ',');
+        if (nul || !comma) {
             knn__fail(KNN_ERR_FORMAT, "%s: line %zu: expected file,class", path, line);
             goto fail;
         }
         *comma = '\0';
-        char *label = comma + 1;
-        if (loc)
-            label[strcspn(label, " ")] = '\0';
+        char *file = trim_field(start), *label = trim_field(comma + 1);
+        if (*loc)
+            label[strcspn(label, " \t")] = '\0';
+        if (!*file || !*label) {
+            knn__fail(KNN_ERR_FORMAT, "%s: line %zu: expected file,class", path, line);
+            goto fail;
+        }
         if (n == cap) {
             labelled *grown = realloc(e, (cap *= 2) * sizeof *e);
             if (!grown)
                 goto nomem;
             e = grown;
         }
-        e[n].file = loc ? knn__asprintf("%s.JPEG", start) : knn__strdup(start);
+        e[n].file = *loc ? knn__asprintf("%s.JPEG", file) : knn__strdup(file);
         e[n].label = knn__strdup(label);
         n++;
         if (!e[n - 1].file || !e[n - 1].label)
@@ -86,14 +113,34 @@ fail:
     return NULL;
 }
 
-/* The distinct labels of e, sorted, into classes. */
-static knn_status distinct_labels(const labelled *e, size_t n, char ***classes, size_t *nc)
+/* Sorted by file: drops repeated entries of one file with one label; two labels for one
+ * file are an error. */
+static knn_status drop_repeats(const char *path, labelled *e, size_t *n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (kept && !strcmp(e[kept - 1].file, e[i].file)) {
+            if (strcmp(e[kept - 1].label, e[i].label))
+                return knn__fail(KNN_ERR_FORMAT, "%s: %s is labelled twice, '%s' and '%s'", path,
+                                 e[i].file, e[kept - 1].label, e[i].label);
+            free(e[i].file);
+            free(e[i].label);
+            continue;
+        }
+        e[kept++] = e[i];
+    }
+    *n = kept;
+    return KNN_OK;
+}
+
+/* The distinct labels of the n entries, sorted, into classes (their strings, not copies). */
+static knn_status distinct_labels(labelled *const *hits, size_t n, char ***classes, size_t *nc)
 {
     char **all = malloc((n ? n : 1) * sizeof *all);
     if (!all)
         return knn__fail(KNN_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
-        all[i] = e[i].label;
+        all[i] = hits[i]->label;
     qsort(all, n, sizeof *all, by_string);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -118,11 +165,11 @@ static void drop_header(labelled *e, size_t *n, const knn__name_list *files)
     (*n)--;
 }
 
-/* The folder's files that have a label, as paths with their class; notes for the others. */
+/* The folder's files that have a label, as paths with their entry (hits); notes for the files
+ * without a label and the labels without a file. */
 static knn_status match_files(const char *root, const char *path, const knn__name_list *files,
-                              labelled *e, size_t n, char **classes, size_t nclasses,
-                              const knn_load_options *opt, char **paths, int32_t *labels,
-                              size_t *kept, knn__name_list *notes)
+                              labelled *e, size_t n, const knn_load_options *opt, char **paths,
+                              labelled **hits, size_t *kept, knn__name_list *notes)
 {
     bool *used = calloc(n ? n : 1, sizeof *used);
     if (!used)
@@ -139,8 +186,7 @@ static knn_status match_files(const char *root, const char *path, const knn__nam
             continue;
         }
         used[hit - e] = true;
-        char **cls = bsearch(&hit->label, classes, nclasses, sizeof *classes, by_string);
-        labels[*kept] = (int32_t)(cls - classes);
+        hits[*kept] = hit;
         if (!(paths[(*kept)++] = knn__asprintf("%s/%s", root, files->items[i])))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     }
@@ -166,33 +212,44 @@ knn_status knn__load_labelled_folder(const char *root, const knn_load_options *o
     size_t size = 0, n = 0, nclasses = 0, kept = 0;
     knn__name_list files = {0}, notes = {0};
     char **classes = NULL, **paths = NULL;
+    labelled **hits = NULL;
     int32_t *labels = NULL;
     labelled *e = NULL;
+    bool loc = false;
     knn_status st = knn__read_whole(path, MAX_LABELS_BYTES, "a labels file", &text, &size);
-    if (!st && !(e = parse_labels(path, (char *)text, size, &n)))
+    if (!st && !(e = parse_labels(path, (char *)text, size, &n, &loc)))
         st = KNN_ERR_FORMAT;
     if (!st)
         st = knn__list_dir(root, false, &files);
     if (!st) {
-        drop_header(e, &n, &files);
+        if (!loc)
+            drop_header(e, &n, &files);
         qsort(e, n, sizeof *e, by_file);
-        st = distinct_labels(e, n, &classes, &nclasses);
+        st = drop_repeats(path, e, &n);
     }
     if (!st && (!(paths = calloc(files.n ? files.n : 1, sizeof *paths)) ||
+                !(hits = malloc((files.n ? files.n : 1) * sizeof *hits)) ||
                 !(labels = malloc((files.n ? files.n : 1) * sizeof *labels))))
         st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     if (!st)
-        st = match_files(root, path, &files, e, n, classes, nclasses, opt, paths, labels, &kept,
-                         &notes);
+        st = match_files(root, path, &files, e, n, opt, paths, hits, &kept, &notes);
     if (!st && kept == 0)
         st = knn__fail(KNN_ERR_FORMAT, "%s: none of the %zu files of %s has a label in it", path,
                        files.n, root);
+    /* the classes are those of the images found: labels of missing files make none */
+    if (!st)
+        st = distinct_labels(hits, kept, &classes, &nclasses);
+    for (size_t i = 0; !st && i < kept; i++)
+        labels[i] = (int32_t)((char **)bsearch(&hits[i]->label, classes, nclasses,
+                                                sizeof *classes, by_string) -
+                              classes);
     if (!st)
         st = knn__load_files_labelled(root, paths, labels, kept, (const char *const *)classes,
                                       (int)nclasses, &notes, opt, out);
     for (size_t i = 0; paths && i < kept; i++)
         free(paths[i]);
     free(paths);
+    free(hits);
     free(labels);
     free(classes);
     knn__name_list_free(&files);

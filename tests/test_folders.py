@@ -95,13 +95,27 @@ def test_a_flat_folder_takes_its_classes_from_a_labels_file():
         fixtures.write(os.path.join(flat, f"val_{i}.png"), noisy(COLOURS[name]))
         rows.append(f"val_{i}.png,{name}")
     fixtures.write(os.path.join(flat, "val_9.png"), noisy(COLOURS["a/abbey"]))  # no label
-    fixtures.write(path("val.csv"), ("file,class\n" + "\n".join(rows) + "\n").encode())
+    # a BOM, a header, spaces and quotes around fields, a label for an image that is not
+    # there (of a class the training set lacks: no error, since no image has it), and no
+    # newline at the end (the parser once wrote a byte past its buffer there, under ASan)
+    text = ("\ufeff" + "file,class\n" + "\n".join(rows[:2]) + '\n "val_2.png" , "b/beach"\n'
+            + rows[3] + "\nmissing.png,z/zoo")
+    fixtures.write(path("val.csv"), text.encode())
     r = knn("eval", TRAIN, flat, "--labels", path("val.csv"), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["correct"] == 4
     assert "val_9.png: no label in" in r.stderr, r.stderr
+    assert "1 label(s) name no image" in r.stderr and "missing.png" in r.stderr, r.stderr
+    # queries too: predict shows the true classes
+    r = knn("predict", TRAIN, flat, "--labels", path("val.csv"))
+    assert r.returncode == 0 and r.stdout.count("(true: ") == 4, (r.stdout, r.stderr)
     r = knn("eval", TRAIN, flat)
-    assert r.returncode == 1 and "give --labels FILE" in r.stderr, r.stderr
+    assert r.returncode == 1 and "needs a labels file" in r.stderr, r.stderr
+    fixtures.write(path("twice.csv"), b"val_0.png,a/abbey\nval_0.png,b/beach\n")
+    fixtures.assert_one_line_error(knn("eval", TRAIN, flat, "--labels", path("twice.csv")), 1,
+                                   "val_0.png is labelled twice, 'a/abbey' and 'b/beach'")
+    fixtures.assert_one_line_error(knn("eval", TRAIN, "fashion-mnist:test", "--labels",
+                                       path("val.csv")), 2, "a labels file is for a flat folder")
 
 
 def test_a_models_conversion_applies_to_test_folders():
@@ -112,6 +126,38 @@ def test_a_models_conversion_applies_to_test_folders():
     r = knn("eval", model, test, "--json")  # no --size: the model's 4 x 4
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["correct"] == 8
+    r = knn("eval", model, test, "--json", "--crop", "none")  # the size still the model's
+    assert r.returncode == 0, r.stderr
+
+
+def test_photos_sorted_in_folders_that_are_no_class_are_still_classified():
+    photos = path("photos")
+    for day, name in (("2023-06", "a/abbey"), ("2024-01", "b/beach")):
+        os.makedirs(os.path.join(photos, day), exist_ok=True)
+        fixtures.write(os.path.join(photos, day, "x.png"), noisy(COLOURS[name]))
+    r = knn("predict", TRAIN, photos, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [row["name"] for row in rows] == ["a/abbey", "b/beach"], rows
+    assert all(row["true_label"] == "-1" for row in rows)
+
+
+def test_a_folder_of_other_files_is_no_class_and_the_depth_leaves_nothing_unsaid():
+    root = tree(path("notes"), ["a/abbey", "b/beach"], 2)
+    fixtures.write(os.path.join(root, "a", "README.txt"), b"about the photos")
+    r = knn("info", root, "--samples", "0")
+    assert r.returncode == 0 and "classes: 2" in r.stdout, r.stdout
+    assert "notes/a: 1 file(s) in no class folder" in r.stderr, r.stderr
+    os.remove(os.path.join(root, "a", "README.txt"))
+    fixtures.assert_one_line_error(knn("info", root, "--class-depth", "1"), 1,
+                                   "hold no files at the class depth")
+    os.makedirs(os.path.join(root, "a", "abbey", "extra"))
+    fixtures.write(os.path.join(root, "a", "abbey", "extra", "x.png"), noisy(COLOURS["a/abbey"]))
+    r = knn("info", root, "--class-depth", "2", "--samples", "0")
+    assert r.returncode == 0, r.stderr
+    assert "a/abbey: 1 folder(s) below the class depth 2, left out" in r.stderr, r.stderr
+    fixtures.assert_one_line_error(knn("info", root, "--class-depth", "4"), 1,
+                                   "no folders 4 levels down")
 
 
 def test_cross_validation_is_stratified_by_default():
