@@ -130,6 +130,14 @@ def main():
               f"the training set once takes {lt['memory_floor_ms']:.2f} ms "
               f"({lt['ratio']:.2f}x the floor)")
     print_minima([x for x in k if x["what"] == "minima"])
+    for lr in (x for x in k if x["what"] == "long"):
+        print(f"long rows, {lr['metric'].upper()}: {lr['queries']} x {lr['train']} rows of "
+              f"{lr['dim']:,} values (256 x 256 RGB; dark training rows, bright queries), "
+              f"K = 5: {lr['seconds']:.2f} s, "
+              f"{lr['gops']:.1f} G ops/s; first {lr['checked_queries']} queries "
+              f"{'equal' if lr['equal_reference'] else 'DIFFER FROM'} the scalar reference "
+              f"(largest raw distance {lr['largest_raw_distance']:,})")
+        assert lr["equal_reference"], "long rows differ from the reference"
     data_mib = (60000 + 10000) * 784 / 2**20
     print(f"peak memory of knn eval: {rss_mib:.1f} MiB; the uint8 data is {data_mib:.1f} MiB")
 

@@ -11,8 +11,15 @@
  *            (the same rows unlabelled), for the 10 classes and for the rows relabelled
  *            into 1,000 classes by index (i mod 1000: accuracy at chance, cost only); the
  *            vote's ranking with them and in label order (the old rule, read off the
- *            unlabelled search); top-5 accuracy both ways, at K = 5 and at K = 1.
+ *            unlabelled search); top-5 accuracy both ways, at K = 5 and at K = 1;
+ *   long     rows of 256 x 256 RGB (196,608 values, past one 65,536-value chunk of the
+ *            kernels): 2,000 training rows of random dark values (0..63) and 200 query rows
+ *            of random bright ones (192..255), so that every squared L2 distance passes 2^32
+ *            (about 7.4e9); the search at K = 5 for L2 and L1, and its first queries'
+ *            neighbours against the scalar reference search (knn__search_reference), bit for
+ *            bit.
  * The Python driver (bench.py) runs the peers and prints the side-by-side table. */
+#include "internal.h"
 #include "knn.h"
 
 #include <immintrin.h>
@@ -280,6 +287,73 @@ static void minima_section(const knn_dataset *train, const knn_dataset *test)
     free(truth1000);
 }
 
+/* Long rows: random 256 x 256 x 3 uint8 rows, dark training rows and bright queries,
+ * searched at K = 5; the first LONG_CHECKED queries' lists compared with the reference's
+ * (which takes about a second a query). */
+enum { LONG_TRAIN = 2000, LONG_QUERIES = 200, LONG_CHECKED = 4 };
+static void long_rows_section(void)
+{
+    const size_t dim = 256 * 256 * 3, n = LONG_TRAIN + LONG_QUERIES;
+    uint8_t *data = malloc(n * dim);
+    int32_t *labels = malloc(n * sizeof *labels);
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < n * dim; i += 8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        const uint64_t bits = i < LONG_TRAIN * dim ? state & 0x3F3F3F3F3F3F3F3Full
+                                                   : state | 0xC0C0C0C0C0C0C0C0ull;
+        memcpy(data + i, &bits, 8); /* dim is a multiple of 8 */
+    }
+    for (size_t i = 0; i < n; i++)
+        labels[i] = (int32_t)(i % 10);
+    knn_dataset *train, *queries, *checked;
+    if (knn_dataset_create(LONG_TRAIN, dim, data, labels, 10, 256, 256, 3, &train) ||
+        knn_dataset_create(LONG_QUERIES, dim, data + LONG_TRAIN * dim, NULL, 0, 256, 256, 3,
+                           &queries) ||
+        knn_dataset_create(LONG_CHECKED, dim, data + LONG_TRAIN * dim, NULL, 0, 256, 256, 3,
+                           &checked)) {
+        fail("long rows");
+        exit(1);
+    }
+    free(data);
+    free(labels);
+    for (int m = 0; m < 2; m++) {
+        knn_params p = knn_params_default();
+        p.k = 5;
+        p.metric = m == 0 ? KNN_L2 : KNN_L1;
+        knn_neighbors *nb, *ref;
+        double t = timed_search(train, queries, &p, &nb);
+        if (knn__search_reference(train, checked, &p, &ref)) {
+            fail("reference");
+            exit(1);
+        }
+        int equal = 1;
+        uint64_t largest = 0;
+        for (size_t q = 0; q < LONG_CHECKED; q++)
+            for (int j = 0; j < p.k; j++) {
+                equal &= knn_neighbors_index(nb, q, j) == knn_neighbors_index(ref, q, j) &&
+                         knn_neighbors_raw_distance(nb, q, j) ==
+                             knn_neighbors_raw_distance(ref, q, j);
+                if (knn_neighbors_raw_distance(ref, q, j) > largest)
+                    largest = knn_neighbors_raw_distance(ref, q, j);
+            }
+        printf("{\"what\": \"long\", \"metric\": \"%s\", \"k\": 5, \"isa\": \"%s\", "
+               "\"dim\": %zu, \"queries\": %d, \"train\": %d, \"seconds\": %.3f, "
+               "\"gops\": %.1f, \"checked_queries\": %d, \"equal_reference\": %s, "
+               "\"largest_raw_distance\": %llu}\n",
+               knn_metric_name(p.metric), knn_isa(), dim, LONG_QUERIES, LONG_TRAIN, t,
+               (double)LONG_QUERIES * LONG_TRAIN * (double)dim / t * 1e-9, LONG_CHECKED,
+               equal ? "true" : "false", (unsigned long long)largest);
+        fflush(stdout);
+        knn_neighbors_free(nb);
+        knn_neighbors_free(ref);
+    }
+    knn_dataset_free(train);
+    knn_dataset_free(queries);
+    knn_dataset_free(checked);
+}
+
 static int by_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -378,6 +452,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     minima_section(train, test);
+    long_rows_section();
     knn_dataset_free(train);
     knn_dataset_free(test);
     return 0;

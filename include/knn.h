@@ -21,10 +21,10 @@
  * float32 (real-valued features: IDX float files, knn_dataset_create_f32).
  *
  * Distances on uint8 are exact integers: L1 = sum |a - b|, L2 is ordered and reported by its
- * square, sum (a - b)^2. On float32 they are float sums, the same for every thread count but
- * rounded differently by each instruction set (see knn_set_isa). Neighbours are totally
- * ordered by (distance, training index), so results do not depend on the thread count or on
- * how the search is tiled.
+ * square, sum (a - b)^2, in 64 bits (a long row's squared L2 passes 2^32). On float32 they
+ * are float sums, the same for every thread count but rounded differently by each
+ * instruction set (see knn_set_isa). Neighbours are totally ordered by (distance, training
+ * index), so results do not depend on the thread count or on how the search is tiled.
  */
 #ifndef KNN_H
 #define KNN_H
@@ -57,7 +57,9 @@ const char *knn_last_error(void);
 const char *knn_status_name(knn_status status);
 
 /* Hard caps checked on every size read from a file or passed in. */
-#define KNN_MAX_DIM ((size_t)65536)        /* values per row: keeps squared L2 exact in 32 bits */
+/* Values per row: 2^24, 512 x 512 RGB photos (786,432 values) and far beyond; uint8 distances
+ * stay exact (squared L2 below 2^40, in 64 bits). */
+#define KNN_MAX_DIM ((size_t)16777216)
 #define KNN_MAX_ROWS ((size_t)2147483647)  /* rows in one data set                              */
 #define KNN_MAX_CLASSES 65536              /* distinct labels                                   */
 
@@ -211,7 +213,7 @@ typedef struct knn_neighbors knn_neighbors; /* opaque: (nq, k) sorted (index, di
  * Exact; memory is bounded (the nq x ntrain distance matrix is never built). When `train`
  * has labels, the search also keeps each class's nearest training row to every query (the
  * first in the same order), which knn_vote uses to rank the classes without a vote: nq x C x
- * 8 more bytes, checked against the memory available like the lists (KNN_ERR_NOMEM when it
+ * 12 more bytes, checked against the memory available like the lists (KNN_ERR_NOMEM when it
  * does not fit; the ranking never silently changes with the memory free). A label outside
  * [0, C) met during the search (a mapped model changed under it) is KNN_ERR_FORMAT. */
 knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
@@ -222,9 +224,10 @@ int knn_neighbors_k(const knn_neighbors *nb);
 knn_metric knn_neighbors_metric(const knn_neighbors *nb);
 /* The j-th nearest training row of query q (0 <= j < k). */
 uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j);
-/* Its distance as ordered: L1, or the squared L2 distance; exact integers for uint8 data.
- * For float32 data these are the bits of a non-negative float (ordered like the floats). */
-uint32_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
+/* Its distance as ordered: L1, or the squared L2 distance; exact integers for uint8 data, up
+ * to 255^2 x KNN_MAX_DIM < 2^40. For float32 data these are the 32 bits of a non-negative
+ * float (ordered like the floats), zero-extended. */
+uint64_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
 /* Its distance in the metric's own units: L1, or sqrt of the squared L2 distance. */
 double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);
 

@@ -14,7 +14,10 @@
  * lists have a lock. The final lists do not depend on the order of the offers (the order on
  * (distance, index) is total), hence not on the thread count either. Each list is exactly
  * what a separate search of that row against the other folds would return, so every
- * accuracy equals the naive computation's, which the tests check fold by fold. */
+ * accuracy equals the naive computation's, which the tests check fold by fold.
+ *
+ * Rows of more than 65,536 uint8 values get their tiles chunk by chunk, summed in 64 bits
+ * (knn__distance_tile, search.c); the lists are 64-bit in either case. */
 #include "internal.h"
 #include "random.h"
 #include "parallel.h"
@@ -167,27 +170,47 @@ typedef struct {
     const knn_dataset *ds;
     const int32_t *fold_of;     /* (n)                                              */
     const int64_t *slot;        /* (n) the row's list in nb, or -1: no list wanted  */
-    knn__tile_fn tile_fn;
-    const uint32_t *qnorm;      /* (n) |row|^2, uint8 L2 only                       */
-    const uint32_t *tnorm;      /* (n) the kernels' train norms, uint8 L2 only      */
+    knn__distances dist;
+    const uint32_t *qnorm;      /* (chunks, n) |row|^2, uint8 L2 only               */
+    const uint32_t *tnorm;      /* (chunks, n) the kernels' train norms, likewise   */
     knn_neighbors *nb;          /* (wanted rows, kmax)                              */
     int *size;                  /* (wanted rows) entries in each heap               */
 } cv_job;
 
-/* Offers candidates [first, first + n) at dist to the list of row r; with `mask`, those of
- * r's own fold are excluded first (in buf). */
-static void offer(const cv_job *job, size_t r, const uint32_t *dist, size_t n, size_t first,
-                  bool mask, uint32_t *buf)
+/* Offers candidates [first, first + n) at dist (a tile row of the given width) to the list
+ * of row r; with `mask`, those of r's own fold are excluded first (in buf). */
+KNN__ALWAYS_INLINE void offer_width(const cv_job *job, size_t r, const void *dist, bool wide,
+                                    size_t n, size_t first, bool mask, void *buf)
 {
     if (mask) {
         const int32_t f = job->fold_of[r];
         for (size_t j = 0; j < n; j++)
-            buf[j] = job->fold_of[first + j] == f ? KNN__EXCLUDED : dist[j];
+            knn__tile_put(buf, wide, j,
+                          job->fold_of[first + j] == f ? knn__tile_max(wide)
+                                                       : knn__tile_get(dist, wide, j));
         dist = buf;
     }
     size_t s = (size_t)job->slot[r], k = (size_t)job->nb->k;
     topk_offer(job->nb->dist + s * k, job->nb->index + s * k, job->nb->k, &job->size[s], dist,
-               n, (uint32_t)first);
+               wide, n, (uint32_t)first);
+}
+
+/* The same for row i of a tile of nj columns. */
+static void offer(const cv_job *job, size_t r, const void *tile, size_t i, size_t n,
+                  size_t first, bool mask, void *buf)
+{
+    if (knn__wide(&job->dist))
+        offer_width(job, r, (const uint64_t *)tile + i * n, true, n, first, mask, buf);
+    else
+        offer_width(job, r, (const uint32_t *)tile + i * n, false, n, first, mask, buf);
+}
+
+/* out (nj, ni) = the transpose of tile (ni, nj), both of the given width. */
+KNN__ALWAYS_INLINE void transpose(const void *tile, bool wide, size_t ni, size_t nj, void *out)
+{
+    for (size_t i = 0; i < ni; i++)
+        for (size_t j = 0; j < nj; j++)
+            knn__tile_put(out, wide, j * ni + i, knn__tile_get(tile, wide, i * nj + j));
 }
 
 /* Neighbour lists for the rows with a slot; progress reported as part `part` of `parts`. */
@@ -197,7 +220,8 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
 {
     const size_t n = ds->count, nblk = (n + BLOCK - 1) / BLOCK;
     const knn__kernels *kern = knn__kernels_select();
-    const bool f32 = ds->dtype == KNN_F32, norms = metric == KNN_L2 && !f32;
+    const knn__distances dist = knn__distances_of(ds, metric, kern);
+    const bool norms = dist.norms, wide = knn__wide(&dist);
     int threads = 1;
 #ifdef _OPENMP
     threads = o->threads > 0 ? o->threads : omp_get_max_threads();
@@ -207,7 +231,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     bool *block_wanted = calloc(nblk, sizeof *block_wanted);
     uint32_t(*pairs)[2] = malloc((nblk * (nblk + 1) / 2 + 1) * sizeof *pairs);
     int *size = calloc(nwanted ? nwanted : 1, sizeof *size);
-    uint32_t *qnorm = norms ? malloc(n * sizeof *qnorm) : NULL;
+    uint32_t *qnorm = norms ? malloc((n ? n : 1) * dist.chunks * sizeof *qnorm) : NULL;
     bool tnorm_owned = false;
     const uint32_t *tnorm = norms ? knn__train_norms(ds, kern->train_norms, threads, &tnorm_owned)
                                   : NULL;
@@ -234,7 +258,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
         return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
     }
     if (norms)
-        knn__sqnorm_u8(ds->rows, n, ds->stride, qnorm);
+        knn__query_norms(&dist, ds->rows, n, n, qnorm);
     for (size_t b = 0; b < nblk; b++) {
         size_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
         block_fold[b] = fold_of[lo];
@@ -252,20 +276,18 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
             if (!one_fold && (block_wanted[I] || block_wanted[J]))
                 pairs[npairs][0] = (uint32_t)I, pairs[npairs++][1] = (uint32_t)J;
         }
-    cv_job job = {ds, fold_of, slot,
-                  metric == KNN_L1 ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
-                                   : (f32 ? kern->l2_f32_tile : kern->l2_tile),
-                  qnorm, tnorm, nb, size};
+    cv_job job = {ds, fold_of, slot, dist, qnorm, tnorm, nb, size};
     size_t done_pairs = 0;
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
 #endif
     {
-        uint32_t *tile = malloc(BLOCK * BLOCK * sizeof *tile);
-        uint32_t *transposed = malloc(BLOCK * BLOCK * sizeof *transposed);
-        uint32_t *buf = malloc(BLOCK * sizeof *buf);
-        if (!tile || !transposed || !buf) {
+        const size_t width = wide ? sizeof(uint64_t) : sizeof(uint32_t);
+        void *tile = malloc(BLOCK * BLOCK * width), *transposed = malloc(BLOCK * BLOCK * width);
+        void *buf = malloc(BLOCK * width);
+        uint32_t *chunk_tile = wide ? malloc(BLOCK * BLOCK * sizeof *chunk_tile) : NULL;
+        if (!tile || !transposed || !buf || (wide && !chunk_tile)) {
             knn__flag_raise(&failed);
         }
 #ifdef _OPENMP
@@ -277,8 +299,9 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
             const size_t I = pairs[w][0], J = pairs[w][1];
             const size_t i0 = I * BLOCK, j0 = J * BLOCK;
             const size_t ni = n - i0 < BLOCK ? n - i0 : BLOCK, nj = n - j0 < BLOCK ? n - j0 : BLOCK;
-            job.tile_fn(ds->rows + i0 * ds->stride, ni, ds->rows + j0 * ds->stride, nj,
-                        ds->stride, norms ? qnorm + i0 : NULL, norms ? tnorm + j0 : NULL, tile);
+            knn__distance_tile(&dist, ds->rows + i0 * ds->stride, ni, norms ? qnorm + i0 : NULL,
+                               n, ds->rows + j0 * ds->stride, nj, norms ? tnorm + j0 : NULL, n,
+                               chunk_tile, tile);
             /* blocks each wholly in one fold (different ones: same-fold pairs were
              * skipped) need no exclusions */
             const bool mask = I == J || block_fold[I] < 0 || block_fold[J] < 0;
@@ -286,17 +309,18 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
                 knn__lock_take(&locks[I]);
                 for (size_t i = 0; i < ni; i++)
                     if (slot[i0 + i] >= 0)
-                        offer(&job, i0 + i, tile + i * nj, nj, j0, mask, buf);
+                        offer(&job, i0 + i, tile, i, nj, j0, mask, buf);
                 knn__lock_give(&locks[I]);
             }
             if (I != J && block_wanted[J]) {
-                for (size_t i = 0; i < ni; i++)
-                    for (size_t j = 0; j < nj; j++)
-                        transposed[j * ni + i] = tile[i * nj + j];
+                if (wide)
+                    transpose(tile, true, ni, nj, transposed);
+                else
+                    transpose(tile, false, ni, nj, transposed);
                 knn__lock_take(&locks[J]);
                 for (size_t j = 0; j < nj; j++)
                     if (slot[j0 + j] >= 0)
-                        offer(&job, j0 + j, transposed + j * ni, ni, i0, mask, buf);
+                        offer(&job, j0 + j, transposed, j, ni, i0, mask, buf);
                 knn__lock_give(&locks[J]);
             }
             size_t done = knn__work_done(&done_pairs);
@@ -307,6 +331,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
         free(tile);
         free(transposed);
         free(buf);
+        free(chunk_tile);
     }
     for (size_t s = 0; s < nwanted; s++)
         heap_sort(nb->dist + s * (size_t)kmax, nb->index + s * (size_t)kmax, size[s]);

@@ -24,9 +24,13 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
                               const char *what, knn_dataset **out)
 {
     *out = NULL;
-    if (dim == 0 || dim > KNN_MAX_DIM)
-        return knn__fail(KNN_ERR_LIMIT, "%s: %zu values per row is outside 1..%zu", what, dim,
-                         KNN_MAX_DIM);
+    if (dim == 0)
+        return knn__fail(KNN_ERR_LIMIT, "%s: rows of 0 values", what);
+    if (dim > KNN_MAX_DIM)
+        return knn__fail(KNN_ERR_LIMIT,
+                         "%s: %zu values per row is more than the limit of %zu values (2,364 x "
+                         "2,364 RGB); load images smaller (knn: --size)",
+                         what, dim, KNN_MAX_DIM);
     if (count > KNN_MAX_ROWS)
         return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows is more than the limit of %zu", what,
                          count, KNN_MAX_ROWS);

@@ -45,36 +45,67 @@ struct knn_dataset {
 /* Norms of a data set's rows as one kernel table's train_norms function computes them. */
 struct knn__norms_cache {
     const void *fn;  /* the knn__norms_fn that computed them */
-    uint32_t *norms; /* (count) */
+    uint32_t *norms; /* (chunks, count) chunk-major: see knn__distances */
 };
 
+/* Neighbour lists. Distances are stored in 64 bits: squared L2 of uint8 rows longer than
+ * 65,536 values passes 2^32 (255^2 x 2^24 < 2^40); float32 distances are the float's bits,
+ * zero-extended. Widening the stored lists and minima cost the search nothing measurable on
+ * Fashion-MNIST (bench/README.md; the vote's ranking of 1,000 classes 10%): the tiles, where
+ * the time goes, stay 32-bit for rows of at most KNN__CHUNK values. */
 struct knn_neighbors {
     size_t nq;
     int k;
     knn_metric metric;
     knn_dtype dtype; /* of the data: float32 distances are stored as their bits */
     uint32_t *index; /* (nq, k) */
-    uint32_t *dist;  /* (nq, k) */
+    uint64_t *dist;  /* (nq, k) */
     /* Each class's nearest training row, for ranking the classes without a vote (vote.c):
      * its raw distance and index, per query. knn_search fills them when the training set has
      * labels; elsewhere (cross-validation, neighbours built by hand) classes is 0 and both
-     * are NULL. A class without rows keeps KNN__NO_ROW in both. */
+     * are NULL. A class without rows keeps KNN__NO_DIST and KNN__NO_ROW. */
     int classes;           /* C, or 0: no class minima                     */
-    uint32_t *class_dist;  /* (nq, classes)                                */
+    uint64_t *class_dist;  /* (nq, classes)                                */
     uint32_t *class_index; /* (nq, classes)                                */
 };
 
-/* The class minima's mark for "no row met yet": above every real distance (see topk.h) and
+/* The class minima's marks for "no row met yet": above every real distance (< 2^40) and
  * every row index (KNN_MAX_ROWS < 2^31). */
+#define KNN__NO_DIST UINT64_MAX
 #define KNN__NO_ROW UINT32_MAX
 
-/* The training rows' norms as `fn` computes them (cached in the data set by the first call;
- * *owned: the caller must free them). NULL when out of memory. */
+/* How the distances between rows of one shape are computed: the kernel table's tile for the
+ * metric and the value type and, for uint8 rows longer than KNN__CHUNK bytes, the chunks
+ * whose 32-bit tiles are summed into a 64-bit ("wide") tile. Norms (L2 on uint8 only) are
+ * kept chunk-major: chunk c of row i at norms[c x pitch + i]. */
+typedef struct {
+    knn__tile_fn tile;
+    bool norms;    /* the tile reads norms: uint8 L2                          */
+    size_t stride; /* bytes per row                                           */
+    size_t chunks; /* 1, or ceil(stride / KNN__CHUNK) for long uint8 rows     */
+} knn__distances;
+
+knn__distances knn__distances_of(const knn_dataset *ds, knn_metric metric,
+                                 const knn__kernels *kern);
+/* Tiles of more than one chunk hold uint64 distances, others uint32. */
+static inline bool knn__wide(const knn__distances *d) { return d->chunks > 1; }
+/* The squared norms of n rows for the tile's queries: out (chunks, pitch), chunk-major. */
+void knn__query_norms(const knn__distances *d, const uint8_t *rows, size_t n, size_t pitch,
+                      uint32_t *out);
+/* out (nq, nt), uint32 or (wide) uint64: the distances between queries q (their norms at
+ * qnorm, chunk-major with pitch qpitch) and training rows t (tnorm, tpitch); the norms are
+ * NULL for tiles without them. scratch: nq x nt uint32 for wide tiles, else unused. */
+void knn__distance_tile(const knn__distances *d, const uint8_t *q, size_t nq,
+                        const uint32_t *qnorm, size_t qpitch, const uint8_t *t, size_t nt,
+                        const uint32_t *tnorm, size_t tpitch, uint32_t *scratch, void *out);
+
+/* The training rows' norms as `fn` computes them, (chunks, count) chunk-major (cached in the
+ * data set by the first call; *owned: the caller must free them). NULL when out of memory. */
 const uint32_t *knn__train_norms(const knn_dataset *train, knn__norms_fn fn, int threads,
                                  bool *owned);
 
 /* A stored distance in the metric's own units: L1, or the Euclidean distance. */
-double knn__distance_value(const knn_neighbors *nb, uint32_t raw);
+double knn__distance_value(const knn_neighbors *nb, uint64_t raw);
 
 /* Sets the thread's error message and returns `status`, so that failures read
  * `return knn__fail(KNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));`. */

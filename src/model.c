@@ -330,7 +330,7 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
                      (uint64_t)h.height * (uint64_t)h.width * (uint64_t)h.channels == h.dim &&
                      h.k >= 1 && (h.metric == KNN_L1 || h.metric == KNN_L2) &&
                      (h.weights == 0 || h.weights == 1) && (h.ties == 0 || h.ties == 1);
-        rows_bytes = h.count * h.stride; /* < 2^31 x 2^18: no overflow */
+        rows_bytes = h.count * h.stride; /* < 2^31 x 2^26: no overflow */
         labels_end = h.labels_offset + (h.has_labels ? h.count * 4 : 0);
         sizes = sizes && h.rows_offset == HEADER_BYTES &&
                 h.labels_offset == h.rows_offset + rows_bytes && labels_end <= h.names_offset &&

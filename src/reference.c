@@ -1,9 +1,10 @@
 /* reference.c: the exact scalar reference search, kept forever as the specification of
  * knn_search: every distance with the plain scalar functions, then a full sort of each
  * query's candidates by (distance, training index), and each class's nearest row, first in
- * that order, found by a plain scan of every distance. Slow on purpose; tests only. For
- * float32 rows it is bit for bit the scalar kernels' arithmetic (each distance summed in
- * order). */
+ * that order, found by a plain scan of every distance. Slow on purpose; tests only. uint8
+ * distances are summed over the whole row in 64 bits, never in chunks, so that the chunked
+ * tiles of long rows are checked against the plain definition. For float32 rows it is bit for
+ * bit the scalar kernels' arithmetic (each distance summed in order). */
 #include "internal.h"
 #include "kernels/kernels.h"
 
@@ -11,7 +12,8 @@
 #include <string.h>
 
 typedef struct {
-    uint32_t dist, index;
+    uint64_t dist;
+    uint32_t index;
 } candidate;
 
 static int by_dist_then_index(const void *a, const void *b)
@@ -29,7 +31,7 @@ static void class_minima(const knn_dataset *train, const candidate *all, knn_nei
 {
     const size_t C = (size_t)nb->classes;
     for (size_t c = 0; c < C; c++) {
-        candidate best = {KNN__NO_ROW, KNN__NO_ROW};
+        candidate best = {KNN__NO_DIST, KNN__NO_ROW};
         for (size_t t = 0; t < train->count; t++)
             if ((size_t)train->labels[t] == c && by_dist_then_index(&all[t], &best) < 0)
                 best = all[t];
@@ -61,7 +63,9 @@ knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *qu
                 const float *b = (const float *)(const void *)trow;
                 float d = p->metric == KNN_L1 ? knn__l1_f32_scalar(a, b, train->dim)
                                               : knn__l2sq_f32_scalar(a, b, train->dim);
-                memcpy(&all[t].dist, &d, sizeof d); /* d >= 0: bits ordered like floats */
+                uint32_t bits; /* d >= 0: bits ordered like floats */
+                memcpy(&bits, &d, sizeof d);
+                all[t].dist = bits;
             } else {
                 all[t].dist = p->metric == KNN_L1 ? knn__l1_u8_scalar(qrow, trow, train->dim)
                                                   : knn__l2sq_u8_scalar(qrow, trow, train->dim);

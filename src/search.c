@@ -17,11 +17,21 @@
  * (distance, then the smaller index): the vote ranks the classes without a vote by it. It
  * is a running minimum over the same distance tiles, never a second search.
  *
+ * Long rows: uint8 rows of more than KNN__CHUNK = 65,536 values (256 x 256 RGB photos have
+ * 196,608; the cap is 2^24) would overflow the kernels' 32-bit sums, so their tiles are
+ * computed chunk by chunk, each chunk a slice of the rows exact in 32 bits with its own
+ * norms, and summed into a tile of uint64 (knn__distance_tile). Shorter rows take the
+ * kernels' 32-bit tile as it is, and the heaps and minima read either width through topk.h's
+ * inlined accessors; the lists and the minima are stored in 64 bits. A training block stays
+ * at least 4 rows (BLOCK_BYTES / stride is 0 for rows over 48 KiB): per chunk, 4 x 64 KiB in
+ * the level-2 cache while the query tile's slices stream past, whatever the row length.
+ *
  * Each query belongs to one thread and the heap's final order is the total order on
  * (distance, index), so results are identical for any thread count and tile size. Memory
- * beyond the output (which holds nq x C x 8 bytes of class minima): the training rows' norms
- * (4 bytes a row, kept in the data set) and, per thread, one distance tile, one tile of query
- * norms, and the tile's class minima (C x 128 x 8 bytes). */
+ * beyond the output (which holds nq x C x 12 bytes of class minima): the training rows' norms
+ * (4 bytes a row and chunk, kept in the data set) and, per thread, one distance tile (and for
+ * long rows one 32-bit chunk tile), one tile of query norms, and the tile's class minima
+ * (C x 128 x 8 or 12 bytes). */
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "parallel.h"
@@ -62,7 +72,7 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
                          queries->channels, queries->dim);
     size_t cells;
     if (!knn__mul_ok(queries->count, (size_t)p->k, &cells) ||
-        !knn__mul_ok(cells, 2 * sizeof(uint32_t), &cells))
+        !knn__mul_ok(cells, sizeof(uint64_t) + sizeof(uint32_t), &cells))
         return knn__fail(KNN_ERR_LIMIT, "%zu queries x K = %d neighbours overflow memory sizes",
                          queries->count, p->k);
     if (!knn__memory_fits(cells))
@@ -75,7 +85,7 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
     const int classes = train->labels ? train->num_classes : 0;
     size_t minima = 0, total;
     if (!knn__mul_ok(queries->count, (size_t)classes, &minima) ||
-        !knn__mul_ok(minima, 2 * sizeof(uint32_t), &minima) ||
+        !knn__mul_ok(minima, sizeof(uint64_t) + sizeof(uint32_t), &minima) ||
         __builtin_add_overflow(cells, minima, &total))
         return knn__fail(KNN_ERR_LIMIT, "%zu queries x %d classes overflow memory sizes",
                          queries->count, classes);
@@ -116,41 +126,51 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
  * smaller than k); and each class's nearest row, (nq, C) distances and indices (NULL when
  * the training set has no labels). */
 typedef struct {
-    uint32_t *dist, *index;
+    uint64_t *dist;
+    uint32_t *index;
     int *size;
-    uint32_t *class_dist, *class_index;
+    uint64_t *class_dist;
+    uint32_t *class_index;
 } topk_lists;
 
 typedef struct {
     const knn_dataset *train, *queries;
     size_t block_rows; /* training rows per block */
-    knn__tile_fn tile_fn;
-    const uint32_t *tnorm; /* (ntrain) the kernels' train norms; NULL for L1 */
+    knn__distances dist;
+    const uint32_t *tnorm; /* (chunks, ntrain) the kernels' train norms; NULL without */
     int k;
     uint32_t classes; /* C with class minima, 0 without */
 } search_job;
 
-/* One thread's working memory for a tile: the distance tile, the queries' norms, and the
- * tile's class minima, class-major: (C, nq) distances and indices, so that a training row's
- * distances to consecutive queries meet their minima of its class in one vector, and the
- * rows of one block touch only their own classes' lines. `offset` holds each block row's
- * line, label x nq, computed (and its label checked) once per block for all queries. */
+/* One thread's working memory for a tile: the distance tile (uint32, or uint64 for wide
+ * tiles, with a uint32 chunk tile beside it), the queries' norms, and the tile's class
+ * minima, class-major: (C, nq) distances (of the tile's width) and indices, so that a
+ * training row's distances to consecutive queries meet their minima of its class in one
+ * vector, and the rows of one block touch only their own classes' lines. `offset` holds each
+ * block row's line, label x nq, computed (and its label checked) once per block for all
+ * queries. */
 typedef struct {
-    uint32_t *tile, *qnorm;
-    uint32_t *class_dist, *class_index, *offset;
+    void *tile;
+    uint32_t *chunk_tile, *qnorm;
+    void *class_dist;
+    uint32_t *class_index, *offset;
 } tile_work;
 
-/* Lowers one query's class minima (md, mi: its column of the tile's (C, nq) minima) with the
- * candidates (dist[j], first + j), j < n, whose classes' lines start at offset[j]. The rows
- * come in increasing index, so a strict < keeps the smallest index among equal distances. */
-static void class_minima_offer(uint32_t *md, uint32_t *mi, const uint32_t *offset,
-                               const uint32_t *dist, size_t n, uint32_t first)
+/* Lowers one query's class minima (md, mi: its column of the tile's (C, nq) minima, md of the
+ * tile's width) with the candidates (dist[j], first + j), j < n, whose classes' lines start
+ * at offset[j]. The rows come in increasing index, so a strict < keeps the smallest index
+ * among equal distances. */
+KNN__ALWAYS_INLINE void class_minima_offer(void *md, uint32_t *mi, const uint32_t *offset,
+                                           const void *dist, bool wide, size_t n,
+                                           uint32_t first)
 {
-    for (size_t j = 0; j < n; j++)
-        if (dist[j] < md[offset[j]]) {
-            md[offset[j]] = dist[j];
+    for (size_t j = 0; j < n; j++) {
+        uint64_t d = knn__tile_get(dist, wide, j);
+        if (d < knn__tile_get(md, wide, offset[j])) {
+            knn__tile_put(md, wide, offset[j], d);
             mi[offset[j]] = first + (uint32_t)j;
         }
+    }
 }
 
 /* Four lanes of uint32 (GCC vector extensions: SSE2 on baseline x86-64), loaded and stored
@@ -176,7 +196,9 @@ static inline void lower4(uint32_t *md, uint32_t *mi, v4u d, uint32_t t)
  * Measured on Fashion-MNIST (bench/README.md): a compare and branch per distance cost the
  * L2 search 4% to 6% with 10 classes but 29% with 1,000, where 8% of the distances lower a
  * minimum and the branch mispredicts (query-major or class-major alike); a branch-free
- * scalar update cost 21% and 37%; this pass costs 6% to 12% at both. */
+ * scalar update cost 21% and 37%; this pass costs 6% to 12% at both. Narrow tiles only: the
+ * wide tiles of long rows go through class_minima_offer, whose cost is nothing beside their
+ * distances'. */
 static void class_minima_tile(uint32_t *md, uint32_t *mi, const uint32_t *offset,
                               const uint32_t *tile, size_t nq, size_t nt, uint32_t first)
 {
@@ -202,8 +224,8 @@ static void class_minima_tile(uint32_t *md, uint32_t *mi, const uint32_t *offset
         }
     for (size_t i = 0; i < nq; i++) {
         size_t from = i < nq4 ? nt4 : 0;
-        class_minima_offer(md + i, mi + i, offset + from, tile + i * nt + from, nt - from,
-                           first + (uint32_t)from);
+        class_minima_offer(md + i, mi + i, offset + from, tile + i * nt + from, false,
+                           nt - from, first + (uint32_t)from);
     }
 }
 
@@ -228,36 +250,100 @@ static bool search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo
 {
     const int k = job->k;
     const size_t stride = job->train->stride, C = job->classes;
+    const bool wide = knn__wide(&job->dist);
     const uint8_t *qrows = job->queries->rows + q0 * stride;
     int *size = lists->size + q0;
     bool labels_ok = true;
     for (size_t i = 0; i < nq; i++)
         size[i] = 0;
-    for (size_t i = 0; i < C * nq; i++)
-        w->class_dist[i] = w->class_index[i] = KNN__NO_ROW;
+    for (size_t i = 0; i < C * nq; i++) {
+        knn__tile_put(w->class_dist, wide, i, knn__tile_max(wide));
+        w->class_index[i] = KNN__NO_ROW;
+    }
     if (job->tnorm)
-        knn__sqnorm_u8(qrows, nq, stride, w->qnorm);
+        knn__query_norms(&job->dist, qrows, nq, nq, w->qnorm);
     for (size_t t0 = t_lo; t0 < t_hi && labels_ok; t0 += job->block_rows) {
         size_t nt = t_hi - t0 < job->block_rows ? t_hi - t0 : job->block_rows;
-        job->tile_fn(qrows, nq, job->train->rows + t0 * stride, nt, stride, w->qnorm,
-                     job->tnorm ? job->tnorm + t0 : NULL, w->tile);
+        knn__distance_tile(&job->dist, qrows, nq, job->tnorm ? w->qnorm : NULL, nq,
+                           job->train->rows + t0 * stride, nt,
+                           job->tnorm ? job->tnorm + t0 : NULL, job->train->count,
+                           w->chunk_tile, w->tile);
         labels_ok = !C || class_offsets(job->train->labels + t0, nt, (uint32_t)C, nq, w->offset);
-        if (C && labels_ok)
+        if (C && labels_ok && !wide)
             class_minima_tile(w->class_dist, w->class_index, w->offset, w->tile, nq, nt,
                               (uint32_t)t0);
-        for (size_t i = 0; i < nq && labels_ok; i++)
-            topk_offer(lists->dist + (q0 + i) * (size_t)k, lists->index + (q0 + i) * (size_t)k,
-                       k, &size[i], w->tile + i * nt, nt, (uint32_t)t0);
+        for (size_t i = 0; C && labels_ok && wide && i < nq; i++)
+            class_minima_offer((uint64_t *)w->class_dist + i, w->class_index + i, w->offset,
+                               (const uint64_t *)w->tile + i * nt, true, nt, (uint32_t)t0);
+        for (size_t i = 0; i < nq && labels_ok; i++) {
+            uint64_t *hd = lists->dist + (q0 + i) * (size_t)k;
+            uint32_t *hi = lists->index + (q0 + i) * (size_t)k;
+            if (wide)
+                topk_offer(hd, hi, k, &size[i], (const uint64_t *)w->tile + i * nt, true, nt,
+                           (uint32_t)t0);
+            else
+                topk_offer(hd, hi, k, &size[i], (const uint32_t *)w->tile + i * nt, false, nt,
+                           (uint32_t)t0);
+        }
     }
     for (size_t i = 0; i < nq; i++)
         heap_sort(lists->dist + (q0 + i) * (size_t)k, lists->index + (q0 + i) * (size_t)k,
                   size[i]);
-    for (size_t i = 0; i < nq; i++) /* to the lists' query-major (nq, C) */
+    for (size_t i = 0; i < nq; i++) /* to the lists' query-major (nq, C), 64-bit */
         for (size_t c = 0; c < C; c++) {
-            lists->class_dist[(q0 + i) * C + c] = w->class_dist[c * nq + i];
-            lists->class_index[(q0 + i) * C + c] = w->class_index[c * nq + i];
+            uint32_t row = w->class_index[c * nq + i];
+            lists->class_dist[(q0 + i) * C + c] =
+                row == KNN__NO_ROW ? KNN__NO_DIST : knn__tile_get(w->class_dist, wide, c * nq + i);
+            lists->class_index[(q0 + i) * C + c] = row;
         }
     return labels_ok;
+}
+
+/* ---- distances of any row length ----------------------------------------------------- */
+
+knn__distances knn__distances_of(const knn_dataset *ds, knn_metric metric,
+                                 const knn__kernels *kern)
+{
+    const bool f32 = ds->dtype == KNN_F32;
+    knn__distances d = {metric == KNN_L1 ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
+                                         : (f32 ? kern->l2_f32_tile : kern->l2_tile),
+                        metric == KNN_L2 && !f32, ds->stride, 1};
+    /* float sums cannot overflow: one pass, summed in the table's own order at any length */
+    if (!f32)
+        d.chunks = (ds->stride + KNN__CHUNK - 1) / KNN__CHUNK;
+    return d;
+}
+
+/* Chunk c of a row: bytes [c x KNN__CHUNK, + chunk_len), a multiple of 64. */
+static size_t chunk_len(const knn__distances *d, size_t c)
+{
+    return d->chunks == 1 ? d->stride
+                          : (d->stride - c * KNN__CHUNK < KNN__CHUNK ? d->stride - c * KNN__CHUNK
+                                                                     : KNN__CHUNK);
+}
+
+void knn__query_norms(const knn__distances *d, const uint8_t *rows, size_t n, size_t pitch,
+                      uint32_t *out)
+{
+    for (size_t c = 0; c < d->chunks; c++)
+        knn__sqnorm_u8(rows + c * KNN__CHUNK, n, chunk_len(d, c), d->stride, out + c * pitch);
+}
+
+void knn__distance_tile(const knn__distances *d, const uint8_t *q, size_t nq,
+                        const uint32_t *qnorm, size_t qpitch, const uint8_t *t, size_t nt,
+                        const uint32_t *tnorm, size_t tpitch, uint32_t *scratch, void *out)
+{
+    if (d->chunks == 1) {
+        d->tile(q, nq, t, nt, d->stride, d->stride, qnorm, tnorm, out);
+        return;
+    }
+    uint64_t *sum = out;
+    for (size_t c = 0; c < d->chunks; c++) {
+        d->tile(q + c * KNN__CHUNK, nq, t + c * KNN__CHUNK, nt, chunk_len(d, c), d->stride,
+                qnorm ? qnorm + c * qpitch : NULL, tnorm ? tnorm + c * tpitch : NULL, scratch);
+        for (size_t i = 0; i < nq * nt; i++)
+            sum[i] = (c ? sum[i] : 0) + scratch[i];
+    }
 }
 
 /* The training rows' norms as `fn` computes them, cached in the data set by the first L2
@@ -272,20 +358,24 @@ const uint32_t *knn__train_norms(const knn_dataset *train, knn__norms_fn fn, int
     *owned = false;
     if (cache && cache->fn == (const void *)fn)
         return cache->norms;
-    uint32_t *norms = malloc((train->count ? train->count : 1) * sizeof *norms);
+    /* chunks of uint8 rows: count x chunks < 2^31 x 2^8, no overflow */
+    const knn__distances d = {NULL, true, train->stride,
+                              (train->stride + KNN__CHUNK - 1) / KNN__CHUNK};
+    const size_t n = train->count, block = 4096;
+    uint32_t *norms = malloc((n ? n * d.chunks : 1) * sizeof *norms);
     struct knn__norms_cache *fresh = cache ? NULL : malloc(sizeof *fresh);
     if (!norms || (!cache && !fresh)) {
         free(norms);
         free(fresh);
         return NULL;
     }
-    const size_t chunk = 4096, n = train->count;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static)
 #endif
-    for (size_t i = 0; i < n; i += chunk)
-        fn(train->rows + i * train->stride, n - i < chunk ? n - i : chunk, train->stride,
-           norms + i);
+    for (size_t i = 0; i < n; i += block)
+        for (size_t c = 0; c < d.chunks; c++)
+            fn(train->rows + i * train->stride + c * KNN__CHUNK, n - i < block ? n - i : block,
+               chunk_len(&d, c), train->stride, norms + c * n + i);
     (void)threads;
     if (cache) { /* another table's norms are cached: keep this copy to ourselves */
         *owned = true;
@@ -306,11 +396,12 @@ static void merge_parts(const topk_lists *part, int parts, size_t q, knn_neighbo
     int head[64] = {0};
     for (size_t j = 0; j < k; j++) {
         int best = -1;
-        uint32_t bd = 0, bi = 0;
+        uint64_t bd = 0;
+        uint32_t bi = 0;
         for (int p = 0; p < parts; p++) {
             if (head[p] >= part[p].size[q])
                 continue;
-            uint32_t d = part[p].dist[q * k + (size_t)head[p]];
+            uint64_t d = part[p].dist[q * k + (size_t)head[p]];
             uint32_t i = part[p].index[q * k + (size_t)head[p]];
             if (best < 0 || knn__worse(bd, bi, d, i)) {
                 best = p;
@@ -329,8 +420,10 @@ static void merge_parts(const topk_lists *part, int parts, size_t q, knn_neighbo
 static void merge_class_minima(const topk_lists *part, size_t q, knn_neighbors *nb)
 {
     const size_t C = (size_t)nb->classes;
-    const uint32_t *pd = part->class_dist + q * C, *pi = part->class_index + q * C;
-    uint32_t *md = nb->class_dist + q * C, *mi = nb->class_index + q * C;
+    const uint64_t *pd = part->class_dist + q * C;
+    const uint32_t *pi = part->class_index + q * C;
+    uint64_t *md = nb->class_dist + q * C;
+    uint32_t *mi = nb->class_index + q * C;
     for (size_t c = 0; c < C; c++)
         if (pd[c] < md[c]) {
             md[c] = pd[c];
@@ -341,24 +434,28 @@ static void merge_class_minima(const topk_lists *part, size_t q, knn_neighbors *
 /* Points each part's lists somewhere: with one part, at nb itself; with several, at one
  * block of memory (returned, NULL when out of memory), except part 0's class minima, which go
  * to nb straight and are merged with the others' there. */
-static uint32_t *part_lists(knn_neighbors *nb, int parts, int *sizes, topk_lists *lists)
+static void *part_lists(knn_neighbors *nb, int parts, int *sizes, topk_lists *lists)
 {
     const size_t nq = nb->nq, list = nq * (size_t)nb->k, minima = nq * (size_t)nb->classes;
     lists[0] = (topk_lists){nb->dist, nb->index, sizes, nb->class_dist, nb->class_index};
     if (parts == 1)
         return NULL;
-    const size_t words = ((size_t)parts * list + (size_t)(parts - 1) * minima) * 2;
-    uint32_t *mem = malloc(words * sizeof *mem);
-    for (int i = 0; mem && i < parts; i++) {
-        uint32_t *base = mem + (size_t)i * list * 2;
-        lists[i] = (topk_lists){base, base + list, sizes + (size_t)i * nq, nb->class_dist,
+    /* every part's list and the minima of parts 1.., the 64-bit distances first, then the
+     * 32-bit indices in the same order */
+    const size_t entries = (size_t)parts * list + (size_t)(parts - 1) * minima;
+    uint64_t *dist = malloc(entries * (sizeof(uint64_t) + sizeof(uint32_t)));
+    uint32_t *index = (uint32_t *)(dist + entries);
+    for (int i = 0; dist && i < parts; i++) {
+        const size_t at = (size_t)i * list;
+        lists[i] = (topk_lists){dist + at, index + at, sizes + (size_t)i * nq, nb->class_dist,
                                 nb->class_index};
         if (i && minima) { /* after all the lists */
-            lists[i].class_dist = mem + (size_t)parts * list * 2 + (size_t)(i - 1) * minima * 2;
-            lists[i].class_index = lists[i].class_dist + minima;
+            const size_t m = (size_t)parts * list + (size_t)(i - 1) * minima;
+            lists[i].class_dist = dist + m;
+            lists[i].class_index = index + m;
         }
     }
-    return mem;
+    return dist;
 }
 
 /* The search's failure for a label that is not a class, naming the first such row. */
@@ -386,13 +483,11 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     if (st)
         return st;
     const knn__kernels *kern = knn__kernels_select();
-    const bool f32 = train->dtype == KNN_F32;
     size_t block_rows = BLOCK_BYTES / train->stride;
     block_rows = block_rows < 4 ? 4 : block_rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : block_rows;
-    search_job job = {train, queries, block_rows,
-                      p->metric == KNN_L1 ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
-                                          : (f32 ? kern->l2_f32_tile : kern->l2_tile),
+    search_job job = {train, queries, block_rows, knn__distances_of(train, p->metric, kern),
                       NULL, p->k, (uint32_t)nb->classes};
+    const bool wide = knn__wide(&job.dist);
     int threads = 1;
 #ifdef _OPENMP
     threads = p->threads > 0 ? p->threads : omp_get_max_threads();
@@ -406,16 +501,16 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         parts = 64;
     /* each part keeps nq x K lists and nq x C class minima: split only while they stay small
      * (64 MiB) */
-    while (parts > 1 && (double)parts * (double)nq * (p->k + nb->classes) * 8.0 > 64.0 * (1 << 20))
+    while (parts > 1 && (double)parts * (double)nq * (p->k + nb->classes) * 12.0 > 64.0 * (1 << 20))
         parts--;
 
     const uint32_t *tnorm = NULL;
     int *sizes = malloc((size_t)parts * (nq ? nq : 1) * sizeof *sizes);
     topk_lists lists[64];
-    uint32_t *part_mem = part_lists(nb, parts, sizes, lists);
+    void *part_mem = part_lists(nb, parts, sizes, lists);
     bool tnorm_owned = false;
     bool ok = sizes && (parts == 1 || part_mem);
-    if (ok && p->metric == KNN_L2 && !f32)
+    if (ok && job.dist.norms)
         ok = (tnorm = knn__train_norms(train, kern->train_norms, threads, &tnorm_owned));
     if (!ok) {
         free(part_mem);
@@ -434,12 +529,15 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
 #endif
     {
         const size_t minima = job.classes * (nq < QUERY_TILE ? nq : QUERY_TILE);
-        tile_work work = {malloc(QUERY_TILE * block_rows * sizeof *work.tile),
-                          malloc(QUERY_TILE * sizeof *work.qnorm),
-                          malloc((minima ? minima : 1) * sizeof *work.class_dist),
+        const size_t width = wide ? sizeof(uint64_t) : sizeof(uint32_t);
+        tile_work work = {malloc(QUERY_TILE * block_rows * width),
+                          wide ? malloc(QUERY_TILE * block_rows * sizeof *work.chunk_tile) : NULL,
+                          malloc(QUERY_TILE * job.dist.chunks * sizeof *work.qnorm),
+                          malloc((minima ? minima : 1) * width),
                           malloc((minima ? minima : 1) * sizeof *work.class_index),
                           malloc(block_rows * sizeof *work.offset)};
-        if (!work.tile || !work.qnorm || !work.class_dist || !work.class_index || !work.offset)
+        if (!work.tile || (wide && !work.chunk_tile) || !work.qnorm || !work.class_dist ||
+            !work.class_index || !work.offset)
             knn__flag_raise(&failed);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
@@ -460,6 +558,7 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                 p->progress(done * nq / items, nq, p->progress_user);
         }
         free(work.tile);
+        free(work.chunk_tile);
         free(work.qnorm);
         free(work.class_dist);
         free(work.class_index);
@@ -506,17 +605,18 @@ uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j)
     return nb->index[q * (size_t)nb->k + (size_t)j];
 }
 
-uint32_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j)
+uint64_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j)
 {
     return nb->dist[q * (size_t)nb->k + (size_t)j];
 }
 
-double knn__distance_value(const knn_neighbors *nb, uint32_t raw)
+double knn__distance_value(const knn_neighbors *nb, uint64_t raw)
 {
-    double d = raw;
+    double d = (double)raw; /* exact: integer distances stay below 2^40 < 2^53 */
     if (nb->dtype == KNN_F32) {
+        const uint32_t bits = (uint32_t)raw;
         float f;
-        memcpy(&f, &raw, sizeof f);
+        memcpy(&f, &bits, sizeof f);
         d = f;
     }
     return nb->metric == KNN_L2 ? sqrt(d) : d;

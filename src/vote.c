@@ -36,14 +36,25 @@ static bool ranks_before(const vote_work *w, knn_ties ties, int32_t a, int32_t b
     return a < b;
 }
 
-/* A class without a vote, keyed by its nearest training row: distance << 32 | index, or for
- * a class without rows UINT32_MAX << 32 | label, above every real key (real distances and
- * indices stay below UINT32_MAX and 2^31), so that those follow by label. Keys are distinct:
- * one row belongs to one class. */
+/* A class without a vote, keyed by its nearest training row: (distance, index), or for a
+ * class without rows (KNN__NO_DIST, label), above every real key (real distances stay below
+ * 2^40), so that those follow by label. Keys are distinct: one row belongs to one class. Two
+ * fields, since a distance of a long row (up to 2^40) and an index (2^31) pass 64 bits. */
 typedef struct {
-    uint64_t key;
+    uint64_t dist;
+    uint32_t tie; /* the row's index, or the label of a class without rows */
     int32_t label;
 } unvoted;
+
+static inline bool key_less(const unvoted *a, uint64_t dist, uint32_t tie)
+{
+    return a->dist < dist || (a->dist == dist && a->tie < tie);
+}
+
+static inline bool key_greater(const unvoted *a, uint64_t dist, uint32_t tie)
+{
+    return a->dist > dist || (a->dist == dist && a->tie > tie);
+}
 
 static void swap_unvoted(unvoted *a, unvoted *b)
 {
@@ -57,13 +68,21 @@ static void swap_unvoted(unvoted *a, unvoted *b)
 static void sort_unvoted(unvoted *a, size_t n)
 {
     while (n > 16) {
-        uint64_t x = a[0].key, y = a[n / 2].key, z = a[n - 1].key;
-        uint64_t pivot = x < y ? (y < z ? y : x < z ? z : x) : (x < z ? x : y < z ? z : y);
+        const unvoted *x = &a[0], *y = &a[n / 2], *z = &a[n - 1];
+        const unvoted *median = key_less(x, y->dist, y->tie)
+                                    ? (key_less(y, z->dist, z->tie)   ? y
+                                       : key_less(x, z->dist, z->tie) ? z
+                                                                      : x)
+                                    : (key_less(x, z->dist, z->tie)   ? x
+                                       : key_less(y, z->dist, z->tie) ? z
+                                                                      : y);
+        const uint64_t pivot = median->dist;
+        const uint32_t pivot_tie = median->tie;
         size_t i = 0, j = n - 1;
         for (;;) { /* Hoare: the pivot's key stops both scans, so neither leaves the array */
-            while (a[i].key < pivot)
+            while (key_less(&a[i], pivot, pivot_tie))
                 i++;
-            while (a[j].key > pivot)
+            while (key_greater(&a[j], pivot, pivot_tie))
                 j--;
             if (i >= j)
                 break;
@@ -80,7 +99,7 @@ static void sort_unvoted(unvoted *a, size_t n)
         }
     }
     for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0 && a[j].key < a[j - 1].key; j--)
+        for (size_t j = i; j > 0 && key_less(&a[j], a[j - 1].dist, a[j - 1].tie); j--)
             swap_unvoted(&a[j], &a[j - 1]);
 }
 
@@ -95,13 +114,13 @@ static void rank_unvoted(const knn_neighbors *nb, size_t q, int C, const bool *s
                 r[at++] = c;
         return;
     }
-    const uint32_t *md = nb->class_dist + q * (size_t)C, *mi = nb->class_index + q * (size_t)C;
+    const uint64_t *md = nb->class_dist + q * (size_t)C;
+    const uint32_t *mi = nb->class_index + q * (size_t)C;
     size_t n = 0;
     for (int32_t c = 0; c < C; c++)
         if (!seen[c])
-            buf[n++] = (unvoted){(uint64_t)md[c] << 32 |
-                                     (mi[c] == KNN__NO_ROW ? (uint32_t)c : mi[c]),
-                                 c};
+            buf[n++] = mi[c] == KNN__NO_ROW ? (unvoted){KNN__NO_DIST, (uint32_t)c, c}
+                                            : (unvoted){md[c], mi[c], c};
     sort_unvoted(buf, n);
     for (size_t i = 0; i < n; i++)
         r[at + (int)i] = buf[i].label;
@@ -115,7 +134,7 @@ static knn_status tally(const knn_dataset *train, const knn_neighbors *nb, const
                         size_t q, vote_work *w, double *total, int *nvoted_out)
 {
     const uint32_t *idx = nb->index + q * (size_t)nb->k;
-    const uint32_t *dist = nb->dist + q * (size_t)nb->k;
+    const uint64_t *dist = nb->dist + q * (size_t)nb->k;
     bool exact_match = p->weights == KNN_WEIGHTS_DISTANCE && dist[0] == 0;
     int nvoted = 0;
     *total = 0;

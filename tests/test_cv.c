@@ -29,9 +29,10 @@ static knn_dataset *small_problem(size_t n, size_t dim, unsigned range, int clas
     return ds;
 }
 
-/* Correct predictions of fold f's rows by K nearest among the other folds, the naive way. */
-static size_t naive_correct(const knn_dataset *ds, const int32_t *fold_of, int f, int k,
-                            knn_metric metric, knn_weights w, knn_ties t)
+/* Correct predictions of fold f's rows by K nearest among the other folds, the naive way:
+ * the reference search, or (`fast`, for long rows) knn_search, itself checked against it. */
+static size_t naive_search_correct(const knn_dataset *ds, const int32_t *fold_of, int f, int k,
+                                   knn_metric metric, knn_weights w, knn_ties t, bool fast)
 {
     size_t n = ds->count, ntr = 0, nva = 0;
     uint8_t *tr = malloc(n * ds->dim), *va = malloc(n * ds->dim);
@@ -53,7 +54,7 @@ static size_t naive_correct(const knn_dataset *ds, const int32_t *fold_of, int f
     p.weights = w;
     p.ties = t;
     knn_neighbors *nb = NULL;
-    CHECK_EQ(knn__search_reference(train, valid, &p, &nb), KNN_OK);
+    CHECK_EQ((fast ? knn_search : knn__search_reference)(train, valid, &p, &nb), KNN_OK);
     int32_t *pred = malloc((nva + 1) * sizeof *pred);
     CHECK_EQ(knn_vote(train, nb, &p, pred, NULL, NULL), KNN_OK);
     size_t correct = 0;
@@ -68,6 +69,12 @@ static size_t naive_correct(const knn_dataset *ds, const int32_t *fold_of, int f
     free(ltr);
     free(lva);
     return correct;
+}
+
+static size_t naive_correct(const knn_dataset *ds, const int32_t *fold_of, int f, int k,
+                            knn_metric metric, knn_weights w, knn_ties t)
+{
+    return naive_search_correct(ds, fold_of, f, k, metric, w, t, false);
 }
 
 static void cv_equals_naive_search_per_fold_and_k(void)
@@ -143,6 +150,66 @@ static void cv_leave_one_out_and_holdout_equal_naive(void)
                  naive_correct(ds, fold_of, 1, ks[k], KNN_L1, KNN_WEIGHTS_UNIFORM,
                                KNN_TIES_NEAREST));
     knn_cv_result_free(r);
+    knn_dataset_free(ds);
+}
+
+/* Rows of 70,000 values (two chunks: 65,536 + 4,480 bytes), each value 0 or 255 with a
+ * chance that varies by row (all 0 and all 255 among them), so that squared L2 reaches
+ * 65,025 x 70,000 > 2^32, and 140 rows: two blocks, so that one tile serves both rows and
+ * columns. Every kernel table, with 1 and 2 threads, contiguous folds and uniform weights,
+ * shuffled folds and distance weights, equals the naive way fold by fold. */
+static void cv_long_rows_equal_naive(void)
+{
+    const size_t n = 140, dim = 70000;
+    uint8_t *data = malloc(n * dim);
+    int32_t labels[140];
+    for (size_t i = 0; i < n; i++) {
+        unsigned chance = (unsigned)(i * 7 % 11); /* in tenths */
+        for (size_t d = 0; d < dim; d++)
+            data[i * dim + d] = next_random() % 10 < chance ? 255 : 0;
+        labels[i] = (int32_t)(next_random() % 3);
+    }
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_create(n, dim, data, labels, 3, (int)dim, 1, 1, &ds), KNN_OK);
+    free(data);
+    const int ks[] = {1, 4, 9};
+    const knn_metric metrics[] = {KNN_L2, KNN_L1};
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    int32_t fold_of[140];
+    for (int mode = 0; ds && mode < 2; mode++) {
+        const knn_fold_mode fm = mode ? KNN_FOLDS_SHUFFLED : KNN_FOLDS_CONTIGUOUS;
+        const knn_weights w = mode ? KNN_WEIGHTS_DISTANCE : KNN_WEIGHTS_UNIFORM;
+        CHECK_EQ(knn_folds_assign(n, labels, 3, fm, 5, fold_of), KNN_OK);
+        size_t want[2][3][3];
+        for (int m = 0; m < 2; m++)
+            for (int k = 0; k < 3; k++)
+                for (int f = 0; f < 3; f++)
+                    want[m][k][f] = naive_search_correct(ds, fold_of, f, ks[k], metrics[m], w,
+                                                         KNN_TIES_NEAREST, true);
+        for (int s = 0; s < 3; s++) {
+            if (knn_set_isa(isas[s]) != KNN_OK)
+                continue;
+            const int threads = 1 + (s + mode) % 2;
+            knn_cv_options o = {3, fm, 5, 0, ks, 3, metrics, 2, w, KNN_TIES_NEAREST, threads,
+                                NULL, NULL};
+            knn_cv_result *r = NULL;
+            CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_OK);
+            for (int m = 0; r && m < 2; m++)
+                for (int k = 0; k < 3; k++)
+                    for (int f = 0; f < 3; f++) {
+                        double got = knn_cv_accuracy(r, m, k, f) * (double)knn_cv_fold_size(r, f);
+                        if (fabs(got - (double)want[m][k][f]) > 1e-6) {
+                            fprintf(stderr, "    %s, %d threads, mode %d, %s, K %d, fold %d: "
+                                            "%g != %zu\n",
+                                    isas[s], threads, mode, knn_metric_name(metrics[m]), ks[k],
+                                    f, got, want[m][k][f]);
+                            CHECK(!"cv of long rows equals the naive computation");
+                        }
+                    }
+            knn_cv_result_free(r);
+        }
+        knn_set_isa("best");
+    }
     knn_dataset_free(ds);
 }
 
@@ -255,6 +322,7 @@ static void cv_rejects_bad_options(void)
 const test_case cv_tests[] = {
     {"cv_equals_naive_search_per_fold_and_k", cv_equals_naive_search_per_fold_and_k},
     {"cv_leave_one_out_and_holdout_equal_naive", cv_leave_one_out_and_holdout_equal_naive},
+    {"cv_long_rows_equal_naive", cv_long_rows_equal_naive},
     {"folds_contiguous_shuffled_stratified", folds_contiguous_shuffled_stratified},
     {"cv_best_ties_go_to_smaller_k_then_first_metric",
      cv_best_ties_go_to_smaller_k_then_first_metric},

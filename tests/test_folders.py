@@ -3,7 +3,8 @@ command line: classes at any depth named by their path, test folders matched to 
 classes by name (a missing class, an unknown one), a flat validation folder with a labels
 CSV, a model's image conversion applied to a test folder, stratified cross-validation by
 default, photos at the target size copied without resampling (distances against a reference
-on the raw pixels), and the messages that point to the right command."""
+on the raw pixels, also for 256 x 256 RGB photos, past 65,536 values a row and 2^32), and the
+messages that point to the right command."""
 import csv
 import io
 import json
@@ -191,6 +192,43 @@ def test_photos_at_the_target_size_are_not_resampled():
         got = [float(row[f"nn{j}_distance"]) for j in range(1, 5)]
         assert got == want, (got, want)
         assert row["name"] in ("x", "y") and row["nn1_name"] == row["name"]
+
+
+def test_photos_of_256_x_256_rgb_have_exact_neighbours_and_distances():
+    """ImageNet's and Places' 256 x 256 RGB: 196,608 values a row, past the old cap of
+    65,536, and squared L2 distances past 2^32 (a black photo against a white one:
+    255^2 x 196,608). Copied without resampling, the photos' neighbours and distances equal a
+    brute force on the raw pixels: L1 exactly, L2 as the square root of the exact sum."""
+    import math
+    d, n = path("large"), 256 * 256 * 3
+    pixels = {("dark", 0): bytes(n), ("light", 0): b"\xff" * n}
+    for name in ("dark", "light"):
+        os.makedirs(os.path.join(d, name), exist_ok=True)
+        for i in range(3):
+            if (name, i) not in pixels:
+                pixels[(name, i)] = RNG.randbytes(n)
+            fixtures.write(os.path.join(d, name, f"{i}.png"),
+                           fixtures.png_rgb(256, 256, pixels[(name, i)]))
+    order = sorted(pixels)  # the folder's order: classes sorted, then files
+    sums = {"l1": {}, "l2": {}}
+    for a in range(len(order)):
+        for b in range(a, len(order)):
+            x, y = pixels[order[a]], pixels[order[b]]
+            sums["l1"][a, b] = sums["l1"][b, a] = sum(abs(u - v) for u, v in zip(x, y))
+            sums["l2"][a, b] = sums["l2"][b, a] = sum((u - v) ** 2 for u, v in zip(x, y))
+    assert max(sums["l2"].values()) == 255 ** 2 * n > 2 ** 32
+    for metric in ("l2", "l1"):
+        r = knn("predict", d, d, "--size", "256", "-k", "3", "--neighbors", "--format", "csv",
+                "--metric", metric)
+        assert r.returncode == 0, r.stderr
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        assert len(rows) == len(order)
+        for row in rows:
+            q = int(row["index"])
+            want = sorted((sums[metric][q, t], t) for t in range(len(order)))[:3]
+            got = [(float(row[f"nn{j}_distance"]), int(row[f"nn{j}_index"])) for j in (1, 2, 3)]
+            value = (lambda s: s) if metric == "l1" else math.sqrt
+            assert got == [(float(f"{value(s):.9g}"), t) for s, t in want], (metric, got, want)
 
 
 def test_messages_point_to_the_right_command():

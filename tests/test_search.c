@@ -46,12 +46,12 @@ static void distances_match_hand_computed_values(void)
     CHECK_EQ(knn_dataset_create(1, 3, b, NULL, 0, 3, 1, 1, &t), KNN_OK);
     uint32_t qn, tn, d;
     const knn__kernels *k = knn__kernels_select();
-    knn__sqnorm_u8(q->rows, 1, q->stride, &qn);
+    knn__sqnorm_u8(q->rows, 1, q->stride, q->stride, &qn);
     CHECK_EQ(qn, 255 * 255 + 9);
-    k->train_norms(t->rows, 1, t->stride, &tn); /* what this table's L2 tile expects */
-    k->l1_tile(q->rows, 1, t->rows, 1, q->stride, &qn, &tn, &d);
+    k->train_norms(t->rows, 1, t->stride, t->stride, &tn); /* what this table's L2 tile expects */
+    k->l1_tile(q->rows, 1, t->rows, 1, q->stride, q->stride, &qn, &tn, &d);
     CHECK_EQ(d, 512);
-    k->l2_tile(q->rows, 1, t->rows, 1, q->stride, &qn, &tn, &d);
+    k->l2_tile(q->rows, 1, t->rows, 1, q->stride, q->stride, &qn, &tn, &d);
     CHECK_EQ(d, 255 * 255 * 2 + 4);
     knn_dataset_free(q);
     knn_dataset_free(t);
@@ -61,13 +61,15 @@ static const char *const isas[] = {"scalar", "avx2", "avx512"};
 #define N_ISAS 3
 
 /* Every kernel table this processor runs fills tiles exactly as the scalar one does, for
- * every block shape and edge (nq, nt from 1 to 9) and padded row sizes. */
+ * every block shape and edge (nq, nt from 1 to 9; to 5 for the longest rows) and padded row
+ * sizes, up to one whole chunk (KNN__CHUNK = 65,536 values, whose extreme squared L2,
+ * 4,261,478,400, is the largest a 32-bit tile holds). */
 static void kernels_equal_scalar_bit_for_bit(void)
 {
-    const size_t dims[] = {1, 63, 64, 65, 784, 3072};
+    const size_t dims[] = {1, 63, 64, 65, 784, 3072, KNN__CHUNK - 63, KNN__CHUNK};
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
         for (int extreme = 0; extreme < 2; extreme++) {
-            size_t dim = dims[di];
+            size_t dim = dims[di], most = dim > 4096 ? 5 : 9;
             knn_dataset *q = random_dataset(9, dim, 256, 2), *t = random_dataset(9, dim, 256, 2);
             if (extreme) /* the largest distances: 255 against 0 everywhere */
                 for (size_t i = 0; i < 9; i++) {
@@ -75,22 +77,23 @@ static void kernels_equal_scalar_bit_for_bit(void)
                     memset(t->rows + i * t->stride, 0, dim);
                 }
             uint32_t qn[9], want[81], got[81];
-            knn__sqnorm_u8(q->rows, 9, q->stride, qn);
+            const size_t stride = q->stride;
+            knn__sqnorm_u8(q->rows, 9, stride, stride, qn);
             for (int s = 0; s < N_ISAS; s++) {
                 const knn__kernels *k = knn__kernels_find(isas[s]);
                 if (!k)
                     continue;
                 uint32_t tn[9], tn_scalar[9];
-                k->train_norms(t->rows, 9, t->stride, tn);
-                knn__sqnorm_u8(t->rows, 9, t->stride, tn_scalar);
-                for (size_t nq = 1; nq <= 9; nq++)
-                    for (size_t nt = 1; nt <= 9; nt++)
+                k->train_norms(t->rows, 9, stride, stride, tn);
+                knn__sqnorm_u8(t->rows, 9, stride, stride, tn_scalar);
+                for (size_t nq = 1; nq <= most; nq++)
+                    for (size_t nt = 1; nt <= most; nt++)
                         for (int metric = 0; metric < 2; metric++) {
                             knn__tile_fn ref = metric ? knn__kernels_scalar.l2_tile
                                                       : knn__kernels_scalar.l1_tile;
                             knn__tile_fn fn = metric ? k->l2_tile : k->l1_tile;
-                            ref(q->rows, nq, t->rows, nt, q->stride, qn, tn_scalar, want);
-                            fn(q->rows, nq, t->rows, nt, q->stride, qn, tn, got);
+                            ref(q->rows, nq, t->rows, nt, stride, stride, qn, tn_scalar, want);
+                            fn(q->rows, nq, t->rows, nt, stride, stride, qn, tn, got);
                             if (memcmp(want, got, nq * nt * sizeof *got)) {
                                 fprintf(stderr, "    %s %s, dim %zu, %zu x %zu%s\n", k->name,
                                         metric ? "l2" : "l1", dim, nq, nt,
@@ -98,8 +101,8 @@ static void kernels_equal_scalar_bit_for_bit(void)
                                 CHECK(!"kernel equals scalar");
                             }
                         }
-                if (extreme)
-                    CHECK_EQ(got[0], 255u * 255u * dim); /* the last, L2, full tile */
+                if (extreme) /* the last tile, L2 */
+                    CHECK_EQ(got[0], (uint32_t)(255u * 255u * dim));
             }
             knn_dataset_free(q);
             knn_dataset_free(t);
@@ -217,6 +220,103 @@ static void search_split_over_training_rows_equals_reference(void)
     knn_dataset_free(q);
 }
 
+/* Long rows for the chunked tiles: row i all 0, all 255, random, or half 0 and half 255 by
+ * turns (i mod 4), so that equal rows tie and squared L2 passes 2^32 (255^2 x 66,052) from
+ * 66,052 values on; labels in [0, classes). */
+static knn_dataset *long_rows(size_t n, size_t dim, int classes)
+{
+    knn_dataset *ds = random_dataset(n, dim, 256, classes);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *row = ds->rows + i * ds->stride;
+        if (i % 4 < 2)
+            memset(row, i % 4 ? 255 : 0, dim);
+        else if (i % 4 == 3)
+            for (size_t d = 0; d < dim; d++)
+                row[d] = rng() % 2 ? 255 : 0;
+    }
+    return ds;
+}
+
+/* Rows longer than one chunk (65,536 values): the 64-bit tiles summed chunk by chunk equal
+ * the reference's whole-row 64-bit sums, lists and class minima bit for bit, for both
+ * metrics, every kernel table, 1 to 3 threads (few queries: the training set split between
+ * threads), at 65,536 and 65,537 values (one chunk and a 64-byte second one), 196,608
+ * (256 x 256 RGB, distances past 2^32) and the cap, 2^24 (255^2 x 2^24 < 2^40). */
+static void search_long_rows_equals_reference(void)
+{
+    const size_t dims[] = {KNN__CHUNK, KNN__CHUNK + 1, 196608, KNN_MAX_DIM};
+    for (size_t di = 0; di < 4; di++) {
+        const bool cap = dims[di] == KNN_MAX_DIM;
+        const size_t ntrain = cap ? 4 : 14, nq = cap ? 2 : 5;
+        knn_dataset *train = long_rows(ntrain, dims[di], 5), *q = long_rows(nq, dims[di], 5);
+        memset(q->rows, 255, dims[di]); /* query 0: all 255, against train row 0: all 0 */
+        for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+            knn_params p = knn_params_default();
+            p.k = cap ? 3 : 12;
+            p.metric = (knn_metric)metric;
+            knn_neighbors *ref = NULL;
+            CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+            if (!ref)
+                continue;
+            /* the farthest pair, all 255 against all 0, is the last neighbour of query 0 */
+            const uint64_t far = (metric == KNN_L1 ? 255ull : 255ull * 255) * dims[di];
+            uint64_t last = 0;
+            for (int j = 0; j < p.k; j++)
+                last = knn_neighbors_raw_distance(ref, 0, j) > last
+                           ? knn_neighbors_raw_distance(ref, 0, j)
+                           : last;
+            CHECK(cap || last == far); /* at the cap, K = 3 of 4 rows leaves it out */
+            CHECK(far <= 255ull * 255 * KNN_MAX_DIM);
+            for (int s = 0; s < N_ISAS; s++)
+                for (int threads = 1; threads <= 3; threads++) {
+                    if (knn_set_isa(isas[s]) != KNN_OK)
+                        continue;
+                    p.threads = threads;
+                    knn_neighbors *nb = NULL;
+                    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+                    if (!nb || !same_neighbors(nb, ref)) {
+                        fprintf(stderr, "    %s: dim %zu, %s, %d threads\n", isas[s], dims[di],
+                                knn_metric_name(p.metric), threads);
+                        CHECK(!"search of long rows equals the reference");
+                    }
+                    knn_neighbors_free(nb);
+                }
+            knn_set_isa("best");
+            if (cap) { /* the cap's extreme pair, whole: 255^2 x 2^24 = 1,090,921,693,184 */
+                p.k = 4;
+                knn_neighbors *nb = NULL;
+                CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+                CHECK(nb && knn_neighbors_raw_distance(nb, 0, 3) == far);
+                CHECK(nb && knn_neighbors_index(nb, 0, 3) == 0);
+                CHECK(nb && knn_neighbors_distance(nb, 0, 3) ==
+                                (metric == KNN_L1 ? (double)far : 255.0 * 4096));
+                knn_neighbors_free(nb);
+            }
+            knn_neighbors_free(ref);
+        }
+        knn_dataset_free(train);
+        knn_dataset_free(q);
+    }
+}
+
+/* A row of more than KNN_MAX_DIM values is refused, and the message says the cap (no rows:
+ * the row size alone is refused, before any data). */
+static void rows_beyond_the_cap_are_refused(void)
+{
+    knn_dataset *ds = (knn_dataset *)1;
+    CHECK_EQ(knn_dataset_create(0, KNN_MAX_DIM + 1, NULL, NULL, 0, (int)KNN_MAX_DIM + 1, 1, 1,
+                                &ds),
+             KNN_ERR_LIMIT);
+    CHECK(ds == NULL);
+    CHECK(strstr(knn_last_error(), "16777217 values per row is more than the limit of "
+                                   "16777216") != NULL);
+    CHECK_EQ(knn_dataset_create_f32(0, KNN_MAX_DIM + 1, NULL, NULL, 0, &ds), KNN_ERR_LIMIT);
+    CHECK(strstr(knn_last_error(), "limit of 16777216") != NULL);
+    CHECK_EQ(knn_dataset_create(0, KNN_MAX_DIM, NULL, NULL, 0, (int)KNN_MAX_DIM, 1, 1, &ds),
+             KNN_OK); /* the cap itself is a row size */
+    knn_dataset_free(ds);
+}
+
 static void set_isa_accepts_known_names_only(void)
 {
     CHECK_EQ(knn_set_isa("scalar"), KNN_OK);
@@ -243,14 +343,17 @@ static knn_dataset *float_copy(const knn_dataset *u8, bool random_values, float 
     return ds;
 }
 
-/* Integer-valued floats with small sums are exact in every order of summation: every table
- * must find exactly the uint8 search's neighbours, at the same distances. */
+/* Integer-valued floats with small sums (below 2^24) are exact in every order of summation:
+ * every table must find exactly the uint8 search's neighbours, at the same distances. Long
+ * rows too (floats are never chunked): 196,608 values below 8 sum to at most 9,633,792. */
 static void search_f32_on_integers_equals_u8_search(void)
 {
-    const size_t dims[] = {1, 15, 16, 17, 784};
-    for (size_t di = 0; di < 5; di++) {
-        knn_dataset *train = random_dataset(300, dims[di], 16, 5);
-        knn_dataset *q = random_dataset(37, dims[di], 16, 5);
+    const size_t dims[] = {1, 15, 16, 17, 784, KNN__CHUNK + 1, 196608};
+    for (size_t di = 0; di < 7; di++) {
+        const bool long_row = dims[di] > KNN__CHUNK;
+        const size_t nq = long_row ? 5 : 37;
+        knn_dataset *train = random_dataset(long_row ? 14 : 300, dims[di], long_row ? 8 : 16, 5);
+        knn_dataset *q = random_dataset(nq, dims[di], long_row ? 8 : 16, 5);
         knn_dataset *ftrain = float_copy(train, false, 0), *fq = float_copy(q, false, 0);
         for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
             knn_params p = knn_params_default();
@@ -263,7 +366,7 @@ static void search_f32_on_integers_equals_u8_search(void)
                     continue;
                 knn_neighbors *got = NULL;
                 CHECK_EQ(knn_search(ftrain, fq, &p, &got), KNN_OK);
-                for (size_t i = 0; got && i < 37; i++)
+                for (size_t i = 0; got && i < nq; i++)
                     for (int j = 0; j < 7; j++)
                         if (knn_neighbors_index(got, i, j) != knn_neighbors_index(want, i, j) ||
                             knn_neighbors_distance(got, i, j) !=
@@ -271,15 +374,16 @@ static void search_f32_on_integers_equals_u8_search(void)
                             fprintf(stderr, "    %s, dim %zu, %s, query %zu, #%d\n", isas[s],
                                     dims[di], knn_metric_name(p.metric), i, j);
                             CHECK(!"float32 search equals the uint8 search");
-                            i = 37;
+                            i = nq;
                             break;
                         }
-                for (size_t c = 0; got && c < 37 * 5; c++) {
+                for (size_t c = 0; got && c < nq * 5; c++) {
+                    const uint32_t bits = (uint32_t)got->class_dist[c];
                     float f;
-                    memcpy(&f, &got->class_dist[c], sizeof f);
+                    memcpy(&f, &bits, sizeof f);
                     if (got->class_index[c] != want->class_index[c] ||
-                        (want->class_dist[c] == KNN__NO_ROW
-                             ? got->class_dist[c] != KNN__NO_ROW
+                        (want->class_dist[c] == KNN__NO_DIST
+                             ? got->class_dist[c] != KNN__NO_DIST
                              : f != (float)want->class_dist[c])) {
                         fprintf(stderr, "    %s, dim %zu, %s, class minimum %zu\n", isas[s],
                                 dims[di], knn_metric_name(p.metric), c);
@@ -593,6 +697,8 @@ const test_case search_tests[] = {
     {"search_class_minimum_takes_the_smallest_index",
      search_class_minimum_takes_the_smallest_index},
     {"search_class_minima_need_valid_labels", search_class_minima_need_valid_labels},
+    {"search_long_rows_equals_reference", search_long_rows_equals_reference},
+    {"rows_beyond_the_cap_are_refused", rows_beyond_the_cap_are_refused},
     {"set_isa_accepts_known_names_only", set_isa_accepts_known_names_only},
     {"search_f32_on_integers_equals_u8_search", search_f32_on_integers_equals_u8_search},
     {"search_f32_within_tolerance_under_every_isa",

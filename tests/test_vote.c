@@ -11,10 +11,11 @@
 typedef struct {
     knn_dataset *train;
     knn_neighbors nb;
-    uint32_t index[16], dist[16];
+    uint32_t index[16];
+    uint64_t dist[16];
 } one_query;
 
-static void one_query_init(one_query *o, int k, const int32_t *labels, const uint32_t *dist,
+static void one_query_init(one_query *o, int k, const int32_t *labels, const uint64_t *dist,
                            int classes, knn_metric metric)
 {
     uint8_t rows[16] = {0};
@@ -22,7 +23,7 @@ static void one_query_init(one_query *o, int k, const int32_t *labels, const uin
              KNN_OK);
     for (int j = 0; j < k; j++) {
         o->index[j] = (uint32_t)j;
-        o->dist[j] = dist ? dist[j] : (uint32_t)j + 1;
+        o->dist[j] = dist ? dist[j] : (uint64_t)j + 1;
     }
     o->nb = (knn_neighbors){.nq = 1, .k = k, .metric = metric, .dtype = KNN_U8,
                             .index = o->index, .dist = o->dist};
@@ -65,7 +66,7 @@ static void vote_tie_prefers_nearest_class(void)
 static void vote_distance_weights_let_zero_distances_decide_alone(void)
 {
     const int32_t labels[4] = {3, 1, 1, 1};
-    const uint32_t dist[4] = {0, 1, 1, 1};
+    const uint64_t dist[4] = {0, 1, 1, 1};
     one_query o;
     one_query_init(&o, 4, labels, dist, 4, KNN_L1);
     float scores[4];
@@ -76,7 +77,7 @@ static void vote_distance_weights_let_zero_distances_decide_alone(void)
     knn_dataset_free(o.train);
 
     const int32_t labels2[3] = {2, 1, 1};
-    const uint32_t dist2[3] = {0, 0, 0}; /* three exact matches: 1 wins two to one */
+    const uint64_t dist2[3] = {0, 0, 0}; /* three exact matches: 1 wins two to one */
     one_query_init(&o, 3, labels2, dist2, 3, KNN_L2);
     CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, NULL, NULL), 1);
     knn_dataset_free(o.train);
@@ -86,7 +87,7 @@ static void vote_distance_weights_are_inverse_true_distances(void)
 {
     /* L2 squared distances 1, 4, 4: true distances 1, 2, 2, weights 1, 0.5, 0.5: a tie */
     const int32_t labels[3] = {1, 0, 0};
-    const uint32_t dist[3] = {1, 4, 4};
+    const uint64_t dist[3] = {1, 4, 4};
     one_query o;
     one_query_init(&o, 3, labels, dist, 2, KNN_L2);
     float scores[2];
@@ -98,9 +99,14 @@ static void vote_distance_weights_are_inverse_true_distances(void)
     /* L1 with the same numbers: weights 1, 0.25, 0.25: class 1 wins */
     o.nb.metric = KNN_L1;
     CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_SMALLEST_LABEL, NULL, NULL), 1);
-    /* float32 distances are stored as their bits: L2 squared 1.0f, 4.0f, 4.0f is a tie again */
+    /* float32 distances are stored as their bits, zero-extended: L2 squared 1.0f, 4.0f, 4.0f
+     * is a tie again */
     const float fd[3] = {1.0f, 4.0f, 4.0f};
-    memcpy(o.dist, fd, sizeof fd);
+    for (int j = 0; j < 3; j++) {
+        uint32_t bits;
+        memcpy(&bits, &fd[j], sizeof bits);
+        o.dist[j] = bits;
+    }
     o.nb.dtype = KNN_F32;
     o.nb.metric = KNN_L2;
     CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, scores, NULL), 1);
@@ -135,7 +141,7 @@ static void vote_ranking_lists_every_class_best_first(void)
 static void vote_exact_match_leaves_other_classes_unvoted(void)
 {
     const int32_t labels[5] = {0, 4, 3, 2, 1};
-    const uint32_t dist[5] = {0, 5, 6, 7, 8};
+    const uint64_t dist[5] = {0, 5, 6, 7, 8};
     one_query o;
     one_query_init(&o, 5, labels, dist, 5, KNN_L1);
     int32_t ranking[5];
@@ -164,8 +170,8 @@ static void vote_infinite_distances_fall_back_to_uniform_votes(void)
 }
 
 /* Gives o's query the class minima (distance, index) of classes [0, classes). */
-static void set_class_minima(one_query *o, int classes, const uint32_t *dist,
-                             const uint32_t *index, uint32_t *dist_buf, uint32_t *index_buf)
+static void set_class_minima(one_query *o, int classes, const uint64_t *dist,
+                             const uint32_t *index, uint64_t *dist_buf, uint32_t *index_buf)
 {
     memcpy(dist_buf, dist, (size_t)classes * sizeof *dist);
     memcpy(index_buf, index, (size_t)classes * sizeof *index);
@@ -207,11 +213,13 @@ static void vote_unvoted_classes_follow_by_their_nearest_image(void)
 static void vote_voted_classes_rank_before_unvoted_ones(void)
 {
     const int32_t labels[3] = {2, 0, 2};
-    const uint32_t dist[3] = {0, 1, 1}; /* distance weights: the exact match votes alone */
+    const uint64_t dist[3] = {0, 1, 1}; /* distance weights: the exact match votes alone */
     one_query o;
     one_query_init(&o, 3, labels, dist, 4, KNN_L1);
-    uint32_t md[4], mi[4];
-    const uint32_t cd[4] = {1, 0, 0, 0}, ci[4] = {1, 7, 0, 8}; /* 1 and 3: as near as 2 */
+    uint64_t md[4];
+    uint32_t mi[4];
+    const uint64_t cd[4] = {1, 0, 0, 0};
+    const uint32_t ci[4] = {1, 7, 0, 8}; /* 1 and 3: as near as 2 */
     set_class_minima(&o, 4, cd, ci, md, mi);
     int32_t ranking[4];
     CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, NULL, ranking), 2);
@@ -228,8 +236,9 @@ static void vote_unvoted_ties_go_to_the_smaller_index_then_label(void)
     const int32_t labels[1] = {4};
     one_query o;
     one_query_init(&o, 1, labels, NULL, 6, KNN_L2);
-    uint32_t md[6], mi[6];
-    const uint32_t cd[6] = {KNN__NO_ROW, 9, KNN__NO_ROW, 9, 1, 9};
+    uint64_t md[6];
+    uint32_t mi[6];
+    const uint64_t cd[6] = {KNN__NO_DIST, 9, KNN__NO_DIST, 9, 1, 9};
     const uint32_t ci[6] = {KNN__NO_ROW, 6, KNN__NO_ROW, 2, 0, 4};
     set_class_minima(&o, 6, cd, ci, md, mi);
     int32_t ranking[6];
@@ -247,13 +256,42 @@ static void vote_ignores_class_minima_of_another_training_set(void)
     const int32_t labels[1] = {2};
     one_query o;
     one_query_init(&o, 1, labels, NULL, 4, KNN_L2);
-    uint32_t md[5], mi[5];
-    const uint32_t cd[5] = {9, 8, 1, 2, 3}, ci[5] = {0, 1, 2, 3, 4};
+    uint64_t md[5];
+    uint32_t mi[5];
+    const uint64_t cd[5] = {9, 8, 1, 2, 3};
+    const uint32_t ci[5] = {0, 1, 2, 3, 4};
     set_class_minima(&o, 5, cd, ci, md, mi);
     int32_t ranking[4];
     CHECK_EQ(vote_one(&o, 1, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, NULL, ranking), 2);
     const int32_t want[4] = {2, 0, 1, 3};
     for (int c = 0; c < 4; c++)
+        CHECK_EQ(ranking[c], want[c]);
+    knn_dataset_free(o.train);
+}
+
+/* Distances of long rows pass 32 bits (up to 255^2 x 2^24 < 2^40): the ranking of the
+ * unvoted classes and the distance weights use them whole. Truncated to 32 bits, 2^32 + 5
+ * would rank before 7 and weigh like 5. */
+static void vote_uses_distances_beyond_32_bits(void)
+{
+    const int32_t labels[3] = {1, 2, 2};
+    const uint64_t dist[3] = {(1ull << 32) + 5, 1ull << 36, 1ull << 36};
+    one_query o;
+    one_query_init(&o, 3, labels, dist, 5, KNN_L2);
+    uint64_t md[5];
+    uint32_t mi[5];
+    const uint64_t cd[5] = {(1ull << 33) + 1, (1ull << 32) + 5, 1ull << 34, 7, KNN__NO_DIST};
+    const uint32_t ci[5] = {9, 0, 1, 8, KNN__NO_ROW};
+    set_class_minima(&o, 5, cd, ci, md, mi);
+    float scores[5];
+    int32_t ranking[5];
+    /* weights 1 / sqrt(d): class 1 about 2^-16, class 2 two times 2^-18 (truncated, 2^36
+     * would be an exact match and decide alone) */
+    CHECK_EQ(vote_one(&o, 3, KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, scores, ranking), 1);
+    const double w1 = 1 / sqrt(4294967301.0), w2 = 2 / sqrt(68719476736.0);
+    CHECK(fabsf(scores[1] - (float)(w1 / (w1 + w2))) < 1e-6f);
+    const int32_t want[5] = {1, 2, 3, 0, 4}; /* unvoted: 3 (7), 0 (2^33 + 1), 4 (no rows) */
+    for (int c = 0; c < 5; c++)
         CHECK_EQ(ranking[c], want[c]);
     knn_dataset_free(o.train);
 }
@@ -337,6 +375,7 @@ const test_case vote_tests[] = {
      vote_unvoted_ties_go_to_the_smaller_index_then_label},
     {"vote_ignores_class_minima_of_another_training_set",
      vote_ignores_class_minima_of_another_training_set},
+    {"vote_uses_distances_beyond_32_bits", vote_uses_distances_beyond_32_bits},
     {"vote_rejects_k_beyond_the_search", vote_rejects_k_beyond_the_search},
     {"metrics_count_accuracy_top5_and_confusion", metrics_count_accuracy_top5_and_confusion},
     {"metrics_top5_looks_at_five_classes_only", metrics_top5_looks_at_five_classes_only},

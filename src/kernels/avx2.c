@@ -30,14 +30,15 @@ static inline float hsum_ps(__m256 v)
 
 static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int tb,
                                                             const uint8_t *q, const uint8_t *t,
-                                                            size_t stride, uint32_t res[4][4])
+                                                            size_t len, size_t stride,
+                                                            uint32_t res[4][4])
 {
     __m256 acc[4][4];
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
             acc[i][j] = _mm256_setzero_ps();
-    for (size_t d = 0; d < stride; d += 32) {
+    for (size_t d = 0; d < len; d += 32) {
         __m256 tv[4];
         for (int j = 0; j < tb; j++)
             tv[j] = _mm256_load_ps((const float *)(const void *)(t + (size_t)j * stride + d));
@@ -59,10 +60,11 @@ static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int 
 
 static inline __attribute__((always_inline)) void block(int metric, int qb, int tb,
                                                         const uint8_t *q, const uint8_t *t,
-                                                        size_t stride, uint32_t res[4][4])
+                                                        size_t len, size_t stride,
+                                                        uint32_t res[4][4])
 {
     if (metric >= 2) {
-        block_f32(metric == 3, qb, tb, q, t, stride, res);
+        block_f32(metric == 3, qb, tb, q, t, len, stride, res);
         return;
     }
     __m256i acc[4][4];
@@ -70,7 +72,7 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
         for (int j = 0; j < tb; j++)
             acc[i][j] = _mm256_setzero_si256();
     if (metric == 0) {
-        for (size_t d = 0; d < stride; d += 32) {
+        for (size_t d = 0; d < len; d += 32) {
             __m256i tv[4];
             for (int j = 0; j < tb; j++)
                 tv[j] = _mm256_load_si256((const __m256i *)(t + (size_t)j * stride + d));
@@ -81,7 +83,7 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
             }
         }
     } else {
-        for (size_t d = 0; d < stride; d += 16) {
+        for (size_t d = 0; d < len; d += 16) {
             __m256i tv[4];
             for (int j = 0; j < tb; j++)
                 tv[j] = _mm256_cvtepu8_epi16(

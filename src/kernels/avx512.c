@@ -6,8 +6,9 @@
  *       (an XOR with 0x80), and t.q = t.s + 128 sum(t). Then
  *         |q - t|^2 = |q|^2 + (|t|^2 - 256 sum(t)) - 2 t.s,
  *       with the bracket precomputed once per training row (train_norms). The partial sums
- *       stay below 2^31 for rows up to KNN_MAX_DIM values, and the final arithmetic is
- *       modulo 2^32, where the true result fits: exact, bit for bit the scalar result.
+ *       stay below 2^31 for up to KNN__CHUNK = 65,536 values a call (65,536 x 128 x 255 <
+ *       2^31; longer rows come chunk by chunk), and the final arithmetic is modulo 2^32,
+ *       where the true result fits: exact, bit for bit the scalar result.
  *   float32: 16 values a step, |a - b| by clearing the sign bit, (a - b)^2 with one FMA.
  * Blocks of 4 queries x 4 training rows: 16 accumulators of 32, each chunk loaded once. */
 #include "kernels.h"
@@ -20,13 +21,14 @@
 
 static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int tb,
                                                             const uint8_t *q, const uint8_t *t,
-                                                            size_t stride, uint32_t res[4][4])
+                                                            size_t len, size_t stride,
+                                                            uint32_t res[4][4])
 {
     __m512 acc[4][4];
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
             acc[i][j] = _mm512_setzero_ps();
-    for (size_t d = 0; d < stride; d += 64) {
+    for (size_t d = 0; d < len; d += 64) {
         __m512 tv[4];
         for (int j = 0; j < tb; j++)
             tv[j] = _mm512_load_ps((const void *)(t + (size_t)j * stride + d));
@@ -48,10 +50,11 @@ static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int 
 
 static inline __attribute__((always_inline)) void block(int metric, int qb, int tb,
                                                         const uint8_t *q, const uint8_t *t,
-                                                        size_t stride, uint32_t res[4][4])
+                                                        size_t len, size_t stride,
+                                                        uint32_t res[4][4])
 {
     if (metric >= 2) {
-        block_f32(metric == 3, qb, tb, q, t, stride, res);
+        block_f32(metric == 3, qb, tb, q, t, len, stride, res);
         return;
     }
     __m512i acc[4][4];
@@ -59,7 +62,7 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
             acc[i][j] = _mm512_setzero_si512();
-    for (size_t d = 0; d < stride; d += 64) {
+    for (size_t d = 0; d < len; d += 64) {
         __m512i tv[4];
         for (int j = 0; j < tb; j++)
             tv[j] = _mm512_load_si512((const void *)(t + (size_t)j * stride + d));

@@ -1,12 +1,16 @@
 /* kernels.h: distance kernels on padded uint8 rows, chosen at run time (DESIGN.md 2, 7).
  *
- * A kernel fills a tile of distances between `nq` query rows and `nt` training rows, all
- * `stride` bytes long (a multiple of 64, zero padded, so no kernel needs a tail loop). L1 is
- * sum |a - b|; L2 is the exact squared distance |q|^2 + n(t) - 2 d(q, t), where n and d are
- * the table's own split of the work: the scalar and AVX2 kernels use n(t) = |t|^2 and
- * d = q.t; the VNNI kernel multiplies unsigned by signed bytes, so it uses q - 128 and folds
- * the correction into n(t) (see avx512.c). All arithmetic is modulo 2^32 and the true result
- * fits, so every table gives the same integers as the scalar reference, bit for bit.
+ * A kernel fills a tile of distances between `nq` query rows and `nt` training rows, rows
+ * `stride` bytes apart, over `len` bytes of each (a multiple of 64: the whole zero-padded row,
+ * or one chunk of a long row, so no kernel needs a tail loop). L1 is sum |a - b|; L2 is the
+ * exact squared distance |q|^2 + n(t) - 2 d(q, t), where n and d are the table's own split of
+ * the work: the scalar and AVX2 kernels use n(t) = |t|^2 and d = q.t; the VNNI kernel
+ * multiplies unsigned by signed bytes, so it uses q - 128 and folds the correction into n(t)
+ * (see avx512.c). All arithmetic is modulo 2^32 and, for len <= KNN__CHUNK, the true result
+ * fits (65,536 x 255^2 < 2^32), so every table gives the same integers as the scalar
+ * reference, bit for bit. Longer rows (up to KNN_MAX_DIM = 2^24 values, whose squared L2
+ * reaches 2^40) are measured chunk by chunk, each chunk exact in 32 bits, and the chunks'
+ * tiles summed in 64 bits (search.c): the same kernels, and the same exactness, at any length.
  *
  * Float32 rows (real-valued features) have their own tiles: L1 = sum |a - b| and L2 =
  * sum (a - b)^2 computed directly (never from norms, which would cancel), in float. Each
@@ -20,13 +24,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* out: (nq, nt) row-major, out[i * nt + j] = distance(query i, train j).
- * qnorm: (nq) squared norms |q|^2; tnorm: (nt) the table's train_norms; L2 tiles only. */
+/* The most bytes a uint8 kernel measures in one call: its 32-bit sums stay exact (and the
+ * VNNI kernel's signed partial sums below 2^31, see avx512.c) up to 65,536 values. */
+#define KNN__CHUNK ((size_t)65536)
+
+/* out: (nq, nt) row-major, out[i * nt + j] = distance(query i, train j) over bytes [0, len)
+ * of the rows, which lie `stride` bytes apart; uint8 tiles need len <= KNN__CHUNK.
+ * qnorm: (nq) squared norms |q|^2; tnorm: (nt) the table's train_norms, of the same bytes;
+ * L2 tiles only. */
 typedef void (*knn__tile_fn)(const uint8_t *queries, size_t nq, const uint8_t *train,
-                             size_t nt, size_t stride, const uint32_t *qnorm,
+                             size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                              const uint32_t *tnorm, uint32_t *out);
-/* out[i] for each of n rows: what the table's L2 tile expects as tnorm. */
-typedef void (*knn__norms_fn)(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
+/* out[i] for each of n rows (bytes [0, len), rows `stride` apart): what the table's L2 tile
+ * expects as tnorm. */
+typedef void (*knn__norms_fn)(const uint8_t *rows, size_t n, size_t len, size_t stride,
+                              uint32_t *out);
 
 typedef struct {
     const char *name; /* "scalar", "avx2", "avx512" */
@@ -37,15 +49,17 @@ typedef struct {
     knn__tile_fn l2_f32_tile;
 } knn__kernels;
 
-/* Scalar reference distances of two rows of `dim` values: the specification. */
-uint32_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
-uint32_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
+/* Scalar reference distances of two rows of `dim` values: the specification, summed in 64
+ * bits whatever the length. */
+uint64_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
+uint64_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
 float knn__l1_f32_scalar(const float *a, const float *b, size_t dim);
 float knn__l2sq_f32_scalar(const float *a, const float *b, size_t dim);
-/* Squared norms of n rows: out[i] = sum row_i[d]^2. */
-void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
+/* Squared norms of n rows (bytes [0, len) each, len <= KNN__CHUNK): out[i] = sum row_i[d]^2. */
+void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t len, size_t stride, uint32_t *out);
 /* out[i] = |row_i|^2 - 256 * sum row_i[d] (mod 2^32): the VNNI kernel's train norms. */
-void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out);
+void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t len, size_t stride,
+                                 uint32_t *out);
 
 extern const knn__kernels knn__kernels_scalar;
 extern const knn__kernels knn__kernels_avx2;   /* AVX2 and FMA              */

@@ -1,24 +1,29 @@
 /* scalar.c: the portable kernels, plain C that any x86-64 (or other) compiler vectorises
- * for its baseline. These are the reference every faster kernel is tested against. */
+ * for its baseline. These are the reference every faster kernel is tested against. The
+ * distance functions of two rows sum in 64 bits, so that they are the specification at any
+ * row length (reference.c); the tiles, one chunk of at most KNN__CHUNK bytes at a time, sum
+ * in 32 bits, exact there: summed in 64 bits, the scalar L1 tile took 4.4x as long (10.5 s
+ * against 2.4 s for 1,000 Fashion-MNIST queries against 20,000), its 32-bit loop being the
+ * one GCC turns into psadbw. */
 #include "kernels.h"
 
 #include <math.h>
 #include <string.h>
 
-uint32_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
+uint64_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
 {
-    uint32_t sum = 0;
+    uint64_t sum = 0;
     for (size_t d = 0; d < dim; d++)
-        sum += (uint32_t)(a[d] > b[d] ? a[d] - b[d] : b[d] - a[d]);
+        sum += (uint64_t)(a[d] > b[d] ? a[d] - b[d] : b[d] - a[d]);
     return sum;
 }
 
-uint32_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
+uint64_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim)
 {
-    uint32_t sum = 0;
+    uint64_t sum = 0;
     for (size_t d = 0; d < dim; d++) {
         int diff = (int)a[d] - (int)b[d];
-        sum += (uint32_t)(diff * diff);
+        sum += (uint64_t)(diff * diff);
     }
     return sum;
 }
@@ -39,6 +44,14 @@ float knn__l2sq_f32_scalar(const float *a, const float *b, size_t dim)
     return sum;
 }
 
+static uint32_t sad_u8(const uint8_t *a, const uint8_t *b, size_t len)
+{
+    uint32_t sum = 0;
+    for (size_t d = 0; d < len; d++)
+        sum += (uint32_t)(a[d] > b[d] ? a[d] - b[d] : b[d] - a[d]);
+    return sum;
+}
+
 static uint32_t dot_u8(const uint8_t *a, const uint8_t *b, size_t dim)
 {
     uint32_t sum = 0;
@@ -47,72 +60,73 @@ static uint32_t dot_u8(const uint8_t *a, const uint8_t *b, size_t dim)
     return sum;
 }
 
-void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out)
+void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t len, size_t stride, uint32_t *out)
 {
     for (size_t i = 0; i < n; i++)
-        out[i] = dot_u8(rows + i * stride, rows + i * stride, stride);
+        out[i] = dot_u8(rows + i * stride, rows + i * stride, len);
 }
 
-void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t stride, uint32_t *out)
+void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t len, size_t stride,
+                                 uint32_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t sum = 0;
-        for (size_t d = 0; d < stride; d++)
+        for (size_t d = 0; d < len; d++)
             sum += rows[i * stride + d];
-        out[i] = dot_u8(rows + i * stride, rows + i * stride, stride) - 256u * sum;
+        out[i] = dot_u8(rows + i * stride, rows + i * stride, len) - 256u * sum;
     }
 }
 
 static void l1_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                           uint32_t *out)
+                           size_t len, size_t stride, const uint32_t *qnorm,
+                           const uint32_t *tnorm, uint32_t *out)
 {
     (void)qnorm;
     (void)tnorm;
     for (size_t i = 0; i < nq; i++)
         for (size_t j = 0; j < nt; j++)
-            out[i * nt + j] = knn__l1_u8_scalar(queries + i * stride, train + j * stride, stride);
+            out[i * nt + j] = sad_u8(queries + i * stride, train + j * stride, len);
 }
 
 static void l2_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                           size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                           uint32_t *out)
+                           size_t len, size_t stride, const uint32_t *qnorm,
+                           const uint32_t *tnorm, uint32_t *out)
 {
     for (size_t i = 0; i < nq; i++)
         for (size_t j = 0; j < nt; j++)
             out[i * nt + j] =
-                qnorm[i] + tnorm[j] - 2 * dot_u8(queries + i * stride, train + j * stride, stride);
+                qnorm[i] + tnorm[j] - 2 * dot_u8(queries + i * stride, train + j * stride, len);
 }
 
-/* Float tiles: the padding is zeros on both sides, so whole strides can be summed. */
+/* Float tiles: the padding is zeros on both sides, so whole rows can be summed. */
 static void f32_tile_scalar(float (*dist)(const float *, const float *, size_t),
                             const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                            size_t stride, uint32_t *out)
+                            size_t len, size_t stride, uint32_t *out)
 {
     for (size_t i = 0; i < nq; i++)
         for (size_t j = 0; j < nt; j++) {
             float d = dist((const float *)(const void *)(queries + i * stride),
-                           (const float *)(const void *)(train + j * stride), stride / 4);
+                           (const float *)(const void *)(train + j * stride), len / 4);
             memcpy(&out[i * nt + j], &d, sizeof d);
         }
 }
 
 static void l1_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train,
-                               size_t nt, size_t stride, const uint32_t *qnorm,
+                               size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                                const uint32_t *tnorm, uint32_t *out)
 {
     (void)qnorm;
     (void)tnorm;
-    f32_tile_scalar(knn__l1_f32_scalar, queries, nq, train, nt, stride, out);
+    f32_tile_scalar(knn__l1_f32_scalar, queries, nq, train, nt, len, stride, out);
 }
 
 static void l2_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train,
-                               size_t nt, size_t stride, const uint32_t *qnorm,
+                               size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                                const uint32_t *tnorm, uint32_t *out)
 {
     (void)qnorm;
     (void)tnorm;
-    f32_tile_scalar(knn__l2sq_f32_scalar, queries, nq, train, nt, stride, out);
+    f32_tile_scalar(knn__l2sq_f32_scalar, queries, nq, train, nt, len, stride, out);
 }
 
 const knn__kernels knn__kernels_scalar = {"scalar",           l1_tile_scalar,

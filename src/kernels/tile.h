@@ -1,11 +1,12 @@
 /* tile.h: the register-blocked tile loop shared by the SIMD kernel files. Each file includes
  * it after defining, for its instruction set,
  *     static inline void block(int metric, int qb, int tb, const uint8_t *q, const uint8_t *t,
- *                              size_t stride, uint32_t res[4][4]);
- * which computes the qb x tb (at most 4 x 4) L1 distances or L2 dot terms between rows
- * q[0..qb) and t[0..tb), all in registers, with one load of each row chunk feeding qb or tb
- * operations. metric: 0 = uint8 L1, 1 = uint8 L2 (dot terms, finished here with the norms),
- * 2 = float32 L1, 3 = float32 L2 (res holds the float distances' bits). The loop below tiles nq x nt into QB x TB blocks plus edges; being always
+ *                              size_t len, size_t stride, uint32_t res[4][4]);
+ * which computes the qb x tb (at most 4 x 4) L1 distances or L2 dot terms between the first
+ * `len` bytes of rows q[0..qb) and t[0..tb), rows `stride` bytes apart, all in registers, with
+ * one load of each row chunk feeding qb or tb operations. metric: 0 = uint8 L1, 1 = uint8 L2
+ * (dot terms, finished here with the norms), 2 = float32 L1, 3 = float32 L2 (res holds the
+ * float distances' bits). The loop below tiles nq x nt into QB x TB blocks plus edges; being always
  * inlined with constant block sizes, each call compiles to its own unrolled block. It
  * defines the file's l1_tile and l2_tile, for the file's kernel table. */
 #ifndef KNN_TILE_H
@@ -26,7 +27,7 @@ KNN__INLINE void store_block(int metric, int qb, int tb, const uint32_t res[4][4
 }
 
 KNN__INLINE void tile_loop(int metric, const uint8_t *queries, size_t nq, const uint8_t *train,
-                           size_t nt, size_t stride, const uint32_t *qnorm,
+                           size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                            const uint32_t *tnorm, uint32_t *out)
 {
     uint32_t res[4][4];
@@ -35,11 +36,11 @@ KNN__INLINE void tile_loop(int metric, const uint8_t *queries, size_t nq, const 
         const uint8_t *q = queries + i * stride;
         size_t j = 0;
         for (; j + TB <= nt; j += TB) {
-            block(metric, QB, TB, q, train + j * stride, stride, res);
+            block(metric, QB, TB, q, train + j * stride, len, stride, res);
             store_block(metric, QB, TB, res, qnorm, tnorm, i, j, out, nt);
         }
         for (; j < nt; j++) {
-            block(metric, QB, 1, q, train + j * stride, stride, res);
+            block(metric, QB, 1, q, train + j * stride, len, stride, res);
             store_block(metric, QB, 1, res, qnorm, tnorm, i, j, out, nt);
         }
     }
@@ -47,40 +48,42 @@ KNN__INLINE void tile_loop(int metric, const uint8_t *queries, size_t nq, const 
         const uint8_t *q = queries + i * stride;
         size_t j = 0;
         for (; j + 4 <= nt; j += 4) {
-            block(metric, 1, 4, q, train + j * stride, stride, res);
+            block(metric, 1, 4, q, train + j * stride, len, stride, res);
             store_block(metric, 1, 4, res, qnorm, tnorm, i, j, out, nt);
         }
         for (; j < nt; j++) {
-            block(metric, 1, 1, q, train + j * stride, stride, res);
+            block(metric, 1, 1, q, train + j * stride, len, stride, res);
             store_block(metric, 1, 1, res, qnorm, tnorm, i, j, out, nt);
         }
     }
 }
 
 static void l1_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                    size_t stride, const uint32_t *qnorm, const uint32_t *tnorm, uint32_t *out)
+                    size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                    uint32_t *out)
 {
-    tile_loop(0, queries, nq, train, nt, stride, qnorm, tnorm, out);
+    tile_loop(0, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
 static void l2_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                    size_t stride, const uint32_t *qnorm, const uint32_t *tnorm, uint32_t *out)
+                    size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                    uint32_t *out)
 {
-    tile_loop(1, queries, nq, train, nt, stride, qnorm, tnorm, out);
+    tile_loop(1, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
 static void l1_f32_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                        size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                        size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
                         uint32_t *out)
 {
-    tile_loop(2, queries, nq, train, nt, stride, qnorm, tnorm, out);
+    tile_loop(2, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
 static void l2_f32_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                        size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
+                        size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
                         uint32_t *out)
 {
-    tile_loop(3, queries, nq, train, nt, stride, qnorm, tnorm, out);
+    tile_loop(3, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
 #endif
