@@ -149,11 +149,9 @@ int cli_boundary(const char *body, size_t n_body, char **out_json)
     const int g = (int)grid;
     const size_t cells = (size_t)g * (size_t)g;
     float *q = malloc(cells * 2 * sizeof *q);
-    int32_t *pred = malloc(cells * sizeof *pred), *ranking = malloc(cells * classes * sizeof *ranking);
-    float *scores = malloc(cells * classes * sizeof *scores);
     knn_dataset *train = NULL, *queries = NULL;
-    knn_neighbors *nb = NULL;
-    knn_status st = q && pred && ranking && scores ? KNN_OK : KNN_ERR_NOMEM;
+    knn_predictions *pr = NULL;
+    knn_status st = q ? KNN_OK : KNN_ERR_NOMEM;
     for (size_t i = 0; !st && i < cells; i++) {
         q[2 * i] = (float)(((double)(i % (size_t)g) + 0.5) / g);
         q[2 * i + 1] = (float)(((double)(i / (size_t)g) + 0.5) / g);
@@ -163,9 +161,7 @@ int cli_boundary(const char *body, size_t n_body, char **out_json)
     if (!st)
         st = knn_dataset_create_f32(cells, 2, q, NULL, 0, &queries);
     if (!st)
-        st = knn_search(train, queries, &p, &nb);
-    if (!st)
-        st = knn_vote(train, nb, &p, pred, scores, ranking);
+        st = knn_classify(train, queries, &p, &pr);
     cJSON *out = st ? NULL : cJSON_CreateObject();
     if (out) {
         cJSON_AddNumberToObject(out, "k", p.k);
@@ -174,10 +170,10 @@ int cli_boundary(const char *body, size_t n_body, char **out_json)
         cJSON_AddNumberToObject(out, "grid", g);
         cJSON *lab = cJSON_AddArrayToObject(out, "labels"), *tie = cJSON_AddArrayToObject(out, "tied");
         for (size_t i = 0; lab && tie && i < cells; i++) {
-            const float *s = scores + i * (size_t)classes;
-            const int32_t *r = ranking + i * (size_t)classes;
+            const float *s = knn_predictions_scores(pr, i);
+            const int32_t *r = knn_predictions_ranking(pr, i);
             bool tied = classes > 1 && s[r[0]] == s[r[1]];
-            cJSON_AddItemToArray(lab, cJSON_CreateNumber(pred[i]));
+            cJSON_AddItemToArray(lab, cJSON_CreateNumber(knn_predictions_label(pr, i)));
             cJSON_AddItemToArray(tie, cJSON_CreateNumber(tied));
         }
     }
@@ -187,10 +183,7 @@ int cli_boundary(const char *body, size_t n_body, char **out_json)
     free(xy);
     free(labels);
     free(q);
-    free(pred);
-    free(ranking);
-    free(scores);
-    knn_neighbors_free(nb);
+    knn_predictions_free(pr);
     knn_dataset_free(train);
     knn_dataset_free(queries);
     if (!out) {

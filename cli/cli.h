@@ -203,27 +203,28 @@ void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep);
 knn_fold_mode cli_fold_mode(const cli_common *c);
 /* "stratified", "shuffled" or "contiguous". */
 const char *cli_fold_mode_name(knn_fold_mode mode);
-/* Runs the cross-validation that `-k auto` asks for (c's folds: 5 stratified by default; the
- * default K list; the given metrics) on train and sets p->k and p->metric to the best
- * setting; prints one line about it on stderr unless quiet. Returns an exit status. */
-int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
-                 int nmetrics, const cli_common *c);
-
-/* What cli_evaluate computed, kept for a caller that shows more than the metrics. */
+/* What `-k auto` cross-validated, for a caller that draws it. */
 typedef struct {
-    knn_neighbors *nb; /* (n, K)                  */
-    int32_t *pred;     /* (n)                     */
-    int32_t *ranking;  /* (n, C)                  */
-    float *scores;     /* (n, C) shares of the vote */
-} cli_evaluation;
-void cli_evaluation_free(cli_evaluation *e);
+    knn_cv_options options; /* its ks and metrics point into this struct */
+    int ks[16];
+    knn_metric metrics[2];
+    knn_cv_result *result; /* freed with knn_cv_result_free */
+    int best_m, best_k;    /* indices into options.metrics and options.ks */
+} cli_auto_k;
+/* Runs the cross-validation that `-k auto` asks for (knn_choose_k: c's folds, 5 stratified by
+ * default; the default K list less the Ks the folds cannot supply; the given metrics, p's
+ * weights and tie rule) on train and sets p->k and p->metric to the best setting; prints one
+ * line about it on stderr unless quiet. With `keep`, hands over what it cross-validated.
+ * Returns an exit status. */
+int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
+                 int nmetrics, const cli_common *c, cli_auto_k *keep);
 
-/* Classifies every test image by its p->k nearest training images and fills *m (freed with
- * knn_metrics_free), with a progress bar unless quiet. Test labels must be classes of the
- * training set. With `keep`, the neighbours and votes are handed over too (freed with
- * cli_evaluation_free). Returns 0 or an exit status, after printing the error. */
-int cli_evaluate(const knn_dataset *train, const knn_dataset *test, const char *test_spec,
-                 knn_params *p, bool quiet, knn_metrics *m, cli_evaluation *keep);
+/* Classifies every test image by its p->k nearest training images (knn_classify) and fills
+ * *m (freed with knn_metrics_free), with a progress bar unless quiet. Test labels must be
+ * classes of the training set. With `keep`, the predictions are handed over too (freed with
+ * knn_predictions_free). Returns 0 or an exit status, after printing the error. */
+int cli_evaluate(const knn_dataset *train, const knn_dataset *test, knn_params *p, bool quiet,
+                 knn_metrics *m, knn_predictions **keep);
 
 /* The settings for a run on `train`: a model file's own (K, metric, weights, ties) where the
  * command line does not give them; then, with -k auto, K (and, unless --metric was given,

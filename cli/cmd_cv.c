@@ -167,7 +167,7 @@ static int evaluate_test(const knn_dataset *train, const char *test_spec, const 
     int code = cli_load_test(test_spec, c, false, train, &test);
     if (code)
         return code;
-    code = cli_evaluate(train, test, test_spec, p, c->quiet, m, NULL);
+    code = cli_evaluate(train, test, p, c->quiet, m, NULL);
     knn_dataset_free(test);
     return code;
 }
@@ -189,8 +189,9 @@ int cmd_cv(int argc, char **argv)
     int ks[MAX_LIST], nk = 0;
     knn_metric metrics[2] = {KNN_L1, KNN_L2};
     int nmetrics = 2;
-    knn_cv_options o = {5, KNN_FOLDS_STRATIFIED, 0, 0, ks, 0, metrics, 2,
-                        KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 0, NULL, NULL};
+    knn_cv_options o = knn_cv_options_default(); /* its K list is DEFAULT_KS */
+    o.ks = ks;
+    o.metrics = metrics;
     cli_common common = {0};
     const char *test_spec = NULL, *plot = NULL;
     bool json = false;
@@ -310,43 +311,39 @@ done:
 }
 
 int cli_choose_k(const knn_dataset *train, knn_params *p, const knn_metric *metrics,
-                 int nmetrics, const cli_common *c)
+                 int nmetrics, const cli_common *c, cli_auto_k *keep)
 {
-    const bool quiet = c->quiet;
-    const int folds = c->folds ? c->folds : 5;
-    int ks[MAX_LIST], nk;
-    parse_ks(DEFAULT_KS, ks, &nk);
-    int usable = 0; /* K values that leave enough rows in the other folds */
-    for (int a = 0; a < nk; a++)
-        if ((size_t)ks[a] * (size_t)folds <= knn_dataset_count(train) * (size_t)(folds - 1))
-            ks[usable++] = ks[a];
-    if (usable == 0) {
-        fprintf(stderr, "knn %s: -k auto: %zu training images are too few to cross-validate\n",
-                cli_command, knn_dataset_count(train));
-        return EXIT_ERROR;
-    }
-    const knn_fold_mode mode = cli_fold_mode(c);
-    knn_cv_options o = {folds, mode, c->seed, 0, ks, usable, metrics, nmetrics,
-                        p->weights, p->ties, p->threads, NULL, NULL};
+    cli_auto_k own, *a = keep ? keep : &own;
+    memset(a, 0, sizeof *a);
+    a->options = knn_cv_options_default();
+    a->options.folds = c->folds ? c->folds : a->options.folds;
+    a->options.mode = cli_fold_mode(c);
+    a->options.seed = c->seed;
+    a->options.weights = p->weights;
+    a->options.ties = p->ties;
+    a->options.threads = p->threads;
+    memcpy(a->metrics, metrics, (size_t)nmetrics * sizeof *metrics);
+    a->options.metrics = a->metrics;
+    a->options.nmetrics = nmetrics;
+    a->options.nk = knn_cv_usable_ks(train, &a->options, a->ks);
+    a->options.ks = a->ks;
     cli_progress progress;
-    cli_progress_init(&progress, "choosing K", quiet);
-    o.progress = cli_progress_update;
-    o.progress_user = &progress;
-    knn_cv_result *r = NULL;
-    knn_status st = knn_cross_validate(train, &o, &r);
+    cli_progress_init(&progress, "choosing K", c->quiet);
+    a->options.progress = cli_progress_update;
+    a->options.progress_user = &progress;
+    knn_status st = knn_choose_k(train, &a->options, p, &a->result);
     cli_progress_done(&progress);
+    a->options.progress = NULL;
     if (st)
         return cli_library_error(st);
-    int m, k;
-    knn_cv_best(r, &m, &k);
-    p->k = ks[k];
-    p->metric = metrics[m];
-    if (!quiet)
+    knn_cv_best(a->result, &a->best_m, &a->best_k);
+    if (!c->quiet)
         fprintf(stderr, "knn %s: -k auto: K = %d with %s, by %d-fold %s cross-validation on the "
                         "training set (mean accuracy %.2f%%)\n",
-                cli_command, p->k, knn_metric_name(p->metric), folds,
-                cli_fold_mode_name(mode),
-                100 * knn_cv_mean(r, m, k));
-    knn_cv_result_free(r);
+                cli_command, p->k, knn_metric_name(p->metric), a->options.folds,
+                cli_fold_mode_name(a->options.mode),
+                100 * knn_cv_mean(a->result, a->best_m, a->best_k));
+    if (!keep)
+        knn_cv_result_free(a->result);
     return 0;
 }

@@ -164,7 +164,7 @@ int cmd_eval(int argc, char **argv)
     if ((exit_code = cli_settings(train, &common, &r.params)))
         goto done;
     double t0 = cli_now();
-    if ((exit_code = cli_evaluate(train, test, r.test_spec, &r.params, common.quiet, &m, NULL)))
+    if ((exit_code = cli_evaluate(train, test, &r.params, common.quiet, &m, NULL)))
         goto done;
     r.seconds = cli_now() - t0;
     if (!common.quiet && !r.json) {

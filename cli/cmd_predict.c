@@ -36,9 +36,7 @@ typedef enum { FORMAT_TEXT, FORMAT_CSV, FORMAT_JSON } out_format;
 
 typedef struct {
     const knn_dataset *train, *queries;
-    const knn_neighbors *nb;
-    const int32_t *pred, *ranking;
-    const float *scores;
+    const knn_predictions *pr; /* the queries classified */
     int top, k;
     bool neighbors;
 } predictions;
@@ -48,30 +46,29 @@ typedef struct {
 static void write_text(FILE *f, const predictions *p)
 {
     char b1[16], b2[16];
-    const int C = knn_dataset_num_classes(p->train);
     for (size_t q = 0; q < knn_dataset_count(p->queries) && !ferror(f); q++) {
         const char *name = knn_dataset_path(p->queries, q);
         if (name)
-            fprintf(f, "%s: %s", name, cli_class_name(p->train, p->pred[q], b1));
+            fprintf(f, "%s: %s", name, cli_class_name(p->train, knn_predictions_label(p->pr, q), b1));
         else
-            fprintf(f, "%zu: %s", q, cli_class_name(p->train, p->pred[q], b1));
+            fprintf(f, "%zu: %s", q, cli_class_name(p->train, knn_predictions_label(p->pr, q), b1));
         if (knn_dataset_label(p->queries, q) >= 0) /* -1: unlabelled, or a class TRAIN lacks */
             fprintf(f, "  (true: %s)", cli_class_name(p->train, knn_dataset_label(p->queries, q), b2));
         if (p->top > 1) {
             fprintf(f, "  top %d:", p->top);
             for (int t = 0; t < p->top; t++) {
-                int32_t c = p->ranking[q * (size_t)C + (size_t)t];
+                int32_t c = knn_predictions_ranking(p->pr, q)[t];
                 fprintf(f, "%s %s %.3f", t ? "," : "", cli_class_name(p->train, c, b1),
-                        p->scores[q * (size_t)C + (size_t)c]);
+                        knn_predictions_scores(p->pr, q)[c]);
             }
         }
         fputc('\n', f);
         for (int j = 0; p->neighbors && j < p->k; j++) {
-            uint32_t i = knn_neighbors_index(p->nb, q, j);
+            uint32_t i = knn_neighbors_index(knn_predictions_neighbors(p->pr), q, j);
             const char *path = knn_dataset_path(p->train, i);
             fprintf(f, "    #%-2d train %-6u %-16s distance %.6g%s%s\n", j + 1, i,
                     cli_class_name(p->train, knn_dataset_label(p->train, i), b1),
-                    knn_neighbors_distance(p->nb, q, j), path ? "  " : "", path ? path : "");
+                    knn_neighbors_distance(knn_predictions_neighbors(p->pr), q, j), path ? "  " : "", path ? path : "");
         }
     }
 }
@@ -167,7 +164,6 @@ static void write_csv_class(FILE *f, const knn_dataset *train, int32_t label)
 
 static void write_csv(FILE *f, const predictions *p)
 {
-    const int C = knn_dataset_num_classes(p->train);
     bool truth = knn_dataset_has_labels(p->queries);
     const bool paths = knn_dataset_path(p->queries, 0) != NULL;
     fprintf(f, "index%s,label,name%s", paths ? ",path" : "", truth ? ",true_label,true_name" : "");
@@ -182,19 +178,19 @@ static void write_csv(FILE *f, const predictions *p)
             fputc(',', f);
             write_csv_field(f, knn_dataset_path(p->queries, q));
         }
-        write_csv_class(f, p->train, p->pred[q]);
+        write_csv_class(f, p->train, knn_predictions_label(p->pr, q));
         if (truth)
             write_csv_class(f, p->train, knn_dataset_label(p->queries, q));
         for (int t = 0; t < p->top; t++) {
-            int32_t c = p->ranking[q * (size_t)C + (size_t)t];
+            int32_t c = knn_predictions_ranking(p->pr, q)[t];
             write_csv_class(f, p->train, c);
-            fprintf(f, ",%.6f", p->scores[q * (size_t)C + (size_t)c]);
+            fprintf(f, ",%.6f", knn_predictions_scores(p->pr, q)[c]);
         }
         for (int j = 0; p->neighbors && j < p->k; j++) {
-            const uint32_t i = knn_neighbors_index(p->nb, q, j);
+            const uint32_t i = knn_neighbors_index(knn_predictions_neighbors(p->pr), q, j);
             fprintf(f, ",%u", i);
             write_csv_class(f, p->train, knn_dataset_label(p->train, i));
-            fprintf(f, ",%.9g", knn_neighbors_distance(p->nb, q, j));
+            fprintf(f, ",%.9g", knn_neighbors_distance(knn_predictions_neighbors(p->pr), q, j));
         }
         fputc('\n', f);
     }
@@ -203,7 +199,6 @@ static void write_csv(FILE *f, const predictions *p)
 static void write_json(FILE *f, const predictions *p, const knn_params *params)
 {
     char b[16];
-    const int C = knn_dataset_num_classes(p->train);
     fprintf(f, "{\"k\": %d, \"metric\": \"%s\", \"weights\": \"%s\", \"ties\": \"%s\",\n",
             params->k, knn_metric_name(params->metric), knn_weights_name(params->weights),
             knn_ties_name(params->ties));
@@ -215,24 +210,24 @@ static void write_json(FILE *f, const predictions *p, const knn_params *params)
             cli_json_string(f, knn_dataset_path(p->queries, q));
             fprintf(f, ", ");
         }
-        fprintf(f, "\"label\": %d, \"name\": ", (int)p->pred[q]);
-        cli_json_string(f, cli_class_name(p->train, p->pred[q], b));
+        fprintf(f, "\"label\": %d, \"name\": ", (int)knn_predictions_label(p->pr, q));
+        cli_json_string(f, cli_class_name(p->train, knn_predictions_label(p->pr, q), b));
         if (knn_dataset_has_labels(p->queries))
             fprintf(f, ", \"true_label\": %d", (int)knn_dataset_label(p->queries, q));
         fprintf(f, ", \"top\": [");
         for (int t = 0; t < p->top; t++) {
-            int32_t c = p->ranking[q * (size_t)C + (size_t)t];
+            int32_t c = knn_predictions_ranking(p->pr, q)[t];
             fprintf(f, "%s{\"label\": %d, \"name\": ", t ? ", " : "", (int)c);
             cli_json_string(f, cli_class_name(p->train, c, b));
-            fprintf(f, ", \"score\": %.6f}", p->scores[q * (size_t)C + (size_t)c]);
+            fprintf(f, ", \"score\": %.6f}", knn_predictions_scores(p->pr, q)[c]);
         }
         fprintf(f, "]");
         if (p->neighbors) {
             fprintf(f, ", \"neighbors\": [");
             for (int j = 0; j < p->k; j++) {
-                uint32_t i = knn_neighbors_index(p->nb, q, j);
+                uint32_t i = knn_neighbors_index(knn_predictions_neighbors(p->pr), q, j);
                 fprintf(f, "%s{\"index\": %u, \"label\": %d, \"distance\": %.9g", j ? ", " : "",
-                        i, (int)knn_dataset_label(p->train, i), knn_neighbors_distance(p->nb, q, j));
+                        i, (int)knn_dataset_label(p->train, i), knn_neighbors_distance(knn_predictions_neighbors(p->pr), q, j));
                 if (knn_dataset_path(p->train, i)) {
                     fprintf(f, ", \"path\": ");
                     cli_json_string(f, knn_dataset_path(p->train, i));
@@ -315,9 +310,7 @@ int cmd_predict(int argc, char **argv)
     }
 
     knn_dataset *train = NULL, *queries = NULL;
-    knn_neighbors *nb = NULL;
-    int32_t *pred = NULL, *ranking = NULL;
-    float *scores = NULL;
+    knn_predictions *pr = NULL;
     int exit_code = 0;
     if ((st = cli_load(train_spec, &common, common.train_limit, false, &train))) {
         exit_code = cli_library_error(st);
@@ -348,31 +341,16 @@ int cmd_predict(int argc, char **argv)
     cli_progress_init(&progress, "searching", common.quiet);
     params.progress = cli_progress_update;
     params.progress_user = &progress;
-    st = knn_search(train, queries, &params, &nb);
+    st = knn_classify(train, queries, &params, &pr);
     cli_progress_done(&progress);
     if (st) {
         exit_code = cli_library_error(st);
         goto done;
     }
-    const size_t n = knn_dataset_count(queries), C = (size_t)knn_dataset_num_classes(train);
-    pred = malloc((n ? n : 1) * sizeof *pred);
-    ranking = malloc((n ? n : 1) * C * sizeof *ranking);
-    scores = malloc((n ? n : 1) * C * sizeof *scores);
-    if (!pred || !ranking || !scores) {
-        fprintf(stderr, "knn predict: out of memory\n");
-        exit_code = EXIT_ERROR;
-        goto done;
-    }
-    if ((st = knn_vote(train, nb, &params, pred, scores, ranking))) {
-        exit_code = cli_library_error(st);
-        goto done;
-    }
+    const size_t C = (size_t)knn_dataset_num_classes(train);
     p.train = train;
     p.queries = queries;
-    p.nb = nb;
-    p.pred = pred;
-    p.ranking = ranking;
-    p.scores = scores;
+    p.pr = pr;
     p.k = params.k;
     if ((size_t)p.top > C)
         p.top = (int)C;
@@ -390,10 +368,7 @@ int cmd_predict(int argc, char **argv)
     if (!cli_output_commit(&out))
         exit_code = EXIT_ERROR;
 done:
-    free(pred);
-    free(ranking);
-    free(scores);
-    knn_neighbors_free(nb);
+    knn_predictions_free(pr);
     knn_dataset_free(train);
     knn_dataset_free(queries);
     return exit_code;

@@ -93,9 +93,7 @@ static void image_tag(FILE *f, const knn_dataset *ds, size_t i, int scale, const
 
 typedef struct {
     const knn_dataset *train, *test;
-    const knn_neighbors *nb;
-    const int32_t *pred, *ranking;
-    const float *scores;
+    const knn_predictions *pr; /* the test set classified */
     const knn_metrics *m;
     const knn_params *p;
     const char *train_spec, *test_spec;
@@ -104,8 +102,8 @@ typedef struct {
 static void neighbour_row(FILE *f, const report *r, size_t q)
 {
     char b1[16], b2[16], title[256];
-    const int C = knn_dataset_num_classes(r->train);
-    int32_t truth = knn_dataset_label(r->test, q), pred = r->pred[q];
+    const knn_neighbors *nb = knn_predictions_neighbors(r->pr);
+    int32_t truth = knn_dataset_label(r->test, q), pred = knn_predictions_label(r->pr, q);
     fprintf(f, "<tr class=\"%s\"><td>", truth == pred ? "right" : "wrong");
     snprintf(title, sizeof title, "test image %zu", q);
     image_tag(f, r->test, q, 3, title);
@@ -114,9 +112,9 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
     fprintf(f, "</div></td><td class=\"vote\">%s ", truth == pred ? "&#10003;" : "&#10007;");
     cli_xml_text(f, cli_class_name(r->train, pred, b2));
     fprintf(f, "<div class=\"small\">%.0f%% of the vote</div></td>",
-            100 * r->scores[q * (size_t)C + (size_t)pred]);
+            100 * knn_predictions_scores(r->pr, q)[pred]);
     for (int j = 0; j < r->p->k; j++) {
-        uint32_t t = knn_neighbors_index(r->nb, q, j);
+        uint32_t t = knn_neighbors_index(nb, q, j);
         int32_t lab = knn_dataset_label(r->train, t);
         snprintf(title, sizeof title, "training image %u", t);
         fprintf(f, "<td class=\"%s\">", lab == pred ? "agree" : "disagree");
@@ -124,7 +122,7 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
         fprintf(f, "<div>");
         cli_xml_text(f, cli_class_name(r->train, lab, b1));
         fprintf(f, "</div><div class=\"small\">#%u, d = %.6g</div></td>", t,
-                knn_neighbors_distance(r->nb, q, j));
+                knn_neighbors_distance(nb, q, j));
     }
     fprintf(f, "</tr>\n");
 }
@@ -242,7 +240,7 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
     fprintf(f, "</table>\n<h2>The most confident mistakes</h2><table>\n");
     size_t *wrong = malloc((n ? n : 1) * sizeof *wrong), nw = 0;
     for (size_t q = 0; wrong && q < n; q++)
-        if (r->pred[q] != knn_dataset_label(r->test, q))
+        if (knn_predictions_label(r->pr, q) != knn_dataset_label(r->test, q))
             wrong[nw++] = q;
     sorting = r;
     if (wrong && nw > 1)
@@ -257,10 +255,10 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
 /* Wrong predictions by the share of the vote their predicted class got, highest first. */
 static int by_confidence_desc(const void *a, const void *b)
 {
-    const report *r = sorting;
-    const size_t C = (size_t)knn_dataset_num_classes(r->train);
+    const knn_predictions *pr = sorting->pr;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    float sx = r->scores[x * C + (size_t)r->pred[x]], sy = r->scores[y * C + (size_t)r->pred[y]];
+    float sx = knn_predictions_scores(pr, x)[knn_predictions_label(pr, x)];
+    float sy = knn_predictions_scores(pr, y)[knn_predictions_label(pr, y)];
     if (sx != sy)
         return sx > sy ? -1 : 1;
     return x < y ? -1 : x > y;
@@ -304,7 +302,7 @@ int cmd_report(int argc, char **argv)
         return cli_usage_error("say where to write the page: -o report.html");
     const char *train_spec = argv[optind], *test_spec = argv[optind + 1];
     knn_dataset *train = NULL, *test = NULL;
-    cli_evaluation ev = {0};
+    knn_predictions *pr = NULL;
     knn_metrics m = {0};
     knn_cv_result *cvr = NULL;
     knn_status st;
@@ -321,40 +319,20 @@ int cmd_report(int argc, char **argv)
         goto done;
     /* -k auto: keep the cross-validation for the plot */
     static const knn_metric both[2] = {KNN_L1, KNN_L2};
-    int ks[16], nk = 0;
-    static const int default_ks[] = {1, 3, 5, 8, 10, 12, 15, 20, 50, 100};
-    const int folds = common.folds ? common.folds : 5;
-    knn_cv_options o = {folds, cli_fold_mode(&common), common.seed, 0, ks, 0,
-                        common.metric_given ? &params.metric : both,
-                        common.metric_given ? 1 : 2, params.weights, params.ties,
-                        common.threads, NULL, NULL};
-    cli_cv_report cv = {train_spec, &o, NULL, 0, 0};
+    cli_auto_k cv_run = {0};
+    cli_cv_report cv = {train_spec, &cv_run.options, NULL, 0, 0};
     if (common.k_auto) {
-        for (size_t a = 0; a < sizeof default_ks / sizeof *default_ks; a++)
-            if ((size_t)default_ks[a] * (size_t)folds <=
-                knn_dataset_count(train) * (size_t)(folds - 1))
-                ks[nk++] = default_ks[a];
-        o.nk = nk;
-        cli_progress progress;
-        cli_progress_init(&progress, "cross-validating", common.quiet);
-        o.progress = cli_progress_update;
-        o.progress_user = &progress;
-        st = nk ? knn_cross_validate(train, &o, &cvr) : KNN_ERR_ARG;
-        cli_progress_done(&progress);
-        if (st) {
-            code = nk ? cli_library_error(st)
-                      : cli_usage_error("-k auto: too few training images to cross-validate");
+        if ((code = cli_choose_k(train, &params, common.metric_given ? &params.metric : both,
+                                 common.metric_given ? 1 : 2, &common, &cv_run)))
             goto done;
-        }
+        cvr = cv_run.result;
         cv.result = cvr;
-        knn_cv_best(cvr, &cv.best_m, &cv.best_k);
-        params.k = ks[cv.best_k];
-        params.metric = o.metrics[cv.best_m];
+        cv.best_m = cv_run.best_m;
+        cv.best_k = cv_run.best_k;
     }
-    if ((code = cli_evaluate(train, test, test_spec, &params, common.quiet, &m, &ev)))
+    if ((code = cli_evaluate(train, test, &params, common.quiet, &m, &pr)))
         goto done;
-    report r = {train,  test,      ev.nb, ev.pred,    ev.ranking, ev.scores,
-                &m,     &params,   train_spec, test_spec};
+    report r = {train, test, pr, &m, &params, train_spec, test_spec};
     cli_output out;
     if (!cli_output_open(&out, output)) {
         code = EXIT_ERROR;
@@ -368,7 +346,7 @@ int cmd_report(int argc, char **argv)
         printf("Wrote %s: accuracy %.2f%% with K = %d, %s\n", output, 100 * m.accuracy,
                params.k, knn_metric_name(params.metric));
 done:
-    cli_evaluation_free(&ev);
+    knn_predictions_free(pr);
     knn_metrics_free(&m);
     knn_cv_result_free(cvr);
     knn_dataset_free(train);

@@ -548,12 +548,14 @@ static enum MHD_Result info(struct MHD_Connection *c, const server *s)
     return reply_json(c, 200, j);
 }
 
-/* The answer to a photo: the best class, the top 5 and the K neighbours. */
-static cJSON *classification(const server *s, const knn_neighbors *nb, int k, int32_t pred,
-                             const float *scores, const int32_t *ranking)
+/* The answer to a photo (query 0 of pr): the best class, the top 5 and the K neighbours. */
+static cJSON *classification(const server *s, const knn_predictions *pr, int k)
 {
     char buf[16];
     const knn_dataset *m = s->model;
+    const knn_neighbors *nb = knn_predictions_neighbors(pr);
+    const int32_t pred = knn_predictions_label(pr, 0), *ranking = knn_predictions_ranking(pr, 0);
+    const float *scores = knn_predictions_scores(pr, 0);
     cJSON *out = cJSON_CreateObject();
     cJSON_AddNumberToObject(out, "label", pred);
     cJSON_AddItemToObject(out, "name", text(cli_class_name(m, pred, buf)));
@@ -586,26 +588,17 @@ static enum MHD_Result classify(struct MHD_Connection *c, const server *s, const
     if (rq->n == 0)
         return reply_error(c, 400, "send the image's bytes as the request body");
     knn_dataset *q = NULL;
-    knn_neighbors *nb = NULL;
+    knn_predictions *pr = NULL;
     knn_params p = s->params;
     p.threads = 1; /* the workers are the parallelism */
-    const int C = knn_dataset_num_classes(s->model);
-    int32_t pred = 0, *ranking = malloc((size_t)C * sizeof *ranking);
-    float *scores = malloc((size_t)C * sizeof *scores);
-    knn_status st = ranking && scores ? KNN_OK : KNN_ERR_NOMEM;
+    knn_status st = knn_image_load_memory(rq->body, rq->n, "the upload", s->model, &q);
     if (!st)
-        st = knn_image_load_memory(rq->body, rq->n, "the upload", s->model, &q);
-    if (!st)
-        st = knn_search(s->model, q, &p, &nb);
-    if (!st)
-        st = knn_vote(s->model, nb, &p, &pred, scores, ranking);
-    cJSON *out = st ? NULL : classification(s, nb, p.k, pred, scores, ranking);
+        st = knn_classify(s->model, q, &p, &pr);
+    cJSON *out = st ? NULL : classification(s, pr, p.k);
     char msg[512]; /* the library's message, before anything else can replace it */
     snprintf(msg, sizeof msg, "%s",
              st && st != KNN_ERR_NOMEM ? knn_last_error() : "out of memory");
-    free(ranking);
-    free(scores);
-    knn_neighbors_free(nb);
+    knn_predictions_free(pr);
     knn_dataset_free(q);
     if (!out)
         return reply_error(c, st && st != KNN_ERR_NOMEM ? 400 : 500, "%s", msg);

@@ -121,6 +121,15 @@ knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
 /* The same for float32 features: data (count, dim) float32; every value must be finite. */
 knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
                                   const int32_t *labels, int num_classes, knn_dataset **out);
+/* A data set over the caller's rows, not copied (e.g. a numpy array): row i of `dim` values
+ * of `dtype` at rows + i x stride, with rows 64-byte aligned, stride a multiple of 64 of at
+ * least dim values, and the padding zero (checked, with every float finite). The rows must
+ * outlive the data set and not change while it is searched; labels (count, or NULL) are
+ * copied. Shape dim x 1 x 1. Where the layout does not fit, use knn_dataset_create (one
+ * copy). */
+knn_status knn_dataset_view(size_t count, size_t dim, knn_dtype dtype, const void *rows,
+                            size_t stride, const int32_t *labels, int num_classes,
+                            knn_dataset **out);
 void knn_dataset_free(knn_dataset *ds);
 
 size_t knn_dataset_count(const knn_dataset *ds);    /* rows                              */
@@ -288,6 +297,29 @@ knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, siz
                                int num_classes, knn_metrics *m);
 void knn_metrics_free(knn_metrics *m);
 
+/* ---- the classifier: search, vote and ranking in one object ----------------------------- */
+
+typedef struct knn_predictions knn_predictions; /* opaque: neighbours, labels, scores, ranking */
+
+/* Classifies every query by its p->k nearest training rows: knn_search, then knn_vote with p's
+ * weights and tie rule, into one object that owns the neighbours, the predicted labels, each
+ * class's share of the vote and the ranking of the classes (as knn_vote describes them). The
+ * votes take 8 x C bytes a query, checked against the memory available first. `train` must
+ * have labels. */
+knn_status knn_classify(const knn_dataset *train, const knn_dataset *queries,
+                        const knn_params *p, knn_predictions **out);
+void knn_predictions_free(knn_predictions *r);
+size_t knn_predictions_count(const knn_predictions *r);   /* nq                             */
+int knn_predictions_classes(const knn_predictions *r);    /* C                              */
+int32_t knn_predictions_label(const knn_predictions *r, size_t q);      /* predicted class  */
+const float *knn_predictions_scores(const knn_predictions *r, size_t q); /* (C) vote shares */
+const int32_t *knn_predictions_ranking(const knn_predictions *r, size_t q); /* (C) best first */
+const knn_neighbors *knn_predictions_neighbors(const knn_predictions *r); /* owned by r     */
+/* Accuracy, top-5 accuracy, per-class counts and the confusion matrix of the predictions
+ * against the queries' labels (-1: a class the training set lacks, always wrong). */
+knn_status knn_predictions_metrics(const knn_predictions *r, const knn_dataset *queries,
+                                   knn_metrics *m);
+
 /* ---- model files ----------------------------------------------------------------------- */
 
 /* Writes `train` (rows, labels, class names, image paths, the image conversion: size,
@@ -359,6 +391,19 @@ double knn_cv_std(const knn_cv_result *r, int m, int k);
 /* The best setting: the highest mean accuracy; ties go to the smaller K, then to the metric
  * listed first. Sets the indices into o->metrics and o->ks. */
 void knn_cv_best(const knn_cv_result *r, int *m, int *k);
+
+/* `-k auto`: 5 stratified folds, seed 0, K in 1, 3, 5, 8, 10, 12, 15, 20, 50, 100 (the
+ * lecture's plot), both metrics, uniform weights, nearest tie rule, default threads. */
+knn_cv_options knn_cv_options_default(void);
+/* The Ks of o->ks (in order) that every fold of `train` leaves enough training rows for,
+ * written to ks (room for o->nk); returns how many. */
+int knn_cv_usable_ks(const knn_dataset *train, const knn_cv_options *o, int *ks);
+/* Chooses K and the metric by cross-validation on train (o's folds, Ks and metrics; the
+ * weights and tie rule are o's) and sets p->k and p->metric to the best; *out (optional)
+ * receives the cross-validation, for a table or the plot. o->ks must all be usable (see
+ * knn_cv_usable_ks). */
+knn_status knn_choose_k(const knn_dataset *train, const knn_cv_options *o, knn_params *p,
+                        knn_cv_result **out);
 
 /* ---- few-shot episodes ----------------------------------------------------------------- */
 

@@ -139,6 +139,57 @@ knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
     return st ? st : create(count, dim, KNN_F32, data, labels, num_classes, out);
 }
 
+knn_status knn_dataset_view(size_t count, size_t dim, knn_dtype dtype, const void *rows,
+                            size_t stride, const int32_t *labels, int num_classes,
+                            knn_dataset **out)
+{
+    *out = NULL;
+    const size_t row_bytes = dim * knn__dtype_size(dtype);
+    if (dim == 0 || dim > KNN_MAX_DIM || count > KNN_MAX_ROWS)
+        return knn__fail(KNN_ERR_LIMIT, "knn_dataset_view: %zu rows of %zu values", count, dim);
+    if (stride % KNN__ALIGN || stride < row_bytes || (uintptr_t)rows % KNN__ALIGN ||
+        (!rows && count))
+        return knn__fail(KNN_ERR_ARG, "knn_dataset_view: rows must be %d-byte aligned and "
+                                      "%d-byte multiples of at least %zu bytes (stride %zu)",
+                         KNN__ALIGN, KNN__ALIGN, row_bytes, stride);
+    knn_status st = check_labels(count, labels, num_classes, "knn_dataset_view");
+    const uint8_t *r = rows;
+    for (size_t i = 0; !st && i < count; i++) { /* the kernels sum the padding too */
+        for (size_t b = row_bytes; b < stride && !st; b++)
+            if (r[i * stride + b])
+                st = knn__fail(KNN_ERR_ARG, "knn_dataset_view: row %zu has non-zero padding", i);
+        for (size_t d = 0; dtype == KNN_F32 && d < dim && !st; d++) {
+            float v;
+            memcpy(&v, r + i * stride + 4 * d, 4);
+            if (!isfinite(v))
+                st = knn__fail(KNN_ERR_ARG, "knn_dataset_view: value %zu of row %zu is %g", d, i,
+                               (double)v);
+        }
+    }
+    knn_dataset *ds = st ? NULL : calloc(1, sizeof *ds);
+    if (!st && (!ds || !(ds->source = knn__strdup("memory"))))
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (!st && labels && !(ds->labels = malloc((count ? count : 1) * sizeof *ds->labels)))
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (st) {
+        knn_dataset_free(ds);
+        return st;
+    }
+    ds->count = count;
+    ds->dim = dim;
+    ds->dtype = dtype;
+    ds->stride = stride;
+    ds->rows = (uint8_t *)(uintptr_t)rows; /* read only: the search never writes rows */
+    ds->rows_borrowed = true;
+    if (labels)
+        memcpy(ds->labels, labels, count * sizeof *labels);
+    ds->num_classes = labels ? num_classes : 0;
+    ds->height = (int)dim;
+    ds->width = ds->channels = 1;
+    *out = ds;
+    return KNN_OK;
+}
+
 /* The memory the machine can give now without swapping: MemAvailable from /proc/meminfo
  * (free memory plus the caches the kernel can drop), which is what an allocation competes
  * for; total memory would let a request that can only end in the OOM killer through. 0 when
@@ -190,7 +241,8 @@ void knn_dataset_free(knn_dataset *ds)
     } else if (ds->map) {
         munmap(ds->map, ds->map_bytes);
     } else {
-        free(ds->rows);
+        if (!ds->rows_borrowed)
+            free(ds->rows);
         free(ds->labels);
     }
     free(ds->source);

@@ -35,6 +35,7 @@ struct knn_dataset {
     size_t map_bytes;
     bool map_is_copy; /* map is our own aligned copy of the file (private_copy), not mmap'd */
     bool labels_copied; /* labels were rewritten into memory of their own (class matching) */
+    bool rows_borrowed; /* rows are the caller's (knn_dataset_view): never freed here     */
     bool is_model;
     int model_k, model_metric, model_weights, model_ties;
     /* The training rows' norms for the L2 kernels, computed at the first L2 search and kept

@@ -29,7 +29,7 @@ const char *test_dir(void)
 int main(int argc, char **argv)
 {
     const test_case *suites[] = {search_tests, vote_tests, load_tests, cv_tests, image_tests,
-                                 hostile_tests};
+                                 hostile_tests, classify_tests};
     int passed = 0, failed = 0;
     for (size_t s = 0; s < sizeof suites / sizeof *suites; s++)
         for (const test_case *t = suites[s]; t->name; t++) {

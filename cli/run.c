@@ -1,0 +1,136 @@
+/* run.c: what the commands do between parsing and printing: load the training and test
+ * sets with the common options (a test set converted and classed as TRAIN is), settle K and
+ * the metric (a model's own, or -k auto), and classify a test set into its metrics. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p)
+{
+    knn_params model = *p;
+    if (knn_model_params(train, &model)) { /* the model's settings, unless overridden */
+        if (!c->k_given && !c->k_auto)
+            p->k = model.k;
+        if (!c->metric_given)
+            p->metric = model.metric;
+        if (!c->weights_given)
+            p->weights = model.weights;
+        if (!c->ties_given)
+            p->ties = model.ties;
+    }
+    if (!c->k_auto)
+        return 0;
+    static const knn_metric both[2] = {KNN_L1, KNN_L2};
+    return c->metric_given ? cli_choose_k(train, p, &p->metric, 1, c, NULL)
+                           : cli_choose_k(train, p, both, 2, c, NULL);
+}
+
+int cli_evaluate(const knn_dataset *train, const knn_dataset *test, knn_params *p, bool quiet,
+                 knn_metrics *m, knn_predictions **keep)
+{
+    cli_progress progress;
+    cli_progress_init(&progress, "searching", quiet);
+    p->progress = cli_progress_update;
+    p->progress_user = &progress;
+    knn_predictions *pr = NULL;
+    knn_status st = knn_classify(train, test, p, &pr);
+    cli_progress_done(&progress);
+    p->progress = NULL;
+    if (!st)
+        st = knn_predictions_metrics(pr, test, m);
+    if (keep && !st)
+        *keep = pr;
+    else
+        knn_predictions_free(pr);
+    return st ? cli_library_error(st) : 0;
+}
+
+/* cli_load, with a labels file for a flat folder (test and query sets only). */
+static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
+                                   bool labels_optional, const char *labels_file,
+                                   knn_dataset **out)
+{
+    cli_progress progress;
+    cli_progress_init(&progress, "loading images", c->quiet);
+    knn_load_options o = {.limit = limit,
+                          .coarse_labels = c->coarse,
+                          .labels_optional = labels_optional,
+                          .width = c->width,
+                          .height = c->height,
+                          .channels = c->channels,
+                          .crop = !c->crop_none,
+                          .class_depth = c->class_depth,
+                          .labels_file = labels_file,
+                          .strict = c->strict,
+                          .progress = cli_progress_update,
+                          .progress_user = &progress,
+                          .private_copy = c->private_copy};
+    knn_status st = knn_dataset_load(spec, &o, out);
+    cli_progress_done(&progress);
+    /* skipped images: one warning line each, then a count */
+    size_t skipped = st ? 0 : knn_dataset_skipped(*out);
+    for (size_t i = 0; i < skipped && i < 10; i++)
+        fprintf(stderr, "knn %s: warning: skipped %s\n", cli_command,
+                knn_dataset_skipped_reason(*out, i));
+    if (skipped > 10)
+        fprintf(stderr, "knn %s: warning: skipped %zu more (unreadable images, empty folders)\n",
+                cli_command, skipped - 10);
+    return st;
+}
+
+knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
+                    knn_dataset **out)
+{
+    return load_with_labels(spec, c, limit, labels_optional, NULL, out);
+}
+
+int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
+                  const knn_dataset *train, knn_dataset **out)
+{
+    cli_common like = *c;
+    knn_load_options o = {0};
+    if (knn_load_options_like(train, &o)) { /* what the command line does not say */
+        if (!c->size_given) {
+            like.width = o.width;
+            like.height = o.height;
+        }
+        if (!c->channels_given)
+            like.channels = o.channels;
+        if (!c->crop_given)
+            like.crop_none = !o.crop;
+    }
+    knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file, out);
+    /* queries need no labels: folders of them that are not training classes (photos sorted
+     * by date) are classified all the same, their true class unknown */
+    if (!st)
+        st = knn_dataset_match_classes(*out, train, c->unknown_wrong || labels_optional);
+    if (st) {
+        knn_dataset_free(*out);
+        *out = NULL;
+        return cli_library_error(st);
+    }
+    return 0;
+}
+
+void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds)
+{
+    fprintf(f, "%-6s %s: %zu images of %dx%d", role, spec, knn_dataset_count(ds),
+            knn_dataset_height(ds), knn_dataset_width(ds));
+    if (knn_dataset_channels(ds) > 1)
+        fprintf(f, "x%d", knn_dataset_channels(ds));
+    if (knn_dataset_has_labels(ds))
+        fprintf(f, ", %d classes", knn_dataset_num_classes(ds));
+    else
+        fprintf(f, ", unlabelled");
+    fputc('\n', f);
+}
+
+const char *cli_class_name(const knn_dataset *ds, int label, char *buf)
+{
+    const char *name = knn_dataset_class_name(ds, label);
+    if (name)
+        return name;
+    snprintf(buf, 16, "%d", label);
+    return buf;
+}
