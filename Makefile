@@ -10,14 +10,17 @@ CC ?= cc
 CFLAGS ?= -O3 -g
 PYTHON ?= /usr/bin/python3
 KNN_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
-             -fopenmp -fPIC -Iinclude -Isrc
+             -fopenmp -fPIC -fvisibility=hidden -Iinclude -Isrc
 LDLIBS = -lstb -lz -lm
 LDFLAGS_OMP = -fopenmp
 
 SOVERSION = 0
 VERSION = 0.1.0
 B = build
-LIB_SRC = $(sort $(wildcard src/*.c src/kernels/*.c))
+# src/reference.c, the plain search the fast one is checked against, goes into the tests and
+# the benchmark only, not into the shipped library.
+REF_OBJ = $(B)/src/reference.o
+LIB_SRC = $(filter-out src/reference.c,$(sort $(wildcard src/*.c src/kernels/*.c)))
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 CLI_SRC = $(sort $(wildcard cli/*.c))
 CLI_OBJ = $(CLI_SRC:%.c=$(B)/%.o)
@@ -62,8 +65,17 @@ $(KNN_BIN): $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a
 	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a \
 	    $(LDLIBS) $(CLI_LDLIBS)
 
-$(B)/test_unit: $(TEST_SRC) $(B)/libknn.a $(wildcard tests/*.h)
-	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRC) $(B)/libknn.a $(LDLIBS) $(LDFLAGS_OMP)
+$(B)/test_unit: $(TEST_SRC) $(REF_OBJ) $(B)/libknn.a $(wildcard tests/*.h)
+	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRC) $(REF_OBJ) $(B)/libknn.a $(LDLIBS) \
+	    $(LDFLAGS_OMP)
+
+# The shared library exports the public API and nothing else (KNN_API, -fvisibility=hidden):
+# every function knn.h declares, and no internal knn__ one.
+check-exports: $(B)/libknn.so
+	@nm -D --defined-only $(B)/libknn.so | awk '$$2 == "T" {print $$3}' | sort > $(B)/exports.txt
+	@grep -o 'knn_[a-z0-9_]*(' include/knn.h | tr -d '(' | sort -u > $(B)/declared.txt
+	@if cmp -s $(B)/exports.txt $(B)/declared.txt; then echo "exports: 1 passed, 0 failed"; \
+	 else diff $(B)/declared.txt $(B)/exports.txt; echo "exports: 0 passed, 1 failed"; exit 1; fi
 
 deps-test:
 	sh scripts/deps.sh test
@@ -74,7 +86,7 @@ deps-demo:
 # Unit tests (C); the command line on fixtures and bad input; fetch and serve against local
 # servers; the browser pages; Fashion-MNIST against an exact numpy reference (skipped with a
 # message where the data or numpy is absent); then the sanitizer, fuzzing and valgrind runs.
-test: deps-test all $(B)/test_unit
+test: deps-test all $(B)/test_unit check-exports
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
 	$(PYTHON) tests/test_writers.py
@@ -163,12 +175,14 @@ check-valgrind: $(B)/test_unit
 clean:
 	rm -rf $(B) knn
 
-.PHONY: all test demo install clean deps-test deps-demo check-asan fuzz fuzz-quick check-valgrind
+.PHONY: all test demo install clean deps-test deps-demo check-asan fuzz fuzz-quick check-valgrind \
+        check-exports
 
 # Side-by-side benchmark on Fashion-MNIST: knn (bench/knn_bench.c) and, where installed, faiss,
 # scikit-learn and PyTorch (bench/peers.py); bench/bench.py prints the table.
-$(B)/knn_bench: bench/knn_bench.c $(B)/libknn.a include/knn.h
-	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ bench/knn_bench.c $(B)/libknn.a $(LDLIBS) $(LDFLAGS_OMP)
+$(B)/knn_bench: bench/knn_bench.c $(REF_OBJ) $(B)/libknn.a include/knn.h
+	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ bench/knn_bench.c $(REF_OBJ) $(B)/libknn.a $(LDLIBS) \
+	    $(LDFLAGS_OMP)
 
 bench: deps-demo all $(B)/knn_bench
 	$(PYTHON) bench/bench.py

@@ -37,6 +37,14 @@
 extern "C" {
 #endif
 
+/* What the shared library exports: these declarations only. The library is built with
+ * -fvisibility=hidden, so its internal functions (knn__*) stay internal. */
+#if defined(__GNUC__) && !defined(KNN_STATIC)
+#define KNN_API __attribute__((visibility("default")))
+#else
+#define KNN_API
+#endif
+
 #define KNN_VERSION "0.1.0"
 
 /* ---- status ---------------------------------------------------------------------------- */
@@ -52,9 +60,9 @@ typedef enum {
 } knn_status;
 
 /* The message of the last failure on this thread ("" if none). */
-const char *knn_last_error(void);
+KNN_API const char *knn_last_error(void);
 /* A short name for a status: "ok", "invalid argument", "i/o error", ... */
-const char *knn_status_name(knn_status status);
+KNN_API const char *knn_status_name(knn_status status);
 
 /* Hard caps checked on every size read from a file or passed in. */
 /* Values per row: 2^24, 512 x 512 RGB photos (786,432 values) and far beyond; uint8 distances
@@ -110,16 +118,16 @@ typedef struct {
  *                 sorted order; DIR:SPLIT for DIR/SPLIT/class/image. JPEG, PNG, BMP, GIF,
  *                 PGM/PPM, decoded by stb_image and resized by stb_image_resize.
  * `opt` may be NULL (all rows, fine labels, labels required). */
-knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out);
+KNN_API knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out);
 
 /* Builds a data set from memory (copied). data: (count, dim) uint8, row-major.
  * labels: (count) in [0, num_classes), or NULL for an unlabelled set (then num_classes may be
  * 0). height * width * channels must equal dim (pass dim, 1, 1 for plain vectors). */
-knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
+KNN_API knn_status knn_dataset_create(size_t count, size_t dim, const uint8_t *data,
                               const int32_t *labels, int num_classes, int height, int width,
                               int channels, knn_dataset **out);
 /* The same for float32 features: data (count, dim) float32; every value must be finite. */
-knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
+KNN_API knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
                                   const int32_t *labels, int num_classes, knn_dataset **out);
 /* A data set over the caller's rows, not copied (e.g. a numpy array): row i of `dim` values
  * of `dtype` at rows + i x stride, with rows 64-byte aligned, stride a multiple of 64 of at
@@ -127,38 +135,38 @@ knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
  * outlive the data set and not change while it is searched; labels (count, or NULL) are
  * copied. Shape dim x 1 x 1. Where the layout does not fit, use knn_dataset_create (one
  * copy). */
-knn_status knn_dataset_view(size_t count, size_t dim, knn_dtype dtype, const void *rows,
+KNN_API knn_status knn_dataset_view(size_t count, size_t dim, knn_dtype dtype, const void *rows,
                             size_t stride, const int32_t *labels, int num_classes,
                             knn_dataset **out);
-void knn_dataset_free(knn_dataset *ds);
+KNN_API void knn_dataset_free(knn_dataset *ds);
 
-size_t knn_dataset_count(const knn_dataset *ds);    /* rows                              */
-size_t knn_dataset_dim(const knn_dataset *ds);      /* values per row                    */
-knn_dtype knn_dataset_dtype(const knn_dataset *ds); /* KNN_U8 or KNN_F32                 */
-int knn_dataset_height(const knn_dataset *ds);      /* image shape: height x width x ch. */
-int knn_dataset_width(const knn_dataset *ds);
-int knn_dataset_channels(const knn_dataset *ds);
-int knn_dataset_has_labels(const knn_dataset *ds);
-int knn_dataset_num_classes(const knn_dataset *ds); /* labels lie in [0, num_classes)    */
+KNN_API size_t knn_dataset_count(const knn_dataset *ds);    /* rows                              */
+KNN_API size_t knn_dataset_dim(const knn_dataset *ds);      /* values per row                    */
+KNN_API knn_dtype knn_dataset_dtype(const knn_dataset *ds); /* KNN_U8 or KNN_F32                 */
+KNN_API int knn_dataset_height(const knn_dataset *ds);      /* image shape: height x width x ch. */
+KNN_API int knn_dataset_width(const knn_dataset *ds);
+KNN_API int knn_dataset_channels(const knn_dataset *ds);
+KNN_API int knn_dataset_has_labels(const knn_dataset *ds);
+KNN_API int knn_dataset_num_classes(const knn_dataset *ds); /* labels lie in [0, num_classes)    */
 /* The name of a class, or NULL where the data set has none. */
-const char *knn_dataset_class_name(const knn_dataset *ds, int label);
+KNN_API const char *knn_dataset_class_name(const knn_dataset *ds, int label);
 /* Sets the class names (copied); `names` has num_classes entries. */
-knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names);
+KNN_API knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *const *names);
 /* Matches ds's classes to like's by name (a test or query set to its training set): every
  * label of ds is rewritten to the label of the class of the same name in like, and ds takes
  * like's class list. A class of ds that like lacks is an error naming them, unless
  * `unknown_wrong`: its rows are then labelled -1, which knn_metrics_compute counts as wrong.
  * Where either set has no class names, the labels are kept as they are (matched by number)
  * and must lie among like's classes. */
-knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, int unknown_wrong);
+KNN_API knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, int unknown_wrong);
 /* Sets the image conversion of `o` (width, height, channels, crop) to like's, where like holds
  * images (uint8, 1 or 3 channels); other fields untouched. Returns 1 if it did, else 0. */
-int knn_load_options_like(const knn_dataset *like, knn_load_options *o);
+KNN_API int knn_load_options_like(const knn_dataset *like, knn_load_options *o);
 /* Image folders: the file each row came from (NULL for other data sets). */
-const char *knn_dataset_path(const knn_dataset *ds, size_t i);
+KNN_API const char *knn_dataset_path(const knn_dataset *ds, size_t i);
 /* Images that could not be read and were skipped, each as "PATH: reason". */
-size_t knn_dataset_skipped(const knn_dataset *ds);
-const char *knn_dataset_skipped_reason(const knn_dataset *ds, size_t i);
+KNN_API size_t knn_dataset_skipped(const knn_dataset *ds);
+KNN_API const char *knn_dataset_skipped_reason(const knn_dataset *ds, size_t i);
 /* Photos: JPEG, PNG, BMP, GIF and binary PGM/PPM only, told by their first bytes before any
  * decoder runs; at most KNN_MAX_IMAGE_PIXELS pixels, checked before decoding, and at most
  * KNN_MAX_IMAGE_WORK bytes of decoded samples (pixels x channels x bytes per sample), so a
@@ -169,23 +177,23 @@ const char *knn_dataset_skipped_reason(const knn_dataset *ds, size_t i);
 #define KNN_MAX_IMAGE_FILE ((size_t)256 << 20)  /* 256 MiB of file                       */
 /* True if `path` is a regular file that starts like one of the formats above (only the first
  * bytes are read: no decoder runs). */
-int knn_is_image_file(const char *path);
+KNN_API int knn_is_image_file(const char *path);
 /* Loads image files as unlabelled queries, converted like `like` (its size, channels, and
  * crop): the way to classify photos with a model trained on an image folder. */
-knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset *like,
+KNN_API knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset *like,
                            knn_dataset **out);
 /* The same for one image held in memory (`size` bytes, e.g. an upload): a data set of one
  * unlabelled row. `name` names it in messages (may be NULL: "image"); no file is written. */
-knn_status knn_image_load_memory(const void *data, size_t size, const char *name,
+KNN_API knn_status knn_image_load_memory(const void *data, size_t size, const char *name,
                                  const knn_dataset *like, knn_dataset **out);
 /* Where the data came from, for messages ("/usr/share/.../train-images-idx3-ubyte.gz"). */
-const char *knn_dataset_source(const knn_dataset *ds);
+KNN_API const char *knn_dataset_source(const knn_dataset *ds);
 /* Row i: dim values (followed by zero padding; the pointer is 64-byte aligned); uint8 rows,
  * and float32 rows of a KNN_F32 data set (NULL for the other type). */
-const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i);
-const float *knn_dataset_row_f32(const knn_dataset *ds, size_t i);
+KNN_API const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i);
+KNN_API const float *knn_dataset_row_f32(const knn_dataset *ds, size_t i);
 /* Label of row i, or -1 for an unlabelled set. */
-int32_t knn_dataset_label(const knn_dataset *ds, size_t i);
+KNN_API int32_t knn_dataset_label(const knn_dataset *ds, size_t i);
 
 /* ---- search ---------------------------------------------------------------------------- */
 
@@ -205,16 +213,16 @@ typedef struct {
 } knn_params;
 
 /* k = 1, L2, uniform weights, nearest tie rule, default threads, no progress. */
-knn_params knn_params_default(void);
+KNN_API knn_params knn_params_default(void);
 
 /* Parses "l1" / "l2", "uniform" / "distance", "nearest" / "smallest-label".
  * Return KNN_ERR_ARG (with a message listing the valid names) for anything else. */
-knn_status knn_metric_parse(const char *name, knn_metric *out);
-knn_status knn_weights_parse(const char *name, knn_weights *out);
-knn_status knn_ties_parse(const char *name, knn_ties *out);
-const char *knn_metric_name(knn_metric m);
-const char *knn_weights_name(knn_weights w);
-const char *knn_ties_name(knn_ties t);
+KNN_API knn_status knn_metric_parse(const char *name, knn_metric *out);
+KNN_API knn_status knn_weights_parse(const char *name, knn_weights *out);
+KNN_API knn_status knn_ties_parse(const char *name, knn_ties *out);
+KNN_API const char *knn_metric_name(knn_metric m);
+KNN_API const char *knn_weights_name(knn_weights w);
+KNN_API const char *knn_ties_name(knn_ties t);
 
 typedef struct knn_neighbors knn_neighbors; /* opaque: (nq, k) sorted (index, distance) */
 
@@ -225,28 +233,28 @@ typedef struct knn_neighbors knn_neighbors; /* opaque: (nq, k) sorted (index, di
  * 12 more bytes, checked against the memory available like the lists (KNN_ERR_NOMEM when it
  * does not fit; the ranking never silently changes with the memory free). A label outside
  * [0, C) met during the search (a mapped model changed under it) is KNN_ERR_FORMAT. */
-knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
+KNN_API knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                       const knn_params *p, knn_neighbors **out);
-void knn_neighbors_free(knn_neighbors *nb);
-size_t knn_neighbors_count(const knn_neighbors *nb); /* nq */
-int knn_neighbors_k(const knn_neighbors *nb);
-knn_metric knn_neighbors_metric(const knn_neighbors *nb);
+KNN_API void knn_neighbors_free(knn_neighbors *nb);
+KNN_API size_t knn_neighbors_count(const knn_neighbors *nb); /* nq */
+KNN_API int knn_neighbors_k(const knn_neighbors *nb);
+KNN_API knn_metric knn_neighbors_metric(const knn_neighbors *nb);
 /* The j-th nearest training row of query q (0 <= j < k). */
-uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j);
+KNN_API uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j);
 /* Its distance as ordered: L1, or the squared L2 distance; exact integers for uint8 data, up
  * to 255^2 x KNN_MAX_DIM < 2^40. For float32 data these are the 32 bits of a non-negative
  * float (ordered like the floats), zero-extended. */
-uint64_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
+KNN_API uint64_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
 /* Its distance in the metric's own units: L1, or sqrt of the squared L2 distance. */
-double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);
+KNN_API double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);
 
 /* The distance kernels in use: "scalar", "avx2" or "avx512" (AVX-512 F, BW and VNNI).
  * By default the best this processor runs; the environment variable KNN_ISA, read at the
  * first search, can name a lesser one. Every choice gives the same results, bit for bit. */
-const char *knn_isa(void);
+KNN_API const char *knn_isa(void);
 /* Chooses the kernels for all later searches in this process: "scalar", "avx2", "avx512",
  * or "best". KNN_ERR_ARG if the name is unknown or this processor cannot run it. */
-knn_status knn_set_isa(const char *name);
+KNN_API knn_status knn_set_isa(const char *name);
 
 /* ---- vote ------------------------------------------------------------------------------ */
 
@@ -268,7 +276,7 @@ knn_status knn_set_isa(const char *name);
  *            ranking[q*C] == pred[q]. Neighbours that hold no such rows (those of
  *            cross-validation's own pass) list the classes without a vote by label.
  * C = knn_dataset_num_classes(train). */
-knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
+KNN_API knn_status knn_vote(const knn_dataset *train, const knn_neighbors *nb, const knn_params *p,
                     int32_t *pred, float *scores, int32_t *ranking);
 
 /* ---- metrics --------------------------------------------------------------------------- */
@@ -293,9 +301,9 @@ typedef struct {
 /* truth: (n) labels in [0, C), or -1 for a class the training set lacks (counted in the
  * total, always wrong, in no per-class count); ranking: (n, C) as knn_vote produces it.
  * Fills *m, which is released with knn_metrics_free. */
-knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, size_t n,
+KNN_API knn_status knn_metrics_compute(const int32_t *truth, const int32_t *ranking, size_t n,
                                int num_classes, knn_metrics *m);
-void knn_metrics_free(knn_metrics *m);
+KNN_API void knn_metrics_free(knn_metrics *m);
 
 /* ---- the classifier: search, vote and ranking in one object ----------------------------- */
 
@@ -306,18 +314,18 @@ typedef struct knn_predictions knn_predictions; /* opaque: neighbours, labels, s
  * class's share of the vote and the ranking of the classes (as knn_vote describes them). The
  * votes take 8 x C bytes a query, checked against the memory available first. `train` must
  * have labels. */
-knn_status knn_classify(const knn_dataset *train, const knn_dataset *queries,
+KNN_API knn_status knn_classify(const knn_dataset *train, const knn_dataset *queries,
                         const knn_params *p, knn_predictions **out);
-void knn_predictions_free(knn_predictions *r);
-size_t knn_predictions_count(const knn_predictions *r);   /* nq                             */
-int knn_predictions_classes(const knn_predictions *r);    /* C                              */
-int32_t knn_predictions_label(const knn_predictions *r, size_t q);      /* predicted class  */
-const float *knn_predictions_scores(const knn_predictions *r, size_t q); /* (C) vote shares */
-const int32_t *knn_predictions_ranking(const knn_predictions *r, size_t q); /* (C) best first */
-const knn_neighbors *knn_predictions_neighbors(const knn_predictions *r); /* owned by r     */
+KNN_API void knn_predictions_free(knn_predictions *r);
+KNN_API size_t knn_predictions_count(const knn_predictions *r);   /* nq                             */
+KNN_API int knn_predictions_classes(const knn_predictions *r);    /* C                              */
+KNN_API int32_t knn_predictions_label(const knn_predictions *r, size_t q);      /* predicted class  */
+KNN_API const float *knn_predictions_scores(const knn_predictions *r, size_t q); /* (C) vote shares */
+KNN_API const int32_t *knn_predictions_ranking(const knn_predictions *r, size_t q); /* (C) best first */
+KNN_API const knn_neighbors *knn_predictions_neighbors(const knn_predictions *r); /* owned by r     */
 /* Accuracy, top-5 accuracy, per-class counts and the confusion matrix of the predictions
  * against the queries' labels (-1: a class the training set lacks, always wrong). */
-knn_status knn_predictions_metrics(const knn_predictions *r, const knn_dataset *queries,
+KNN_API knn_status knn_predictions_metrics(const knn_predictions *r, const knn_dataset *queries,
                                    knn_metrics *m);
 
 /* ---- model files ----------------------------------------------------------------------- */
@@ -327,13 +335,13 @@ knn_status knn_predictions_metrics(const knn_predictions *r, const knn_dataset *
  * to a temporary name and renamed, so `path` is whole or untouched. The file has a versioned
  * header (magic "KNNMODEL", format version, sizes, a CRC-32 of the whole file) and is read
  * back by knn_dataset_load, which maps it into memory instead of copying it. */
-knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path);
+KNN_API knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path);
 /* The same model written to an open stream (front to back, once), for callers that handle
  * the file themselves (atomic replacement, signals). */
-knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f);
+KNN_API knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f);
 /* If ds was loaded from a model file: copies the model's k, metric, weights and ties into *p
  * (other fields untouched) and returns 1; otherwise returns 0. */
-int knn_model_params(const knn_dataset *ds, knn_params *p);
+KNN_API int knn_model_params(const knn_dataset *ds, knn_params *p);
 
 #define KNN_MODEL_VERSION 1
 
@@ -349,7 +357,7 @@ typedef enum {
 
 /* Assigns each of n rows to a fold: fold_of (n) in [0, folds). labels (n) are needed for
  * stratified folds only. 2 <= folds <= n; folds == n is leave-one-out. */
-knn_status knn_folds_assign(size_t n, const int32_t *labels, int folds, knn_fold_mode mode,
+KNN_API knn_status knn_folds_assign(size_t n, const int32_t *labels, int folds, knn_fold_mode mode,
                             uint64_t seed, int32_t *fold_of);
 
 typedef struct {
@@ -377,32 +385,32 @@ typedef struct knn_cv_result knn_cv_result; /* opaque */
  * largest K, every pair of rows in different folds costing one distance for both, and every
  * smaller K is read off the same sorted lists. Accuracies equal separate searches per fold
  * and per K exactly. */
-knn_status knn_cross_validate(const knn_dataset *train, const knn_cv_options *o,
+KNN_API knn_status knn_cross_validate(const knn_dataset *train, const knn_cv_options *o,
                               knn_cv_result **out);
-void knn_cv_result_free(knn_cv_result *r);
+KNN_API void knn_cv_result_free(knn_cv_result *r);
 /* Validation folds (1 in hold-out mode) and the rows in each. */
-int knn_cv_folds(const knn_cv_result *r);
-size_t knn_cv_fold_size(const knn_cv_result *r, int fold);
+KNN_API int knn_cv_folds(const knn_cv_result *r);
+KNN_API size_t knn_cv_fold_size(const knn_cv_result *r, int fold);
 /* Accuracy of metric o->metrics[m] and K o->ks[k] on validation fold f; its mean over the
  * folds and its standard deviation (population: divided by the number of folds). */
-double knn_cv_accuracy(const knn_cv_result *r, int m, int k, int fold);
-double knn_cv_mean(const knn_cv_result *r, int m, int k);
-double knn_cv_std(const knn_cv_result *r, int m, int k);
+KNN_API double knn_cv_accuracy(const knn_cv_result *r, int m, int k, int fold);
+KNN_API double knn_cv_mean(const knn_cv_result *r, int m, int k);
+KNN_API double knn_cv_std(const knn_cv_result *r, int m, int k);
 /* The best setting: the highest mean accuracy; ties go to the smaller K, then to the metric
  * listed first. Sets the indices into o->metrics and o->ks. */
-void knn_cv_best(const knn_cv_result *r, int *m, int *k);
+KNN_API void knn_cv_best(const knn_cv_result *r, int *m, int *k);
 
 /* `-k auto`: 5 stratified folds, seed 0, K in 1, 3, 5, 8, 10, 12, 15, 20, 50, 100 (the
  * lecture's plot), both metrics, uniform weights, nearest tie rule, default threads. */
-knn_cv_options knn_cv_options_default(void);
+KNN_API knn_cv_options knn_cv_options_default(void);
 /* The Ks of o->ks (in order) that every fold of `train` leaves enough training rows for,
  * written to ks (room for o->nk); returns how many. */
-int knn_cv_usable_ks(const knn_dataset *train, const knn_cv_options *o, int *ks);
+KNN_API int knn_cv_usable_ks(const knn_dataset *train, const knn_cv_options *o, int *ks);
 /* Chooses K and the metric by cross-validation on train (o's folds, Ks and metrics; the
  * weights and tie rule are o's) and sets p->k and p->metric to the best; *out (optional)
  * receives the cross-validation, for a table or the plot. o->ks must all be usable (see
  * knn_cv_usable_ks). */
-knn_status knn_choose_k(const knn_dataset *train, const knn_cv_options *o, knn_params *p,
+KNN_API knn_status knn_choose_k(const knn_dataset *train, const knn_cv_options *o, knn_params *p,
                         knn_cv_result **out);
 
 /* ---- few-shot episodes ----------------------------------------------------------------- */
@@ -431,28 +439,28 @@ typedef struct {
 
 /* 5-way 1-shot, 15 queries per class, 1000 episodes, seed 0, k = 1, L2, uniform weights,
  * nearest tie rule, default threads, no progress. */
-knn_fewshot_options knn_fewshot_options_default(void);
+KNN_API knn_fewshot_options knn_fewshot_options_default(void);
 
 typedef struct knn_fewshot_result knn_fewshot_result; /* opaque */
 
 /* Runs o->episodes episodes on `ds` (which must have labels). KNN_ERR_ARG, with a message
  * naming the data set and a setting that would work, when the data cannot hold an episode:
  * fewer than o->way classes with shot + query images, k above way x shot, and the like. */
-knn_status knn_fewshot(const knn_dataset *ds, const knn_fewshot_options *o,
+KNN_API knn_status knn_fewshot(const knn_dataset *ds, const knn_fewshot_options *o,
                        knn_fewshot_result **out);
-void knn_fewshot_result_free(knn_fewshot_result *r);
-int knn_fewshot_episodes(const knn_fewshot_result *r);
+KNN_API void knn_fewshot_result_free(knn_fewshot_result *r);
+KNN_API int knn_fewshot_episodes(const knn_fewshot_result *r);
 /* Classes with at least shot + query images: those episodes draw from. */
-int knn_fewshot_classes(const knn_fewshot_result *r);
+KNN_API int knn_fewshot_classes(const knn_fewshot_result *r);
 /* Episode e's correct queries (of way x query) and its accuracy. */
-size_t knn_fewshot_correct(const knn_fewshot_result *r, int e);
-double knn_fewshot_accuracy(const knn_fewshot_result *r, int e);
+KNN_API size_t knn_fewshot_correct(const knn_fewshot_result *r, int e);
+KNN_API double knn_fewshot_accuracy(const knn_fewshot_result *r, int e);
 /* Over the episodes: the mean accuracy, its sample standard deviation (divided by
  * episodes - 1; 0 for one episode) and the half-width of the 95% confidence interval of the
  * mean, 1.96 x std / sqrt(episodes), as few-shot papers report it. */
-double knn_fewshot_mean(const knn_fewshot_result *r);
-double knn_fewshot_std(const knn_fewshot_result *r);
-double knn_fewshot_ci95(const knn_fewshot_result *r);
+KNN_API double knn_fewshot_mean(const knn_fewshot_result *r);
+KNN_API double knn_fewshot_std(const knn_fewshot_result *r);
+KNN_API double knn_fewshot_ci95(const knn_fewshot_result *r);
 
 #ifdef __cplusplus
 }
