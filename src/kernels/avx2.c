@@ -58,20 +58,21 @@ static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int 
         }
 }
 
-static inline __attribute__((always_inline)) void block(int metric, int qb, int tb,
+static inline __attribute__((always_inline)) void block(knn__tile_metric metric, int qb,
+                                                        int tb,
                                                         const uint8_t *q, const uint8_t *t,
                                                         size_t len, size_t stride,
                                                         uint32_t res[4][4])
 {
-    if (metric >= 2) {
-        block_f32(metric == 3, qb, tb, q, t, len, stride, res);
+    if (metric == KNN__TILE_L1_F32 || metric == KNN__TILE_L2_F32) {
+        block_f32(metric == KNN__TILE_L2_F32, qb, tb, q, t, len, stride, res);
         return;
     }
     __m256i acc[4][4];
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
             acc[i][j] = _mm256_setzero_si256();
-    if (metric == 0) {
+    if (metric == KNN__TILE_L1_U8) {
         for (size_t d = 0; d < len; d += 32) {
             __m256i tv[4];
             for (int j = 0; j < tb; j++)
@@ -102,7 +103,8 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
             res[i][j] = hsum_epi32(acc[i][j]);
 }
 
+#define KNN__ISA avx2
 #include "tile.h"
 
-const knn__kernels knn__kernels_avx2 = {"avx2", l1_tile, l2_tile, knn__sqnorm_u8,
-                                        l1_f32_tile, l2_f32_tile};
+const knn__kernels knn__kernels_avx2 = {"avx2",           l1_u8_tile_avx2,  l2_u8_tile_avx2,
+                                        knn__sqnorm_u8,   l1_f32_tile_avx2, l2_f32_tile_avx2};

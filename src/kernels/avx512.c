@@ -48,13 +48,14 @@ static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int 
         }
 }
 
-static inline __attribute__((always_inline)) void block(int metric, int qb, int tb,
+static inline __attribute__((always_inline)) void block(knn__tile_metric metric, int qb,
+                                                        int tb,
                                                         const uint8_t *q, const uint8_t *t,
                                                         size_t len, size_t stride,
                                                         uint32_t res[4][4])
 {
-    if (metric >= 2) {
-        block_f32(metric == 3, qb, tb, q, t, len, stride, res);
+    if (metric == KNN__TILE_L1_F32 || metric == KNN__TILE_L2_F32) {
+        block_f32(metric == KNN__TILE_L2_F32, qb, tb, q, t, len, stride, res);
         return;
     }
     __m512i acc[4][4];
@@ -68,7 +69,7 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
             tv[j] = _mm512_load_si512((const void *)(t + (size_t)j * stride + d));
         for (int i = 0; i < qb; i++) {
             __m512i qv = _mm512_load_si512((const void *)(q + (size_t)i * stride + d));
-            if (metric == 0) {
+            if (metric == KNN__TILE_L1_U8) {
                 for (int j = 0; j < tb; j++)
                     acc[i][j] = _mm512_add_epi64(acc[i][j], _mm512_sad_epu8(qv, tv[j]));
             } else {
@@ -83,8 +84,12 @@ static inline __attribute__((always_inline)) void block(int metric, int qb, int 
             res[i][j] = (uint32_t)_mm512_reduce_add_epi32(acc[i][j]);
 }
 
+#define KNN__ISA avx512
 #include "tile.h"
 
-const knn__kernels knn__kernels_avx512 = {"avx512", l1_tile, l2_tile,
-                                          knn__sqnorm_minus_256sum_u8, l1_f32_tile,
-                                          l2_f32_tile};
+const knn__kernels knn__kernels_avx512 = {"avx512",
+                                          l1_u8_tile_avx512,
+                                          l2_u8_tile_avx512,
+                                          knn__sqnorm_minus_256sum_u8,
+                                          l1_f32_tile_avx512,
+                                          l2_f32_tile_avx512};

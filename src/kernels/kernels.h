@@ -28,6 +28,14 @@
  * VNNI kernel's signed partial sums below 2^31, see avx512.c) up to 65,536 values. */
 #define KNN__CHUNK ((size_t)65536)
 
+/* What a tile computes; the SIMD files' block functions take it as a compile-time constant. */
+typedef enum {
+    KNN__TILE_L1_U8,  /* sum |a - b| of uint8 rows                                  */
+    KNN__TILE_L2_U8,  /* |q|^2 + n(t) - 2 d(q, t): the dot terms, finished with norms */
+    KNN__TILE_L1_F32, /* float32 rows; the tile holds the float sums' bits          */
+    KNN__TILE_L2_F32
+} knn__tile_metric;
+
 /* out: (nq, nt) row-major, out[i * nt + j] = distance(query i, train j) over bytes [0, len)
  * of the rows, which lie `stride` bytes apart; uint8 tiles need len <= KNN__CHUNK.
  * qnorm: (nq) squared norms |q|^2; tnorm: (nt) the table's train_norms, of the same bytes;

@@ -77,7 +77,7 @@ void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t len, size
     }
 }
 
-static void l1_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+static void l1_u8_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
                            size_t len, size_t stride, const uint32_t *qnorm,
                            const uint32_t *tnorm, uint32_t *out)
 {
@@ -88,7 +88,7 @@ static void l1_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *tra
             out[i * nt + j] = sad_u8(queries + i * stride, train + j * stride, len);
 }
 
-static void l2_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+static void l2_u8_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
                            size_t len, size_t stride, const uint32_t *qnorm,
                            const uint32_t *tnorm, uint32_t *out)
 {
@@ -129,6 +129,6 @@ static void l2_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t 
     f32_tile_scalar(knn__l2sq_f32_scalar, queries, nq, train, nt, len, stride, out);
 }
 
-const knn__kernels knn__kernels_scalar = {"scalar",           l1_tile_scalar,
-                                          l2_tile_scalar,     knn__sqnorm_u8,
+const knn__kernels knn__kernels_scalar = {"scalar",           l1_u8_tile_scalar,
+                                          l2_u8_tile_scalar,     knn__sqnorm_u8,
                                           l1_f32_tile_scalar, l2_f32_tile_scalar};

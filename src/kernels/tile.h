@@ -1,32 +1,39 @@
 /* tile.h: the register-blocked tile loop shared by the SIMD kernel files. Each file includes
  * it after defining, for its instruction set,
- *     static inline void block(int metric, int qb, int tb, const uint8_t *q, const uint8_t *t,
- *                              size_t len, size_t stride, uint32_t res[4][4]);
+ *     #define KNN__ISA avx2        (the suffix of the kernels' names: l1_u8_tile_avx2, ...)
+ *     static inline void block(knn__tile_metric metric, int qb, int tb, const uint8_t *q,
+ *                              const uint8_t *t, size_t len, size_t stride,
+ *                              uint32_t res[4][4]);
  * which computes the qb x tb (at most 4 x 4) L1 distances or L2 dot terms between the first
  * `len` bytes of rows q[0..qb) and t[0..tb), rows `stride` bytes apart, all in registers, with
- * one load of each row chunk feeding qb or tb operations. metric: 0 = uint8 L1, 1 = uint8 L2
- * (dot terms, finished here with the norms), 2 = float32 L1, 3 = float32 L2 (res holds the
- * float distances' bits). The loop below tiles nq x nt into QB x TB blocks plus edges; being always
- * inlined with constant block sizes, each call compiles to its own unrolled block. It
- * defines the file's l1_tile and l2_tile, for the file's kernel table. */
+ * one load of each row chunk feeding qb or tb operations (for L2 on uint8, the dot terms,
+ * finished here with the norms; for float32, res holds the float distances' bits). The loop
+ * below tiles nq x nt into QB x TB blocks plus edges; being always inlined with constant
+ * block sizes, each call compiles to its own unrolled block. It
+ * defines the file's four tile kernels, named by metric, type and instruction set
+ * (l2_u8_tile_avx512), so that a profile tells them apart, for the file's kernel table. */
 #ifndef KNN_TILE_H
 #define KNN_TILE_H
 
 #define KNN__INLINE static inline __attribute__((always_inline))
+#define KNN__CAT2(a, b) a##_##b
+#define KNN__CAT(a, b) KNN__CAT2(a, b)
+#define KNN__KERNEL(name) KNN__CAT(name, KNN__ISA)
 
 /* Writes block (i0, j0) of the tile; the norms are read for L2 only (NULL for L1). */
-KNN__INLINE void store_block(int metric, int qb, int tb, const uint32_t res[4][4],
+KNN__INLINE void store_block(knn__tile_metric metric, int qb, int tb, const uint32_t res[4][4],
                              const uint32_t *qnorm, const uint32_t *tnorm, size_t i0,
                              size_t j0, uint32_t *out, size_t nt)
 {
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
             out[(i0 + (size_t)i) * nt + j0 + (size_t)j] =
-                metric != 1 ? res[i][j]
+                metric != KNN__TILE_L2_U8 ? res[i][j]
                             : qnorm[i0 + (size_t)i] + tnorm[j0 + (size_t)j] - 2u * res[i][j];
 }
 
-KNN__INLINE void tile_loop(int metric, const uint8_t *queries, size_t nq, const uint8_t *train,
+KNN__INLINE void tile_loop(knn__tile_metric metric, const uint8_t *queries, size_t nq,
+                           const uint8_t *train,
                            size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                            const uint32_t *tnorm, uint32_t *out)
 {
@@ -58,32 +65,32 @@ KNN__INLINE void tile_loop(int metric, const uint8_t *queries, size_t nq, const 
     }
 }
 
-static void l1_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+static void KNN__KERNEL(l1_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
                     size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
                     uint32_t *out)
 {
-    tile_loop(0, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
+    tile_loop(KNN__TILE_L1_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
-static void l2_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+static void KNN__KERNEL(l2_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
                     size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
                     uint32_t *out)
 {
-    tile_loop(1, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
+    tile_loop(KNN__TILE_L2_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
-static void l1_f32_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+static void KNN__KERNEL(l1_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
                         size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
                         uint32_t *out)
 {
-    tile_loop(2, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
+    tile_loop(KNN__TILE_L1_F32, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
-static void l2_f32_tile(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
+static void KNN__KERNEL(l2_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
                         size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
                         uint32_t *out)
 {
-    tile_loop(3, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
+    tile_loop(KNN__TILE_L2_F32, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
 #endif
