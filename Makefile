@@ -83,9 +83,10 @@ deps-test:
 deps-demo:
 	sh scripts/deps.sh demo
 
-# Unit tests (C); the command line on fixtures and bad input; fetch and serve against local
-# servers; the browser pages; Fashion-MNIST against an exact numpy reference (skipped with a
-# message where the data or numpy is absent); then the sanitizer, fuzzing and valgrind runs.
+# Unit tests (C) and the shared library's exports; the command line on fixtures and bad input;
+# fetch and serve against local servers; the browser pages; Fashion-MNIST against an exact
+# numpy reference and the Python package against scikit-learn (each skipped with a message
+# where what it needs is absent); then the sanitizer, fuzzing and valgrind runs.
 test: deps-test all $(B)/test_unit check-exports
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
@@ -97,6 +98,7 @@ test: deps-test all $(B)/test_unit check-exports
 	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
 	 else echo "SKIP browser: node is not installed"; fi
 	$(PYTHON) tests/test_fashion_mnist.py
+	$(PYTHON) tests/test_python.py
 	$(MAKE) --no-print-directory check-asan fuzz-quick check-valgrind
 
 demo: deps-demo all

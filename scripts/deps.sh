@@ -6,7 +6,9 @@
 #   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
 #   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
 #                              without OpenBLAS numpy falls back to the slow reference BLAS),
-#                              Chromium and playwright-core (npm) for the browser tests
+#                              Chromium and playwright-core (npm) for the browser tests,
+#                              python3-dev, -setuptools, -venv and scikit-learn (the Python
+#                              package's build and its reference)
 # Build packages are required; the data set and numpy are optional (the tests that need them
 # say they skip), so failing to install those only warns. Called by `make demo` and `make test`;
 # plain `make` never installs anything.
@@ -17,7 +19,7 @@ optional=""
 case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
-test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium" ;;
+test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn" ;;
 *) echo "usage: sh scripts/deps.sh build|demo|test" >&2; exit 2 ;;
 esac
 
