@@ -503,7 +503,8 @@ size_t knn_cv_fold_size(const knn_cv_result *r, int fold) { return r->fold_size[
 
 double knn_cv_accuracy(const knn_cv_result *r, int m, int k, int fold)
 {
-    size_t c = r->correct[((size_t)m * (size_t)r->nk + (size_t)k) * (size_t)r->folds + (size_t)fold];
+    const size_t cell = ((size_t)m * (size_t)r->nk + (size_t)k) * (size_t)r->folds + (size_t)fold;
+    size_t c = r->correct[cell];
     return r->fold_size[fold] ? (double)c / (double)r->fold_size[fold] : 0.0;
 }
 

@@ -86,7 +86,8 @@ static knn_status read_class_names(const char *first_batch, const char *name, kn
         else if (len > 0 && n == ds->num_classes)
             st = knn__fail(KNN_ERR_FORMAT, "%s: more than %d class names", path,
                            ds->num_classes);
-        else if (len > 0 && !(names[n++] = knn__asprintf("%.*s", (int)len, (const char *)text + at)))
+        else if (len > 0 &&
+                 !(names[n++] = knn__asprintf("%.*s", (int)len, (const char *)text + at)))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
         at = line_end + 1;
     }

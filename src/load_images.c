@@ -291,7 +291,8 @@ static knn_status walk_folder(const char *root, const char *rel, int level,
 {
     char *dir = *rel ? knn__asprintf("%s/%s", root, rel) : knn__strdup(root);
     knn__name_list files = {0}, dirs = {0};
-    knn_status st = dir ? knn__list_dir(dir, false, &files) : knn__fail(KNN_ERR_NOMEM, "out of memory");
+    knn_status st = dir ? knn__list_dir(dir, false, &files)
+                        : knn__fail(KNN_ERR_NOMEM, "out of memory");
     if (!st)
         st = knn__list_dir(dir, true, &dirs);
     const int depth = opt->class_depth;
@@ -363,9 +364,9 @@ static knn_status note_empty_classes(knn_dataset *ds, const char *root, knn__nam
         count[ds->labels[i]]++;
     knn_status st = KNN_OK;
     for (int c = 0; !st && c < ds->num_classes; c++)
-        if (!count[c] && !knn__list_push(notes, knn__asprintf("%s/%s: class %s has no readable image",
-                                                         root, ds->class_names[c],
-                                                         ds->class_names[c])))
+        if (!count[c] &&
+            !knn__list_push(notes, knn__asprintf("%s/%s: class %s has no readable image", root,
+                                                 ds->class_names[c], ds->class_names[c])))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     free(count);
     return st;

@@ -295,6 +295,132 @@ static char **read_strings(const char *p, uint64_t bytes, size_t n)
     return out;
 }
 
+/* The header's own fields: magic, version, the file's length, and sizes that add up to
+ * exactly the file, in overflow-safe arithmetic (every factor is capped first). */
+static knn_status check_header(const char *path, const model_header *h, size_t bytes)
+{
+    if (memcmp(h->magic, MAGIC, 8) != 0)
+        return knn__fail(KNN_ERR_FORMAT, "%s: not a knn model file", path);
+    if (h->version > KNN_MODEL_VERSION)
+        return knn__fail(KNN_ERR_FORMAT,
+                         "%s: model file version %u is newer than this knn reads (%d); use a "
+                         "newer knn",
+                         path, h->version, KNN_MODEL_VERSION);
+    if (h->version < 1 || h->header_bytes != HEADER_BYTES)
+        return knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header", path);
+    if (h->file_bytes != bytes)
+        return knn__fail(KNN_ERR_FORMAT, "%s: the model file has %zu bytes, its header says "
+                                         "%llu: truncated or corrupt",
+                         path, bytes, (unsigned long long)h->file_bytes);
+    const uint64_t expect_stride = align64(h->dim * (h->dtype == KNN_F32 ? 4 : 1));
+    bool sizes = h->dim >= 1 && h->dim <= KNN_MAX_DIM && h->count <= KNN_MAX_ROWS &&
+                 (h->dtype == KNN_U8 || h->dtype == KNN_F32) && h->stride == expect_stride &&
+                 h->num_classes >= 0 && h->num_classes <= KNN_MAX_CLASSES &&
+                 (h->has_labels == 0 || h->num_classes >= 1) && h->height >= 1 &&
+                 h->width >= 1 && h->channels >= 1 &&
+                 (uint64_t)h->height * (uint64_t)h->width * (uint64_t)h->channels == h->dim &&
+                 h->k >= 1 && (h->metric == KNN_L1 || h->metric == KNN_L2) &&
+                 (h->weights == 0 || h->weights == 1) && (h->ties == 0 || h->ties == 1);
+    const uint64_t rows_bytes = h->count * h->stride; /* < 2^31 x 2^26: no overflow */
+    const uint64_t labels_end = h->labels_offset + (h->has_labels ? h->count * 4 : 0);
+    sizes = sizes && h->rows_offset == HEADER_BYTES &&
+            h->labels_offset == h->rows_offset + rows_bytes && labels_end <= h->names_offset &&
+            h->names_offset % 64 == 0 && h->names_offset <= bytes &&
+            h->names_bytes <= bytes - h->names_offset &&
+            h->names_offset + h->names_bytes <= h->paths_offset && h->paths_offset <= bytes &&
+            h->paths_offset + h->paths_bytes == bytes;
+    return sizes ? KNN_OK
+                 : knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (sizes do not add up)",
+                             path);
+}
+
+/* The CRC-32 of the whole file with the checksum field taken as zero. */
+static knn_status check_checksum(const char *path, const model_header *h, const void *map,
+                                 size_t bytes)
+{
+    model_header zeroed = *h;
+    zeroed.checksum = 0;
+    unsigned char header[HEADER_BYTES];
+    memcpy(header, map, HEADER_BYTES);
+    memcpy(header, &zeroed, sizeof zeroed);
+    uLong crc = crc32(crc32(0, Z_NULL, 0), header, HEADER_BYTES);
+    for (size_t at = HEADER_BYTES; at < bytes;) {
+        size_t chunk = bytes - at > (1u << 30) ? (1u << 30) : bytes - at;
+        crc = crc32(crc, (const unsigned char *)map + at, (uInt)chunk);
+        at += chunk;
+    }
+    return crc == h->checksum
+               ? KNN_OK
+               : knn__fail(KNN_ERR_FORMAT, "%s: checksum mismatch: the model file is corrupt",
+                           path);
+}
+
+/* What the kernels and the vote rely on, row by row: zero padding (kernels sum whole padded
+ * rows), finite floats, labels among the classes. */
+static knn_status check_rows(const char *path, const model_header *h, const knn_dataset *ds)
+{
+    const size_t row_bytes = h->dim * (h->dtype == KNN_F32 ? 4 : 1);
+    for (size_t i = 0; i < h->count; i++) {
+        const uint8_t *row = ds->rows + i * h->stride;
+        for (size_t b = row_bytes; b < h->stride; b++)
+            if (row[b])
+                return knn__fail(KNN_ERR_FORMAT, "%s: row %zu has non-zero padding", path, i);
+        for (size_t d = 0; h->dtype == KNN_F32 && d < h->dim; d++) {
+            float v;
+            memcpy(&v, row + 4 * d, 4);
+            if (!isfinite(v))
+                return knn__fail(KNN_ERR_FORMAT, "%s: value %zu of row %zu is not finite",
+                                 path, d, i);
+        }
+    }
+    for (size_t i = 0; ds->labels && i < h->count; i++)
+        if (ds->labels[i] < 0 || ds->labels[i] >= h->num_classes)
+            return knn__fail(KNN_ERR_FORMAT, "%s: label %d of row %zu is outside 0..%d", path,
+                             (int)ds->labels[i], i, h->num_classes - 1);
+    return KNN_OK;
+}
+
+/* The data set over the checked file: rows and labels in place, settings from the header,
+ * class names and the first `count` image paths copied out. */
+static knn_status build_dataset(const char *path, const model_header *h, void *map,
+                                size_t count, knn_dataset *ds)
+{
+    ds->count = count;
+    ds->dim = h->dim;
+    ds->dtype = (knn_dtype)h->dtype;
+    ds->stride = h->stride;
+    ds->rows = (uint8_t *)map + h->rows_offset; /* read-only: the search never writes */
+    ds->labels = h->has_labels ? (int32_t *)(void *)((uint8_t *)map + h->labels_offset) : NULL;
+    ds->num_classes = h->num_classes;
+    ds->height = h->height;
+    ds->width = h->width;
+    ds->channels = h->channels;
+    ds->crop = h->crop;
+    ds->is_model = true;
+    ds->model_k = h->k;
+    ds->model_metric = h->metric;
+    ds->model_weights = h->weights;
+    ds->model_ties = h->ties;
+    if (!(ds->source = knn__strdup(path)))
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    knn_status st = check_rows(path, h, ds);
+    const char *base = map;
+    if (!st && h->names_bytes &&
+        !(ds->class_names = read_strings(base + h->names_offset, h->names_bytes,
+                                         (size_t)h->num_classes)))
+        st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt class names", path);
+    char **paths = NULL;
+    if (!st && h->paths_bytes &&
+        !(paths = read_strings(base + h->paths_offset, h->paths_bytes, h->count)))
+        st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt image paths", path);
+    if (paths) { /* keep the first `count` of them */
+        for (size_t i = count; i < h->count; i++)
+            free(paths[i]);
+        ds->paths = paths;
+    }
+    return st;
+}
+
 knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_dataset **out)
 {
     *out = NULL;
@@ -306,130 +432,28 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
         return st;
     model_header h;
     memcpy(&h, map, sizeof h);
-    uint64_t rows_bytes = 0, labels_end = 0, expect_stride = 0;
-    if (memcmp(h.magic, MAGIC, 8) != 0)
-        st = knn__fail(KNN_ERR_FORMAT, "%s: not a knn model file", path);
-    else if (h.version > KNN_MODEL_VERSION)
-        st = knn__fail(KNN_ERR_FORMAT,
-                       "%s: model file version %u is newer than this knn reads (%d); use a "
-                       "newer knn",
-                       path, h.version, KNN_MODEL_VERSION);
-    else if (h.version < 1 || h.header_bytes != HEADER_BYTES)
-        st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header", path);
-    else if (h.file_bytes != bytes)
-        st = knn__fail(KNN_ERR_FORMAT, "%s: the model file has %zu bytes, its header says %llu: "
-                                       "truncated or corrupt",
-                       path, bytes, (unsigned long long)h.file_bytes);
-    if (!st) {
-        expect_stride = align64(h.dim * (h.dtype == KNN_F32 ? 4 : 1));
-        bool sizes = h.dim >= 1 && h.dim <= KNN_MAX_DIM && h.count <= KNN_MAX_ROWS &&
-                     (h.dtype == KNN_U8 || h.dtype == KNN_F32) && h.stride == expect_stride &&
-                     h.num_classes >= 0 && h.num_classes <= KNN_MAX_CLASSES &&
-                     (h.has_labels == 0 || h.num_classes >= 1) && h.height >= 1 &&
-                     h.width >= 1 && h.channels >= 1 &&
-                     (uint64_t)h.height * (uint64_t)h.width * (uint64_t)h.channels == h.dim &&
-                     h.k >= 1 && (h.metric == KNN_L1 || h.metric == KNN_L2) &&
-                     (h.weights == 0 || h.weights == 1) && (h.ties == 0 || h.ties == 1);
-        rows_bytes = h.count * h.stride; /* < 2^31 x 2^26: no overflow */
-        labels_end = h.labels_offset + (h.has_labels ? h.count * 4 : 0);
-        sizes = sizes && h.rows_offset == HEADER_BYTES &&
-                h.labels_offset == h.rows_offset + rows_bytes && labels_end <= h.names_offset &&
-                h.names_offset % 64 == 0 && h.names_offset <= bytes &&
-                h.names_bytes <= bytes - h.names_offset &&
-                h.names_offset + h.names_bytes <= h.paths_offset && h.paths_offset <= bytes &&
-                h.paths_offset + h.paths_bytes == bytes;
-        if (!sizes)
-            st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (sizes do not add up)",
-                           path);
-    }
-    if (!st) {
-        uLong crc = crc32(0, Z_NULL, 0);
-        model_header zeroed = h;
-        zeroed.checksum = 0;
-        unsigned char header[HEADER_BYTES];
-        memcpy(header, map, HEADER_BYTES);
-        memcpy(header, &zeroed, sizeof zeroed);
-        crc = crc32(crc, header, HEADER_BYTES);
-        for (size_t at = HEADER_BYTES; at < bytes;) {
-            size_t chunk = bytes - at > (1u << 30) ? (1u << 30) : bytes - at;
-            crc = crc32(crc, (const unsigned char *)map + at, (uInt)chunk);
-            at += chunk;
-        }
-        if (crc != h.checksum)
-            st = knn__fail(KNN_ERR_FORMAT, "%s: checksum mismatch: the model file is corrupt",
-                           path);
-    }
     knn_dataset *ds = NULL;
-    if (!st && !(ds = calloc(1, sizeof *ds)))
+    if (!(st = check_header(path, &h, bytes)) && !(st = check_checksum(path, &h, map, bytes)) &&
+        !(ds = calloc(1, sizeof *ds)))
         st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-    if (!st) {
+    if (ds) { /* from here the data set owns the mapping (or the copy) */
         ds->map = map;
         ds->map_bytes = bytes;
         ds->map_is_copy = copy;
-        ds->count = opt->limit && opt->limit < h.count ? opt->limit : h.count;
-        ds->dim = h.dim;
-        ds->dtype = (knn_dtype)h.dtype;
-        ds->stride = h.stride;
-        ds->rows = (uint8_t *)map + h.rows_offset; /* read-only: the search never writes */
-        ds->labels = h.has_labels ? (int32_t *)(void *)((uint8_t *)map + h.labels_offset) : NULL;
-        ds->num_classes = h.num_classes;
-        ds->height = h.height;
-        ds->width = h.width;
-        ds->channels = h.channels;
-        ds->crop = h.crop;
-        ds->is_model = true;
-        ds->model_k = h.k;
-        ds->model_metric = h.metric;
-        ds->model_weights = h.weights;
-        ds->model_ties = h.ties;
-        ds->source = knn__strdup(path);
-        if (!ds->source)
-            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-        /* the kernels sum whole padded rows: the padding must be zeros, floats finite */
-        const size_t row_bytes = h.dim * (h.dtype == KNN_F32 ? 4 : 1);
-        for (size_t i = 0; !st && i < h.count; i++) {
-            const uint8_t *row = ds->rows + i * h.stride;
-            for (size_t b = row_bytes; b < h.stride && !st; b++)
-                if (row[b])
-                    st = knn__fail(KNN_ERR_FORMAT, "%s: row %zu has non-zero padding", path, i);
-            for (size_t d = 0; h.dtype == KNN_F32 && d < h.dim && !st; d++) {
-                float v;
-                memcpy(&v, row + 4 * d, 4);
-                if (!isfinite(v))
-                    st = knn__fail(KNN_ERR_FORMAT, "%s: value %zu of row %zu is not finite",
-                                   path, d, i);
-            }
-        }
-        for (size_t i = 0; !st && ds->labels && i < h.count; i++)
-            if (ds->labels[i] < 0 || ds->labels[i] >= h.num_classes)
-                st = knn__fail(KNN_ERR_FORMAT, "%s: label %d of row %zu is outside 0..%d", path,
-                               (int)ds->labels[i], i, h.num_classes - 1);
-        const char *base = map;
-        if (!st && h.names_bytes &&
-            !(ds->class_names = read_strings(base + h.names_offset, h.names_bytes,
-                                             (size_t)h.num_classes)))
-            st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt class names", path);
-        char **paths = NULL;
-        if (!st && h.paths_bytes &&
-            !(paths = read_strings(base + h.paths_offset, h.paths_bytes, h.count)))
-            st = knn__fail(KNN_ERR_FORMAT, "%s: corrupt image paths", path);
-        if (paths) { /* keep the first `count` of them */
-            for (size_t i = ds->count; i < h.count; i++)
-                free(paths[i]);
-            ds->paths = paths;
-        }
+        st = build_dataset(path, &h, map, opt->limit && opt->limit < h.count ? opt->limit : h.count,
+                           ds);
     }
-    if (st) {
-        if (ds)
-            knn_dataset_free(ds); /* unmaps, or frees the copy */
-        else if (copy)
-            free(map);
-        else
-            munmap(map, bytes);
-        return st;
+    if (!st) {
+        *out = ds;
+        return KNN_OK;
     }
-    *out = ds;
-    return KNN_OK;
+    if (ds)
+        knn_dataset_free(ds); /* unmaps, or frees the copy */
+    else if (copy)
+        free(map);
+    else
+        munmap(map, bytes);
+    return st;
 }
 
 int knn_model_params(const knn_dataset *ds, knn_params *p)

@@ -65,30 +65,30 @@ KNN__INLINE void tile_loop(knn__tile_metric metric, const uint8_t *queries, size
     }
 }
 
-static void KNN__KERNEL(l1_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                    size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                    uint32_t *out)
+static void KNN__KERNEL(l1_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
+                                    size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
+                                    const uint32_t *tnorm, uint32_t *out)
 {
     tile_loop(KNN__TILE_L1_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
-static void KNN__KERNEL(l2_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                    size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                    uint32_t *out)
+static void KNN__KERNEL(l2_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
+                                    size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
+                                    const uint32_t *tnorm, uint32_t *out)
 {
     tile_loop(KNN__TILE_L2_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
-static void KNN__KERNEL(l1_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                        size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                        uint32_t *out)
+static void KNN__KERNEL(l1_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
+                                     size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
+                                     const uint32_t *tnorm, uint32_t *out)
 {
     tile_loop(KNN__TILE_L1_F32, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
-static void KNN__KERNEL(l2_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train, size_t nt,
-                        size_t len, size_t stride, const uint32_t *qnorm, const uint32_t *tnorm,
-                        uint32_t *out)
+static void KNN__KERNEL(l2_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
+                                     size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
+                                     const uint32_t *tnorm, uint32_t *out)
 {
     tile_loop(KNN__TILE_L2_F32, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
