@@ -159,6 +159,9 @@ const char *knn__image_format(const uint8_t *data, size_t size);
  * before decoding. Returns NULL, or a malloc'd reason (without the file's name). */
 char *knn__image_decode(const uint8_t *data, size_t size, int want, uint8_t **pixels,
                         int *width, int *height, int *channels);
+/* dir + "/" + name in a malloc'd string, no slash doubled, just name when dir is "" (NULL
+ * when out of memory): the one way the library joins paths (load.c). */
+char *knn__path_join(const char *dir, const char *name);
 /* A malloc'd printf. NULL when out of memory. */
 char *knn__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

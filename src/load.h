@@ -20,7 +20,5 @@ extern const char *const knn__fashion_mnist_names[10];
 extern const char *const knn__mnist_names[10];
 extern const char *const knn__kmnist_names[10];
 
-/* dir + "/" + name in a malloc'd string (NULL when out of memory). */
-char *knn__path_join(const char *dir, const char *name);
 
 #endif

@@ -65,7 +65,7 @@ knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out)
     for (struct dirent *e; !st && (e = readdir(d));) {
         if (e->d_name[0] == '.')
             continue;
-        char *path = knn__asprintf("%s/%s", dir, e->d_name);
+        char *path = knn__path_join(dir, e->d_name);
         struct stat sb;
         bool found = path && stat(path, &sb) == 0; /* a broken link is neither */
         bool is_dir = found && S_ISDIR(sb.st_mode);
@@ -273,7 +273,7 @@ static knn_status walk_push_file(folder_walk *w, char *path, int32_t label)
 static bool holds_image(const char *dir, const knn__name_list *files)
 {
     for (size_t i = 0; i < files->n; i++) {
-        char *path = knn__asprintf("%s/%s", dir, files->items[i]);
+        char *path = knn__path_join(dir, files->items[i]);
         bool image = path && knn_is_image_file(path);
         free(path);
         if (image)
@@ -289,7 +289,7 @@ static bool holds_image(const char *dir, const knn__name_list *files)
 static knn_status walk_folder(const char *root, const char *rel, int level,
                               const knn_load_options *opt, folder_walk *w)
 {
-    char *dir = *rel ? knn__asprintf("%s/%s", root, rel) : knn__strdup(root);
+    char *dir = *rel ? knn__path_join(root, rel) : knn__strdup(root);
     knn__name_list files = {0}, dirs = {0};
     knn_status st = dir ? knn__list_dir(dir, false, &files)
                         : knn__fail(KNN_ERR_NOMEM, "out of memory");
@@ -304,7 +304,7 @@ static knn_status walk_folder(const char *root, const char *rel, int level,
         else if (!knn__list_push(&w->classes, knn__strdup(rel)))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
         for (size_t i = 0; !st && i < files.n && !(opt->limit && w->files.n == opt->limit); i++)
-            st = walk_push_file(w, knn__asprintf("%s/%s", dir, files.items[i]),
+            st = walk_push_file(w, knn__path_join(dir, files.items[i]),
                                 (int32_t)(w->classes.n - 1));
     } else if (!st && files.n > 0) {
         if (!knn__list_push(&w->notes, knn__asprintf("%s: %zu file(s) in no class folder (no "
@@ -326,7 +326,7 @@ static knn_status walk_folder(const char *root, const char *rel, int level,
         st = knn__fail(KNN_ERR_LIMIT, "%s: folders nest more than %d deep (a link loop?)", dir,
                        MAX_FOLDER_DEPTH);
     for (size_t i = 0; !st && deeper && i < dirs.n; i++) {
-        char *sub = *rel ? knn__asprintf("%s/%s", rel, dirs.items[i]) : knn__strdup(dirs.items[i]);
+        char *sub = knn__path_join(rel, dirs.items[i]); /* rel "" at the root */
         st = sub ? walk_folder(root, sub, level + 1, opt, w)
                  : knn__fail(KNN_ERR_NOMEM, "out of memory");
         free(sub);

@@ -187,7 +187,7 @@ static knn_status match_files(const char *root, const char *path, const knn__nam
         }
         used[hit - e] = true;
         hits[*kept] = hit;
-        if (!(paths[(*kept)++] = knn__asprintf("%s/%s", root, files->items[i])))
+        if (!(paths[(*kept)++] = knn__path_join(root, files->items[i])))
             st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     }
     size_t orphans = 0, first = 0;
