@@ -474,6 +474,104 @@ static knn_status bad_label(const knn_dataset *train)
  * threads (few queries: prediction, latency), the training set is split into `parts` as
  * well, each (tile, part) is searched on its own and the parts' lists are merged. The merged
  * lists and class minima equal the unsplit ones: the order on (distance, index) is total. */
+/* How a search is laid out: the training block, the threads, and the parts the training set
+ * is split into when there are fewer query tiles than threads. */
+typedef struct {
+    size_t block_rows, ntiles, nblocks, items;
+    int threads, parts;
+} search_plan;
+
+static search_plan plan_search(const knn_dataset *train, const knn_dataset *queries,
+                               const knn_params *p, const knn_neighbors *nb)
+{
+    search_plan s;
+    s.block_rows = BLOCK_BYTES / train->stride;
+    s.block_rows = s.block_rows < 4               ? 4
+                   : s.block_rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS
+                                                   : s.block_rows;
+    s.threads = 1;
+#ifdef _OPENMP
+    s.threads = p->threads > 0 ? p->threads : omp_get_max_threads();
+#endif
+    const size_t nq = queries->count;
+    s.ntiles = (nq + QUERY_TILE - 1) / QUERY_TILE;
+    s.nblocks = (train->count + s.block_rows - 1) / s.block_rows;
+    s.parts = 1;
+    if (s.ntiles < (size_t)s.threads)
+        s.parts = (int)((size_t)s.threads < s.nblocks ? (size_t)s.threads : s.nblocks);
+    if (s.parts > 64)
+        s.parts = 64;
+    /* each part keeps nq x K lists and nq x C class minima: split only while they stay small
+     * (64 MiB) */
+    while (s.parts > 1 &&
+           (double)s.parts * (double)nq * (p->k + nb->classes) * 12.0 > 64.0 * (1 << 20))
+        s.parts--;
+    s.items = s.ntiles * (size_t)s.parts;
+    return s;
+}
+
+/* One thread's working tiles (see tile_work); false when memory runs out. */
+static bool tile_work_alloc(tile_work *work, const search_job *job, size_t nq, bool wide)
+{
+    const size_t minima = job->classes * (nq < QUERY_TILE ? nq : QUERY_TILE);
+    const size_t width = wide ? sizeof(uint64_t) : sizeof(uint32_t), rows = job->block_rows;
+    work->tile = malloc(QUERY_TILE * rows * width);
+    work->chunk_tile = wide ? malloc(QUERY_TILE * rows * sizeof *work->chunk_tile) : NULL;
+    work->qnorm = malloc(QUERY_TILE * job->dist.chunks * sizeof *work->qnorm);
+    work->class_dist = malloc((minima ? minima : 1) * width);
+    work->class_index = malloc((minima ? minima : 1) * sizeof *work->class_index);
+    work->offset = malloc(rows * sizeof *work->offset);
+    return work->tile && (!wide || work->chunk_tile) && work->qnorm && work->class_dist &&
+           work->class_index && work->offset;
+}
+
+static void tile_work_free(tile_work *work)
+{
+    free(work->tile);
+    free(work->chunk_tile);
+    free(work->qnorm);
+    free(work->class_dist);
+    free(work->class_index);
+    free(work->offset);
+}
+
+/* Runs every (query tile, part) item of the plan on its threads into the part lists; sets
+ * *failed (memory) or *labels_bad (a label outside the classes) on failure. */
+static void run_search(const search_job *job, const search_plan *s, const knn_params *p,
+                       topk_lists *lists, int *failed, int *labels_bad)
+{
+    const size_t nq = job->queries->count;
+    const bool wide = knn__wide(&job->dist);
+    size_t items_done = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(s->threads)
+#endif
+    {
+        tile_work work;
+        if (!tile_work_alloc(&work, job, nq, wide))
+            knn__flag_raise(failed);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+        for (size_t w = 0; w < s->items; w++) {
+            if (knn__flag_read(failed) || knn__flag_read(labels_bad))
+                continue;
+            size_t q0 = w / (size_t)s->parts * QUERY_TILE, part = w % (size_t)s->parts;
+            size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
+            size_t t_lo = s->nblocks * part / (size_t)s->parts * s->block_rows;
+            size_t t_hi = s->nblocks * (part + 1) / (size_t)s->parts * s->block_rows;
+            if (t_hi > job->train->count)
+                t_hi = job->train->count;
+            if (!search_tile(job, q0, n, t_lo, t_hi, &work, &lists[part]))
+                knn__flag_raise(labels_bad);
+            size_t done = knn__work_done(&items_done);
+            if (p->progress && done)
+                p->progress(done * nq / s->items, nq, p->progress_user);
+        }
+        tile_work_free(&work);
+    }
+}
+
 knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                       const knn_params *p, knn_neighbors **out)
 {
@@ -483,100 +581,35 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     if (st)
         return st;
     const knn__kernels *kern = knn__kernels_select();
-    size_t block_rows = BLOCK_BYTES / train->stride;
-    block_rows = block_rows < 4 ? 4 : block_rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : block_rows;
-    search_job job = {train, queries, block_rows, knn__distances_of(train, p->metric, kern),
+    const search_plan plan = plan_search(train, queries, p, nb);
+    search_job job = {train, queries, plan.block_rows, knn__distances_of(train, p->metric, kern),
                       NULL, p->k, (uint32_t)nb->classes};
-    const bool wide = knn__wide(&job.dist);
-    int threads = 1;
-#ifdef _OPENMP
-    threads = p->threads > 0 ? p->threads : omp_get_max_threads();
-#endif
-    const size_t nq = queries->count, ntiles = (nq + QUERY_TILE - 1) / QUERY_TILE;
-    const size_t nblocks = (train->count + block_rows - 1) / block_rows;
-    int parts = 1;
-    if (ntiles < (size_t)threads)
-        parts = (int)((size_t)threads < nblocks ? (size_t)threads : nblocks);
-    if (parts > 64)
-        parts = 64;
-    /* each part keeps nq x K lists and nq x C class minima: split only while they stay small
-     * (64 MiB) */
-    while (parts > 1 && (double)parts * (double)nq * (p->k + nb->classes) * 12.0 > 64.0 * (1 << 20))
-        parts--;
-
-    const uint32_t *tnorm = NULL;
-    int *sizes = malloc((size_t)parts * (nq ? nq : 1) * sizeof *sizes);
+    const size_t nq = queries->count;
+    int *sizes = malloc((size_t)plan.parts * (nq ? nq : 1) * sizeof *sizes);
     topk_lists lists[64];
-    void *part_mem = part_lists(nb, parts, sizes, lists);
+    void *part_mem = part_lists(nb, plan.parts, sizes, lists);
     bool tnorm_owned = false;
-    bool ok = sizes && (parts == 1 || part_mem);
-    if (ok && job.dist.norms)
-        ok = (tnorm = knn__train_norms(train, kern->train_norms, threads, &tnorm_owned));
-    if (!ok) {
-        free(part_mem);
-        free(sizes);
-        knn_neighbors_free(nb);
-        return knn__fail(KNN_ERR_NOMEM, "out of memory for the search of %zu x %zu rows", nq,
-                         train->count);
-    }
-    job.tnorm = tnorm;
-
-    const size_t items = ntiles * (size_t)parts;
-    size_t items_done = 0;
-    int failed = 0, labels_bad = 0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-    {
-        const size_t minima = job.classes * (nq < QUERY_TILE ? nq : QUERY_TILE);
-        const size_t width = wide ? sizeof(uint64_t) : sizeof(uint32_t);
-        tile_work work = {malloc(QUERY_TILE * block_rows * width),
-                          wide ? malloc(QUERY_TILE * block_rows * sizeof *work.chunk_tile) : NULL,
-                          malloc(QUERY_TILE * job.dist.chunks * sizeof *work.qnorm),
-                          malloc((minima ? minima : 1) * width),
-                          malloc((minima ? minima : 1) * sizeof *work.class_index),
-                          malloc(block_rows * sizeof *work.offset)};
-        if (!work.tile || (wide && !work.chunk_tile) || !work.qnorm || !work.class_dist ||
-            !work.class_index || !work.offset)
-            knn__flag_raise(&failed);
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-        for (size_t w = 0; w < items; w++) {
-            if (knn__flag_read(&failed) || knn__flag_read(&labels_bad))
-                continue;
-            size_t q0 = w / (size_t)parts * QUERY_TILE, part = w % (size_t)parts;
-            size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
-            size_t t_lo = nblocks * part / (size_t)parts * block_rows;
-            size_t t_hi = nblocks * (part + 1) / (size_t)parts * block_rows;
-            if (t_hi > train->count)
-                t_hi = train->count;
-            if (!search_tile(&job, q0, n, t_lo, t_hi, &work, &lists[part]))
-                knn__flag_raise(&labels_bad);
-            size_t done = knn__work_done(&items_done);
-            if (p->progress && done)
-                p->progress(done * nq / items, nq, p->progress_user);
-        }
-        free(work.tile);
-        free(work.chunk_tile);
-        free(work.qnorm);
-        free(work.class_dist);
-        free(work.class_index);
-        free(work.offset);
-    }
-    if (!failed && !labels_bad && parts > 1)
+    int failed = !sizes || (plan.parts > 1 && !part_mem), labels_bad = 0;
+    if (!failed && job.dist.norms &&
+        !(job.tnorm = knn__train_norms(train, kern->train_norms, plan.threads, &tnorm_owned)))
+        failed = 1;
+    if (!failed)
+        run_search(&job, &plan, p, lists, &failed, &labels_bad);
+    if (!failed && !labels_bad && plan.parts > 1)
         for (size_t q = 0; q < nq; q++) {
-            merge_parts(lists, parts, q, nb);
-            for (int i = 1; i < parts && nb->classes; i++)
+            merge_parts(lists, plan.parts, q, nb);
+            for (int i = 1; i < plan.parts && nb->classes; i++)
                 merge_class_minima(&lists[i], q, nb);
         }
     if (tnorm_owned)
-        free((void *)tnorm);
+        free((void *)job.tnorm);
     free(part_mem);
     free(sizes);
     if (failed || labels_bad) {
         knn_neighbors_free(nb);
-        return failed ? knn__fail(KNN_ERR_NOMEM, "out of memory for the search's working tiles")
+        return failed ? knn__fail(KNN_ERR_NOMEM, "out of memory for the search of %zu x %zu "
+                                                 "rows",
+                                  nq, train->count)
                       : bad_label(train);
     }
     if (p->progress)
