@@ -214,69 +214,98 @@ KNN__ALWAYS_INLINE void transpose(const void *tile, bool wide, size_t ni, size_t
 }
 
 /* Neighbour lists for the rows with a slot; progress reported as part `part` of `parts`. */
-static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const int64_t *slot,
-                            size_t nwanted, knn_metric metric, int kmax, const knn_cv_options *o,
-                            int part, int parts, knn_neighbors **out)
+/* The pairs of blocks the pass walks: every pair (I <= J) but those inside one fold, and
+ * those where neither block holds a wanted row; a lock per block for the lists it feeds. */
+typedef struct {
+    size_t nblk, npairs;
+    int32_t *block_fold;    /* (nblk) the fold of all the block's rows, or -1 if mixed */
+    bool *block_wanted;     /* (nblk) does the block hold a row whose list is wanted   */
+    uint32_t (*pairs)[2];   /* (npairs) block pairs                                    */
+    knn__lock *locks;       /* (nblk)                                                  */
+} cv_plan;
+
+static void cv_plan_free(cv_plan *pl)
 {
-    const size_t n = ds->count, nblk = (n + BLOCK - 1) / BLOCK;
-    const knn__kernels *kern = knn__kernels_select();
-    const knn__distances dist = knn__distances_of(ds, metric, kern);
-    const bool norms = dist.norms, wide = knn__wide(&dist);
-    int threads = 1;
-#ifdef _OPENMP
-    threads = o->threads > 0 ? o->threads : omp_get_max_threads();
-#endif
-    knn_neighbors *nb = calloc(1, sizeof *nb);
-    int32_t *block_fold = malloc(nblk * sizeof *block_fold);
-    bool *block_wanted = calloc(nblk, sizeof *block_wanted);
-    uint32_t(*pairs)[2] = malloc((nblk * (nblk + 1) / 2 + 1) * sizeof *pairs);
-    int *size = calloc(nwanted ? nwanted : 1, sizeof *size);
-    uint32_t *qnorm = norms ? malloc((n ? n : 1) * dist.chunks * sizeof *qnorm) : NULL;
-    bool tnorm_owned = false;
-    const uint32_t *tnorm = norms ? knn__train_norms(ds, kern->train_norms, threads, &tnorm_owned)
-                                  : NULL;
-    knn__lock *locks = malloc(nblk * sizeof *locks);
-    if (nb) {
-        nb->nq = nwanted;
-        nb->k = kmax;
-        nb->metric = metric;
-        nb->dtype = ds->dtype;
-        nb->index = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->index);
-        nb->dist = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->dist);
-    }
-    if (!nb || !nb->index || !nb->dist || !block_fold || !block_wanted || !pairs || !size ||
-        !locks || (norms && (!qnorm || !tnorm))) {
-        knn_neighbors_free(nb);
-        free(block_fold);
-        free(block_wanted);
-        free(pairs);
-        free(size);
-        free(qnorm);
+    for (size_t b = 0; pl->locks && b < pl->nblk; b++)
+        knn__lock_destroy(&pl->locks[b]);
+    free(pl->locks);
+    free(pl->block_fold);
+    free(pl->block_wanted);
+    free(pl->pairs);
+}
+
+static bool cv_plan_make(cv_plan *pl, size_t n, const int32_t *fold_of, const int64_t *slot)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->nblk = (n + BLOCK - 1) / BLOCK;
+    pl->block_fold = malloc((pl->nblk ? pl->nblk : 1) * sizeof *pl->block_fold);
+    pl->block_wanted = calloc(pl->nblk ? pl->nblk : 1, sizeof *pl->block_wanted);
+    pl->pairs = malloc((pl->nblk * (pl->nblk + 1) / 2 + 1) * sizeof *pl->pairs);
+    knn__lock *locks = malloc((pl->nblk ? pl->nblk : 1) * sizeof *locks);
+    if (!pl->block_fold || !pl->block_wanted || !pl->pairs || !locks) {
         free(locks);
-        if (tnorm_owned)
-            free((void *)tnorm);
-        return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
+        return false;
     }
-    if (norms)
-        knn__query_norms(&dist, ds->rows, n, n, qnorm);
-    for (size_t b = 0; b < nblk; b++) {
+    for (size_t b = 0; b < pl->nblk; b++) {
         size_t lo = b * BLOCK, hi = lo + BLOCK < n ? lo + BLOCK : n;
-        block_fold[b] = fold_of[lo];
+        pl->block_fold[b] = fold_of[lo];
         for (size_t i = lo; i < hi; i++) {
-            if (fold_of[i] != block_fold[b])
-                block_fold[b] = -1;
-            block_wanted[b] |= slot[i] >= 0;
+            if (fold_of[i] != pl->block_fold[b])
+                pl->block_fold[b] = -1;
+            pl->block_wanted[b] |= slot[i] >= 0;
         }
         knn__lock_init(&locks[b]);
     }
-    size_t npairs = 0;
-    for (size_t I = 0; I < nblk; I++)
-        for (size_t J = I; J < nblk; J++) {
-            bool one_fold = block_fold[I] >= 0 && block_fold[I] == block_fold[J];
-            if (!one_fold && (block_wanted[I] || block_wanted[J]))
-                pairs[npairs][0] = (uint32_t)I, pairs[npairs++][1] = (uint32_t)J;
+    pl->locks = locks; /* initialised: cv_plan_free destroys them */
+    for (size_t I = 0; I < pl->nblk; I++)
+        for (size_t J = I; J < pl->nblk; J++) {
+            bool one_fold = pl->block_fold[I] >= 0 && pl->block_fold[I] == pl->block_fold[J];
+            if (!one_fold && (pl->block_wanted[I] || pl->block_wanted[J]))
+                pl->pairs[pl->npairs][0] = (uint32_t)I, pl->pairs[pl->npairs++][1] = (uint32_t)J;
         }
-    cv_job job = {ds, fold_of, slot, dist, qnorm, tnorm, nb, size};
+    return true;
+}
+
+/* One pair of blocks: its distances, offered to the wanted rows of both blocks. */
+static void cv_pair(const cv_job *job, const cv_plan *pl, size_t I, size_t J, bool wide,
+                    uint32_t *chunk_tile, void *tile, void *transposed, void *buf)
+{
+    const knn_dataset *ds = job->ds;
+    const size_t n = ds->count, i0 = I * BLOCK, j0 = J * BLOCK;
+    const size_t ni = n - i0 < BLOCK ? n - i0 : BLOCK, nj = n - j0 < BLOCK ? n - j0 : BLOCK;
+    const bool norms = job->dist.norms;
+    knn__distance_tile(&job->dist, ds->rows + i0 * ds->stride, ni,
+                       norms ? job->qnorm + i0 : NULL, n, ds->rows + j0 * ds->stride, nj,
+                       norms ? job->tnorm + j0 : NULL, n, chunk_tile, tile);
+    /* blocks each wholly in one fold (different ones: same-fold pairs were skipped) need no
+     * exclusions */
+    const bool mask = I == J || pl->block_fold[I] < 0 || pl->block_fold[J] < 0;
+    if (pl->block_wanted[I]) {
+        knn__lock_take(&pl->locks[I]);
+        for (size_t i = 0; i < ni; i++)
+            if (job->slot[i0 + i] >= 0)
+                offer(job, i0 + i, tile, i, nj, j0, mask, buf);
+        knn__lock_give(&pl->locks[I]);
+    }
+    if (I != J && pl->block_wanted[J]) {
+        if (wide)
+            transpose(tile, true, ni, nj, transposed);
+        else
+            transpose(tile, false, ni, nj, transposed);
+        knn__lock_take(&pl->locks[J]);
+        for (size_t j = 0; j < nj; j++)
+            if (job->slot[j0 + j] >= 0)
+                offer(job, j0 + j, transposed, j, ni, i0, mask, buf);
+        knn__lock_give(&pl->locks[J]);
+    }
+}
+
+/* Walks every pair of the plan on `threads` threads; false when a thread's tiles could not be
+ * allocated. */
+static bool cv_run(const cv_job *job, const cv_plan *pl, int threads, const knn_cv_options *o,
+                   int part, int parts)
+{
+    const bool wide = knn__wide(&job->dist);
     size_t done_pairs = 0;
     int failed = 0;
 #ifdef _OPENMP
@@ -287,45 +316,19 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
         void *tile = malloc(BLOCK * BLOCK * width), *transposed = malloc(BLOCK * BLOCK * width);
         void *buf = malloc(BLOCK * width);
         uint32_t *chunk_tile = wide ? malloc(BLOCK * BLOCK * sizeof *chunk_tile) : NULL;
-        if (!tile || !transposed || !buf || (wide && !chunk_tile)) {
+        if (!tile || !transposed || !buf || (wide && !chunk_tile))
             knn__flag_raise(&failed);
-        }
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-        for (size_t w = 0; w < npairs; w++) {
+        for (size_t w = 0; w < pl->npairs; w++) {
             if (knn__flag_read(&failed))
                 continue;
-            const size_t I = pairs[w][0], J = pairs[w][1];
-            const size_t i0 = I * BLOCK, j0 = J * BLOCK;
-            const size_t ni = n - i0 < BLOCK ? n - i0 : BLOCK, nj = n - j0 < BLOCK ? n - j0 : BLOCK;
-            knn__distance_tile(&dist, ds->rows + i0 * ds->stride, ni, norms ? qnorm + i0 : NULL,
-                               n, ds->rows + j0 * ds->stride, nj, norms ? tnorm + j0 : NULL, n,
-                               chunk_tile, tile);
-            /* blocks each wholly in one fold (different ones: same-fold pairs were
-             * skipped) need no exclusions */
-            const bool mask = I == J || block_fold[I] < 0 || block_fold[J] < 0;
-            if (block_wanted[I]) {
-                knn__lock_take(&locks[I]);
-                for (size_t i = 0; i < ni; i++)
-                    if (slot[i0 + i] >= 0)
-                        offer(&job, i0 + i, tile, i, nj, j0, mask, buf);
-                knn__lock_give(&locks[I]);
-            }
-            if (I != J && block_wanted[J]) {
-                if (wide)
-                    transpose(tile, true, ni, nj, transposed);
-                else
-                    transpose(tile, false, ni, nj, transposed);
-                knn__lock_take(&locks[J]);
-                for (size_t j = 0; j < nj; j++)
-                    if (slot[j0 + j] >= 0)
-                        offer(&job, j0 + j, transposed, j, ni, i0, mask, buf);
-                knn__lock_give(&locks[J]);
-            }
+            cv_pair(job, pl, pl->pairs[w][0], pl->pairs[w][1], wide, chunk_tile, tile,
+                    transposed, buf);
             size_t done = knn__work_done(&done_pairs);
             if (o->progress && done)
-                o->progress((size_t)part * npairs + done, (size_t)parts * npairs,
+                o->progress((size_t)part * pl->npairs + done, (size_t)parts * pl->npairs,
                             o->progress_user);
         }
         free(tile);
@@ -333,21 +336,56 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
         free(buf);
         free(chunk_tile);
     }
-    for (size_t s = 0; s < nwanted; s++)
+    return !failed;
+}
+
+static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const int64_t *slot,
+                            size_t nwanted, knn_metric metric, int kmax, const knn_cv_options *o,
+                            int part, int parts, knn_neighbors **out)
+{
+    const size_t n = ds->count;
+    const knn__kernels *kern = knn__kernels_select();
+    const knn__distances dist = knn__distances_of(ds, metric, kern);
+    const bool norms = dist.norms;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+#endif
+    knn_neighbors *nb = calloc(1, sizeof *nb);
+    int *size = calloc(nwanted ? nwanted : 1, sizeof *size);
+    uint32_t *qnorm = norms ? malloc((n ? n : 1) * dist.chunks * sizeof *qnorm) : NULL;
+    bool tnorm_owned = false;
+    const uint32_t *tnorm = norms ? knn__train_norms(ds, kern->train_norms, threads, &tnorm_owned)
+                                  : NULL;
+    cv_plan plan;
+    bool ok = cv_plan_make(&plan, n, fold_of, slot) && nb && size && (!norms || (qnorm && tnorm));
+    if (ok) {
+        nb->nq = nwanted;
+        nb->k = kmax;
+        nb->metric = metric;
+        nb->dtype = ds->dtype;
+        nb->index = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->index);
+        nb->dist = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->dist);
+        ok = nb->index && nb->dist;
+    }
+    const char *what = "out of memory for cross-validating %zu rows";
+    if (ok) {
+        if (norms)
+            knn__query_norms(&dist, ds->rows, n, n, qnorm);
+        cv_job job = {ds, fold_of, slot, dist, qnorm, tnorm, nb, size};
+        ok = cv_run(&job, &plan, threads, o, part, parts);
+        what = "out of memory for the cross-validation's tiles of %zu rows";
+    }
+    for (size_t s = 0; ok && s < nwanted; s++)
         heap_sort(nb->dist + s * (size_t)kmax, nb->index + s * (size_t)kmax, size[s]);
-    for (size_t b = 0; b < nblk; b++)
-        knn__lock_destroy(&locks[b]);
-    free(locks);
-    free(block_fold);
-    free(block_wanted);
-    free(pairs);
+    cv_plan_free(&plan);
     free(size);
     free(qnorm);
     if (tnorm_owned)
         free((void *)tnorm);
-    if (failed) {
+    if (!ok) {
         knn_neighbors_free(nb);
-        return knn__fail(KNN_ERR_NOMEM, "out of memory for the cross-validation's tiles");
+        return knn__fail(KNN_ERR_NOMEM, what, n);
     }
     *out = nb;
     return KNN_OK;
