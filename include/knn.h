@@ -162,6 +162,11 @@ KNN_API knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset 
 /* Sets the image conversion of `o` (width, height, channels, crop) to like's, where like holds
  * images (uint8, 1 or 3 channels); other fields untouched. Returns 1 if it did, else 0. */
 KNN_API int knn_load_options_like(const knn_dataset *like, knn_load_options *o);
+/* The entries of folder `dir` that are regular files (folders = 0) or folders (folders = 1),
+ * hidden ones left out, sorted by name, as malloc'd paths "dir/name" (*paths, *n; freed with
+ * knn_paths_free): the listing the folder loaders use, for callers that gather photos. */
+KNN_API knn_status knn_folder_list(const char *dir, int folders, char ***paths, size_t *n);
+KNN_API void knn_paths_free(char **paths, size_t n);
 /* Image folders: the file each row came from (NULL for other data sets). */
 KNN_API const char *knn_dataset_path(const knn_dataset *ds, size_t i);
 /* Images that could not be read and were skipped, each as "PATH: reason". */
@@ -331,13 +336,12 @@ KNN_API knn_status knn_predictions_metrics(const knn_predictions *r, const knn_d
 /* ---- model files ----------------------------------------------------------------------- */
 
 /* Writes `train` (rows, labels, class names, image paths, the image conversion: size,
- * channels, crop) and the settings of `p` (k, metric, weights, ties) to a model file, written
- * to a temporary name and renamed, so `path` is whole or untouched. The file has a versioned
- * header (magic "KNNMODEL", format version, sizes, a CRC-32 of the whole file) and is read
- * back by knn_dataset_load, which maps it into memory instead of copying it. */
-KNN_API knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path);
-/* The same model written to an open stream (front to back, once), for callers that handle
- * the file themselves (atomic replacement, signals). */
+ * channels, crop) and the settings of `p` (k, metric, weights, ties) as a model file to an
+ * open stream, front to back, once. The file has a versioned header (magic "KNNMODEL", format
+ * version, sizes, a CRC-32 of the whole file) and is read back by knn_dataset_load, which
+ * maps it into memory instead of copying it. The library writes streams; files are the
+ * caller's (the knn command writes a temporary file and renames it over the target, so the
+ * target is whole or untouched). */
 KNN_API knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f);
 /* If ds was loaded from a model file: copies the model's k, metric, weights and ties into *p
  * (other fields untouched) and returns 1; otherwise returns 0. */

@@ -81,6 +81,37 @@ knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out)
     return st;
 }
 
+knn_status knn_folder_list(const char *dir, int folders, char ***paths, size_t *n)
+{
+    *paths = NULL;
+    *n = 0;
+    knn__name_list names = {0};
+    knn_status st = knn__list_dir(dir, folders != 0, &names);
+    for (size_t i = 0; !st && i < names.n; i++) { /* names become paths in place */
+        char *path = knn__path_join(dir, names.items[i]);
+        if (!path)
+            st = knn__fail(KNN_ERR_NOMEM, "out of memory listing %s", dir);
+        else {
+            free(names.items[i]);
+            names.items[i] = path;
+        }
+    }
+    if (st) {
+        knn__name_list_free(&names);
+        return st;
+    }
+    *paths = names.items;
+    *n = names.n;
+    return KNN_OK;
+}
+
+void knn_paths_free(char **paths, size_t n)
+{
+    for (size_t i = 0; paths && i < n; i++)
+        free(paths[i]);
+    free(paths);
+}
+
 /* Converts w x h pixels of n (1 or 3) interleaved channels to C in place of *pix, as
  * stb_image's own conversion does: gray copied to red, green and blue; RGB to gray by its
  * luma, (77 r + 150 g + 29 b) >> 8. NULL, or a malloc'd reason. */

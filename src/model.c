@@ -157,67 +157,6 @@ knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *
     return KNN_OK;
 }
 
-/* A new file beside `path` for writing, named path.tmp.PID.N, created exclusively with mode
- * 0666 so that the kernel applies the process's umask (the library never reads or sets the
- * umask: it is process-wide state). *tmp is malloc'd. */
-static FILE *create_temporary(const char *path, char **tmp)
-{
-    for (unsigned attempt = 0; attempt < 100; attempt++) {
-        *tmp = knn__asprintf("%s.tmp.%ld.%u", path, (long)getpid(), attempt);
-        if (!*tmp)
-            return NULL;
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-        if (f)
-            return f;
-        int err = errno;
-        if (fd >= 0) {
-            close(fd);
-            unlink(*tmp);
-        }
-        free(*tmp);
-        *tmp = NULL;
-        if (err != EEXIST) {
-            errno = err;
-            return NULL;
-        }
-    }
-    errno = EEXIST;
-    return NULL;
-}
-
-knn_status knn_model_save(const knn_dataset *train, const knn_params *p, const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-        return knn__fail(KNN_ERR_IO,
-                         "%s: not a regular file (a link, device or FIFO): knn_model_save "
-                         "replaces regular files only; write to a stream with knn_model_write",
-                         path);
-    char *tmp = NULL;
-    FILE *f = create_temporary(path, &tmp);
-    if (!f)
-        return knn__fail(KNN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    knn_status st = knn_model_write(train, p, f);
-    bool ok = !st && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) != 0) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok)
-        unlink(tmp);
-    free(tmp);
-    if (st) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", knn_last_error());
-        return knn__fail(st, "%s: %s", path, why);
-    }
-    return ok ? KNN_OK
-              : knn__fail(KNN_ERR_IO, "%s: writing the model failed: %s", path, strerror(err));
-}
-
 /* The whole model file: mapped read-only, or with `copy` read into 64-byte-aligned memory of
  * our own, so that nothing done to the file later (truncation: SIGBUS; rewriting in place:
  * labels out of range after their check) can reach the loaded data set. */

@@ -37,4 +37,9 @@ extern const test_case search_tests[], vote_tests[], load_tests[], cv_tests[], i
 /* A fresh temporary folder for this run's files (made once). */
 const char *test_dir(void);
 
+/* Writes train's model file with settings p to path (knn_model_write on a file of its own);
+ * returns the status. */
+#include "knn.h"
+knn_status write_model(const knn_dataset *train, const knn_params *p, const char *path);
+
 #endif

@@ -291,7 +291,7 @@ static char *save_model(const char *name)
     CHECK_EQ(knn_dataset_create(4, 12, rows, labels, 3, 3, 4, 1, &ds), KNN_OK);
     knn_params p = knn_params_default();
     char *path = temp_path(name);
-    CHECK_EQ(knn_model_save(ds, &p, path), KNN_OK);
+    CHECK_EQ(write_model(ds, &p, path), KNN_OK);
     knn_dataset_free(ds);
     return path;
 }

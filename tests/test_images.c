@@ -213,7 +213,7 @@ static void model_round_trip_and_damaged_files(void)
     p.metric = KNN_L1;
     p.ties = KNN_TIES_SMALLEST_LABEL;
     const char *model = in_dir("m.knn");
-    CHECK_EQ(knn_model_save(ds, &p, model), KNN_OK);
+    CHECK_EQ(write_model(ds, &p, model), KNN_OK);
     CHECK_EQ(knn_dataset_load(model, NULL, &back), KNN_OK);
     if (back) {
         knn_params q = knn_params_default();
@@ -372,7 +372,30 @@ static void flat_folder_with_a_labels_csv_or_imagenet_solution(void)
     CHECK(strstr(knn_last_error(), "bad.csv: line 1: expected file,class"));
 }
 
+static void folder_list_gives_sorted_paths_without_hidden_entries(void)
+{
+    mkdirs("listing/b_folder");
+    mkdirs("listing/a_folder");
+    write_text("listing/z.txt", "z");
+    write_text("listing/c.png", "c");
+    write_text("listing/.hidden", "h");
+    char **paths = NULL;
+    size_t n = 0;
+    CHECK_EQ(knn_folder_list(in_dir("listing"), 0, &paths, &n), KNN_OK);
+    CHECK_EQ(n, 2);
+    if (n == 2)
+        CHECK(strstr(paths[0], "listing/c.png") && strstr(paths[1], "listing/z.txt"));
+    knn_paths_free(paths, n);
+    CHECK_EQ(knn_folder_list(in_dir("listing"), 1, &paths, &n), KNN_OK);
+    CHECK(n == 2 && strstr(paths[0], "listing/a_folder") && strstr(paths[1], "listing/b_folder"));
+    knn_paths_free(paths, n);
+    CHECK_EQ(knn_folder_list(in_dir("listing/none"), 0, &paths, &n), KNN_ERR_IO);
+    CHECK(paths == NULL && n == 0);
+}
+
 const test_case image_tests[] = {
+    {"folder_list_gives_sorted_paths_without_hidden_entries",
+     folder_list_gives_sorted_paths_without_hidden_entries},
     {"image_at_the_target_size_is_copied_not_filtered",
      image_at_the_target_size_is_copied_not_filtered},
     {"image_folder_classes_at_any_depth_places_layout",

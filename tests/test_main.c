@@ -26,6 +26,15 @@ const char *test_dir(void)
     return dir;
 }
 
+knn_status write_model(const knn_dataset *train, const knn_params *p, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return KNN_ERR_IO;
+    knn_status st = knn_model_write(train, p, f);
+    return fclose(f) != 0 && !st ? KNN_ERR_IO : st;
+}
+
 int main(int argc, char **argv)
 {
     const test_case *suites[] = {search_tests, vote_tests, load_tests, cv_tests, image_tests,

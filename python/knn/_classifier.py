@@ -1,5 +1,6 @@
 """KNeighborsClassifier (scikit-learn's interface over libknn) and Model (knn's model files)."""
 import inspect
+import os
 import warnings
 
 import numpy as np
@@ -305,7 +306,7 @@ class KNeighborsClassifier(ClassifierMixin, BaseEstimator):
                      self.ties, self._fit_X, self._y, self.classes_)
 
     def save(self, path):
-        """Writes the fitted classifier as a knn model file (knn_model_save: whole or not at
+        """Writes the fitted classifier as a knn model file (Model.save: whole or not at
         all), readable by Model.load and the knn command (knn predict MODEL ...)."""
         self.to_model().save(path)
 
@@ -329,7 +330,7 @@ class Model:
     weights, ties), as `knn fit` writes them.
 
     Model.load(path) maps the file (knn_dataset_load; no copy of the rows), and predicts
-    from it directly; model.save(path) writes one (knn_model_save), replacing path whole
+    from it directly; model.save(path) writes one (knn_model_write), replacing path whole
     or not at all. KNeighborsClassifier.to_model() and .save() turn a fitted classifier
     into one; model.to_classifier() gives a fitted KNeighborsClassifier back.
 
@@ -359,8 +360,31 @@ class Model:
         return cls(ds, *params)
 
     def save(self, path):
-        """Writes the model file (knn_model_save: a temporary file renamed over path)."""
-        self._ds.save(path, self.k, self.metric, self.weights, self.ties)
+        """Writes the model file whole or not at all: into a new file beside path (mode 0666
+        less the umask), then renamed over it."""
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        for attempt in range(100):
+            tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp.{os.getpid()}.{attempt}")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+                break
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise OSError(e.errno, f"{path}: cannot write: {e.strerror}") from None
+        else:
+            raise FileExistsError(f"{path}: no free temporary name beside it")
+        try:
+            try:
+                self._ds.write(fd, self.k, self.metric, self.weights, self.ties)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
 
     @property
     def n_samples(self):

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "knn.h"
 
@@ -393,26 +394,34 @@ static int parse_settings(const char *metric, const char *weights, const char *t
     return 0;
 }
 
-static PyObject *dataset_save(DatasetObject *self, PyObject *args)
+/* The model file written to an open file descriptor (the library writes streams; the
+ * Python side owns the file: a temporary one renamed over the target). */
+static PyObject *dataset_write(DatasetObject *self, PyObject *args)
 {
-    PyObject *path_bytes = NULL;
+    int fd;
     knn_params p = knn_params_default();
     const char *metric, *weights, *ties;
-    if (!PyArg_ParseTuple(args, "O&isss:save", PyUnicode_FSConverter, &path_bytes, &p.k,
-                          &metric, &weights, &ties))
+    if (!PyArg_ParseTuple(args, "iisss:write", &fd, &p.k, &metric, &weights, &ties))
         return NULL;
-    if (parse_settings(metric, weights, ties, &p) < 0) {
-        Py_DECREF(path_bytes);
+    if (parse_settings(metric, weights, ties, &p) < 0)
         return NULL;
+    int own = dup(fd);
+    FILE *f = own >= 0 ? fdopen(own, "wb") : NULL;
+    if (!f) {
+        if (own >= 0)
+            close(own);
+        return PyErr_SetFromErrno(PyExc_OSError);
     }
-    const char *path = PyBytes_AS_STRING(path_bytes);
     knn_status st;
+    int flushed;
     Py_BEGIN_ALLOW_THREADS
-    st = knn_model_save(self->ds, &p, path);
+    st = knn_model_write(self->ds, &p, f);
+    flushed = fclose(f);
     Py_END_ALLOW_THREADS
-    Py_DECREF(path_bytes);
     if (st)
         return raise_status(st);
+    if (flushed != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
     Py_RETURN_NONE;
 }
 
@@ -427,8 +436,8 @@ static PyMethodDef dataset_methods[] = {
      "copy_labels(out): copies the labels (-1 where none) into out, int32 (count)"},
     {"model_params", (PyCFunction)dataset_model_params, METH_NOARGS,
      "model_params() -> (k, metric, weights, ties) of a model file, or None"},
-    {"save", (PyCFunction)dataset_save, METH_VARARGS,
-     "save(path, k, metric, weights, ties): knn_model_save, replacing path whole"},
+    {"write", (PyCFunction)dataset_write, METH_VARARGS,
+     "write(fd, k, metric, weights, ties): the model file (knn_model_write) to an open fd"},
     {NULL, NULL, 0, NULL},
 };
 
