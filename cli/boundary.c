@@ -113,7 +113,8 @@ int cli_boundary(const char *body, size_t n_body, char **out_json)
         bad = "k: a whole number from 1 to 50, at most the number of points";
     else if (!number_field(in, "grid", 2, MAX_GRID, 100, &grid) || grid != floor(grid))
         bad = "grid: a whole number from 2 to 256";
-    else if (metric && (!cJSON_IsString(metric) || knn_metric_parse(metric->valuestring, &p.metric)))
+    else if (metric && (!cJSON_IsString(metric) || knn_metric_parse(metric->valuestring, &p.metric) ||
+                        p.metric == KNN_COSINE)) /* the demo's plane: l1 and l2 only */
         bad = "metric: l1 or l2";
     else if (weights &&
              (!cJSON_IsString(weights) || knn_weights_parse(weights->valuestring, &p.weights)))

@@ -24,7 +24,8 @@ static const char help[] =
     "once on TEST: the only look at the test set.\n"
     "\n"
     "  -k LIST            K values to try (default " DEFAULT_KS ")\n"
-    "  --metric LIST      metrics to try: l1, l2 or l1,l2 (default l1,l2)\n"
+    "  --metric LIST      metrics to try, comma-separated among l1, l2 and cosine (cosine:\n"
+    "                     float32 features only; default l1,l2)\n"
     "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
     CLI_FOLD_HELP
     "  --val-fraction F   hold out this fraction as one validation split instead of folds\n"
@@ -70,14 +71,14 @@ static bool parse_metrics(const char *arg, knn_metric *metrics, int *n)
     char buf[64];
     *n = 0;
     if (strlen(arg) >= sizeof buf || !*arg) {
-        cli_usage_error("--metric '%s': give l1, l2 or l1,l2", arg);
+        cli_usage_error("--metric '%s': give l1, l2, cosine or a list such as l1,l2", arg);
         return false;
     }
     strcpy(buf, arg);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
-        if (*n == 2 || knn_metric_parse(tok, &metrics[*n]) != KNN_OK) {
-            cli_usage_error("--metric '%s': give l1, l2 or l1,l2", arg);
+        if (*n == 3 || knn_metric_parse(tok, &metrics[*n]) != KNN_OK) {
+            cli_usage_error("--metric '%s': give l1, l2, cosine or a list such as l1,l2", arg);
             return false;
         }
         (*n)++;
@@ -187,7 +188,7 @@ int cmd_cv(int argc, char **argv)
         CLI_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     int ks[MAX_LIST], nk = 0;
-    knn_metric metrics[2] = {KNN_L1, KNN_L2};
+    knn_metric metrics[3] = {KNN_L1, KNN_L2, KNN_COSINE}; /* the default: the first two */
     int nmetrics = 2;
     knn_cv_options o = knn_cv_options_default(); /* its K list is DEFAULT_KS */
     o.ks = ks;

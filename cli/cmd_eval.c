@@ -14,7 +14,7 @@ static const char help[] =
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
     "                     unless --metric is given, by cross-validation on TRAIN (5\n"
     "                     stratified folds unless the options below say otherwise)\n"
-    "  --metric l1|l2     distance (default l2)\n"
+    "  --metric l1|l2|cosine  distance (default l2; cosine = 1 - cos, float32 features only)\n"
     "  --weights uniform|distance\n"
     "                     each neighbour votes 1, or 1/distance; neighbours at distance 0\n"
     "                     decide alone (default uniform)\n"

@@ -28,7 +28,7 @@ static const char help[] =
     "  --episodes E       episodes to run (default 1000)\n"
     "  --seed S           the episodes' seed (default 0)\n"
     "  -k K               support images that vote (default 1: nearest neighbour)\n"
-    "  --metric l1|l2     distance (default l2)\n"
+    "  --metric l1|l2|cosine  distance (default l2; cosine: float32 features only)\n"
     "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
     "  --json             print one JSON object, with every episode's accuracy, instead of\n"
     "                     text\n" CLI_COMMON_HELP

@@ -17,7 +17,7 @@ static const char help[] =
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
     "                     unless --metric is given, by cross-validation on TRAIN (5\n"
     "                     stratified folds unless the options below say otherwise)\n"
-    "  --metric l1|l2     (default l2)\n"
+    "  --metric l1|l2|cosine  (default l2; cosine: float32 features only)\n"
     "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
     CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"

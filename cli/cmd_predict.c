@@ -19,12 +19,12 @@ static const char help[] =
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
     "                     unless --metric is given, by cross-validation on TRAIN (5\n"
     "                     stratified folds unless the options below say otherwise)\n"
-    "  --metric l1|l2     distance (default l2)\n"
+    "  --metric l1|l2|cosine  distance (default l2; cosine: float32 features only)\n"
     "  --weights uniform|distance   (default uniform; see 'knn eval --help')\n"
     "  --ties nearest|smallest-label (default nearest)\n"
     "  --top N            print the N best classes with their share of the vote (default 1)\n"
     "  --neighbors        print the K nearest training images: index, label, distance\n"
-    "                     (L1, or the Euclidean distance for l2)\n"
+    "                     (L1, the Euclidean distance for l2, 1 - cos for cosine)\n"
     "  --format text|csv|json   (default text)\n"
     "  -o, --output FILE  write to FILE instead of stdout:\n" CLI_OUTPUT_HELP
     CLI_TEST_HELP CLI_FOLD_HELP CLI_COMMON_HELP

@@ -22,7 +22,7 @@ static const char help[] =
     "  -k K|auto          neighbours that vote (default 5); auto: cross-validation on TRAIN\n"
     "                     (5 stratified folds unless the options below say otherwise)\n"
     "                     chooses K and, unless --metric is given, the metric\n"
-    "  --metric l1|l2, --weights uniform|distance, --ties nearest|smallest-label\n"
+    "  --metric l1|l2|cosine, --weights uniform|distance, --ties nearest|smallest-label\n"
     "  --samples N        test images in the gallery (default 12)\n" CLI_TEST_HELP
     CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"
@@ -180,7 +180,7 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
     fprintf(f, " classified by its K = %d nearest images of ", r->p->k);
     cli_xml_text(f, r->train_spec);
     fprintf(f, " (%s distance, %s votes, ties to the %s).</p>\n",
-            r->p->metric == KNN_L1 ? "L1" : "L2",
+            r->p->metric == KNN_L1 ? "L1" : r->p->metric == KNN_COSINE ? "cosine" : "L2",
             r->p->weights == KNN_WEIGHTS_UNIFORM ? "uniform" : "distance-weighted",
             r->p->ties == KNN_TIES_NEAREST ? "class of the nearest neighbour" : "smallest label");
     fprintf(f, "<h2>Accuracy</h2><p style=\"font-size:130%%\">Got %zu / %zu correct; accuracy "

@@ -14,7 +14,7 @@
 #define TOP 50
 #define BOTTOM 60
 
-static const char *const colours[2] = {"#1f77b4", "#d62728"};
+static const char *const colours[3] = {"#1f77b4", "#d62728", "#2ca02c"}; /* by metric */
 
 void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep)
 {
@@ -81,7 +81,7 @@ void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep)
                "validation accuracy (%%)</text>\n",
             TOP + ph / 2);
     for (int m = 0; m < nm; m++) {
-        const char *c = colours[o->metrics[m] == KNN_L2];
+        const char *c = colours[o->metrics[m] == KNN_COSINE ? 2 : o->metrics[m] == KNN_L2];
         /* fold accuracies: dots (skipped for leave-one-out-like many folds) */
         for (int a = 0; a < nk && folds <= 50; a++)
             for (int fo = 0; fo < folds; fo++)

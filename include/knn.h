@@ -202,7 +202,9 @@ KNN_API int32_t knn_dataset_label(const knn_dataset *ds, size_t i);
 
 /* ---- search ---------------------------------------------------------------------------- */
 
-typedef enum { KNN_L1 = 0, KNN_L2 = 1 } knn_metric;
+/* KNN_COSINE: 1 - cos(a, b), for float32 features only (a uint8 data set is refused with
+ * KNN_ERR_ARG); a zero vector is at distance 1 from everything. */
+typedef enum { KNN_L1 = 0, KNN_L2 = 1, KNN_COSINE = 2 } knn_metric;
 typedef enum { KNN_WEIGHTS_UNIFORM = 0, KNN_WEIGHTS_DISTANCE = 1 } knn_weights;
 typedef enum { KNN_TIES_NEAREST = 0, KNN_TIES_SMALLEST_LABEL = 1 } knn_ties;
 
@@ -220,7 +222,7 @@ typedef struct {
 /* k = 1, L2, uniform weights, nearest tie rule, default threads, no progress. */
 KNN_API knn_params knn_params_default(void);
 
-/* Parses "l1" / "l2", "uniform" / "distance", "nearest" / "smallest-label".
+/* Parses "l1" / "l2" / "cosine", "uniform" / "distance", "nearest" / "smallest-label".
  * Return KNN_ERR_ARG (with a message listing the valid names) for anything else. */
 KNN_API knn_status knn_metric_parse(const char *name, knn_metric *out);
 KNN_API knn_status knn_weights_parse(const char *name, knn_weights *out);
@@ -246,11 +248,12 @@ KNN_API int knn_neighbors_k(const knn_neighbors *nb);
 KNN_API knn_metric knn_neighbors_metric(const knn_neighbors *nb);
 /* The j-th nearest training row of query q (0 <= j < k). */
 KNN_API uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j);
-/* Its distance as ordered: L1, or the squared L2 distance; exact integers for uint8 data, up
- * to 255^2 x KNN_MAX_DIM < 2^40. For float32 data these are the 32 bits of a non-negative
- * float (ordered like the floats), zero-extended. */
+/* Its distance as ordered: L1, the squared L2 distance, or 1 - cos; exact integers for uint8
+ * data, up to 255^2 x KNN_MAX_DIM < 2^40. For float32 data these are the 32 bits of a
+ * non-negative float (ordered like the floats; cosine's tiny negatives from rounding are
+ * clamped to 0), zero-extended. */
 KNN_API uint64_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j);
-/* Its distance in the metric's own units: L1, or sqrt of the squared L2 distance. */
+/* Its distance in the metric's own units: L1, sqrt of the squared L2 distance, or 1 - cos. */
 KNN_API double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);
 
 /* The distance kernels in use: "scalar", "avx2" or "avx512" (AVX-512 F, BW and VNNI).

@@ -173,6 +173,7 @@ typedef struct {
     knn__distances dist;
     const uint32_t *qnorm;      /* (chunks, n) |row|^2, uint8 L2 only               */
     const uint32_t *tnorm;      /* (chunks, n) the kernels' train norms, likewise   */
+    const uint8_t *rows;        /* the rows measured: ds's, or at unit length (cosine) */
     knn_neighbors *nb;          /* (wanted rows, kmax)                              */
     int *size;                  /* (wanted rows) entries in each heap               */
 } cv_job;
@@ -274,8 +275,8 @@ static void cv_pair(const cv_job *job, const cv_plan *pl, size_t I, size_t J, bo
     const size_t n = ds->count, i0 = I * BLOCK, j0 = J * BLOCK;
     const size_t ni = n - i0 < BLOCK ? n - i0 : BLOCK, nj = n - j0 < BLOCK ? n - j0 : BLOCK;
     const bool norms = job->dist.norms;
-    knn__distance_tile(&job->dist, ds->rows + i0 * ds->stride, ni,
-                       norms ? job->qnorm + i0 : NULL, n, ds->rows + j0 * ds->stride, nj,
+    knn__distance_tile(&job->dist, job->rows + i0 * ds->stride, ni,
+                       norms ? job->qnorm + i0 : NULL, n, job->rows + j0 * ds->stride, nj,
                        norms ? job->tnorm + j0 : NULL, n, chunk_tile, tile);
     /* blocks each wholly in one fold (different ones: same-fold pairs were skipped) need no
      * exclusions */
@@ -357,8 +358,11 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     bool tnorm_owned = false;
     const uint32_t *tnorm = norms ? knn__train_norms(ds, kern->train_norms, threads, &tnorm_owned)
                                   : NULL;
+    /* cosine: the rows at unit length, cached in the data set */
+    const uint8_t *rows = metric == KNN_COSINE ? knn__dataset_unit_rows(ds, threads) : ds->rows;
     cv_plan plan;
-    bool ok = cv_plan_make(&plan, n, fold_of, slot) && nb && size && (!norms || (qnorm && tnorm));
+    bool ok = cv_plan_make(&plan, n, fold_of, slot) && nb && size && rows &&
+              (!norms || (qnorm && tnorm));
     if (ok) {
         nb->nq = nwanted;
         nb->k = kmax;
@@ -372,7 +376,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     if (ok) {
         if (norms)
             knn__query_norms(&dist, ds->rows, n, n, qnorm);
-        cv_job job = {ds, fold_of, slot, dist, qnorm, tnorm, nb, size};
+        cv_job job = {ds, fold_of, slot, dist, qnorm, tnorm, rows, nb, size};
         ok = cv_run(&job, &plan, threads, o, part, parts);
         what = "out of memory for the cross-validation's tiles of %zu rows";
     }
@@ -409,8 +413,9 @@ static knn_status check_options(const knn_dataset *train, const knn_cv_options *
                 return knn__fail(KNN_ERR_ARG, "K = %d is listed twice", o->ks[a]);
     }
     for (int a = 0; a < o->nmetrics; a++) {
-        if (o->metrics[a] != KNN_L1 && o->metrics[a] != KNN_L2)
-            return knn__fail(KNN_ERR_ARG, "unknown metric %d", (int)o->metrics[a]);
+        knn_status st = knn__metric_check(o->metrics[a], train);
+        if (st)
+            return st;
         for (int b = 0; b < a; b++)
             if (o->metrics[a] == o->metrics[b])
                 return knn__fail(KNN_ERR_ARG, "metric %s is listed twice",

@@ -234,6 +234,7 @@ void knn_dataset_free(knn_dataset *ds)
     if (cache)
         free(cache->norms);
     free(cache);
+    free(atomic_load(&ds->unit_rows));
     if (ds->labels_copied)
         free(ds->labels);
     if (ds->map && ds->map_is_copy) {

@@ -97,8 +97,9 @@ static knn_status check_options(const knn_dataset *ds, const knn_fewshot_options
                          "K = %d is more than the %zu support images of a %d-way %d-shot "
                          "episode",
                          o->k, (size_t)o->way * (size_t)o->shot, o->way, o->shot);
-    if (o->metric != KNN_L1 && o->metric != KNN_L2)
-        return knn__fail(KNN_ERR_ARG, "unknown metric %d", (int)o->metric);
+    knn_status mst = knn__metric_check(o->metric, ds); /* cosine: float32 only */
+    if (mst)
+        return mst;
     if (o->weights != KNN_WEIGHTS_UNIFORM && o->weights != KNN_WEIGHTS_DISTANCE)
         return knn__fail(KNN_ERR_ARG, "unknown weights %d", (int)o->weights);
     if (o->ties != KNN_TIES_NEAREST && o->ties != KNN_TIES_SMALLEST_LABEL)

@@ -41,6 +41,9 @@ struct knn_dataset {
     /* The training rows' norms for the L2 kernels, computed at the first L2 search and kept
      * (searches take the data set as const, and may run at once: set by compare-and-swap). */
     _Atomic(struct knn__norms_cache *) norms;
+    /* The rows scaled to unit length (float32, same layout), for cosine: computed at the
+     * first cosine search and kept, set by compare-and-swap like the norms. */
+    _Atomic(uint8_t *) unit_rows;
 };
 
 /* Norms of a data set's rows as one kernel table's train_norms function computes them. */
@@ -105,7 +108,18 @@ void knn__distance_tile(const knn__distances *d, const uint8_t *q, size_t nq,
 const uint32_t *knn__train_norms(const knn_dataset *train, knn__norms_fn fn, int threads,
                                  bool *owned);
 
-/* A stored distance in the metric's own units: L1, or the Euclidean distance. */
+/* KNN_OK if metric m is known and applies to ds's values (cosine: float32 only); ds may be
+ * NULL (the metric alone is checked). */
+knn_status knn__metric_check(knn_metric m, const knn_dataset *ds);
+/* Writes n float32 rows of dim values (rows `stride` bytes apart, zero-padded) scaled to unit
+ * length into out (same layout): the squares summed in double in index order, so the result
+ * is the same on every machine and thread; a zero row stays zero. */
+void knn__unit_rows(const uint8_t *rows, size_t n, size_t dim, size_t stride, uint8_t *out);
+/* The data set's rows at unit length, cached in it by the first call; NULL when out of
+ * memory. */
+const uint8_t *knn__dataset_unit_rows(const knn_dataset *ds, int threads);
+
+/* A stored distance in the metric's own units: L1, the Euclidean distance, or 1 - cos. */
 double knn__distance_value(const knn_neighbors *nb, uint64_t raw);
 
 /* Sets the thread's error message and returns `status`, so that failures read

@@ -141,6 +141,9 @@ static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, 
 
 knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
 {
+    knn_status st = knn__metric_check(p->metric, train); /* cosine: float32 only */
+    if (st)
+        return st;
     model_header h;
     make_header(train, p, &h);
     unsigned char header[HEADER_BYTES] = {0};
@@ -258,7 +261,9 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
                  (h->has_labels == 0 || h->num_classes >= 1) && h->height >= 1 &&
                  h->width >= 1 && h->channels >= 1 &&
                  (uint64_t)h->height * (uint64_t)h->width * (uint64_t)h->channels == h->dim &&
-                 h->k >= 1 && (h->metric == KNN_L1 || h->metric == KNN_L2) &&
+                 h->k >= 1 &&
+                 (h->metric == KNN_L1 || h->metric == KNN_L2 ||
+                  (h->metric == KNN_COSINE && h->dtype == KNN_F32)) &&
                  (h->weights == 0 || h->weights == 1) && (h->ties == 0 || h->ties == 1);
     const uint64_t rows_bytes = h->count * h->stride; /* < 2^31 x 2^26: no overflow */
     const uint64_t labels_end = h->labels_offset + (h->has_labels ? h->count * 4 : 0);

@@ -10,7 +10,7 @@ knn_params knn_params_default(void)
     return p;
 }
 
-static const char *const metric_names[] = {"l1", "l2"};
+static const char *const metric_names[] = {"l1", "l2", "cosine"};
 static const char *const weights_names[] = {"uniform", "distance"};
 static const char *const ties_names[] = {"nearest", "smallest-label"};
 
@@ -30,11 +30,23 @@ static knn_status parse_two(const char *what, const char *const names[2], const 
 
 knn_status knn_metric_parse(const char *name, knn_metric *out)
 {
-    int i = 0;
-    knn_status st = parse_two("metric", metric_names, name, &i);
-    if (!st)
-        *out = (knn_metric)i;
-    return st;
+    for (int i = 0; i < 3; i++)
+        if (name && strcasecmp(name, metric_names[i]) == 0) {
+            *out = (knn_metric)i;
+            return KNN_OK;
+        }
+    return knn__fail(KNN_ERR_ARG, "unknown metric '%s' (l1, l2 or cosine)", name ? name : "");
+}
+
+knn_status knn__metric_check(knn_metric m, const knn_dataset *ds)
+{
+    if (m != KNN_L1 && m != KNN_L2 && m != KNN_COSINE)
+        return knn__fail(KNN_ERR_ARG, "unknown metric %d", (int)m);
+    if (m == KNN_COSINE && ds && ds->dtype != KNN_F32)
+        return knn__fail(KNN_ERR_ARG,
+                         "cosine is for float32 features; %s holds uint8 values (use l1 or l2)",
+                         ds->source ? ds->source : "the data set");
+    return KNN_OK;
 }
 
 knn_status knn_weights_parse(const char *name, knn_weights *out)
@@ -55,6 +67,9 @@ knn_status knn_ties_parse(const char *name, knn_ties *out)
     return st;
 }
 
-const char *knn_metric_name(knn_metric m) { return m == KNN_L1 ? "l1" : "l2"; }
+const char *knn_metric_name(knn_metric m)
+{
+    return m == KNN_L1 ? "l1" : m == KNN_COSINE ? "cosine" : "l2";
+}
 const char *knn_weights_name(knn_weights w) { return weights_names[w == KNN_WEIGHTS_DISTANCE]; }
 const char *knn_ties_name(knn_ties t) { return ties_names[t == KNN_TIES_SMALLEST_LABEL]; }

@@ -4,7 +4,8 @@
  * that order, found by a plain scan of every distance. Slow on purpose; tests only. uint8
  * distances are summed over the whole row in 64 bits, never in chunks, so that the chunked
  * tiles of long rows are checked against the plain definition. For float32 rows it is bit for
- * bit the scalar kernels' arithmetic (each distance summed in order). */
+ * bit the scalar kernels' arithmetic (each distance summed in order; for cosine, both rows
+ * scaled to unit length by knn__unit_rows, as the search does, then 1 - a.b). */
 #include "internal.h"
 #include "kernels/kernels.h"
 
@@ -49,7 +50,11 @@ knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *qu
     if (st)
         return st;
     candidate *all = malloc(train->count * sizeof *all);
-    if (!all) {
+    float *unit_mem = malloc(2 * train->stride); /* cosine: a query and a row, unit length */
+    uint8_t *unit = (uint8_t *)unit_mem;
+    if (!all || !unit) {
+        free(all);
+        free(unit_mem);
         knn_neighbors_free(nb);
         return knn__fail(KNN_ERR_NOMEM, "out of memory");
     }
@@ -61,8 +66,15 @@ knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *qu
             if (train->dtype == KNN_F32) {
                 const float *a = (const float *)(const void *)qrow;
                 const float *b = (const float *)(const void *)trow;
-                float d = p->metric == KNN_L1 ? knn__l1_f32_scalar(a, b, train->dim)
-                                              : knn__l2sq_f32_scalar(a, b, train->dim);
+                if (p->metric == KNN_COSINE) { /* the rows at unit length, one pair at a time */
+                    knn__unit_rows(qrow, 1, train->dim, train->stride, unit);
+                    knn__unit_rows(trow, 1, train->dim, train->stride, unit + train->stride);
+                    a = (const float *)(const void *)unit;
+                    b = (const float *)(const void *)(unit + train->stride);
+                }
+                float d = p->metric == KNN_L1   ? knn__l1_f32_scalar(a, b, train->dim)
+                          : p->metric == KNN_L2 ? knn__l2sq_f32_scalar(a, b, train->dim)
+                                                : knn__cosine_f32_scalar(a, b, train->dim);
                 uint32_t bits; /* d >= 0: bits ordered like floats */
                 memcpy(&bits, &d, sizeof d);
                 all[t].dist = bits;
@@ -79,6 +91,7 @@ knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *qu
         }
     }
     free(all);
+    free(unit_mem);
     *out = nb;
     return KNN_OK;
 }

@@ -31,7 +31,15 @@
  * beyond the output (which holds nq x C x 12 bytes of class minima): the training rows' norms
  * (4 bytes a row and chunk, kept in the data set) and, per thread, one distance tile (and for
  * long rows one 32-bit chunk tile), one tile of query norms, and the tile's class minima
- * (C x 128 x 8 or 12 bytes). */
+ * (C x 128 x 8 or 12 bytes).
+ *
+ * Cosine (float32 only): the distance 1 - q.t of rows scaled to unit length, so that its
+ * tiles are the float tiles' loop with an inner product. The training rows' unit copy is made
+ * once (knn__dataset_unit_rows: as many bytes as the rows, kept in the data set like the
+ * norms); the queries are scaled into memory of the search's own (nq rows), or share the
+ * cache when they are the training set. Each row's scale is 1 / sqrt of its squares summed
+ * in double in index order, so the unit rows are the same on every machine, thread count and
+ * kernel table; a zero row stays zero, and is at distance 1 from everything. */
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "parallel.h"
@@ -51,8 +59,9 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
                                const knn_params *p, knn_neighbors **out)
 {
     *out = NULL;
-    if (p->metric != KNN_L1 && p->metric != KNN_L2)
-        return knn__fail(KNN_ERR_ARG, "unknown metric %d", (int)p->metric);
+    knn_status mst = knn__metric_check(p->metric, train);
+    if (mst)
+        return mst;
     if (p->k < 1)
         return knn__fail(KNN_ERR_ARG, "K = %d: K must be at least 1", p->k);
     if (p->threads < 0)
@@ -138,6 +147,8 @@ typedef struct {
     size_t block_rows; /* training rows per block */
     knn__distances dist;
     const uint32_t *tnorm; /* (chunks, ntrain) the kernels' train norms; NULL without */
+    const uint8_t *trows, *qrows; /* the rows measured: the data sets' own, or for cosine
+                                   * copies scaled to unit length */
     int k;
     uint32_t classes; /* C with class minima, 0 without */
 } search_job;
@@ -251,7 +262,7 @@ static bool search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo
     const int k = job->k;
     const size_t stride = job->train->stride, C = job->classes;
     const bool wide = knn__wide(&job->dist);
-    const uint8_t *qrows = job->queries->rows + q0 * stride;
+    const uint8_t *qrows = job->qrows + q0 * stride;
     int *size = lists->size + q0;
     bool labels_ok = true;
     for (size_t i = 0; i < nq; i++)
@@ -265,7 +276,7 @@ static bool search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo
     for (size_t t0 = t_lo; t0 < t_hi && labels_ok; t0 += job->block_rows) {
         size_t nt = t_hi - t0 < job->block_rows ? t_hi - t0 : job->block_rows;
         knn__distance_tile(&job->dist, qrows, nq, job->tnorm ? w->qnorm : NULL, nq,
-                           job->train->rows + t0 * stride, nt,
+                           job->trows + t0 * stride, nt,
                            job->tnorm ? job->tnorm + t0 : NULL, job->train->count,
                            w->chunk_tile, w->tile);
         labels_ok = !C || class_offsets(job->train->labels + t0, nt, (uint32_t)C, nq, w->offset);
@@ -305,8 +316,9 @@ knn__distances knn__distances_of(const knn_dataset *ds, knn_metric metric,
                                  const knn__kernels *kern)
 {
     const bool f32 = ds->dtype == KNN_F32;
-    knn__distances d = {metric == KNN_L1 ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
-                                         : (f32 ? kern->l2_f32_tile : kern->l2_tile),
+    knn__distances d = {metric == KNN_COSINE ? kern->ip_f32_tile /* float32 only */
+                        : metric == KNN_L1   ? (f32 ? kern->l1_f32_tile : kern->l1_tile)
+                                             : (f32 ? kern->l2_f32_tile : kern->l2_tile),
                         metric == KNN_L2 && !f32, ds->stride, 1};
     /* float sums cannot overflow: one pass, summed in the table's own order at any length */
     if (!f32)
@@ -387,6 +399,47 @@ const uint32_t *knn__train_norms(const knn_dataset *train, knn__norms_fn fn, int
     free(fresh); /* another search cached its norms meanwhile: ours stay private */
     *owned = true;
     return norms;
+}
+
+void knn__unit_rows(const uint8_t *rows, size_t n, size_t dim, size_t stride, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *a = (const float *)(const void *)(rows + i * stride);
+        float *u = (float *)(void *)(out + i * stride);
+        double sum = 0; /* index order, in double: the same scale everywhere */
+        for (size_t d = 0; d < dim; d++)
+            sum += (double)a[d] * (double)a[d];
+        const double scale = sum > 0 ? 1.0 / sqrt(sum) : 0.0; /* a zero row stays zero */
+        for (size_t d = 0; d < dim; d++)
+            u[d] = (float)((double)a[d] * scale);
+        memset(u + dim, 0, stride - dim * sizeof *u);
+    }
+}
+
+const uint8_t *knn__dataset_unit_rows(const knn_dataset *ds, int threads)
+{
+    knn_dataset *mut = (knn_dataset *)ds; /* the cache only; rows and labels stay const */
+    uint8_t *cached = atomic_load(&mut->unit_rows);
+    if (cached)
+        return cached;
+    const size_t n = ds->count, block = 1024;
+    size_t bytes;
+    if (!knn__mul_ok(n ? n : 1, ds->stride, &bytes) || !knn__memory_fits(bytes))
+        return NULL;
+    uint8_t *unit = aligned_alloc(KNN__ALIGN, bytes);
+    if (!unit)
+        return NULL;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (size_t i = 0; i < n; i += block)
+        knn__unit_rows(ds->rows + i * ds->stride, n - i < block ? n - i : block, ds->dim,
+                       ds->stride, unit + i * ds->stride);
+    (void)threads;
+    if (atomic_compare_exchange_strong(&mut->unit_rows, &cached, unit))
+        return unit;
+    free(unit); /* another search cached the same rows meanwhile: use theirs */
+    return cached;
 }
 
 /* Merges query q's sorted lists from `parts` parts of the training set into nb. */
@@ -582,8 +635,10 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         return st;
     const knn__kernels *kern = knn__kernels_select();
     const search_plan plan = plan_search(train, queries, p, nb);
-    search_job job = {train, queries, plan.block_rows, knn__distances_of(train, p->metric, kern),
-                      NULL, p->k, (uint32_t)nb->classes};
+    search_job job = {train,         queries,       plan.block_rows,
+                      knn__distances_of(train, p->metric, kern),
+                      NULL,          train->rows,   queries->rows,
+                      p->k,          (uint32_t)nb->classes};
     const size_t nq = queries->count;
     int *sizes = malloc((size_t)plan.parts * (nq ? nq : 1) * sizeof *sizes);
     topk_lists lists[64];
@@ -593,6 +648,23 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     if (!failed && job.dist.norms &&
         !(job.tnorm = knn__train_norms(train, kern->train_norms, plan.threads, &tnorm_owned)))
         failed = 1;
+    /* cosine: the training rows at unit length (cached in the data set), the queries scaled
+     * into memory of this search's own (or the same cache when they are the training set) */
+    uint8_t *qunit = NULL;
+    if (!failed && p->metric == KNN_COSINE) {
+        size_t qbytes;
+        if (!(job.trows = knn__dataset_unit_rows(train, plan.threads)))
+            failed = 1;
+        else if (queries == train)
+            job.qrows = job.trows;
+        else if (!knn__mul_ok(nq ? nq : 1, queries->stride, &qbytes) ||
+                 !knn__memory_fits(qbytes) || !(qunit = aligned_alloc(KNN__ALIGN, qbytes)))
+            failed = 1;
+        else {
+            knn__unit_rows(queries->rows, nq, queries->dim, queries->stride, qunit);
+            job.qrows = qunit;
+        }
+    }
     if (!failed)
         run_search(&job, &plan, p, lists, &failed, &labels_bad);
     if (!failed && !labels_bad && plan.parts > 1)
@@ -603,6 +675,7 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         }
     if (tnorm_owned)
         free((void *)job.tnorm);
+    free(qunit);
     free(part_mem);
     free(sizes);
     if (failed || labels_bad) {
@@ -652,7 +725,7 @@ double knn__distance_value(const knn_neighbors *nb, uint64_t raw)
         memcpy(&f, &bits, sizeof f);
         d = f;
     }
-    return nb->metric == KNN_L2 ? sqrt(d) : d;
+    return nb->metric == KNN_L2 ? sqrt(d) : d; /* L1 and cosine: the distance itself */
 }
 
 double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j)

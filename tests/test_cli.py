@@ -101,6 +101,65 @@ def test_float32_features_give_the_same_predictions():
     assert r.returncode == 1 and "float32" in r.stderr
 
 
+def test_cosine_on_float32_features_matches_brute_force():
+    """--metric cosine on float32 IDX features: the labels and neighbour order of a float64
+    brute force (1 - cos; a zero vector at 1 from everything; order by (distance, index)),
+    wherever the distances differ by more than 1e-6; distances within 1e-5. uint8 features
+    are refused with a clear message; cv takes cosine when asked, and fit keeps it."""
+    os.makedirs(path("cos"), exist_ok=True)
+    train_rows = [list(r) for r in TRAIN_ROWS]
+    train_rows[3] = [0] * 20  # a zero row
+    ftrain = path("cos", "train-images-idx3-ubyte")
+    fixtures.write(ftrain, fixtures.idx_images_f32(train_rows, 5, 4))
+    fixtures.write(path("cos", "train-labels-idx1-ubyte"), fixtures.idx_labels(TRAIN_LABELS))
+    ftest = path("cos", "t10k-images-idx3-ubyte")
+    fixtures.write(ftest, fixtures.idx_images_f32(TEST_ROWS, 5, 4))
+    fixtures.write(path("cos", "t10k-labels-idx1-ubyte"), fixtures.idx_labels(TEST_LABELS))
+
+    def cos_dist(a, b):
+        na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(x * x for x in b))
+        if na == 0 or nb == 0:
+            return 1.0
+        return 1.0 - sum(x * y for x, y in zip(a, b)) / (na * nb)
+
+    k = 5
+    for isa in ("scalar", "avx2", "avx512"):
+        r = knn("predict", ftrain, ftest, "-k", k, "--metric", "cosine", "--format", "csv",
+                "--neighbors", "--isa", isa)
+        if r.returncode != 0 and "cannot run" in r.stderr:
+            continue
+        assert r.returncode == 0, r.stderr
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        assert len(rows) == len(TEST_ROWS)
+        for row, q in zip(rows, TEST_ROWS):
+            d = [cos_dist(q, t) for t in train_rows]
+            order = sorted(range(len(d)), key=lambda i: (d[i], i))
+            got = [int(row[f"nn{j + 1}_index"]) for j in range(k)]
+            for j in range(k):
+                assert abs(float(row[f"nn{j + 1}_distance"]) - d[order[j]]) < 1e-5
+                if got[j] != order[j]:
+                    assert abs(d[got[j]] - d[order[j]]) <= 1e-6, (isa, got, order)
+            kth, after = d[order[k - 1]], d[order[k]]
+            if after - kth > 1e-6:  # the vote is decided by the neighbours alone
+                votes = {}
+                for j, i in enumerate(order[:k]):
+                    votes.setdefault(TRAIN_LABELS[i], [0, j])[0] += 1
+                want = min(votes, key=lambda c: (-votes[c][0], votes[c][1]))
+                assert int(row["label"]) == want, (isa, row, want)
+    r = knn("eval", TRAIN, TEST, "--metric", "cosine")
+    assert r.returncode != 0 and "cosine is for float32 features" in r.stderr, r.stderr
+    r = knn("cv", ftrain, "--metric", "cosine,l2", "-k", "1,3", "--folds", "3")
+    assert r.returncode == 0 and "cosine" in r.stdout, r.stderr
+    r = knn("cv", ftrain, "-k", "1", "--folds", "3", "--json")
+    assert r.returncode == 0 and "cosine" not in r.stdout, r.stdout  # default: l1,l2
+    model = path("cos", "cos.knn")
+    r = knn("fit", ftrain, "-k", "3", "--metric", "cosine", "-o", model)
+    assert r.returncode == 0, r.stderr
+    r = knn("predict", model, ftest, "--format", "csv")
+    r2 = knn("predict", ftrain, ftest, "-k", "3", "--metric", "cosine", "--format", "csv")
+    assert r.returncode == 0 and r.stdout == r2.stdout, r.stderr
+
+
 def test_eval_reports_accuracy_in_the_course_words():
     ref = reference_predict(3, "l2")
     correct = sum(p == t for (p, _, _), t in zip(ref, TEST_LABELS))

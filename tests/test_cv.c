@@ -118,6 +118,115 @@ static void cv_equals_naive_search_per_fold_and_k(void)
     knn_dataset_free(ds);
 }
 
+/* Float32 rows for cosine: small integers, so that many rows are multiples of one another
+ * (equal unit rows: exact ties), a few zero rows (distance 1 to everything). */
+static knn_dataset *cosine_problem(size_t n, size_t dim, int classes)
+{
+    float *data = malloc(n * dim * sizeof *data);
+    int32_t *labels = malloc(n * sizeof *labels);
+    for (size_t i = 0; i < n * dim; i++)
+        data[i] = (float)(next_random() % 3) * (i / dim % 3 == 1 ? 2.0f : 1.0f);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = (int32_t)(next_random() % (unsigned)classes);
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_create_f32(n, dim, data, labels, classes, &ds), KNN_OK);
+    free(data);
+    free(labels);
+    return ds;
+}
+
+/* Correct predictions of fold f by K nearest among the other folds, for float32 rows: a
+ * separate search (knn_search with the kernels in use, or the reference). */
+static size_t naive_f32_correct(const knn_dataset *ds, const int32_t *fold_of, int f, int k,
+                                knn_metric metric, knn_weights w, knn_ties t, bool reference)
+{
+    size_t n = ds->count, ntr = 0, nva = 0, dim = ds->dim;
+    float *tr = malloc(n * dim * sizeof *tr), *va = malloc(n * dim * sizeof *va);
+    int32_t *ltr = malloc(n * sizeof *ltr), *lva = malloc(n * sizeof *lva);
+    for (size_t i = 0; i < n; i++) {
+        bool val = fold_of[i] == f;
+        memcpy(val ? va + nva * dim : tr + ntr * dim, knn_dataset_row_f32(ds, i),
+               dim * sizeof *tr);
+        if (val)
+            lva[nva++] = ds->labels[i];
+        else
+            ltr[ntr++] = ds->labels[i];
+    }
+    knn_dataset *train = NULL, *valid = NULL;
+    CHECK_EQ(knn_dataset_create_f32(ntr, dim, tr, ltr, ds->num_classes, &train), KNN_OK);
+    CHECK_EQ(knn_dataset_create_f32(nva, dim, va, lva, ds->num_classes, &valid), KNN_OK);
+    knn_params p = knn_params_default();
+    p.k = k;
+    p.metric = metric;
+    p.weights = w;
+    p.ties = t;
+    knn_neighbors *nb = NULL;
+    CHECK_EQ((reference ? knn__search_reference : knn_search)(train, valid, &p, &nb), KNN_OK);
+    int32_t *pred = malloc((nva + 1) * sizeof *pred);
+    CHECK_EQ(knn_vote(train, nb, &p, pred, NULL, NULL), KNN_OK);
+    size_t correct = 0;
+    for (size_t i = 0; i < nva; i++)
+        correct += pred[i] == lva[i];
+    free(pred);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(valid);
+    free(tr);
+    free(va);
+    free(ltr);
+    free(lva);
+    return correct;
+}
+
+/* Cosine (with L2 beside it) on float32 rows: the one-search cross-validation equals a
+ * separate search per fold and K with the same kernels (and, for the scalar kernels, the
+ * reference), for every table, 1 to 3 threads, both weights and tie rules. */
+static void cv_cosine_equals_separate_searches(void)
+{
+    knn_dataset *ds = cosine_problem(211, 9, 3);
+    const int ks[] = {7, 1, 4};
+    const knn_metric metrics[] = {KNN_COSINE, KNN_L2};
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    int32_t *fold_of = malloc(211 * sizeof *fold_of);
+    for (int s = 0; s < 3; s++) {
+        if (knn_set_isa(isas[s]) != KNN_OK)
+            continue;
+        for (int w = 0; w < 2; w++)
+            for (int t = 0; t < 2; t++) {
+                knn_cv_options o = {4, KNN_FOLDS_SHUFFLED, 5, 0, ks, 3, metrics, 2,
+                                    (knn_weights)w, (knn_ties)t, 1 + (s + w + t) % 3,
+                                    NULL, NULL};
+                knn_cv_result *r = NULL;
+                CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_OK);
+                CHECK_EQ(knn_folds_assign(211, ds->labels, 4, KNN_FOLDS_SHUFFLED, 5, fold_of),
+                         KNN_OK);
+                for (int m = 0; r && m < 2; m++)
+                    for (int k = 0; k < 3; k++)
+                        for (int f = 0; f < 4; f++) {
+                            size_t want = naive_f32_correct(ds, fold_of, f, ks[k], metrics[m],
+                                                            (knn_weights)w, (knn_ties)t, false);
+                            if (s == 0)
+                                CHECK_EQ(want, naive_f32_correct(ds, fold_of, f, ks[k],
+                                                                 metrics[m], (knn_weights)w,
+                                                                 (knn_ties)t, true));
+                            double got = knn_cv_accuracy(r, m, k, f) *
+                                         (double)knn_cv_fold_size(r, f);
+                            if (fabs(got - (double)want) > 1e-6) {
+                                fprintf(stderr, "    %s, weights %d, ties %d, %s, K %d, fold "
+                                                "%d: %g != %zu\n",
+                                        isas[s], w, t, knn_metric_name(metrics[m]), ks[k], f,
+                                        got, want);
+                                CHECK(!"cosine cv equals separate searches");
+                            }
+                        }
+                knn_cv_result_free(r);
+            }
+    }
+    knn_set_isa("best");
+    free(fold_of);
+    knn_dataset_free(ds);
+}
+
 static void cv_leave_one_out_and_holdout_equal_naive(void)
 {
     knn_dataset *ds = small_problem(40, 9, 3, 3);
@@ -321,6 +430,7 @@ static void cv_rejects_bad_options(void)
 
 const test_case cv_tests[] = {
     {"cv_equals_naive_search_per_fold_and_k", cv_equals_naive_search_per_fold_and_k},
+    {"cv_cosine_equals_separate_searches", cv_cosine_equals_separate_searches},
     {"cv_leave_one_out_and_holdout_equal_naive", cv_leave_one_out_and_holdout_equal_naive},
     {"cv_long_rows_equal_naive", cv_long_rows_equal_naive},
     {"folds_contiguous_shuffled_stratified", folds_contiguous_shuffled_stratified},

@@ -226,6 +226,38 @@ def test_search_numpy():
     assert D.shape == (1, 1) and I[0, 0] == reference_neighbors(brute(xq[:1], xb, "l2"), 1)[1]
 
 
+def test_cosine():
+    """metric='cosine' on float features: knn.search against a float64 numpy brute force
+    (distances within 1e-5, the neighbours where distances differ by more than 1e-6), the
+    classifier and cross_validate accept it, uint8 rows are refused with the library's
+    message."""
+    rng = np.random.default_rng(7)
+    xb = rng.standard_normal((500, 24)).astype(np.float32)
+    xb[5] = 0  # a zero row: distance 1 from everything
+    xq = rng.standard_normal((40, 24)).astype(np.float32)
+    D, I = knn.search(xq, xb, 6, metric="cosine")
+    nb, nq = np.linalg.norm(xb.astype(np.float64), axis=1), np.linalg.norm(xq.astype(np.float64), axis=1)
+    cos = (xq.astype(np.float64) @ xb.astype(np.float64).T) / np.outer(nq, np.where(nb == 0, 1, nb))
+    full = np.where(nb[None, :] == 0, 1.0, 1.0 - cos)
+    Dr, Ir = reference_neighbors(full, 6)
+    assert np.abs(D - Dr).max() < 1e-5
+    for q in range(40):
+        for j in range(6):
+            if I[q, j] != Ir[q, j]:
+                assert abs(full[q, I[q, j]] - full[q, Ir[q, j]]) <= 1e-6, (q, j)
+    y = (xb[:, 0] > 0).astype(int)
+    clf = knn.KNeighborsClassifier(n_neighbors=3, metric="cosine").fit(xb, y)
+    assert clf.predict(xq).shape == (40,)
+    table = knn.cross_validate(xb, y, ks=(1, 3), metrics=("cosine", "l2"), folds=3)
+    assert {r["metric"] for r in table["results"]} == {"cosine", "l2"}
+    try:
+        knn.search(xq.astype(np.uint8), xb.astype(np.uint8), 3, metric="cosine")
+    except ValueError as e:
+        assert "cosine is for float32 features" in str(e), e
+    else:
+        raise AssertionError("uint8 rows with cosine were accepted")
+
+
 def test_cross_validate_cli():
     """knn.cross_validate equals `knn cv ... --json` on the same rows, fold by fold."""
     import json
@@ -313,7 +345,7 @@ def test_bad_inputs():
     raises(ValueError, "n_neighbors", C(n_neighbors=0).fit, X, y)
     raises(ValueError, "more than the 10 training samples", C(n_neighbors=11).fit(X, y).predict,
            X)
-    raises(ValueError, "unknown metric", C(metric="cosine").fit, X, y)
+    raises(ValueError, "unknown metric", C(metric="angular").fit, X, y)
     raises(ValueError, "unknown weights", C(weights="inverse").fit, X, y)
     raises(ValueError, "ties", C(ties="random").fit, X, y)
     bad = X.copy()

@@ -409,6 +409,15 @@ static double exact_distance(const knn_dataset *a, size_t i, const knn_dataset *
 {
     const float *x = knn_dataset_row_f32(a, i), *y = knn_dataset_row_f32(b, j);
     double sum = 0;
+    if (metric == KNN_COSINE) { /* 1 - cos; a zero vector is at distance 1 */
+        double xx = 0, yy = 0;
+        for (size_t d = 0; d < a->dim; d++) {
+            sum += (double)x[d] * (double)y[d];
+            xx += (double)x[d] * (double)x[d];
+            yy += (double)y[d] * (double)y[d];
+        }
+        return xx == 0 || yy == 0 ? 1.0 : 1.0 - sum / sqrt(xx * yy);
+    }
     for (size_t d = 0; d < a->dim; d++) {
         double diff = (double)x[d] - (double)y[d];
         sum += metric == KNN_L1 ? fabs(diff) : diff * diff;
@@ -417,8 +426,9 @@ static double exact_distance(const knn_dataset *a, size_t i, const knn_dataset *
 }
 
 /* Random floats: the scalar table equals the reference bit for bit; every table's
- * distances are within 1e-5 (relative) of the exact ones and its neighbours are true
- * neighbours within that tolerance; results do not depend on the thread count. */
+ * distances are within 1e-5 (relative; for cosine, whose distances lie in [0, 2], absolute)
+ * of the exact ones (double precision) and its neighbours are true neighbours within that
+ * tolerance; results do not depend on the thread count. */
 static void search_f32_within_tolerance_under_every_isa(void)
 {
     const double tol = 1e-5;
@@ -426,7 +436,7 @@ static void search_f32_within_tolerance_under_every_isa(void)
     for (size_t di = 0; di < 4; di++) {
         knn_dataset *proto = random_dataset(400, dims[di], 2, 4), *qproto = random_dataset(29, dims[di], 2, 4);
         knn_dataset *train = float_copy(proto, true, 10), *q = float_copy(qproto, true, 10);
-        for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+        for (int metric = KNN_L1; metric <= KNN_COSINE; metric++) {
             knn_params p = knn_params_default();
             p.k = 5;
             p.metric = (knn_metric)metric;
@@ -451,7 +461,9 @@ static void search_f32_within_tolerance_under_every_isa(void)
                         uint32_t t = knn_neighbors_index(one, i, j);
                         double exact = exact_distance(q, i, train, t, p.metric);
                         double got = knn_neighbors_distance(one, i, j);
-                        if (fabs(got - exact) > tol * exact || exact > kth * (1 + tol)) {
+                        const double scale = p.metric == KNN_COSINE ? 1 : exact;
+                        const double kscale = p.metric == KNN_COSINE ? 1 : kth;
+                        if (fabs(got - exact) > tol * scale || exact > kth + tol * kscale) {
                             fprintf(stderr, "    %s, dim %zu, %s, query %zu: %.9g vs %.9g\n",
                                     isas[s], dims[di], knn_metric_name(p.metric), i, got, exact);
                             CHECK(!"float32 neighbours within tolerance");
@@ -469,6 +481,193 @@ static void search_f32_within_tolerance_under_every_isa(void)
         knn_dataset_free(train);
         knn_dataset_free(q);
     }
+}
+
+/* Cosine rows for the tests: random floats with zero rows, rows that are positive multiples
+ * of earlier ones (distance 0, exactly, after normalisation: ties broken by index) and exact
+ * duplicates; labels in [0, classes). */
+static knn_dataset *cosine_rows(size_t n, size_t dim, int classes)
+{
+    float *data = malloc(n * dim * sizeof *data + 1);
+    int32_t *labels = malloc((n + 1) * sizeof *labels);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t d = 0; d < dim; d++)
+            data[i * dim + d] =
+                i % 7 == 3   ? 0.0f
+                : i % 5 == 4 ? data[(i / 2) * dim + d] * (i % 2 ? 4.0f : 1.0f)
+                             : ((float)(rng() % 1000000) / 1e6f - 0.5f) * 10;
+        labels[i] = (int32_t)(rng() % (unsigned)classes);
+    }
+    knn_dataset *ds = NULL;
+    CHECK_EQ(knn_dataset_create_f32(n, dim, data, labels, classes, &ds), KNN_OK);
+    free(data);
+    free(labels);
+    return ds;
+}
+
+/* The cosine tiles of every table against the scalar tile, every shape up to 9 x 9 blocks:
+ * within 1e-5 (the tables sum in their own orders); never negative; a zero row is at 1. */
+static void cosine_kernels_equal_scalar_within_tolerance(void)
+{
+    const size_t dims[] = {1, 15, 16, 17, 100, 784};
+    for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+        knn_dataset *q = cosine_rows(9, dims[di], 2), *t = cosine_rows(9, dims[di], 2);
+        const size_t stride = q->stride;
+        uint8_t *uq = aligned_alloc(64, 9 * stride), *ut = aligned_alloc(64, 9 * stride);
+        knn__unit_rows(q->rows, 9, q->dim, stride, uq);
+        knn__unit_rows(t->rows, 9, t->dim, stride, ut);
+        uint32_t want[81], got[81];
+        for (int s = 0; s < N_ISAS; s++) {
+            const knn__kernels *k = knn__kernels_find(isas[s]);
+            if (!k)
+                continue;
+            for (size_t nq = 1; nq <= 9; nq++)
+                for (size_t nt = 1; nt <= 9; nt++) {
+                    knn__kernels_scalar.ip_f32_tile(uq, nq, ut, nt, stride, stride, NULL, NULL,
+                                                    want);
+                    k->ip_f32_tile(uq, nq, ut, nt, stride, stride, NULL, NULL, got);
+                    for (size_t c = 0; c < nq * nt; c++) {
+                        float w, g;
+                        memcpy(&w, &want[c], 4);
+                        memcpy(&g, &got[c], 4);
+                        const bool zero = c / nt == 3 || c % nt == 3; /* row 3 is 0 */
+                        if (!(fabsf(w - g) <= 1e-5f) || !(g >= 0) || (zero && g != 1.0f)) {
+                            fprintf(stderr, "    %s cosine, dim %zu, %zu x %zu, cell %zu: %.9g "
+                                            "vs %.9g\n",
+                                    k->name, dims[di], nq, nt, c, g, w);
+                            CHECK(!"cosine kernel within tolerance of scalar");
+                            nq = nt = 10;
+                            break;
+                        }
+                    }
+                }
+        }
+        free(uq);
+        free(ut);
+        knn_dataset_free(q);
+        knn_dataset_free(t);
+    }
+}
+
+/* Cosine searches: for every table and 1 to 3 threads, with few queries (the training set
+ * split between threads) and many (query tiles), the lists and each class's nearest row equal
+ * the one-thread search bit for bit, and the scalar table equals the reference; exact
+ * matches (multiples of a row) come first at distance 0, by index; the queries as the
+ * training set itself (the shared cache) give the same answer as a copy. */
+static void search_cosine_equals_reference_split_and_class_minima(void)
+{
+    for (int many = 0; many < 2; many++) {
+        knn_dataset *train = cosine_rows(400, 20, 300), *q = cosine_rows(many ? 150 : 3, 20, 2);
+        knn_params p = knn_params_default();
+        p.k = 7;
+        p.metric = KNN_COSINE;
+        knn_neighbors *ref = NULL;
+        CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+        for (int s = 0; s < N_ISAS && ref; s++) {
+            if (knn_set_isa(isas[s]) != KNN_OK)
+                continue;
+            knn_neighbors *one = NULL;
+            p.threads = 1;
+            CHECK_EQ(knn_search(train, q, &p, &one), KNN_OK);
+            for (int threads = 1; threads <= 5 && one; threads++) {
+                p.threads = threads;
+                knn_neighbors *nb = NULL;
+                CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
+                if (!nb || !same_neighbors(nb, one) ||
+                    (!strcmp(isas[s], "scalar") && !same_neighbors(nb, ref))) {
+                    fprintf(stderr, "    %s, %zu queries, %d threads\n", isas[s], q->count,
+                            threads);
+                    CHECK(!"cosine search equals the reference");
+                }
+                knn_neighbors_free(nb);
+            }
+            for (size_t i = 0; one && i < q->count; i++)
+                for (int j = 1; j < p.k; j++) { /* sorted by (distance, index), >= 0 */
+                    uint64_t d0 = knn_neighbors_raw_distance(one, i, j - 1);
+                    uint64_t d1 = knn_neighbors_raw_distance(one, i, j);
+                    CHECK(d0 < d1 || (d0 == d1 && knn_neighbors_index(one, i, j - 1) <
+                                                      knn_neighbors_index(one, i, j)));
+                    CHECK(knn_neighbors_distance(one, i, j - 1) >= 0);
+                }
+            knn_neighbors_free(one);
+        }
+        knn_set_isa("best");
+        knn_neighbors_free(ref);
+        knn_dataset_free(q);
+        /* the training set as its own queries: row i (not zero) finds itself, or an earlier
+         * multiple of itself (the same unit row, bit for bit: an exact tie, broken by index),
+         * at distance 0 up to float rounding (1 - u.u); zero rows are at 1 from everything */
+        p.threads = 2;
+        knn_neighbors *self = NULL;
+        CHECK_EQ(knn_search(train, train, &p, &self), KNN_OK);
+        for (size_t i = 0; self && i < train->count; i++) {
+            double d = knn_neighbors_distance(self, i, 0);
+            if (exact_distance(train, i, train, i, KNN_COSINE) == 1.0) /* a zero row */
+                CHECK(d == 1.0);
+            else
+                CHECK(d < 1e-6 && knn_neighbors_index(self, i, 0) <= i);
+        }
+        knn_neighbors_free(self);
+        knn_dataset_free(train);
+    }
+}
+
+/* Cosine is for float32 features: a uint8 data set is refused in the search, the
+ * cross-validation and the model file, with a message that says so; the name parses in any
+ * case, and a model file keeps the metric. */
+static void cosine_refuses_uint8_and_round_trips_in_models(void)
+{
+    knn_metric m;
+    CHECK(knn_metric_parse("Cosine", &m) == KNN_OK && m == KNN_COSINE);
+    CHECK(!strcmp(knn_metric_name(KNN_COSINE), "cosine"));
+    knn_dataset *u8 = random_dataset(20, 8, 256, 2);
+    knn_params p = knn_params_default();
+    p.metric = KNN_COSINE;
+    knn_neighbors *nb = NULL;
+    CHECK_EQ(knn_search(u8, u8, &p, &nb), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "cosine is for float32 features") != NULL);
+    const int ks[] = {1};
+    const knn_metric metrics[] = {KNN_COSINE};
+    knn_cv_options o = knn_cv_options_default();
+    o.ks = ks;
+    o.nk = 1;
+    o.metrics = metrics;
+    o.nmetrics = 1;
+    knn_cv_result *r = NULL;
+    CHECK_EQ(knn_cross_validate(u8, &o, &r), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "cosine is for float32 features") != NULL);
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    if (f) {
+        CHECK_EQ(knn_model_write(u8, &p, f), KNN_ERR_ARG);
+        CHECK(strstr(knn_last_error(), "cosine is for float32 features") != NULL);
+        fclose(f);
+    }
+    knn_dataset_free(u8);
+
+    knn_dataset *train = cosine_rows(50, 12, 3), *q = cosine_rows(9, 12, 3);
+    p.k = 3;
+    const char *path = "knn-test-cosine.knn";
+    char full[600];
+    snprintf(full, sizeof full, "%s/%s", test_dir(), path);
+    CHECK_EQ(write_model(train, &p, full), KNN_OK);
+    knn_dataset *model = NULL;
+    CHECK_EQ(knn_dataset_load(full, NULL, &model), KNN_OK);
+    knn_params back = knn_params_default();
+    if (model) {
+        CHECK(knn_model_params(model, &back));
+        CHECK_EQ(back.metric, KNN_COSINE);
+        CHECK_EQ(back.k, 3);
+        knn_neighbors *a = NULL, *b = NULL;
+        CHECK_EQ(knn_search(train, q, &p, &a), KNN_OK);
+        CHECK_EQ(knn_search(model, q, &back, &b), KNN_OK);
+        CHECK(a && b && same_neighbors(a, b));
+        knn_neighbors_free(a);
+        knn_neighbors_free(b);
+    }
+    knn_dataset_free(model);
+    knn_dataset_free(train);
+    knn_dataset_free(q);
 }
 
 /* Many classes, a third of them without a row: each class's nearest row equals the
@@ -703,6 +902,11 @@ const test_case search_tests[] = {
     {"search_f32_on_integers_equals_u8_search", search_f32_on_integers_equals_u8_search},
     {"search_f32_within_tolerance_under_every_isa",
      search_f32_within_tolerance_under_every_isa},
+    {"cosine_kernels_equal_scalar_within_tolerance", cosine_kernels_equal_scalar_within_tolerance},
+    {"search_cosine_equals_reference_split_and_class_minima",
+     search_cosine_equals_reference_split_and_class_minima},
+    {"cosine_refuses_uint8_and_round_trips_in_models",
+     cosine_refuses_uint8_and_round_trips_in_models},
     {"search_rejects_mixed_value_types", search_rejects_mixed_value_types},
     {"search_orders_equal_distances_by_training_index",
      search_orders_equal_distances_by_training_index},

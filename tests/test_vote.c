@@ -349,7 +349,8 @@ static void parse_names_accept_documented_values_only(void)
     knn_ties t;
     CHECK(knn_metric_parse("l1", &m) == KNN_OK && m == KNN_L1);
     CHECK(knn_metric_parse("l2", &m) == KNN_OK && m == KNN_L2);
-    CHECK_EQ(knn_metric_parse("cosine", &m), KNN_ERR_ARG);
+    CHECK(knn_metric_parse("COSINE", &m) == KNN_OK && m == KNN_COSINE);
+    CHECK_EQ(knn_metric_parse("angular", &m), KNN_ERR_ARG);
     CHECK(strstr(knn_last_error(), "cosine") != NULL);
     CHECK(knn_weights_parse("distance", &w) == KNN_OK && w == KNN_WEIGHTS_DISTANCE);
     CHECK(knn_ties_parse("smallest-label", &t) == KNN_OK && t == KNN_TIES_SMALLEST_LABEL);

@@ -12,7 +12,8 @@ Conversions: uint8 arrays stay uint8 and distances are exact integers; every oth
 type (float64, integers, bool) is converted to float32, so results can differ slightly from
 a float64 computation. Arrays already in knn's row layout (rows 64-byte aligned, each a
 multiple of 64 bytes; knn.load returns such arrays) are used without a copy; others are
-copied once into it. Distances are in the metric's units (L1, or Euclidean for L2); neighbours
+copied once into it. Distances are in the metric's units (L1, Euclidean for L2, 1 - cos for
+cosine, which takes float features only); neighbours
 are ordered by (distance, training index), the same for any thread count. The GIL is released
 while searching, classifying and cross-validating. Library errors raise ValueError (bad
 arguments, shapes), OSError (files), MemoryError, or RuntimeError, with the library's message.

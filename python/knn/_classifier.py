@@ -124,8 +124,10 @@ class KNeighborsClassifier(ClassifierMixin, BaseEstimator):
     ----------
     n_neighbors : int, default 5
         K, the neighbours that vote.
-    metric : {'l2', 'l1'}, default 'l2'
-        Euclidean or L1 distance ('euclidean' and 'manhattan' are accepted too).
+    metric : {'l2', 'l1', 'cosine'}, default 'l2'
+        Euclidean or L1 distance ('euclidean' and 'manhattan' are accepted too), or the cosine
+        distance 1 - cos(a, b), for float features only (a uint8 X is refused: pass
+        X.astype(np.float32)); a zero vector is at distance 1 from everything.
     weights : {'uniform', 'distance'}, default 'uniform'
         Each neighbour counts 1, or 1 / distance; neighbours at distance 0, if any, decide
         alone (as in scikit-learn).

@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _knn
 
-_METRICS = {"l1": "l1", "l2": "l2", "manhattan": "l1", "cityblock": "l1", "euclidean": "l2"}
+_METRICS = {"l1": "l1", "l2": "l2", "manhattan": "l1", "cityblock": "l1", "euclidean": "l2",
+            "cosine": "cosine"}
 _FOLD_MODES = ("stratified", "shuffled", "contiguous")
 
 
@@ -58,10 +59,10 @@ def _in_layout(X):
 
 
 def metric_name(metric):
-    """'l1' or 'l2' for a metric name (also 'manhattan', 'cityblock', 'euclidean')."""
+    """'l1', 'l2' or 'cosine' for a metric name (also 'manhattan', 'cityblock', 'euclidean')."""
     if not isinstance(metric, str) or metric.lower() not in _METRICS:
-        raise ValueError(f"unknown metric {metric!r}: use 'l1' or 'l2' (also 'manhattan', "
-                         f"'euclidean')")
+        raise ValueError(f"unknown metric {metric!r}: use 'l1', 'l2' or 'cosine' (also "
+                         f"'manhattan', 'euclidean')")
     return _METRICS[metric.lower()]
 
 
@@ -162,9 +163,10 @@ def search(xq, xb, k, metric="l2", n_jobs=None):
         The rows searched (the "base").
     k : int
         Neighbours per query, 1 <= k <= nb.
-    metric : {'l2', 'l1'}
+    metric : {'l2', 'l1', 'cosine'}
         Euclidean or L1 (sum of absolute differences); 'euclidean' and 'manhattan' are
-        accepted too.
+        accepted too; or 'cosine', 1 - cos(a, b), for float features only (a zero vector
+        is at distance 1 from everything).
     n_jobs : int or None
         Threads; None or -1: all cores (OMP_NUM_THREADS).
 
@@ -224,7 +226,7 @@ def cross_validate(X, y, ks=None, metrics=("l1", "l2"), folds=5, mode="stratifie
     ks : sequence of int, optional
         The Ks to try; by default 1, 3, 5, 8, 10, 12, 15, 20, 50, 100, keeping those every
         fold leaves enough training rows for.
-    metrics : sequence of {'l1', 'l2'}
+    metrics : sequence of {'l1', 'l2', 'cosine'}
     folds : int
         Folds (2..n; n is leave-one-out). Ignored when val_fraction > 0.
     mode : {'stratified', 'shuffled', 'contiguous'}

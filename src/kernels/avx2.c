@@ -2,7 +2,8 @@
  *   L1: vpsadbw sums |a - b| over 8-byte groups of 32-byte chunks.
  *   L2: the dot product q.t with bytes widened to 16 bits and vpmaddwd (products of values
  *       up to 255 summed in pairs fit easily in 32 bits), then |q|^2 + |t|^2 - 2 q.t.
- *   float32: 8 values a step, |a - b| by clearing the sign bit, (a - b)^2 with one FMA.
+ *   float32: 8 values a step, |a - b| by clearing the sign bit, (a - b)^2 with one FMA;
+ *            cosine: q.t of unit rows with one FMA, then 1 - q.t clamped at 0.
  * Blocks of 4 queries x 2 training rows: 8 accumulators, each chunk loaded once per block. */
 #include "kernels.h"
 
@@ -28,7 +29,7 @@ static inline float hsum_ps(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int tb,
+static inline __attribute__((always_inline)) void block_f32(knn__tile_metric metric, int qb, int tb,
                                                             const uint8_t *q, const uint8_t *t,
                                                             size_t len, size_t stride,
                                                             uint32_t res[4][4])
@@ -45,15 +46,24 @@ static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int 
         for (int i = 0; i < qb; i++) {
             __m256 qv = _mm256_load_ps((const float *)(const void *)(q + (size_t)i * stride + d));
             for (int j = 0; j < tb; j++) {
+                if (metric == KNN__TILE_IP_F32) {
+                    acc[i][j] = _mm256_fmadd_ps(qv, tv[j], acc[i][j]);
+                    continue;
+                }
                 __m256 diff = _mm256_sub_ps(qv, tv[j]);
-                acc[i][j] = l2 ? _mm256_fmadd_ps(diff, diff, acc[i][j])
-                               : _mm256_add_ps(acc[i][j], _mm256_andnot_ps(sign, diff));
+                acc[i][j] = metric == KNN__TILE_L2_F32
+                                ? _mm256_fmadd_ps(diff, diff, acc[i][j])
+                                : _mm256_add_ps(acc[i][j], _mm256_andnot_ps(sign, diff));
             }
         }
     }
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++) {
             float sum = hsum_ps(acc[i][j]);
+            if (metric == KNN__TILE_IP_F32) { /* the cosine distance, clamped at 0 */
+                sum = 1.0f - sum;
+                sum = sum < 0 ? 0.0f : sum;
+            }
             memcpy(&res[i][j], &sum, sizeof sum);
         }
 }
@@ -64,8 +74,9 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
                                                         size_t len, size_t stride,
                                                         uint32_t res[4][4])
 {
-    if (metric == KNN__TILE_L1_F32 || metric == KNN__TILE_L2_F32) {
-        block_f32(metric == KNN__TILE_L2_F32, qb, tb, q, t, len, stride, res);
+    if (metric == KNN__TILE_L1_F32 || metric == KNN__TILE_L2_F32 ||
+        metric == KNN__TILE_IP_F32) {
+        block_f32(metric, qb, tb, q, t, len, stride, res);
         return;
     }
     __m256i acc[4][4];
@@ -107,4 +118,5 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
 #include "tile.h"
 
 const knn__kernels knn__kernels_avx2 = {"avx2",           l1_u8_tile_avx2,  l2_u8_tile_avx2,
-                                        knn__sqnorm_u8,   l1_f32_tile_avx2, l2_f32_tile_avx2};
+                                        knn__sqnorm_u8,   l1_f32_tile_avx2, l2_f32_tile_avx2,
+                                        ip_f32_tile_avx2};

@@ -9,7 +9,8 @@
  *       stay below 2^31 for up to KNN__CHUNK = 65,536 values a call (65,536 x 128 x 255 <
  *       2^31; longer rows come chunk by chunk), and the final arithmetic is modulo 2^32,
  *       where the true result fits: exact, bit for bit the scalar result.
- *   float32: 16 values a step, |a - b| by clearing the sign bit, (a - b)^2 with one FMA.
+ *   float32: 16 values a step, |a - b| by clearing the sign bit, (a - b)^2 with one FMA;
+ *            cosine: q.t of unit rows with one FMA, then 1 - q.t clamped at 0.
  * Blocks of 4 queries x 4 training rows: 16 accumulators of 32, each chunk loaded once. */
 #include "kernels.h"
 
@@ -19,7 +20,7 @@
 #define QB 4
 #define TB 4
 
-static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int tb,
+static inline __attribute__((always_inline)) void block_f32(knn__tile_metric metric, int qb, int tb,
                                                             const uint8_t *q, const uint8_t *t,
                                                             size_t len, size_t stride,
                                                             uint32_t res[4][4])
@@ -35,15 +36,24 @@ static inline __attribute__((always_inline)) void block_f32(int l2, int qb, int 
         for (int i = 0; i < qb; i++) {
             __m512 qv = _mm512_load_ps((const void *)(q + (size_t)i * stride + d));
             for (int j = 0; j < tb; j++) {
+                if (metric == KNN__TILE_IP_F32) {
+                    acc[i][j] = _mm512_fmadd_ps(qv, tv[j], acc[i][j]);
+                    continue;
+                }
                 __m512 diff = _mm512_sub_ps(qv, tv[j]);
-                acc[i][j] = l2 ? _mm512_fmadd_ps(diff, diff, acc[i][j])
-                               : _mm512_add_ps(acc[i][j], _mm512_abs_ps(diff));
+                acc[i][j] = metric == KNN__TILE_L2_F32
+                                ? _mm512_fmadd_ps(diff, diff, acc[i][j])
+                                : _mm512_add_ps(acc[i][j], _mm512_abs_ps(diff));
             }
         }
     }
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++) {
             float sum = _mm512_reduce_add_ps(acc[i][j]);
+            if (metric == KNN__TILE_IP_F32) { /* the cosine distance, clamped at 0 */
+                sum = 1.0f - sum;
+                sum = sum < 0 ? 0.0f : sum;
+            }
             memcpy(&res[i][j], &sum, sizeof sum);
         }
 }
@@ -54,8 +64,9 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
                                                         size_t len, size_t stride,
                                                         uint32_t res[4][4])
 {
-    if (metric == KNN__TILE_L1_F32 || metric == KNN__TILE_L2_F32) {
-        block_f32(metric == KNN__TILE_L2_F32, qb, tb, q, t, len, stride, res);
+    if (metric == KNN__TILE_L1_F32 || metric == KNN__TILE_L2_F32 ||
+        metric == KNN__TILE_IP_F32) {
+        block_f32(metric, qb, tb, q, t, len, stride, res);
         return;
     }
     __m512i acc[4][4];
@@ -92,4 +103,5 @@ const knn__kernels knn__kernels_avx512 = {"avx512",
                                           l2_u8_tile_avx512,
                                           knn__sqnorm_minus_256sum_u8,
                                           l1_f32_tile_avx512,
-                                          l2_f32_tile_avx512};
+                                          l2_f32_tile_avx512,
+                                          ip_f32_tile_avx512};

@@ -16,7 +16,11 @@
  * sum (a - b)^2 computed directly (never from norms, which would cancel), in float. Each
  * table sums in its own order, so tables differ in the last bits, but a table always gives
  * the same result for the same pair, whatever the tiling. The float results are stored as
- * their bits: for non-negative floats, the order of the bits is the order of the floats. */
+ * their bits: for non-negative floats, the order of the bits is the order of the floats.
+ *
+ * Cosine: the ip tile takes rows already scaled to unit length (search.c) and gives
+ * 1 - q.t, the dot product summed in float in the table's own order, clamped at 0 (rounding
+ * can take q.t a little past 1) so that the bits keep the float order. */
 #ifndef KNN_KERNELS_H
 #define KNN_KERNELS_H
 
@@ -33,7 +37,8 @@ typedef enum {
     KNN__TILE_L1_U8,  /* sum |a - b| of uint8 rows                                  */
     KNN__TILE_L2_U8,  /* |q|^2 + n(t) - 2 d(q, t): the dot terms, finished with norms */
     KNN__TILE_L1_F32, /* float32 rows; the tile holds the float sums' bits          */
-    KNN__TILE_L2_F32
+    KNN__TILE_L2_F32,
+    KNN__TILE_IP_F32  /* float32 unit rows: 1 - q.t, clamped at 0 (cosine)          */
 } knn__tile_metric;
 
 /* out: (nq, nt) row-major, out[i * nt + j] = distance(query i, train j) over bytes [0, len)
@@ -55,6 +60,7 @@ typedef struct {
     knn__norms_fn train_norms;
     knn__tile_fn l1_f32_tile; /* rows are float32; out holds float bits; norms unused */
     knn__tile_fn l2_f32_tile;
+    knn__tile_fn ip_f32_tile; /* unit rows: 1 - q.t, clamped at 0: the cosine distance */
 } knn__kernels;
 
 /* Scalar reference distances of two rows of `dim` values: the specification, summed in 64
@@ -63,6 +69,8 @@ uint64_t knn__l1_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
 uint64_t knn__l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t dim);
 float knn__l1_f32_scalar(const float *a, const float *b, size_t dim);
 float knn__l2sq_f32_scalar(const float *a, const float *b, size_t dim);
+/* 1 - a.b of unit rows, clamped at 0. */
+float knn__cosine_f32_scalar(const float *a, const float *b, size_t dim);
 /* Squared norms of n rows (bytes [0, len) each, len <= KNN__CHUNK): out[i] = sum row_i[d]^2. */
 void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t len, size_t stride, uint32_t *out);
 /* out[i] = |row_i|^2 - 256 * sum row_i[d] (mod 2^32): the VNNI kernel's train norms. */

@@ -44,6 +44,15 @@ float knn__l2sq_f32_scalar(const float *a, const float *b, size_t dim)
     return sum;
 }
 
+float knn__cosine_f32_scalar(const float *a, const float *b, size_t dim)
+{
+    float sum = 0;
+    for (size_t d = 0; d < dim; d++)
+        sum += a[d] * b[d];
+    float dist = 1.0f - sum;
+    return dist < 0 ? 0.0f : dist; /* NaN stays NaN, as for L1 and L2 */
+}
+
 static uint32_t sad_u8(const uint8_t *a, const uint8_t *b, size_t len)
 {
     uint32_t sum = 0;
@@ -129,6 +138,16 @@ static void l2_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t 
     f32_tile_scalar(knn__l2sq_f32_scalar, queries, nq, train, nt, len, stride, out);
 }
 
+static void ip_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t *train,
+                               size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
+                               const uint32_t *tnorm, uint32_t *out)
+{
+    (void)qnorm;
+    (void)tnorm;
+    f32_tile_scalar(knn__cosine_f32_scalar, queries, nq, train, nt, len, stride, out);
+}
+
 const knn__kernels knn__kernels_scalar = {"scalar",           l1_u8_tile_scalar,
-                                          l2_u8_tile_scalar,     knn__sqnorm_u8,
-                                          l1_f32_tile_scalar, l2_f32_tile_scalar};
+                                          l2_u8_tile_scalar,  knn__sqnorm_u8,
+                                          l1_f32_tile_scalar, l2_f32_tile_scalar,
+                                          ip_f32_tile_scalar};

@@ -10,7 +10,7 @@
  * finished here with the norms; for float32, res holds the float distances' bits). The loop
  * below tiles nq x nt into QB x TB blocks plus edges; being always inlined with constant
  * block sizes, each call compiles to its own unrolled block. It
- * defines the file's four tile kernels, named by metric, type and instruction set
+ * defines the file's five tile kernels, named by metric, type and instruction set
  * (l2_u8_tile_avx512), so that a profile tells them apart, for the file's kernel table. */
 #ifndef KNN_TILE_H
 #define KNN_TILE_H
@@ -91,6 +91,13 @@ static void KNN__KERNEL(l2_f32_tile)(const uint8_t *queries, size_t nq, const ui
                                      const uint32_t *tnorm, uint32_t *out)
 {
     tile_loop(KNN__TILE_L2_F32, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
+}
+
+static void KNN__KERNEL(ip_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
+                                     size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
+                                     const uint32_t *tnorm, uint32_t *out)
+{
+    tile_loop(KNN__TILE_IP_F32, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
 #endif
