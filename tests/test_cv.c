@@ -29,6 +29,31 @@ static knn_dataset *small_problem(size_t n, size_t dim, unsigned range, int clas
     return ds;
 }
 
+/* Correct predictions of `valid` (true labels `lva`) by K nearest in `train`, with
+ * knn_search or the reference search; frees both data sets. */
+static size_t split_correct(knn_dataset *train, knn_dataset *valid, const int32_t *lva, int k,
+                            knn_metric metric, knn_weights w, knn_ties t, bool reference)
+{
+    knn_params p = knn_params_default();
+    p.k = k;
+    p.metric = metric;
+    p.weights = w;
+    p.ties = t;
+    knn_neighbors *nb = NULL;
+    CHECK_EQ((reference ? knn__search_reference : knn_search)(train, valid, &p, &nb), KNN_OK);
+    size_t nva = valid->count;
+    int32_t *pred = malloc((nva + 1) * sizeof *pred);
+    CHECK_EQ(knn_vote(train, nb, &p, pred, NULL, NULL), KNN_OK);
+    size_t correct = 0;
+    for (size_t i = 0; i < nva; i++)
+        correct += pred[i] == lva[i];
+    free(pred);
+    knn_neighbors_free(nb);
+    knn_dataset_free(train);
+    knn_dataset_free(valid);
+    return correct;
+}
+
 /* Correct predictions of fold f's rows by K nearest among the other folds, the naive way:
  * the reference search, or (`fast`, for long rows) knn_search, itself checked against it. */
 static size_t naive_search_correct(const knn_dataset *ds, const int32_t *fold_of, int f, int k,
@@ -48,22 +73,7 @@ static size_t naive_search_correct(const knn_dataset *ds, const int32_t *fold_of
     knn_dataset *train, *valid;
     knn_dataset_create(ntr, ds->dim, tr, ltr, ds->num_classes, (int)ds->dim, 1, 1, &train);
     knn_dataset_create(nva, ds->dim, va, lva, ds->num_classes, (int)ds->dim, 1, 1, &valid);
-    knn_params p = knn_params_default();
-    p.k = k;
-    p.metric = metric;
-    p.weights = w;
-    p.ties = t;
-    knn_neighbors *nb = NULL;
-    CHECK_EQ((fast ? knn_search : knn__search_reference)(train, valid, &p, &nb), KNN_OK);
-    int32_t *pred = malloc((nva + 1) * sizeof *pred);
-    CHECK_EQ(knn_vote(train, nb, &p, pred, NULL, NULL), KNN_OK);
-    size_t correct = 0;
-    for (size_t i = 0; i < nva; i++)
-        correct += pred[i] == lva[i];
-    free(pred);
-    knn_neighbors_free(nb);
-    knn_dataset_free(train);
-    knn_dataset_free(valid);
+    size_t correct = split_correct(train, valid, lva, k, metric, w, t, !fast);
     free(tr);
     free(va);
     free(ltr);
@@ -155,22 +165,7 @@ static size_t naive_f32_correct(const knn_dataset *ds, const int32_t *fold_of, i
     knn_dataset *train = NULL, *valid = NULL;
     CHECK_EQ(knn_dataset_create_f32(ntr, dim, tr, ltr, ds->num_classes, &train), KNN_OK);
     CHECK_EQ(knn_dataset_create_f32(nva, dim, va, lva, ds->num_classes, &valid), KNN_OK);
-    knn_params p = knn_params_default();
-    p.k = k;
-    p.metric = metric;
-    p.weights = w;
-    p.ties = t;
-    knn_neighbors *nb = NULL;
-    CHECK_EQ((reference ? knn__search_reference : knn_search)(train, valid, &p, &nb), KNN_OK);
-    int32_t *pred = malloc((nva + 1) * sizeof *pred);
-    CHECK_EQ(knn_vote(train, nb, &p, pred, NULL, NULL), KNN_OK);
-    size_t correct = 0;
-    for (size_t i = 0; i < nva; i++)
-        correct += pred[i] == lva[i];
-    free(pred);
-    knn_neighbors_free(nb);
-    knn_dataset_free(train);
-    knn_dataset_free(valid);
+    size_t correct = split_correct(train, valid, lva, k, metric, w, t, reference);
     free(tr);
     free(va);
     free(ltr);
