@@ -120,6 +120,29 @@ static bool same_neighbors(const knn_neighbors *a, const knn_neighbors *b)
                     memcmp(a->class_index, b->class_index, nc * sizeof *a->class_index) == 0));
 }
 
+/* knn_search with every kernel table the CPU has, on 1 to 3 threads, equals `ref` bit for
+ * bit; `what` names the check and `where` the case in a failure's message. Leaves p->threads
+ * at 3 and the kernels at "best". */
+static void every_isa_equals(const knn_dataset *train, const knn_dataset *q, knn_params *p,
+                             const knn_neighbors *ref, const char *what, const char *where)
+{
+    for (int s = 0; s < N_ISAS; s++)
+        for (int threads = 1; threads <= 3; threads++) {
+            if (knn_set_isa(isas[s]) != KNN_OK)
+                continue;
+            p->threads = threads;
+            knn_neighbors *nb = NULL;
+            CHECK_EQ(knn_search(train, q, p, &nb), KNN_OK);
+            if (!nb || !ref || !same_neighbors(nb, ref)) {
+                fprintf(stderr, "    %s: %s, K %d, %s, %d threads\n", isas[s], where, p->k,
+                        knn_metric_name(p->metric), threads);
+                CHECK(!what);
+            }
+            knn_neighbors_free(nb);
+        }
+    knn_set_isa("best");
+}
+
 static void search_equals_reference_for_many_shapes(void)
 {
     const size_t dims[] = {1, 3, 63, 64, 65, 784, 3072};
@@ -137,22 +160,10 @@ static void search_equals_reference_for_many_shapes(void)
                     p.metric = (knn_metric)metric;
                     knn_neighbors *ref = NULL;
                     CHECK_EQ(knn__search_reference(train, queries, &p, &ref), KNN_OK);
-                    for (int s = 0; s < N_ISAS; s++)
-                        for (int threads = 1; threads <= 3; threads++) {
-                            if (knn_set_isa(isas[s]) != KNN_OK)
-                                continue;
-                            p.threads = threads;
-                            knn_neighbors *nb = NULL;
-                            CHECK_EQ(knn_search(train, queries, &p, &nb), KNN_OK);
-                            if (!nb || !ref || !same_neighbors(nb, ref)) {
-                                fprintf(stderr, "    %s: dim %zu, range %u, K %d, %s, %d threads\n",
-                                        isas[s], dims[di], ranges[ri], p.k,
-                                        knn_metric_name(p.metric), threads);
-                                CHECK(!"blocked search equals the reference");
-                            }
-                            knn_neighbors_free(nb);
-                        }
-                    knn_set_isa("best");
+                    char where[64];
+                    snprintf(where, sizeof where, "dim %zu, range %u", dims[di], ranges[ri]);
+                    every_isa_equals(train, queries, &p, ref,
+                                     "blocked search equals the reference", where);
                     knn_neighbors_free(ref);
                 }
             knn_dataset_free(train);
@@ -170,21 +181,8 @@ static void search_many_query_tiles_equals_reference(void)
         p.metric = (knn_metric)metric;
         knn_neighbors *ref = NULL;
         CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
-        for (int s = 0; s < N_ISAS; s++)
-            for (int threads = 1; threads <= 3; threads++) {
-                if (knn_set_isa(isas[s]) != KNN_OK)
-                    continue;
-                p.threads = threads;
-                knn_neighbors *nb = NULL;
-                CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
-                if (!nb || !ref || !same_neighbors(nb, ref)) {
-                    fprintf(stderr, "    %s, %s, %d threads\n", isas[s],
-                            knn_metric_name(p.metric), threads);
-                    CHECK(!"search of many tiles equals the reference");
-                }
-                knn_neighbors_free(nb);
-            }
-        knn_set_isa("best");
+        every_isa_equals(train, q, &p, ref, "search of many tiles equals the reference",
+                         "333 queries");
         knn_neighbors_free(ref);
     }
     knn_dataset_free(train);
@@ -267,21 +265,9 @@ static void search_long_rows_equals_reference(void)
                            : last;
             CHECK(cap || last == far); /* at the cap, K = 3 of 4 rows leaves it out */
             CHECK(far <= 255ull * 255 * KNN_MAX_DIM);
-            for (int s = 0; s < N_ISAS; s++)
-                for (int threads = 1; threads <= 3; threads++) {
-                    if (knn_set_isa(isas[s]) != KNN_OK)
-                        continue;
-                    p.threads = threads;
-                    knn_neighbors *nb = NULL;
-                    CHECK_EQ(knn_search(train, q, &p, &nb), KNN_OK);
-                    if (!nb || !same_neighbors(nb, ref)) {
-                        fprintf(stderr, "    %s: dim %zu, %s, %d threads\n", isas[s], dims[di],
-                                knn_metric_name(p.metric), threads);
-                        CHECK(!"search of long rows equals the reference");
-                    }
-                    knn_neighbors_free(nb);
-                }
-            knn_set_isa("best");
+            char where[32];
+            snprintf(where, sizeof where, "dim %zu", dims[di]);
+            every_isa_equals(train, q, &p, ref, "search of long rows equals the reference", where);
             if (cap) { /* the cap's extreme pair, whole: 255^2 x 2^24 = 1,090,921,693,184 */
                 p.k = 4;
                 knn_neighbors *nb = NULL;
