@@ -26,7 +26,24 @@ CLI_SRC = $(sort $(wildcard cli/*.c))
 CLI_OBJ = $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC = $(sort $(wildcard tests/*.c))
 
+# ConvNet features (DESIGN.md decision 13): OpenCV's dnn module runs ONNX networks, through
+# src/features/onnx.cpp, the library's one C++ file, built in where libopencv-dnn-dev is
+# installed (KNN_DNN=0 leaves it out); elsewhere src/features/onnx_none.c says it is not.
+CXX ?= c++
+KNN_DNN ?= $(if $(wildcard /usr/include/opencv4/opencv2/dnn.hpp),1,0)
+ifeq ($(KNN_DNN),1)
+LIB_OBJ += $(B)/src/features/onnx.o
+LDLIBS += -lopencv_dnn -lopencv_core -lstdc++
+else
+LIB_OBJ += $(B)/src/features/onnx_none.o
+endif
+
 all: $(B)/libknn.a $(B)/libknn.so
+
+$(B)/src/features/onnx.o: src/features/onnx.cpp src/features/onnx.h
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -fPIC -fvisibility=hidden \
+	    -I/usr/include/opencv4 $(CFLAGS) -c $< -o $@
 
 $(B)/%.o: %.c $(wildcard include/*.h src/*.h src/kernels/*.h cli/*.h)
 	@mkdir -p $(dir $@)
@@ -40,6 +57,11 @@ $(B)/src/kernels/avx512.o: KNN_ISA_FLAGS = -mavx512f -mavx512bw -mavx512vnni
 $(B)/libknn.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
+
+# What a program linking libknn.a needs besides it (setup.py asks; knn.pc says it): OpenCV's
+# dnn and libstdc++ only where the ONNX runner is built in.
+print-ldlibs:
+	@echo $(LDLIBS)
 
 $(B)/libknn.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libknn.so.$(SOVERSION) $(LDFLAGS_OMP) -o $@ $^ $(LDLIBS)
@@ -85,9 +107,15 @@ deps-demo:
 
 # Unit tests (C) and the shared library's exports; the command line on fixtures and bad input;
 # fetch and serve against local servers; the browser pages; Fashion-MNIST against an exact
-# numpy reference and the Python package against scikit-learn (each skipped with a message
-# where what it needs is absent); then the sanitizer, fuzzing and valgrind runs.
-test: deps-test all $(B)/test_unit check-exports
+# numpy reference; ConvNet features against PyTorch (and a knn built without the ONNX
+# runtime, build/nodnn/knn); the Python package against scikit-learn (each skipped with a
+# message where what it needs is absent); then the sanitizer, fuzzing and valgrind runs.
+# The packages are installed first, then make runs again, so that what they bring (OpenCV's
+# dnn module: KNN_DNN) is seen by a fresh parse of this file.
+test: deps-test
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all $(B)/test_unit check-exports
 	$(B)/test_unit
 	$(PYTHON) tests/test_cli.py
 	$(PYTHON) tests/test_writers.py
@@ -98,6 +126,9 @@ test: deps-test all $(B)/test_unit check-exports
 	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
 	 else echo "SKIP browser: node is not installed"; fi
 	$(PYTHON) tests/test_fashion_mnist.py
+	$(MAKE) --no-print-directory B=$(B)/nodnn KNN_DNN=0 KNN_BIN=$(B)/nodnn/knn $(B)/nodnn/knn \
+	    >/dev/null
+	$(PYTHON) tests/test_features.py
 	$(PYTHON) tests/test_python.py
 	$(MAKE) --no-print-directory check-asan fuzz-quick check-valgrind
 
@@ -112,7 +143,7 @@ install: all
 	install -m 755 $(B)/libknn.so $(DESTDIR)$(PREFIX)/lib/libknn.so.$(VERSION)
 	ln -sf libknn.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libknn.so.$(SOVERSION)
 	ln -sf libknn.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libknn.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' knn.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(LDLIBS)|' knn.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/knn.pc
 
 # Sanitizers: the library, the tool and the unit tests built with AddressSanitizer and
@@ -137,6 +168,7 @@ check-asan:
 	run build/asan/writers.log $(PYTHON) tests/test_writers.py && \
 	run build/asan/folders.log $(PYTHON) tests/test_folders.py && \
 	run build/asan/fewshot.log $(PYTHON) tests/test_fewshot.py && \
+	run build/asan/features.log $(PYTHON) tests/test_features.py && \
 	run build/asan/fetch.log $(PYTHON) tests/test_fetch.py && \
 	run build/asan/serve.log $(PYTHON) tests/test_serve.py
 
@@ -158,11 +190,11 @@ fuzz-quick:
 	@echo "fuzz: $(words $(FUZZ_TARGETS)) passed, 0 failed"
 
 fuzz:
-	$(MAKE) --no-print-directory B=build/libfuzzer CC=clang \
+	$(MAKE) --no-print-directory B=build/libfuzzer CC=clang KNN_DNN=0 \
 	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build/libfuzzer/libknn.a
 	@for t in $(FUZZ_TARGETS); do \
 	  clang $(KNN_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build/libfuzzer/fuzz_$$t \
-	      fuzz/fuzz_$$t.c cli/boundary.c build/libfuzzer/libknn.a $(LDLIBS) -lcjson || exit 1; \
+	      fuzz/fuzz_$$t.c cli/boundary.c build/libfuzzer/libknn.a -lstb -lz -lm -lcjson || exit 1; \
 	  mkdir -p build/libfuzzer/corpus-$$t; \
 	  build/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_TIME) -rss_limit_mb=4096 \
 	      build/libfuzzer/corpus-$$t fuzz/corpus/$$t || exit 1; \
@@ -177,7 +209,8 @@ check-valgrind: $(B)/test_unit
 clean:
 	rm -rf $(B) knn
 
-.PHONY: all test demo install clean deps-test deps-demo check-asan fuzz fuzz-quick check-valgrind \
+.PHONY: print-ldlibs all test test-run demo install clean deps-test deps-demo check-asan fuzz fuzz-quick \
+        check-valgrind features-demo \
         check-exports
 
 # Side-by-side benchmark on Fashion-MNIST: knn (bench/knn_bench.c) and, where installed, faiss,
@@ -190,3 +223,12 @@ bench: deps-demo all $(B)/knn_bench
 	$(PYTHON) bench/bench.py
 
 .PHONY: bench
+
+# k-NN on ConvNet features (README): trains a small ConvNet on Fashion-MNIST's training split
+# with PyTorch (scripts/train_convnet.py), exports it to ONNX, lets knn cv choose K and the
+# metric on the training features, evaluates the test set once, and prints raw pixels next to
+# the features. Installs what it needs (scripts/deps.sh features), then runs make again.
+features-demo:
+	sh scripts/deps.sh features
+	@$(MAKE) --no-print-directory all
+	$(PYTHON) scripts/features_demo.py

@@ -40,6 +40,12 @@ typedef struct {
     /* test and query sets */
     const char *labels_file; /* --labels FILE: the classes of a flat folder of images     */
     bool unknown_wrong;      /* --unknown-classes wrong: count a class TRAIN lacks as wrong */
+    /* --features NET.onnx and its preprocessing (--scale, --mean, --std, --bgr, --batch):
+     * every data set loaded is run through the network (cli_load); test and query sets are
+     * embedded as TRAIN was, by TRAIN's own network where it has one (a model file) */
+    const char *features_path;
+    knn_features_options features; /* valid when features_set */
+    bool features_set;
 } cli_common;
 
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
@@ -48,7 +54,8 @@ enum {
     OPT_TIES, OPT_ISA, OPT_CONFUSION, OPT_JSON, OPT_TOP, OPT_NEIGHBORS, OPT_FORMAT, OPT_SAMPLES,
     OPT_SIZE, OPT_CROP, OPT_GRAY, OPT_RGB, OPT_CLASS_DEPTH, OPT_STRICT,
     OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT,
-    OPT_CONTIGUOUS, OPT_LABELS, OPT_UNKNOWN
+    OPT_CONTIGUOUS, OPT_LABELS, OPT_UNKNOWN, OPT_FEATURES, OPT_SCALE, OPT_MEAN, OPT_STD,
+    OPT_BGR, OPT_BATCH
 };
 /* The folds of cross-validation (cv, and -k auto of eval, predict, fit, report). */
 #define CLI_FOLD_LONG_OPTIONS                                                                 \
@@ -86,6 +93,10 @@ enum {
         {"rgb", no_argument, NULL, OPT_RGB},                                                  \
         {"class-depth", required_argument, NULL, OPT_CLASS_DEPTH},                            \
         {"strict", no_argument, NULL, OPT_STRICT},                                            \
+        {"features", required_argument, NULL, OPT_FEATURES},                                  \
+        {"scale", required_argument, NULL, OPT_SCALE},                                        \
+        {"mean", required_argument, NULL, OPT_MEAN}, {"std", required_argument, NULL, OPT_STD}, \
+        {"bgr", no_argument, NULL, OPT_BGR}, {"batch", required_argument, NULL, OPT_BATCH},   \
         {"help", no_argument, NULL, 'h'}
 #define CLI_COMMON_HELP                                                                       \
     "  --threads N        threads to use (default: all cores, or OMP_NUM_THREADS)\n"          \
@@ -101,6 +112,15 @@ enum {
     "  --class-depth N    image folders: a class is a folder that holds images, at any\n"     \
     "                     depth, named by its path (default); N: exactly N levels down\n"     \
     "  --strict           fail on an unreadable image (default: skip it, with a warning)\n"   \
+    "  --features NET.onnx  run every image through this ONNX network and use its outputs\n" \
+    "                     (ConvNet features) instead of the pixels; an image folder is\n"    \
+    "                     loaded at the network's input size and channels where it states\n" \
+    "                     them. Input = (pixel x scale - mean) / std, per channel:\n"        \
+    "  --scale F          pixel multiplier (default 1/255)\n"                                 \
+    "  --mean M[,M,M]     per-channel mean subtracted after scaling (default 0)\n"            \
+    "  --std S[,S,S]      per-channel divisor (default 1)\n"                                  \
+    "  --bgr              feed colour channels as B,G,R (default R,G,B)\n"                    \
+    "  --batch N          images per forward pass (default 64; the features do not change)\n" \
     "  -q, --quiet        no progress bar, no header lines\n"                                 \
     "  -h, --help         this help\n"
 
@@ -120,6 +140,11 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p);
 /* Parses an integer in [min, max] for option `name`; false (after printing) if it is not. */
 bool cli_parse_long(const char *name, const char *arg, long min, long max, long *out);
 
+/* The network of --features, opened at the first call, once per process (*out NULL without
+ * --features). */
+knn_status cli_features(const cli_common *c, const knn_features **out);
+/* How many of L1, L2, cosine -k auto tries without --metric: cosine too for float32 rows. */
+int cli_auto_metrics(const knn_dataset *train);
 /* Loads a data set with the common options: `limit` rows (0 = all). */
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out);
@@ -237,6 +262,7 @@ int cli_boundary(const char *body, size_t n, char **out_json);
 
 int cmd_cv(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -11,7 +11,9 @@ static const char help[] =
     "\n"
     "Write a model file: TRAIN's images, labels and class names, how images are converted\n"
     "(--size, --gray/--rgb, --crop), and the settings below, which 'knn predict MODEL ...'\n"
-    "and 'knn eval MODEL ...' then use unless told otherwise.\n"
+    "and 'knn eval MODEL ...' then use unless told otherwise. With --features NET.onnx the\n"
+    "model holds the images' features and the network itself, so that photos given to\n"
+    "'knn predict MODEL' and 'knn serve MODEL' are embedded as the training images were.\n"
     "\n"
     "  -o, --output FILE  the model file:\n" CLI_OUTPUT_HELP
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
@@ -71,12 +73,17 @@ int cmd_fit(int argc, char **argv)
         } else if (!cli_output_commit(&out)) {
             code = EXIT_ERROR;
         }
+        char shape[64];
+        if (knn_dataset_features(train))
+            snprintf(shape, sizeof shape, "as %zu features (the network inside)",
+                     knn_dataset_dim(train));
+        else
+            snprintf(shape, sizeof shape, "of %dx%dx%d", knn_dataset_height(train),
+                     knn_dataset_width(train), knn_dataset_channels(train));
         if (!code && !common.quiet && !to_stdout)
-            printf("Wrote %s: %zu images of %dx%dx%d, %d classes, K = %d, %s, %s weights, "
+            printf("Wrote %s: %zu images %s, %d classes, K = %d, %s, %s weights, "
                    "ties to the %s\n",
-                   output, knn_dataset_count(train), knn_dataset_height(train),
-                   knn_dataset_width(train), knn_dataset_channels(train),
-                   knn_dataset_num_classes(train), params.k, knn_metric_name(params.metric),
+                   output, knn_dataset_count(train), shape, knn_dataset_num_classes(train), params.k, knn_metric_name(params.metric),
                    knn_weights_name(params.weights),
                    params.ties == KNN_TIES_NEAREST ? "nearest" : "smallest label");
     }

@@ -94,6 +94,18 @@ int cmd_info(int argc, char **argv)
     printf("  shape:   %d x %d x %d (height x width x channels) = %zu %s values\n",
            knn_dataset_height(ds), knn_dataset_width(ds), knn_dataset_channels(ds), dim,
            f32 ? "float32" : "uint8");
+    const knn_features *net = knn_dataset_features(ds);
+    if (net) {
+        knn_features_options o = knn_features_get_options(net);
+        knn_load_options conv = {0};
+        knn_load_options_like(ds, &conv);
+        printf("  network: %s, on images of %d x %d x %d (height x width x channels%s)\n",
+               knn_features_name(net), conv.height, conv.width, conv.channels,
+               conv.crop ? ", middle kept" : "");
+        printf("  input:   (pixel x %g - mean (%g, %g, %g)) / std (%g, %g, %g), %s order\n",
+               (double)o.scale, (double)o.mean[0], (double)o.mean[1], (double)o.mean[2],
+               (double)o.std[0], (double)o.std[1], (double)o.std[2], o.bgr ? "BGR" : "RGB");
+    }
     const size_t row_bytes = (dim * (f32 ? 4 : 1) + 63) / 64 * 64;
     printf("  memory:  %.1f MiB\n", (double)n * (double)row_bytes / (1 << 20));
     if (knn_dataset_has_labels(ds)) {

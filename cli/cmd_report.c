@@ -97,6 +97,9 @@ typedef struct {
     const knn_metrics *m;
     const knn_params *p;
     const char *train_spec, *test_spec;
+    /* the images drawn: train and test themselves, or for features the images they were
+     * computed from */
+    const knn_dataset *train_pictures, *test_pictures;
 } report;
 
 static void neighbour_row(FILE *f, const report *r, size_t q)
@@ -106,7 +109,7 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
     int32_t truth = knn_dataset_label(r->test, q), pred = knn_predictions_label(r->pr, q);
     fprintf(f, "<tr class=\"%s\"><td>", truth == pred ? "right" : "wrong");
     snprintf(title, sizeof title, "test image %zu", q);
-    image_tag(f, r->test, q, 3, title);
+    image_tag(f, r->test_pictures, q, 3, title);
     fprintf(f, "<div>");
     cli_xml_text(f, cli_class_name(r->train, truth, b1));
     fprintf(f, "</div></td><td class=\"vote\">%s ", truth == pred ? "&#10003;" : "&#10007;");
@@ -118,7 +121,7 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
         int32_t lab = knn_dataset_label(r->train, t);
         snprintf(title, sizeof title, "training image %u", t);
         fprintf(f, "<td class=\"%s\">", lab == pred ? "agree" : "disagree");
-        image_tag(f, r->train, t, 2, title);
+        image_tag(f, r->train_pictures, t, 2, title);
         fprintf(f, "<div>");
         cli_xml_text(f, cli_class_name(r->train, lab, b1));
         fprintf(f, "</div><div class=\"small\">#%u, d = %.6g</div></td>", t,
@@ -204,7 +207,7 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
         fprintf(f, "<div class=\"small\">%zu images</div></th>", classes[c].count);
         for (size_t j = 0; j < classes[c].count && j < SAMPLES_PER_CLASS; j++) {
             fprintf(f, "<td>");
-            image_tag(f, train, classes[c].first[j], 2, "");
+            image_tag(f, r->train_pictures, classes[c].first[j], 2, "");
             fprintf(f, "</td>");
         }
         fprintf(f, "</tr>\n");
@@ -264,6 +267,38 @@ static int by_confidence_desc(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The images that train's and test's features were computed from: the same specs loaded
+ * with the same conversion, without the network. A set that holds features already (a model
+ * file, knn embed's output) has no images: it stays NULL. */
+static int load_pictures(const char *train_spec, const char *test_spec, const cli_common *c,
+                         const knn_dataset *train, const knn_dataset *test,
+                         knn_dataset **train_pics, knn_dataset **test_pics)
+{
+    cli_common raw = *c;
+    raw.features_path = NULL;
+    raw.quiet = true;
+    knn_load_options conv = {0};
+    knn_load_options_like(train, &conv);
+    raw.width = conv.width;
+    raw.height = conv.height;
+    raw.channels = conv.channels;
+    raw.crop_none = !conv.crop;
+    raw.size_given = raw.channels_given = raw.crop_given = true;
+    knn_dataset *t = NULL;
+    if (!cli_load(train_spec, &raw, c->train_limit, false, &t) &&
+        knn_dataset_dtype(t) == KNN_U8 && knn_dataset_count(t) == knn_dataset_count(train))
+        *train_pics = t;
+    else
+        knn_dataset_free(t);
+    t = NULL;
+    if (!cli_load(test_spec, &raw, c->limit, false, &t) && knn_dataset_dtype(t) == KNN_U8 &&
+        knn_dataset_count(t) == knn_dataset_count(test))
+        *test_pics = t;
+    else
+        knn_dataset_free(t);
+    return 0;
+}
+
 int cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -301,7 +336,7 @@ int cmd_report(int argc, char **argv)
     if (!output)
         return cli_usage_error("say where to write the page: -o report.html");
     const char *train_spec = argv[optind], *test_spec = argv[optind + 1];
-    knn_dataset *train = NULL, *test = NULL;
+    knn_dataset *train = NULL, *test = NULL, *train_pics = NULL, *test_pics = NULL;
     knn_predictions *pr = NULL;
     knn_metrics m = {0};
     knn_cv_result *cvr = NULL;
@@ -318,12 +353,13 @@ int cmd_report(int argc, char **argv)
     if ((code = cli_settings(train, &fixed, &params)))
         goto done;
     /* -k auto: keep the cross-validation for the plot */
-    static const knn_metric both[2] = {KNN_L1, KNN_L2};
+    static const knn_metric all[3] = {KNN_L1, KNN_L2, KNN_COSINE};
     cli_auto_k cv_run = {0};
     cli_cv_report cv = {train_spec, &cv_run.options, NULL, 0, 0};
     if (common.k_auto) {
-        if ((code = cli_choose_k(train, &params, common.metric_given ? &params.metric : both,
-                                 common.metric_given ? 1 : 2, &common, &cv_run)))
+        if ((code = cli_choose_k(train, &params, common.metric_given ? &params.metric : all,
+                                 common.metric_given ? 1 : cli_auto_metrics(train), &common,
+                                 &cv_run)))
             goto done;
         cvr = cv_run.result;
         cv.result = cvr;
@@ -332,7 +368,14 @@ int cmd_report(int argc, char **argv)
     }
     if ((code = cli_evaluate(train, test, &params, common.quiet, &m, &pr)))
         goto done;
-    report r = {train, test, pr, &m, &params, train_spec, test_spec};
+    /* features: the pictures are the images they were computed from, loaded again as they
+     * were (a model file holds no images: its rows are shown by number) */
+    if (knn_dataset_features(train) && (code = load_pictures(train_spec, test_spec, &common,
+                                                             train, test, &train_pics,
+                                                             &test_pics)))
+        goto done;
+    report r = {train, test, pr, &m, &params, train_spec, test_spec,
+                train_pics ? train_pics : train, test_pics ? test_pics : test};
     cli_output out;
     if (!cli_output_open(&out, output)) {
         code = EXIT_ERROR;
@@ -351,5 +394,7 @@ done:
     knn_cv_result_free(cvr);
     knn_dataset_free(train);
     knn_dataset_free(test);
+    knn_dataset_free(train_pics);
+    knn_dataset_free(test_pics);
     return code;
 }

@@ -119,6 +119,10 @@ static const char help[] =
     "                     included (default 30); slower connections are cut off\n"
     "  -q, --quiet        no start-up line\n"
     "  -h, --help         this help\n"
+    "  --features NET.onnx  MODEL's images and every photo are run through this network\n"
+    "                     and classified by their features (--scale, --mean, --std, --bgr,\n"
+    "                     --batch as in 'knn eval --help'); a model made by 'knn fit\n"
+    "                     --features' holds its network and needs no option\n"
     "\n"
     "Limits: bodies of 1 MiB of JSON and 16 MiB of image (413, refused from Content-Length\n"
     "before they are sent); 64 MiB of bodies in memory in all and 16 MiB per client address\n"
@@ -757,12 +761,13 @@ static void *exit_later(void *arg)
 
 /* The model, read into memory rather than mapped (private_copy), so that whatever happens to
  * its file while the server runs (replaced, overwritten, truncated) cannot reach it. */
-static knn_status load_model(const char *spec, knn_dataset **out)
+static knn_status load_model(const char *spec, const cli_common *c, knn_dataset **out)
 {
     knn_load_options o = {0};
     o.crop = 1; /* as cli_load: image folders keep the middle */
     o.private_copy = 1;
-    return knn_dataset_load(spec, &o, out);
+    knn_status st = cli_features(c, &o.features); /* --features: uploads embedded alike */
+    return st ? st : knn_dataset_load(spec, &o, out);
 }
 
 /* No MHD_USE_ERROR_LOG: libmicrohttpd would print its own line for a port in use beside
@@ -830,7 +835,14 @@ int cmd_serve(int argc, char **argv)
         {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"features", required_argument, NULL, OPT_FEATURES},
+        {"scale", required_argument, NULL, OPT_SCALE},
+        {"mean", required_argument, NULL, OPT_MEAN},
+        {"std", required_argument, NULL, OPT_STD},
+        {"bgr", no_argument, NULL, OPT_BGR},
+        {"batch", required_argument, NULL, OPT_BATCH},
         {NULL, 0, NULL, 0}};
+    cli_common common = {0}; /* --features and its preprocessing */
     const char *host = "127.0.0.1";
     long port = 8080, threads = DEFAULT_WORKERS, timeout = REQUEST_TIMEOUT_S;
     bool quiet = false;
@@ -853,9 +865,22 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'q': quiet = true; break;
         case 'h': fputs(help, stdout); return 0;
+        case OPT_FEATURES:
+        case OPT_SCALE:
+        case OPT_MEAN:
+        case OPT_STD:
+        case OPT_BGR:
+        case OPT_BATCH: {
+            int code = cli_shared_option(opt, argv, &common, NULL);
+            if (code)
+                return code;
+            break;
+        }
         default: return cli_getopt_error(opt, argv);
         }
     }
+    if (common.features_path && argc - optind != 1)
+        return cli_usage_error("--features needs a MODEL (training images) to embed");
     if (argc - optind > 1)
         return cli_usage_error("give at most one MODEL (%d given)", argc - optind);
     struct sockaddr_in addr = {0};
@@ -870,7 +895,7 @@ int cmd_serve(int argc, char **argv)
     }
     knn_dataset *model = NULL;
     if (argc - optind == 1) {
-        knn_status st = load_model(argv[optind], &model);
+        knn_status st = load_model(argv[optind], &common, &model);
         if (st)
             return cli_library_error(st);
         knn_model_params(model, &s.params);

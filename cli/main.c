@@ -19,6 +19,8 @@ static const char usage[] =
     "  cv TRAIN                 choose K and the metric by cross-validation; with --test,\n"
     "                           evaluate the choice once on the test set; plot it\n"
     "  fit TRAIN -o MODEL       write a model file: the training set and its settings\n"
+    "  embed NET.onnx DATASET -o OUT   ConvNet features of every image: a .npy array, or\n"
+    "                           a knn data set that every command takes\n"
     "  fetch NAME               download mnist, fashion-mnist, cifar10 or cifar100\n"
     "  report TRAIN TEST -o F   an HTML page: samples, confusion heat map, neighbour galleries\n"
     "  serve [MODEL]            the interactive decision-boundary demo; photos with a model\n"
@@ -45,6 +47,7 @@ static command_fn find_command(const char *name)
                     {"predict", cmd_predict},
                     {"cv", cmd_cv},
                     {"fit", cmd_fit},
+                    {"embed", cmd_embed},
                     {"fetch", cmd_fetch},
                     {"report", cmd_report},
                     {"serve", cmd_serve},

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,72 @@ static int params_option(int opt, const char *arg, knn_params *p, bool *handled)
     default: *handled = false; return 0;
     }
     return st ? cli_library_error(st) : 0;
+}
+
+/* "a" (every channel) or "a,b,c" (one each). */
+static bool parse_channels(const char *name, const char *arg, float out[3])
+{
+    double v[3];
+    int n = 0;
+    const char *at = arg;
+    char *end;
+    for (;;) {
+        errno = 0;
+        double x = strtod(at, &end);
+        if (errno || end == at || !isfinite(x) || fabs(x) > 1e30 || n == 3) {
+            n = -1;
+            break;
+        }
+        v[n++] = x;
+        if (*end != ',') {
+            n = *end ? -1 : n;
+            break;
+        }
+        at = end + 1;
+    }
+    if (n != 1 && n != 3) {
+        cli_usage_error("%s '%s': give one number, or three separated by commas", name, arg);
+        return false;
+    }
+    for (int c = 0; c < 3; c++)
+        out[c] = (float)v[n == 1 ? 0 : c];
+    return true;
+}
+
+/* --features and its preprocessing. */
+static int features_option(int opt, const char *arg, cli_common *c)
+{
+    if (!c->features_set) {
+        c->features = knn_features_options_default();
+        c->features_set = true;
+    }
+    knn_features_options *o = &c->features;
+    long v;
+    char *end;
+    switch (opt) {
+    case OPT_FEATURES: c->features_path = arg; return 0;
+    case OPT_BGR: o->bgr = 1; return 0;
+    case OPT_BATCH:
+        if (!cli_parse_long("--batch", arg, 1, 4096, &v))
+            return EXIT_USAGE;
+        o->batch = (int)v;
+        return 0;
+    case OPT_SCALE: {
+        errno = 0;
+        double s = strtod(arg, &end);
+        if (errno || end == arg || *end || !isfinite(s) || s == 0 || s > 1e30 || s < -1e30)
+            return cli_usage_error("--scale '%s': give a non-zero number, e.g. 0.00392157", arg);
+        o->scale = (float)s;
+        return 0;
+    }
+    case OPT_MEAN: return parse_channels("--mean", arg, o->mean) ? 0 : EXIT_USAGE;
+    default:
+        if (!parse_channels("--std", arg, o->std))
+            return EXIT_USAGE;
+        if (o->std[0] == 0 || o->std[1] == 0 || o->std[2] == 0)
+            return cli_usage_error("--std '%s': a standard deviation cannot be 0", arg);
+        return 0;
+    }
 }
 
 int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
@@ -173,6 +240,12 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
         c->unknown_wrong = !strcmp(optarg, "wrong");
         return 0;
     case OPT_STRICT: c->strict = true; return 0;
+    case OPT_FEATURES:
+    case OPT_SCALE:
+    case OPT_MEAN:
+    case OPT_STD:
+    case OPT_BGR:
+    case OPT_BATCH: return features_option(opt, optarg, c);
     case OPT_ISA: {
         knn_status st = knn_set_isa(optarg);
         return st ? cli_library_error(st) : 0;

@@ -21,9 +21,14 @@ int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p)
     }
     if (!c->k_auto)
         return 0;
-    static const knn_metric both[2] = {KNN_L1, KNN_L2};
+    static const knn_metric all[3] = {KNN_L1, KNN_L2, KNN_COSINE};
     return c->metric_given ? cli_choose_k(train, p, &p->metric, 1, c, NULL)
-                           : cli_choose_k(train, p, both, 2, c, NULL);
+                           : cli_choose_k(train, p, all, cli_auto_metrics(train), c, NULL);
+}
+
+int cli_auto_metrics(const knn_dataset *train)
+{
+    return knn_dataset_dtype(train) == KNN_F32 ? 3 : 2;
 }
 
 int cli_evaluate(const knn_dataset *train, const knn_dataset *test, knn_params *p, bool quiet,
@@ -46,10 +51,22 @@ int cli_evaluate(const knn_dataset *train, const knn_dataset *test, knn_params *
     return st ? cli_library_error(st) : 0;
 }
 
-/* cli_load, with a labels file for a flat folder (test and query sets only). */
+knn_status cli_features(const cli_common *c, const knn_features **out)
+{
+    static knn_features *opened; /* freed at exit by the operating system */
+    *out = NULL;
+    if (!c->features_path)
+        return KNN_OK;
+    knn_status st = opened ? KNN_OK : knn_features_open(c->features_path, &c->features, &opened);
+    *out = opened;
+    return st;
+}
+
+/* cli_load, with a labels file for a flat folder (test and query sets only) and the network
+ * its images are run through (or NULL). */
 static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
                                    bool labels_optional, const char *labels_file,
-                                   knn_dataset **out)
+                                   const knn_features *features, knn_dataset **out)
 {
     cli_progress progress;
     cli_progress_init(&progress, "loading images", c->quiet);
@@ -65,7 +82,8 @@ static knn_status load_with_labels(const char *spec, const cli_common *c, size_t
                           .strict = c->strict,
                           .progress = cli_progress_update,
                           .progress_user = &progress,
-                          .private_copy = c->private_copy};
+                          .private_copy = c->private_copy,
+                          .features = features};
     knn_status st = knn_dataset_load(spec, &o, out);
     cli_progress_done(&progress);
     /* skipped images: one warning line each, then a count */
@@ -82,7 +100,9 @@ static knn_status load_with_labels(const char *spec, const cli_common *c, size_t
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out)
 {
-    return load_with_labels(spec, c, limit, labels_optional, NULL, out);
+    const knn_features *features;
+    knn_status st = cli_features(c, &features);
+    return st ? st : load_with_labels(spec, c, limit, labels_optional, NULL, features, out);
 }
 
 int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
@@ -100,7 +120,9 @@ int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
         if (!c->crop_given)
             like.crop_none = !o.crop;
     }
-    knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file, out);
+    /* test and query sets are embedded as TRAIN was (its network, e.g. a model file's) */
+    knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file,
+                                     knn_dataset_features(train), out);
     /* queries need no labels: folders of them that are not training classes (photos sorted
      * by date) are classified all the same, their true class unknown */
     if (!st)
@@ -115,9 +137,14 @@ int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
 
 void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds)
 {
-    fprintf(f, "%-6s %s: %zu images of %dx%d", role, spec, knn_dataset_count(ds),
-            knn_dataset_height(ds), knn_dataset_width(ds));
-    if (knn_dataset_channels(ds) > 1)
+    const knn_features *net = knn_dataset_features(ds);
+    if (net)
+        fprintf(f, "%-6s %s: %zu images as %zu features of %s", role, spec,
+                knn_dataset_count(ds), knn_dataset_dim(ds), knn_features_name(net));
+    else
+        fprintf(f, "%-6s %s: %zu images of %dx%d", role, spec, knn_dataset_count(ds),
+                knn_dataset_height(ds), knn_dataset_width(ds));
+    if (!net && knn_dataset_channels(ds) > 1)
         fprintf(f, "x%d", knn_dataset_channels(ds));
     if (knn_dataset_has_labels(ds))
         fprintf(f, ", %d classes", knn_dataset_num_classes(ds));

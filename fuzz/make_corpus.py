@@ -66,6 +66,22 @@ if os.access(knn, os.X_OK):
         put("model", "flipped", data[:300] + bytes([data[300] ^ 1]) + data[301:])
         put("model", "truncated", data[:200])
         put("model", "future", data[:8] + struct.pack("<I", 9) + data[12:])
+        # a feature model holding its network (format version 2): the network section and
+        # the shape walk over its ONNX bytes (torch, where installed, writes the network)
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is not None:
+            net = os.path.join(t, "tiny.onnx")
+            torch.manual_seed(0)
+            torch.onnx.export(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)),
+                              torch.zeros(1, 1, 3, 4), net, opset_version=13,
+                              input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+            subprocess.run([knn, "embed", net, os.path.join(t, "train-images-idx3-ubyte"), "-o",
+                            m, "-q"], check=True)
+            put("model", "network", open(m, "rb").read())
 
 put("image", "red.png", fixtures.png(5, 3, (255, 0, 0)))
 put("image", "gray.pgm", b"P5\n3 2\n255\n" + bytes([0, 50, 100, 150, 200, 250]))

@@ -105,6 +105,10 @@ typedef struct {
     int private_copy;    /* model files: 1 reads the file into memory instead of mapping it,
                             so nothing done to the file later reaches the data set (servers);
                             0 maps it (fast start; the file must not change while in use)    */
+    const struct knn_features *features; /* not NULL: the images are run through this
+                            network (knn_features_compute) and the data set holds their
+                            features; where width, height and channels are 0, an image folder
+                            is converted to the network's input shape when it states one    */
 } knn_load_options;
 
 /* Loads a data set named by `spec`, the format detected from the content:
@@ -160,7 +164,9 @@ KNN_API knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *cons
  * and must lie among like's classes. */
 KNN_API knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, int unknown_wrong);
 /* Sets the image conversion of `o` (width, height, channels, crop) to like's, where like holds
- * images (uint8, 1 or 3 channels); other fields untouched. Returns 1 if it did, else 0. */
+ * images (uint8, 1 or 3 channels), or to that of the images like's features were computed
+ * from, with o->features set to like's network (knn_dataset_features); other fields
+ * untouched. Returns 1 if it did, else 0. */
 KNN_API int knn_load_options_like(const knn_dataset *like, knn_load_options *o);
 /* The entries of folder `dir` that are regular files (folders = 0) or folders (folders = 1),
  * hidden ones left out, sorted by name, as malloc'd paths "dir/name" (*paths, *n; freed with
@@ -350,7 +356,66 @@ KNN_API knn_status knn_model_write(const knn_dataset *train, const knn_params *p
  * (other fields untouched) and returns 1; otherwise returns 0. */
 KNN_API int knn_model_params(const knn_dataset *ds, knn_params *p);
 
-#define KNN_MODEL_VERSION 1
+/* Version 1 files hold no network; a model with one (knn_dataset_features) is version 2.
+ * knn reads both, and writes version 1 wherever it can, so older knn still read it. */
+#define KNN_MODEL_VERSION 2
+
+/* ---- features: a ConvNet (ONNX) as a load step ----------------------------------------- */
+
+/* k-NN on raw pixels is where learning starts; on a network's features it works well. A
+ * knn_features is an ONNX network (run by OpenCV's dnn module, where knn was built with it)
+ * plus the preprocessing that turns an image into its input. Embedding a data set of uint8
+ * images gives a float32 data set of one feature row per image, with the same labels, class
+ * names and image paths, and a reference to the network: test and query sets loaded like it
+ * (knn_load_options_like, knn_images_load, knn_image_load_memory) are embedded the same way,
+ * and a model file written from it holds the network, so that new photos are embedded as the
+ * training images were.
+ *
+ * Input: image row (channel planes of height x width, as knn holds images) -> float32 NCHW,
+ *     x[c][y][x] = (pixel x scale - mean[c]) / std[c]
+ * with the channels in the image's order (RGB) or reversed (bgr). The output is the network's
+ * first output, flattened per image; every value must be finite. */
+typedef struct knn_features knn_features; /* opaque, reference-counted */
+
+typedef struct {
+    float scale;   /* pixel multiplier: default 1/255                                       */
+    float mean[3]; /* per input channel, after scaling: default 0                          */
+    float std[3];  /* per input channel: default 1; must not be 0                           */
+    int bgr;       /* 1: 3-channel images are fed as B, G, R (networks trained on OpenCV's
+                      imread); 0: R, G, B (PyTorch, PIL; the default)                       */
+    int batch;     /* images per forward pass: default 64, at most 4096; the features are
+                      the same for any batch size (tests check it)                          */
+} knn_features_options;
+
+KNN_API knn_features_options knn_features_options_default(void);
+/* 1 where this knn has the ONNX runtime built in, else 0 (then opening a network fails
+ * with a message saying so). */
+KNN_API int knn_features_available(void);
+/* Reads and parses an ONNX file (at most 1 GiB): a missing, corrupt or unsupported network
+ * is an error naming the file. `o` may be NULL (the defaults). */
+KNN_API knn_status knn_features_open(const char *path, const knn_features_options *o,
+                                     knn_features **out);
+/* The same from `size` bytes in memory (copied); `name` names it in messages. */
+KNN_API knn_status knn_features_open_memory(const void *onnx, size_t size, const char *name,
+                                            const knn_features_options *o, knn_features **out);
+/* Drops the caller's reference (data sets embedded with it hold their own). */
+KNN_API void knn_features_free(const knn_features *f);
+/* The input shape the network states: channels, height, width, each 0 where it is not fixed
+ * (or not stated). */
+KNN_API void knn_features_input(const knn_features *f, int *channels, int *height, int *width);
+/* The network's file name, as given to knn_features_open, and its preprocessing. */
+KNN_API const char *knn_features_name(const knn_features *f);
+KNN_API knn_features_options knn_features_get_options(const knn_features *f);
+/* Embeds a data set of uint8 images (1 or 3 channels) into a new float32 data set (*out).
+ * Images whose shape differs from the network's stated input are refused with a message
+ * that says both shapes. Runs in batches, from the calling thread (OpenCV's dnn threads each
+ * layer over all cores); progress, if not NULL, hears of every batch. One network may be
+ * used from several threads: its forward passes take turns. */
+KNN_API knn_status knn_features_compute(const knn_features *f, const knn_dataset *images,
+                                        knn_progress_fn progress, void *progress_user,
+                                        knn_dataset **out);
+/* The network a data set's rows were computed with, or NULL (owned by the data set). */
+KNN_API const knn_features *knn_dataset_features(const knn_dataset *ds);
 
 /* ---- choosing K and the metric: cross-validation --------------------------------------- */
 

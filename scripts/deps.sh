@@ -4,13 +4,17 @@
 #                              libcurl, libarchive, OpenSSL (knn fetch), libmicrohttpd and
 #                              cJSON (knn serve)
 #   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
+#   sh scripts/deps.sh features  demo + OpenCV's dnn module (knn runs ONNX networks with it),
+#                              PyTorch and onnx (the demo trains and exports a ConvNet), numpy
 #   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
 #                              without OpenBLAS numpy falls back to the slow reference BLAS),
 #                              Chromium and playwright-core (npm) for the browser tests,
 #                              python3-dev, -setuptools, -venv and scikit-learn (the Python
-#                              package's build and its reference)
-# Build packages are required; the data set and numpy are optional (the tests that need them
-# say they skip), so failing to install those only warns. Called by `make demo` and `make test`;
+#                              package's build and its reference), OpenCV's dnn module,
+#                              PyTorch and onnx (ConvNet features, checked against PyTorch)
+# Build packages are required; the data set, numpy, OpenCV's dnn and PyTorch are optional
+# (knn builds without the ONNX runtime, and the tests that need them say they skip), so
+# failing to install those only warns. Called by `make demo` and `make test`;
 # plain `make` never installs anything.
 set -u
 mode=${1:-build}
@@ -19,8 +23,9 @@ optional=""
 case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
-test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn" ;;
-*) echo "usage: sh scripts/deps.sh build|demo|test" >&2; exit 2 ;;
+features) optional="dataset-fashion-mnist libopencv-dnn-dev python3 python3-numpy python3-torch python3-onnx" ;;
+test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn libopencv-dnn-dev python3-torch python3-onnx" ;;
+*) echo "usage: sh scripts/deps.sh build|demo|features|test" >&2; exit 2 ;;
 esac
 
 # The browser tests drive Chromium with the npm package playwright-core (tests/browser).

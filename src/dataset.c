@@ -235,6 +235,7 @@ void knn_dataset_free(knn_dataset *ds)
         free(cache->norms);
     free(cache);
     free(atomic_load(&ds->unit_rows));
+    knn_features_free(ds->features);
     if (ds->labels_copied)
         free(ds->labels);
     if (ds->map && ds->map_is_copy) {
@@ -429,6 +430,14 @@ knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, i
 
 int knn_load_options_like(const knn_dataset *like, knn_load_options *o)
 {
+    if (like->features) {
+        o->width = like->input_width;
+        o->height = like->input_height;
+        o->channels = like->input_channels;
+        o->crop = like->input_crop;
+        o->features = like->features;
+        return 1;
+    }
     if (like->dtype != KNN_U8 || (like->channels != 1 && like->channels != 3))
         return 0;
     o->width = like->width;

@@ -44,6 +44,11 @@ struct knn_dataset {
     /* The rows scaled to unit length (float32, same layout), for cosine: computed at the
      * first cosine search and kept, set by compare-and-swap like the norms. */
     _Atomic(uint8_t *) unit_rows;
+    /* Features (features.c): the network the rows were computed with (a reference of the
+     * data set's own), and the conversion of the images they were computed from, which test
+     * sets and photos get too. NULL and zeros elsewhere. */
+    const knn_features *features;
+    int input_height, input_width, input_channels, input_crop;
 };
 
 /* Norms of a data set's rows as one kernel table's train_norms function computes them. */
@@ -137,6 +142,22 @@ static inline size_t knn__dtype_size(knn_dtype t) { return t == KNN_F32 ? 4 : 1;
 /* A model file (model.c): true if the file starts with the model magic. */
 bool knn__is_model_file(const char *path);
 knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_dataset **out);
+
+/* Features (features.c). A network from memory (copied), parsed now (open_now) or at its
+ * first use (model files: they load, and their rows are searched, where the runner is not
+ * built in). */
+knn_status knn__features_create(const void *onnx, size_t size, const char *name,
+                                const knn_features_options *o, bool open_now,
+                                knn_features **out);
+/* Another reference to f (NULL stays NULL). */
+const knn_features *knn__features_ref(const knn_features *f);
+/* True if a and b are the same network with the same preprocessing. */
+bool knn__features_same(const knn_features *a, const knn_features *b);
+/* The ONNX bytes, for model files. */
+const uint8_t *knn__features_bytes(const knn_features *f, size_t *size);
+/* Replaces the image data set *ds by its features (freed either way; NULL on failure). */
+knn_status knn__features_embed(const knn_features *f, knn_dataset **ds, knn_progress_fn progress,
+                               void *progress_user);
 
 /* Loads an image folder (load_images.c); `root` is the folder holding the class folders. */
 knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,

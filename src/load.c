@@ -238,12 +238,8 @@ static knn_status load_named(const char *spec, size_t name_len, const char *spli
     return st;
 }
 
-knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out)
+static knn_status load_spec(const char *spec, const knn_load_options *opt, knn_dataset **out)
 {
-    static const knn_load_options defaults = {0};
-    *out = NULL;
-    if (!opt)
-        opt = &defaults;
     if (!spec || !*spec)
         return knn__fail(KNN_ERR_ARG, "empty data set name");
     struct stat sb;
@@ -302,4 +298,36 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
     }
     free(head);
     return st;
+}
+
+knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out)
+{
+    static const knn_load_options defaults = {0};
+    *out = NULL;
+    if (!opt)
+        opt = &defaults;
+    if (!opt->features)
+        return load_spec(spec, opt, out);
+    /* features: images converted to the network's input where the options leave it open,
+     * then embedded (DESIGN.md decision 13) */
+    knn_load_options o = *opt;
+    int c, h, w;
+    knn_features_input(opt->features, &c, &h, &w);
+    if (!o.width && !o.height && h && w) {
+        o.width = w;
+        o.height = h;
+    }
+    if (!o.channels && (c == 1 || c == 3))
+        o.channels = c;
+    o.features = NULL;
+    knn_status st = load_spec(spec, &o, out);
+    if (!st && (*out)->features && knn__features_same((*out)->features, opt->features))
+        return KNN_OK; /* embedded already, by this network (knn embed, a model file) */
+    if (!st && (*out)->features) {
+        st = knn__fail(KNN_ERR_ARG, "%s: holds features already (computed by %s)", spec,
+                       knn_features_name((*out)->features));
+        knn_dataset_free(*out);
+        *out = NULL;
+    }
+    return st ? st : knn__features_embed(opt->features, out, opt->progress, opt->progress_user);
 }

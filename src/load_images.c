@@ -496,7 +496,9 @@ knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset
     *out = NULL;
     knn_load_options o = {0};
     knn_status st = options_like(like, &o);
-    return st ? st : load_files((char **)paths, NULL, n, &o, n == 1 ? paths[0] : "images", out);
+    if (!st)
+        st = load_files((char **)paths, NULL, n, &o, n == 1 ? paths[0] : "images", out);
+    return st || !o.features ? st : knn__features_embed(o.features, out, NULL, NULL);
 }
 
 knn_status knn_image_load_memory(const void *data, size_t size, const char *name,
@@ -530,5 +532,5 @@ knn_status knn_image_load_memory(const void *data, size_t size, const char *name
         return st;
     }
     *out = ds;
-    return KNN_OK;
+    return o.features ? knn__features_embed(o.features, out, NULL, NULL) : KNN_OK;
 }

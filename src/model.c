@@ -7,6 +7,8 @@
  *     labels   count x int32 (if has_labels)
  *     names    num_classes NUL-terminated class names (names_bytes; 0 if none)
  *     paths    count NUL-terminated image paths (paths_bytes; 0 if none)
+ *     network  version 2 only: the ONNX file the rows were computed with (network_bytes),
+ *              its preprocessing and the image conversion of its inputs in the header
  * The CRC-32 covers the whole file with the checksum field taken as zero. Loading checks the
  * magic, the version (a newer file is refused, by name), every size and offset against the
  * file's length with overflow-checked arithmetic, the checksum, and the labels' range, so a
@@ -42,6 +44,11 @@ typedef struct {
     int32_t k, metric, weights, ties;
     uint32_t has_labels;
     uint64_t rows_offset, labels_offset, names_offset, names_bytes, paths_offset, paths_bytes;
+    /* version 2: features (all zero in version 1 files, whose header is zero-filled) */
+    uint64_t network_offset, network_bytes;
+    int32_t input_height, input_width, input_channels, input_crop;
+    float scale, mean[3], std[3];
+    int32_t bgr, batch;
 } model_header;
 
 _Static_assert(sizeof(model_header) <= HEADER_BYTES, "the header fits its 256 bytes");
@@ -101,7 +108,7 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, MAGIC, 8);
-    h->version = KNN_MODEL_VERSION;
+    h->version = train->features ? 2 : 1; /* the oldest version that holds it */
     h->header_bytes = HEADER_BYTES;
     h->count = train->count;
     h->dim = train->dim;
@@ -125,6 +132,32 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
     h->paths_offset = align64(h->names_offset + h->names_bytes);
     h->paths_bytes = strings_bytes(train->paths, train->count);
     h->file_bytes = h->paths_offset + h->paths_bytes;
+    if (train->features) {
+        size_t size;
+        knn__features_bytes(train->features, &size);
+        knn_features_options o = knn_features_get_options(train->features);
+        h->network_offset = align64(h->file_bytes);
+        h->network_bytes = size;
+        h->file_bytes = h->network_offset + size;
+        h->input_height = train->input_height;
+        h->input_width = train->input_width;
+        h->input_channels = train->input_channels;
+        h->input_crop = train->input_crop;
+        h->scale = o.scale;
+        memcpy(h->mean, o.mean, sizeof h->mean);
+        memcpy(h->std, o.std, sizeof h->std);
+        h->bgr = o.bgr;
+        h->batch = o.batch;
+    }
+}
+
+/* The network section, after the paths' padding. */
+static bool emit_network(FILE *f, const knn_features *net, const model_header *h, uLong *crc)
+{
+    size_t size;
+    const uint8_t *bytes = knn__features_bytes(net, &size);
+    return emit_zeros(f, (size_t)(h->network_offset - h->paths_offset - h->paths_bytes), crc) &&
+           emit(f, bytes, size, crc);
 }
 
 /* The whole file after the header, to f (or only to the checksum when f is NULL). */
@@ -136,7 +169,8 @@ static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, 
            emit_zeros(f, (size_t)(h->names_offset - h->labels_offset - labels_bytes), crc) &&
            emit_strings(f, train->class_names, (size_t)train->num_classes, crc) &&
            emit_zeros(f, (size_t)(h->paths_offset - h->names_offset - h->names_bytes), crc) &&
-           emit_strings(f, train->paths, train->count, crc);
+           emit_strings(f, train->paths, train->count, crc) &&
+           (!h->network_bytes || emit_network(f, train->features, h, crc));
 }
 
 knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
@@ -272,7 +306,17 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
             h->names_offset % 64 == 0 && h->names_offset <= bytes &&
             h->names_bytes <= bytes - h->names_offset &&
             h->names_offset + h->names_bytes <= h->paths_offset && h->paths_offset <= bytes &&
-            h->paths_offset + h->paths_bytes == bytes;
+            h->paths_bytes <= bytes - h->paths_offset;
+    const uint64_t paths_end = h->paths_offset + h->paths_bytes;
+    if (!h->network_bytes) /* no network: the paths end the file */
+        sizes = sizes && h->network_offset == 0 && paths_end == bytes;
+    else /* the network ends it, and the rows are its float32 features */
+        sizes = sizes && h->version >= 2 && h->dtype == KNN_F32 &&
+                h->network_offset == align64(paths_end) && h->network_offset <= bytes &&
+                h->network_bytes == bytes - h->network_offset &&
+                (h->input_channels == 1 || h->input_channels == 3) && h->input_height >= 1 &&
+                h->input_height <= 65536 && h->input_width >= 1 && h->input_width <= 65536 &&
+                (h->input_crop == 0 || h->input_crop == 1);
     return sizes ? KNN_OK
                  : knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (sizes do not add up)",
                              path);
@@ -361,6 +405,22 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
         for (size_t i = count; i < h->count; i++)
             free(paths[i]);
         ds->paths = paths;
+    }
+    if (!st && h->network_bytes) { /* parsed at its first use: the rows need no runtime */
+        knn_features_options o = {.scale = h->scale, .bgr = h->bgr, .batch = h->batch};
+        memcpy(o.mean, h->mean, sizeof o.mean);
+        memcpy(o.std, h->std, sizeof o.std);
+        char *name = knn__asprintf("%s (its network)", path);
+        knn_features *net = NULL;
+        st = name ? knn__features_create(base + h->network_offset, (size_t)h->network_bytes, name,
+                                         &o, false, &net)
+                  : knn__fail(KNN_ERR_NOMEM, "out of memory");
+        free(name);
+        ds->features = net;
+        ds->input_height = h->input_height;
+        ds->input_width = h->input_width;
+        ds->input_channels = h->input_channels;
+        ds->input_crop = h->input_crop;
     }
     return st;
 }

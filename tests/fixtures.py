@@ -80,6 +80,52 @@ def assert_one_line_error(r, code, words, args=()):
     assert r.stdout == "", (args, r.stdout)
 
 
+def serve_start(knn, tmp, *args):
+    """`knn serve` on a free port of 127.0.0.1: (process, url). Its stderr goes to
+    tmp/serve.log, shown if it does not start."""
+    import subprocess
+    log = open(os.path.join(tmp, "serve.log"), "a")
+    p = subprocess.Popen([knn, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
+                         stderr=log, text=True)
+    line = p.stdout.readline()
+    if "http://127.0.0.1:" not in line:
+        p.kill()
+        p.wait(timeout=10)
+        raise AssertionError((line, open(log.name).read()[-2000:]))
+    port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+    return p, f"http://127.0.0.1:{port}"
+
+
+def serve_stop(p, tmp):
+    """SIGTERM: the server must end within 10 s, with status 0 (under the sanitizers, a leak
+    or an error makes it other than 0)."""
+    import subprocess
+    p.terminate()
+    try:
+        code = p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=10)
+        raise AssertionError("the server did not stop within 10 s of SIGTERM")
+    if code != 0:
+        raise AssertionError(f"the server ended with status {code}: "
+                             + open(os.path.join(tmp, "serve.log")).read()[-3000:])
+
+
+def http_call(url, body=None, method=None, timeout=30):
+    """(status, body) of a GET, or a POST of bytes or of JSON (a dict or list)."""
+    import json
+    import urllib.error
+    import urllib.request
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
 class Skip(Exception):
     """Raised by a test that cannot run on this machine; reported with its reason, not counted."""
 

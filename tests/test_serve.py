@@ -35,33 +35,13 @@ MIB = 1 << 20
 
 
 def start(*args):
-    """A server on a free port of 127.0.0.1: (process, url). Its stderr goes to a log in TMP,
-    shown if it does not start."""
-    log = open(os.path.join(TMP, "serve.log"), "a")
-    p = subprocess.Popen([KNN, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
-                         stderr=log, text=True)
-    line = p.stdout.readline()
-    if "http://127.0.0.1:" not in line:
-        p.kill()
-        p.wait(timeout=10)
-        raise AssertionError((line, open(log.name).read()[-2000:]))
-    port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-    return p, f"http://127.0.0.1:{port}"
+    """A server on a free port of 127.0.0.1: (process, url); see fixtures.serve_start."""
+    return fixtures.serve_start(KNN, TMP, *args)
 
 
 def stop(p):
-    """SIGTERM: the server must end within 10 s, with status 0 (under the sanitizers, a leak
-    or an error makes it other than 0)."""
-    p.terminate()
-    try:
-        code = p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(timeout=10)
-        raise AssertionError("the server did not stop within 10 s of SIGTERM")
-    if code != 0:
-        raise AssertionError(f"the server ended with status {code}: "
-                             + open(os.path.join(TMP, "serve.log")).read()[-3000:])
+    """SIGTERM: the server must end within 10 s, with status 0; see fixtures.serve_stop."""
+    fixtures.serve_stop(p, TMP)
 
 
 def address(url):
@@ -69,14 +49,7 @@ def address(url):
     return host, int(port)
 
 
-def call(url, body=None, method=None, timeout=30):
-    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method or ("POST" if data else "GET"))
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+call = fixtures.http_call
 
 
 def request(url, method, path, body=None, headers=None):
