@@ -54,6 +54,30 @@ def peers():
     return json_lines(r.stdout)
 
 
+def features_numbers():
+    """ConvNet features (make features-demo's network): float32 rows against their 8-bit
+    codes (--quantize), the same test set, K = 5; search time from knn eval's own clock, with
+    the accuracy next to it. None where the network has not been trained."""
+    net = os.path.join(ROOT, "build", "features", "convnet.onnx")
+    if not os.path.exists(net):
+        return None
+    out = os.path.join(ROOT, "build", "bench-features")
+    os.makedirs(out, exist_ok=True)
+    knn = os.path.join(ROOT, "knn")
+    files = {"train": ("fashion-mnist:train",), "test": ("fashion-mnist:test",),
+             "train-q": ("fashion-mnist:train", "--quantize")}
+    for name, args in files.items():
+        subprocess.run([knn, "embed", net, *args, "-o", os.path.join(out, name + ".knn"), "-q"],
+                       check=True)
+    rows = []
+    for metric in ("l2", "l1"):
+        for name in ("train", "train-q"):
+            _, j = timed_knn("eval", os.path.join(out, name + ".knn"),
+                             os.path.join(out, "test.knn"), "-k", 5, "--metric", metric)
+            rows.append((metric, name, j["seconds"], j["accuracy"]))
+    return rows
+
+
 def print_minima(rows):
     """The cost of each class's nearest training image (the ranking of the classes without a
     vote): the search with and without it, and top-5 accuracy with the old label order and
@@ -89,6 +113,7 @@ def main():
     cv10_s, cv10 = timed_knn("cv", "fashion-mnist:train", "--train-limit", 10000)
     cv60_s, cv60 = timed_knn("cv", "fashion-mnist:train", "--metric", "l2")
     ev_s, _ = timed_knn("eval", "fashion-mnist:train", "fashion-mnist:test", "-k", 5)
+    feats = features_numbers()
     ps = peers()
     grid = next((p for p in ps if p.get("cv")), None)
     ps = [p for p in ps if not p.get("cv")]
@@ -153,6 +178,19 @@ def main():
         print("  (scikit-learn GridSearchCV: not installed; skipped)")
     print(f"  knn cv, all 60,000 training images, l2: {cv60_s:6.2f} s; one knn eval of the "
           f"10,000 test images: {ev_s:.2f} s")
+
+    if feats:
+        print("\nConvNet features (make features-demo's network, 128 per image), K = 5, "
+              "search time:")
+        for metric in ("l2", "l1"):
+            f32 = next(r for r in feats if r[0] == metric and r[1] == "train")
+            q8 = next(r for r in feats if r[0] == metric and r[1] == "train-q")
+            print(f"  {metric.upper()}: float32 {f32[2]:.2f} s, accuracy {100 * f32[3]:.2f}%; "
+                  f"8-bit codes (--quantize) {q8[2]:.2f} s, accuracy {100 * q8[3]:.2f}% "
+                  f"({f32[2] / q8[2]:.2f}x faster, {100 * (q8[3] - f32[3]):+.2f} points)")
+    else:
+        print("\n(ConvNet features: no build/features/convnet.onnx; run make features-demo "
+              "first; skipped)")
 
     print("\ntargets (ratios from this run):")
     checks = []  # (what, value, limit, value must be at most the limit)

@@ -46,6 +46,7 @@ typedef struct {
     const char *features_path;
     knn_features_options features; /* valid when features_set */
     bool features_set;
+    bool quantize;      /* --quantize: TRAIN's features as 8-bit codes (test sets follow)  */
 } cli_common;
 
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
@@ -55,7 +56,7 @@ enum {
     OPT_SIZE, OPT_CROP, OPT_GRAY, OPT_RGB, OPT_CLASS_DEPTH, OPT_STRICT,
     OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT,
     OPT_CONTIGUOUS, OPT_LABELS, OPT_UNKNOWN, OPT_FEATURES, OPT_SCALE, OPT_MEAN, OPT_STD,
-    OPT_BGR, OPT_BATCH
+    OPT_BGR, OPT_BATCH, OPT_QUANTIZE
 };
 /* The folds of cross-validation (cv, and -k auto of eval, predict, fit, report). */
 #define CLI_FOLD_LONG_OPTIONS                                                                 \
@@ -97,6 +98,7 @@ enum {
         {"scale", required_argument, NULL, OPT_SCALE},                                        \
         {"mean", required_argument, NULL, OPT_MEAN}, {"std", required_argument, NULL, OPT_STD}, \
         {"bgr", no_argument, NULL, OPT_BGR}, {"batch", required_argument, NULL, OPT_BATCH},   \
+        {"quantize", no_argument, NULL, OPT_QUANTIZE},                                        \
         {"help", no_argument, NULL, 'h'}
 #define CLI_COMMON_HELP                                                                       \
     "  --threads N        threads to use (default: all cores, or OMP_NUM_THREADS)\n"          \
@@ -121,6 +123,9 @@ enum {
     "  --std S[,S,S]      per-channel divisor (default 1)\n"                                  \
     "  --bgr              feed colour channels as B,G,R (default R,G,B)\n"                    \
     "  --batch N          images per forward pass (default 64; the features do not change)\n" \
+    "  --quantize         keep TRAIN's features as 8-bit codes (each feature's training\n"    \
+    "                     range in 255 steps; test sets and photos get the same scales),\n"  \
+    "                     searched with the integer kernels: l1 or l2\n"                      \
     "  -q, --quiet        no progress bar, no header lines\n"                                 \
     "  -h, --help         this help\n"
 

@@ -81,13 +81,15 @@ int cmd_embed(int argc, char **argv)
         common.features_set = true;
     }
     const char *spec = argv[optind + 1];
+    const bool npy = ends_with(output, ".npy");
+    if (npy && common.quantize)
+        return cli_usage_error("--quantize writes knn's own feature data set, not .npy");
     knn_dataset *ds = NULL;
     const double start = cli_now();
     knn_status st = cli_load(spec, &common, common.limit, true, &ds);
     if (st)
         return cli_library_error(st);
     const double seconds = cli_now() - start;
-    const bool npy = ends_with(output, ".npy");
     const knn_params defaults = knn_params_default(); /* the settings a model file holds */
     cli_output out; /* whole or not at all, also on Ctrl-C */
     if (!cli_output_open(&out, output)) {
@@ -108,7 +110,10 @@ int cmd_embed(int argc, char **argv)
         fprintf(stderr, "Wrote %s: %zu images as %zu features each (%s); loaded and embedded in %.1f s, "
                 "%.0f images/s\n",
                 output, knn_dataset_count(ds), knn_dataset_dim(ds),
-                npy ? "numpy float32" : "knn feature data set", seconds,
+                npy ? "numpy float32"
+                : common.quantize ? "knn feature data set, 8-bit codes"
+                                  : "knn feature data set",
+                seconds,
                 (double)knn_dataset_count(ds) / (seconds > 0 ? seconds : 1e-9));
     knn_dataset_free(ds);
     return code;

@@ -75,8 +75,9 @@ int cmd_fit(int argc, char **argv)
         }
         char shape[64];
         if (knn_dataset_features(train))
-            snprintf(shape, sizeof shape, "as %zu features (the network inside)",
-                     knn_dataset_dim(train));
+            snprintf(shape, sizeof shape, "as %zu %sfeatures (the network inside)",
+                     knn_dataset_dim(train),
+                     knn_dataset_dtype(train) == KNN_U8 ? "8-bit " : "");
         else
             snprintf(shape, sizeof shape, "of %dx%dx%d", knn_dataset_height(train),
                      knn_dataset_width(train), knn_dataset_channels(train));

@@ -105,6 +105,8 @@ int cmd_info(int argc, char **argv)
         printf("  input:   (pixel x %g - mean (%g, %g, %g)) / std (%g, %g, %g), %s order\n",
                (double)o.scale, (double)o.mean[0], (double)o.mean[1], (double)o.mean[2],
                (double)o.std[0], (double)o.std[1], (double)o.std[2], o.bgr ? "BGR" : "RGB");
+        if (knn_features_quantized(net))
+            printf("  codes:   8-bit, each feature's training range in 255 steps (--quantize)\n");
     }
     const size_t row_bytes = (dim * (f32 ? 4 : 1) + 63) / 64 * 64;
     printf("  memory:  %.1f MiB\n", (double)n * (double)row_bytes / (1 << 20));

@@ -121,7 +121,7 @@ static const char help[] =
     "  -h, --help         this help\n"
     "  --features NET.onnx  MODEL's images and every photo are run through this network\n"
     "                     and classified by their features (--scale, --mean, --std, --bgr,\n"
-    "                     --batch as in 'knn eval --help'); a model made by 'knn fit\n"
+    "                     --batch, --quantize as in 'knn eval --help'); a model made by 'knn fit\n"
     "                     --features' holds its network and needs no option\n"
     "\n"
     "Limits: bodies of 1 MiB of JSON and 16 MiB of image (413, refused from Content-Length\n"
@@ -766,6 +766,7 @@ static knn_status load_model(const char *spec, const cli_common *c, knn_dataset 
     knn_load_options o = {0};
     o.crop = 1; /* as cli_load: image folders keep the middle */
     o.private_copy = 1;
+    o.quantize = c->quantize;
     knn_status st = cli_features(c, &o.features); /* --features: uploads embedded alike */
     return st ? st : knn_dataset_load(spec, &o, out);
 }
@@ -841,6 +842,7 @@ int cmd_serve(int argc, char **argv)
         {"std", required_argument, NULL, OPT_STD},
         {"bgr", no_argument, NULL, OPT_BGR},
         {"batch", required_argument, NULL, OPT_BATCH},
+        {"quantize", no_argument, NULL, OPT_QUANTIZE},
         {NULL, 0, NULL, 0}};
     cli_common common = {0}; /* --features and its preprocessing */
     const char *host = "127.0.0.1";
@@ -870,6 +872,7 @@ int cmd_serve(int argc, char **argv)
         case OPT_MEAN:
         case OPT_STD:
         case OPT_BGR:
+        case OPT_QUANTIZE:
         case OPT_BATCH: {
             int code = cli_shared_option(opt, argv, &common, NULL);
             if (code)

@@ -240,6 +240,7 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
         c->unknown_wrong = !strcmp(optarg, "wrong");
         return 0;
     case OPT_STRICT: c->strict = true; return 0;
+    case OPT_QUANTIZE: c->quantize = true; return 0;
     case OPT_FEATURES:
     case OPT_SCALE:
     case OPT_MEAN:

@@ -62,11 +62,12 @@ knn_status cli_features(const cli_common *c, const knn_features **out)
     return st;
 }
 
-/* cli_load, with a labels file for a flat folder (test and query sets only) and the network
- * its images are run through (or NULL). */
+/* cli_load, with a labels file for a flat folder (test and query sets only), the network its
+ * images are run through (or NULL) and whether to quantise (a training set). */
 static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
                                    bool labels_optional, const char *labels_file,
-                                   const knn_features *features, knn_dataset **out)
+                                   const knn_features *features, bool quantize,
+                                   knn_dataset **out)
 {
     cli_progress progress;
     cli_progress_init(&progress, "loading images", c->quiet);
@@ -83,7 +84,8 @@ static knn_status load_with_labels(const char *spec, const cli_common *c, size_t
                           .progress = cli_progress_update,
                           .progress_user = &progress,
                           .private_copy = c->private_copy,
-                          .features = features};
+                          .features = features,
+                          .quantize = quantize};
     knn_status st = knn_dataset_load(spec, &o, out);
     cli_progress_done(&progress);
     /* skipped images: one warning line each, then a count */
@@ -102,7 +104,9 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
 {
     const knn_features *features;
     knn_status st = cli_features(c, &features);
-    return st ? st : load_with_labels(spec, c, limit, labels_optional, NULL, features, out);
+    return st ? st
+              : load_with_labels(spec, c, limit, labels_optional, NULL, features, c->quantize,
+                                 out);
 }
 
 int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
@@ -122,7 +126,7 @@ int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
     }
     /* test and query sets are embedded as TRAIN was (its network, e.g. a model file's) */
     knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file,
-                                     knn_dataset_features(train), out);
+                                     knn_dataset_features(train), false, out);
     /* queries need no labels: folders of them that are not training classes (photos sorted
      * by date) are classified all the same, their true class unknown */
     if (!st)

@@ -82,6 +82,9 @@ if os.access(knn, os.X_OK):
             subprocess.run([knn, "embed", net, os.path.join(t, "train-images-idx3-ubyte"), "-o",
                             m, "-q"], check=True)
             put("model", "network", open(m, "rb").read())
+            subprocess.run([knn, "embed", net, os.path.join(t, "train-images-idx3-ubyte"),
+                            "--quantize", "-o", m, "-q"], check=True)
+            put("model", "network-codes", open(m, "rb").read())
 
 put("image", "red.png", fixtures.png(5, 3, (255, 0, 0)))
 put("image", "gray.pgm", b"P5\n3 2\n255\n" + bytes([0, 50, 100, 150, 200, 250]))

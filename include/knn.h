@@ -109,6 +109,10 @@ typedef struct {
                             network (knn_features_compute) and the data set holds their
                             features; where width, height and channels are 0, an image folder
                             is converted to the network's input shape when it states one    */
+    int quantize;        /* 1: the features (of `features`, or of a feature set loaded) are
+                            stored as 8-bit codes, each dimension's range over these rows in
+                            255 steps (a training set: sets loaded like it get its scales),
+                            and searched with the integer kernels                           */
 } knn_load_options;
 
 /* Loads a data set named by `spec`, the format detected from the content:
@@ -416,6 +420,12 @@ KNN_API knn_status knn_features_compute(const knn_features *f, const knn_dataset
                                         knn_dataset **out);
 /* The network a data set's rows were computed with, or NULL (owned by the data set). */
 KNN_API const knn_features *knn_dataset_features(const knn_dataset *ds);
+/* Quantised features (knn_load_options.quantize): the number of features the network's
+ * scales cover, or 0 for float32 features. Feature d of an image becomes the uint8 code
+ * round((x - min_d) / step_d) clamped to 0..255, min_d and step_d = (max_d - min_d) / 255
+ * taken over the training set; L1 and L2 are then measured in steps, each dimension scaled
+ * to the same range (cosine needs float32 features). */
+KNN_API size_t knn_features_quantized(const knn_features *f);
 
 /* ---- choosing K and the metric: cross-validation --------------------------------------- */
 

@@ -29,7 +29,13 @@ struct knn_features {
     int in_c, in_h, in_w; /* the stated input shape; 0 = not fixed */
     pthread_mutex_t lock; /* one forward pass at a time, and the opening of `net` */
     knn__onnx *net;       /* opened by knn_features_open, or at the first use (model files) */
+    /* quantised features (knn_load_options.quantize): code = round((x - qmin[d]) / qstep[d])
+     * clamped to 0..255, the scales fitted on a training set; NULL for float32 features */
+    float *qmin, *qstep;
+    size_t qdim;
 };
+
+static knn_status copy_description(const knn_dataset *images, knn_dataset *ds);
 
 knn_features_options knn_features_options_default(void)
 {
@@ -279,6 +285,8 @@ void knn_features_free(const knn_features *cf)
         return;
     knn__onnx_free(f->net);
     pthread_mutex_destroy(&f->lock);
+    free(f->qmin);
+    free(f->qstep);
     free(f->bytes);
     free(f->name);
     free(f);
@@ -301,10 +309,125 @@ const uint8_t *knn__features_bytes(const knn_features *f, size_t *size)
 
 const knn_features *knn_dataset_features(const knn_dataset *ds) { return ds->features; }
 
-bool knn__features_same(const knn_features *a, const knn_features *b)
+bool knn__features_same_network(const knn_features *a, const knn_features *b)
 {
     return a == b || (a->size == b->size && memcmp(a->bytes, b->bytes, a->size) == 0 &&
                       memcmp(&a->o, &b->o, sizeof a->o) == 0);
+}
+
+bool knn__features_same_scales(const knn_features *a, const knn_features *b)
+{
+    return a->qdim == b->qdim &&
+           (!a->qdim || (memcmp(a->qmin, b->qmin, a->qdim * sizeof(float)) == 0 &&
+                         memcmp(a->qstep, b->qstep, a->qdim * sizeof(float)) == 0));
+}
+
+size_t knn_features_quantized(const knn_features *f) { return f->qdim; }
+
+const float *knn__features_scales(const knn_features *f, const float **qstep)
+{
+    *qstep = f->qstep;
+    return f->qmin;
+}
+
+knn_status knn__features_with_scales(const knn_features *f, const float *qmin,
+                                     const float *qstep, size_t dim, knn_features **out)
+{
+    *out = NULL;
+    for (size_t d = 0; d < dim; d++)
+        if (!isfinite(qmin[d]) || !isfinite(qstep[d]) || !(qstep[d] > 0))
+            return knn__fail(KNN_ERR_FORMAT, "%s: the scale of feature %zu is not a positive "
+                                             "finite number",
+                             f->name, d);
+    knn_features *q;
+    knn_status st = knn__features_create(f->bytes, f->size, f->name, &f->o, false, &q);
+    if (st)
+        return st;
+    if (!(q->qmin = malloc(dim * sizeof(float))) || !(q->qstep = malloc(dim * sizeof(float)))) {
+        knn_features_free(q);
+        return knn__fail(KNN_ERR_NOMEM, "%s: out of memory", f->name);
+    }
+    memcpy(q->qmin, qmin, dim * sizeof(float));
+    memcpy(q->qstep, qstep, dim * sizeof(float));
+    q->qdim = dim;
+    *out = q;
+    return KNN_OK;
+}
+
+/* The uint8 codes of float32 features with q's scales: a new data set with ds's labels,
+ * classes, paths and input conversion, carrying q. */
+static knn_status quantize_with(const knn_dataset *ds, const knn_features *q, knn_dataset **out)
+{
+    *out = NULL;
+    const char *what = ds->source ? ds->source : "features";
+    if (ds->dtype != KNN_F32 || ds->dim != q->qdim)
+        return knn__fail(KNN_ERR_SHAPE, "%s: %zu features per image; %s's scales are for %zu",
+                         what, ds->dim, q->name, q->qdim);
+    knn_dataset *u;
+    knn_status st = knn__dataset_alloc(ds->count, ds->dim, KNN_U8, ds->labels != NULL, what, &u);
+    if (!st)
+        st = copy_description(ds, u);
+    if (st) {
+        knn_dataset_free(u);
+        return st;
+    }
+    for (size_t i = 0; i < ds->count; i++) {
+        const float *x = (const float *)(const void *)(ds->rows + i * ds->stride);
+        uint8_t *code = u->rows + i * u->stride;
+        for (size_t d = 0; d < ds->dim; d++) {
+            float v = (x[d] - q->qmin[d]) / q->qstep[d];
+            v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+            code[d] = (uint8_t)(v + 0.5f);
+        }
+    }
+    u->height = (int)ds->dim;
+    u->width = u->channels = 1;
+    u->features = knn__features_ref(q);
+    u->input_height = ds->input_height;
+    u->input_width = ds->input_width;
+    u->input_channels = ds->input_channels;
+    u->input_crop = ds->input_crop;
+    *out = u;
+    return KNN_OK;
+}
+
+knn_status knn__features_quantize(knn_dataset **ds, const knn_features *q)
+{
+    knn_dataset *f32 = *ds, *codes = NULL;
+    knn_features *fitted = NULL;
+    knn_status st = KNN_OK;
+    if (!q) { /* fit: each dimension's range over these rows, in 255 steps */
+        const size_t dim = f32->dim;
+        float *lo = malloc(dim * sizeof(float)), *step = malloc(dim * sizeof(float));
+        if (!lo || !step) {
+            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+        } else {
+            for (size_t d = 0; d < dim; d++) {
+                float mn = INFINITY, mx = -INFINITY;
+                for (size_t i = 0; i < f32->count; i++) {
+                    float v = ((const float *)(const void *)(f32->rows + i * f32->stride))[d];
+                    mn = v < mn ? v : mn;
+                    mx = v > mx ? v : mx;
+                }
+                lo[d] = f32->count ? mn : 0.0f;
+                step[d] = f32->count && mx > mn ? (mx - mn) / 255.0f : 1.0f;
+                if (!(step[d] > 0.0f) || !isfinite(step[d])) /* a range below float's reach */
+                    step[d] = 1.0f;
+            }
+            st = knn__features_with_scales(f32->features, lo, step, dim, &fitted);
+        }
+        free(lo);
+        free(step);
+        q = fitted;
+    }
+    if (!st)
+        st = quantize_with(f32, q, &codes);
+    knn_features_free(fitted); /* the codes hold their own reference */
+    knn_dataset_free(f32);
+    *ds = st ? NULL : codes;
+    if (st)
+        knn_dataset_free(codes);
+    return st;
 }
 
 /* ---- embedding ------------------------------------------------------------------------ */
@@ -454,6 +577,8 @@ knn_status knn_features_compute(const knn_features *cf, const knn_dataset *image
     ds->input_width = images->width;
     ds->input_channels = images->channels;
     ds->input_crop = images->crop;
+    if (f->qdim && (st = knn__features_quantize(&ds, f))) /* a quantised network: its codes */
+        return st;
     *out = ds;
     return KNN_OK;
 }

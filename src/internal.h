@@ -151,8 +151,18 @@ knn_status knn__features_create(const void *onnx, size_t size, const char *name,
                                 knn_features **out);
 /* Another reference to f (NULL stays NULL). */
 const knn_features *knn__features_ref(const knn_features *f);
-/* True if a and b are the same network with the same preprocessing. */
-bool knn__features_same(const knn_features *a, const knn_features *b);
+/* True if a and b are the same network with the same preprocessing; if they quantise alike
+ * (both not, or with the same scales). */
+bool knn__features_same_network(const knn_features *a, const knn_features *b);
+bool knn__features_same_scales(const knn_features *a, const knn_features *b);
+/* Quantised features: a copy of f with these scales (dim of each, checked positive and
+ * finite); the scales of a quantised one (qmin, and *qstep), NULL for float features. */
+knn_status knn__features_with_scales(const knn_features *f, const float *qmin,
+                                     const float *qstep, size_t dim, knn_features **out);
+const float *knn__features_scales(const knn_features *f, const float **qstep);
+/* Replaces the float32 feature set *ds (freed either way) by its uint8 codes: with q's scales,
+ * or (q NULL) with scales fitted on *ds itself, each dimension's range in 255 steps. */
+knn_status knn__features_quantize(knn_dataset **ds, const knn_features *q);
 /* The ONNX bytes, for model files. */
 const uint8_t *knn__features_bytes(const knn_features *f, size_t *size);
 /* Replaces the image data set *ds by its features (freed either way; NULL on failure). */

@@ -300,19 +300,42 @@ static knn_status load_spec(const char *spec, const knn_load_options *opt, knn_d
     return st;
 }
 
+/* A set that holds features already, loaded where `f`'s features are asked for: the same
+ * network's rows are kept (codes made of float rows where f quantises); any other is an
+ * error. */
+static knn_status settle_features(const char *spec, const knn_features *f, knn_dataset **ds)
+{
+    const knn_features *has = (*ds)->features;
+    knn_status st = KNN_OK;
+    if (!knn__features_same_network(has, f))
+        st = knn__fail(KNN_ERR_ARG, "%s: holds features already (computed by %s)", spec,
+                       knn_features_name(has));
+    else if (knn__features_same_scales(has, f))
+        return KNN_OK; /* embedded already, by this network (knn embed, a model file) */
+    else if (knn_features_quantized(f) && !knn_features_quantized(has))
+        return knn__features_quantize(ds, f);
+    else
+        st = knn__fail(KNN_ERR_ARG, "%s: holds features quantised otherwise than %s's", spec,
+                       knn_features_name(f));
+    knn_dataset_free(*ds);
+    *ds = NULL;
+    return st;
+}
+
 knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out)
 {
     static const knn_load_options defaults = {0};
     *out = NULL;
     if (!opt)
         opt = &defaults;
-    if (!opt->features)
+    if (!opt->features && !opt->quantize)
         return load_spec(spec, opt, out);
     /* features: images converted to the network's input where the options leave it open,
      * then embedded (DESIGN.md decision 13) */
     knn_load_options o = *opt;
-    int c, h, w;
-    knn_features_input(opt->features, &c, &h, &w);
+    int c = 0, h = 0, w = 0;
+    if (opt->features)
+        knn_features_input(opt->features, &c, &h, &w);
     if (!o.width && !o.height && h && w) {
         o.width = w;
         o.height = h;
@@ -320,14 +343,23 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
     if (!o.channels && (c == 1 || c == 3))
         o.channels = c;
     o.features = NULL;
+    o.quantize = 0;
     knn_status st = load_spec(spec, &o, out);
-    if (!st && (*out)->features && knn__features_same((*out)->features, opt->features))
-        return KNN_OK; /* embedded already, by this network (knn embed, a model file) */
-    if (!st && (*out)->features) {
-        st = knn__fail(KNN_ERR_ARG, "%s: holds features already (computed by %s)", spec,
-                       knn_features_name((*out)->features));
-        knn_dataset_free(*out);
-        *out = NULL;
-    }
-    return st ? st : knn__features_embed(opt->features, out, opt->progress, opt->progress_user);
+    if (!st && opt->features)
+        st = (*out)->features
+                 ? settle_features(spec, opt->features, out)
+                 : knn__features_embed(opt->features, out, opt->progress, opt->progress_user);
+    if (st || !opt->quantize)
+        return st;
+    /* quantize: scales fitted on these features (a training set) */
+    knn_dataset *ds = *out;
+    if (ds->features && knn_features_quantized(ds->features))
+        return KNN_OK;
+    if (ds->dtype == KNN_F32 && ds->features)
+        return knn__features_quantize(out, NULL);
+    knn_dataset_free(ds);
+    *out = NULL;
+    return knn__fail(KNN_ERR_ARG, "%s: quantize: holds no features computed by a network (give "
+                                  "the network: --features)",
+                     spec);
 }

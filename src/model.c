@@ -9,6 +9,7 @@
  *     paths    count NUL-terminated image paths (paths_bytes; 0 if none)
  *     network  version 2 only: the ONNX file the rows were computed with (network_bytes),
  *              its preprocessing and the image conversion of its inputs in the header
+ *     scales   version 2, quantised features only: dim float32 minima, then dim steps
  * The CRC-32 covers the whole file with the checksum field taken as zero. Loading checks the
  * magic, the version (a newer file is refused, by name), every size and offset against the
  * file's length with overflow-checked arithmetic, the checksum, and the labels' range, so a
@@ -49,6 +50,7 @@ typedef struct {
     int32_t input_height, input_width, input_channels, input_crop;
     float scale, mean[3], std[3];
     int32_t bgr, batch;
+    uint64_t scales_offset, scales_bytes; /* quantised features: 8 x dim, else 0 */
 } model_header;
 
 _Static_assert(sizeof(model_header) <= HEADER_BYTES, "the header fits its 256 bytes");
@@ -139,6 +141,11 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
         h->network_offset = align64(h->file_bytes);
         h->network_bytes = size;
         h->file_bytes = h->network_offset + size;
+        if (knn_features_quantized(train->features)) {
+            h->scales_offset = align64(h->file_bytes);
+            h->scales_bytes = 8 * (uint64_t)train->dim;
+            h->file_bytes = h->scales_offset + h->scales_bytes;
+        }
         h->input_height = train->input_height;
         h->input_width = train->input_width;
         h->input_channels = train->input_channels;
@@ -156,8 +163,14 @@ static bool emit_network(FILE *f, const knn_features *net, const model_header *h
 {
     size_t size;
     const uint8_t *bytes = knn__features_bytes(net, &size);
+    const float *step, *lo = knn__features_scales(net, &step);
+    const uint64_t network_end = h->network_offset + h->network_bytes;
     return emit_zeros(f, (size_t)(h->network_offset - h->paths_offset - h->paths_bytes), crc) &&
-           emit(f, bytes, size, crc);
+           emit(f, bytes, size, crc) &&
+           (!h->scales_bytes ||
+            (emit_zeros(f, (size_t)(h->scales_offset - network_end), crc) &&
+             emit(f, lo, (size_t)h->scales_bytes / 2, crc) &&
+             emit(f, step, (size_t)h->scales_bytes / 2, crc)));
 }
 
 /* The whole file after the header, to f (or only to the checksum when f is NULL). */
@@ -310,10 +323,16 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
     const uint64_t paths_end = h->paths_offset + h->paths_bytes;
     if (!h->network_bytes) /* no network: the paths end the file */
         sizes = sizes && h->network_offset == 0 && paths_end == bytes;
-    else /* the network ends it, and the rows are its float32 features */
-        sizes = sizes && h->version >= 2 && h->dtype == KNN_F32 &&
-                h->network_offset == align64(paths_end) && h->network_offset <= bytes &&
-                h->network_bytes == bytes - h->network_offset &&
+    else /* the network ends it, and the rows are its float32 features; or the scales end
+            it, and the rows are its features' codes */
+        sizes = sizes && h->version >= 2 && h->network_offset == align64(paths_end) &&
+                h->network_offset <= bytes && h->network_bytes <= bytes - h->network_offset &&
+                (h->scales_bytes
+                     ? h->dtype == KNN_U8 && h->scales_bytes == 8 * h->dim &&
+                           h->scales_offset == align64(h->network_offset + h->network_bytes) &&
+                           h->scales_offset <= bytes && h->scales_bytes == bytes - h->scales_offset
+                     : h->dtype == KNN_F32 && h->scales_offset == 0 &&
+                           h->network_bytes == bytes - h->network_offset) &&
                 (h->input_channels == 1 || h->input_channels == 3) && h->input_height >= 1 &&
                 h->input_height <= 65536 && h->input_width >= 1 && h->input_width <= 65536 &&
                 (h->input_crop == 0 || h->input_crop == 1);
@@ -416,6 +435,22 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
                                          &o, false, &net)
                   : knn__fail(KNN_ERR_NOMEM, "out of memory");
         free(name);
+        if (!st && h->scales_bytes) { /* quantised: the scales go with the network */
+            const size_t dim = (size_t)h->dim;
+            float *lo = malloc(dim * sizeof(float)), *step = malloc(dim * sizeof(float));
+            knn_features *q = NULL;
+            if (!lo || !step) {
+                st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+            } else {
+                memcpy(lo, base + h->scales_offset, dim * sizeof(float));
+                memcpy(step, base + h->scales_offset + dim * sizeof(float), dim * sizeof(float));
+                st = knn__features_with_scales(net, lo, step, dim, &q);
+            }
+            free(lo);
+            free(step);
+            knn_features_free(net);
+            net = q;
+        }
         ds->features = net;
         ds->input_height = h->input_height;
         ds->input_width = h->input_width;

@@ -267,6 +267,46 @@ def test_report_draws_the_images_behind_the_features():
     assert page.count("data:image/png;base64,") >= 30, "no pictures in the report"
 
 
+def test_quantize_codes_and_search_as_documented():
+    need_runner()
+    import json
+    for spec, out in ((TRAIN, "ftr.npy"), (TEST, "fte.npy")):
+        assert knn("embed", NETS["gray"], spec, "-o", path(out)).returncode == 0
+    r = knn("embed", NETS["gray"], TRAIN, "--quantize", "-o", path("q.knn"))
+    assert r.returncode == 0 and "8-bit codes" in r.stderr, r.stderr
+    assert "codes:   8-bit" in knn("info", path("q.knn")).stdout
+    # the codes as include/knn.h defines them, from knn's own float32 features
+    tr, te = np.load(path("ftr.npy")), np.load(path("fte.npy"))
+    lo, hi = tr.min(0), tr.max(0)
+    step = ((hi - lo) / np.float32(255)).astype(np.float32)
+    step[~(step > 0)] = 1
+
+    def codes(x):
+        v = np.clip((x - lo) / step, np.float32(0), np.float32(255))
+        return (v + np.float32(0.5)).astype(np.uint8).astype(np.int64)
+
+    d = np.abs(codes(te)[:, None, :] - codes(tr)[None, :, :]).sum(-1)
+    # test images are embedded by the model's network and coded with its training scales
+    r = knn("predict", path("q.knn"), TEST, "--neighbors", "-k", 3, "--metric", "l1",
+            "--format", "json")
+    assert r.returncode == 0, r.stderr
+    for q, pred in enumerate(json.loads(r.stdout)["predictions"]):
+        want = np.lexsort((np.arange(len(tr)), d[q]))[:3]
+        assert [n["index"] for n in pred["neighbors"]] == list(want), (q, pred, want)
+        assert [n["distance"] for n in pred["neighbors"]] == list(d[q][want]), q
+    # a float feature file of the same network is coded with the model's scales too
+    r = knn("eval", path("q.knn"), path("te.knn") if os.path.exists(path("te.knn")) else TEST,
+            "-k", 3, "--metric", "l1", "-q")
+    assert r.returncode == 0, r.stderr
+    # cosine needs float32 features; a quantised file cannot be written as .npy
+    fixtures.assert_one_line_error(knn("eval", path("q.knn"), TEST, "--metric", "cosine"), 2,
+                                   "cosine is for float32 features")
+    fixtures.assert_one_line_error(
+        knn("embed", NETS["gray"], TRAIN, "--quantize", "-o", path("q.npy")), 2, "not .npy")
+    fixtures.assert_one_line_error(knn("eval", TRAIN, TEST, "--quantize"), 2,
+                                   "holds no features computed by a network")
+
+
 # ---- bad input: one line, never a crash --------------------------------------------------
 def test_bad_networks_end_in_one_line():
     need_runner()
