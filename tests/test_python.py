@@ -470,6 +470,42 @@ def test_load():
     assert Xn.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]] and yn is None and nn is None
 
 
+def test_load_features():
+    """knn.load(features=NET.onnx): the network's float32 outputs (as knn embed writes them),
+    or their 8-bit codes with quantize=True; a bad network raises with knn's message."""
+    try:
+        import torch
+    except ImportError:
+        raise Skip("PyTorch is not installed for /usr/bin/python3")
+    folder = os.path.join(TMP, "feat")
+    rows = [[(i * 7 + d * 3) % 256 for d in range(16)] for i in range(12)]
+    images = fixtures.write_idx_pair(folder, "train", rows, [i % 2 for i in range(12)], 4, 4)
+    net = os.path.join(folder, "lin.onnx")
+    torch.manual_seed(0)
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    torch.onnx.export(lin, torch.zeros(1, 1, 4, 4), net, opset_version=13, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    try:
+        X, y, _ = knn.load(images, features=net)
+    except ValueError as e:
+        if "without the ONNX runtime" in str(e):
+            raise Skip("libknn was built without the ONNX runtime (libopencv-dnn-dev)")
+        raise
+    with torch.no_grad():
+        want = lin(torch.tensor(rows, dtype=torch.float32).reshape(12, 1, 4, 4) / 255).numpy()
+    assert X.shape == (12, 3) and np.abs(X - want).max() <= 1e-5, np.abs(X - want).max()
+    assert y.tolist() == [i % 2 for i in range(12)]
+    Q, _, _ = knn.load(images, features=net, quantize=True)
+    assert Q.dtype == np.uint8 and Q.shape == (12, 3) and Q.min() == 0 and Q.max() == 255
+    for bad in (lambda: knn.load(images, features=os.path.join(folder, "none.onnx")),
+                lambda: knn.load(images, quantize=True)):
+        try:
+            bad()
+            raise AssertionError("no error")
+        except (OSError, ValueError) as e:
+            assert "none.onnx" in str(e) or "quantize" in str(e), e
+
+
 def test_without_sklearn():
     """The package without scikit-learn: fit, predict, get/set_params, score, errors."""
     code = """

@@ -297,7 +297,7 @@ def labels_of(ds):
     return y
 
 
-def load(spec, limit=None):
+def load(spec, limit=None, features=None, quantize=False):
     """Loads a data set the way the `knn` command does: (X, y, class_names).
 
     Parameters
@@ -309,6 +309,11 @@ def load(spec, limit=None):
         or a model file.
     limit : int, optional
         Keep only the first `limit` rows.
+    features : str or path, optional
+        An ONNX network every image is run through (as `knn --features`, with the default
+        preprocessing: pixel / 255): X is then its float32 features, one row per image.
+    quantize : bool
+        With `features`: X holds 8-bit codes of the features instead (as `knn --quantize`).
 
     Returns
     -------
@@ -322,5 +327,11 @@ def load(spec, limit=None):
     """
     if limit is not None and operator.index(limit) < 1:
         raise ValueError(f"limit = {limit}: give at least 1, or None for all rows")
-    ds = _knn.load(spec, 0 if limit is None else operator.index(limit))
+    if features is None:
+        if quantize:
+            raise ValueError("quantize needs features (an ONNX network)")
+        ds = _knn.load(spec, 0 if limit is None else operator.index(limit))
+    else:
+        ds = _knn.load(spec, 0 if limit is None else operator.index(limit), features,
+                       bool(quantize))
     return rows_of(ds), labels_of(ds), ds.class_names()

@@ -179,39 +179,54 @@ static PyObject *mod_view(PyObject *module, PyObject *args)
 }
 
 PyDoc_STRVAR(load_doc,
-             "load(spec, limit=0) -> Dataset\n\n"
+             "load(spec, limit=0, features=None, quantize=False) -> Dataset\n\n"
              "knn_dataset_load: an IDX or CIFAR file, FOLDER:SPLIT, NAME:SPLIT, a folder of "
              "images or\na model file (mapped); labels are optional. `limit` keeps the first "
-             "rows (0: all).");
+             "rows (0: all).\n`features`: an ONNX network (path) every image is run through "
+             "(knn_features_open,\ndefault preprocessing); `quantize`: its features as 8-bit "
+             "codes.");
 
 static PyObject *mod_load(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
-    static char *keywords[] = {"spec", "limit", NULL};
-    PyObject *spec_bytes = NULL;
+    static char *keywords[] = {"spec", "limit", "features", "quantize", NULL};
+    PyObject *spec_bytes = NULL, *net_bytes = NULL;
     Py_ssize_t limit = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|n:load", keywords, PyUnicode_FSConverter,
-                                     &spec_bytes, &limit))
+    int quantize = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|nO&p:load", keywords,
+                                     PyUnicode_FSConverter, &spec_bytes, &limit,
+                                     PyUnicode_FSConverter, &net_bytes, &quantize))
         return NULL;
     if (limit < 0) {
         Py_DECREF(spec_bytes);
+        Py_XDECREF(net_bytes);
         PyErr_SetString(PyExc_ValueError, "load: limit must be 0 (all rows) or more");
         return NULL;
     }
     DatasetObject *self = dataset_new();
     if (!self) {
         Py_DECREF(spec_bytes);
+        Py_XDECREF(net_bytes);
         return NULL;
     }
     knn_load_options opt = {0};
     opt.limit = (size_t)limit;
     opt.labels_optional = 1;
+    opt.quantize = quantize;
     const char *spec = PyBytes_AS_STRING(spec_bytes);
-    knn_status st;
+    const char *net_path = net_bytes ? PyBytes_AS_STRING(net_bytes) : NULL;
+    knn_features *net = NULL;
+    knn_status st = KNN_OK;
     Py_BEGIN_ALLOW_THREADS
-    st = knn_dataset_load(spec, &opt, &self->ds);
+    if (net_path)
+        st = knn_features_open(net_path, NULL, &net);
+    opt.features = net;
+    if (!st)
+        st = knn_dataset_load(spec, &opt, &self->ds);
+    knn_features_free(net); /* the data set holds its own reference */
     Py_END_ALLOW_THREADS
     Py_DECREF(spec_bytes);
+    Py_XDECREF(net_bytes);
     if (st) {
         raise_status(st);
         Py_DECREF(self);
