@@ -270,7 +270,7 @@ static int by_confidence_desc(const void *a, const void *b)
 /* The images that train's and test's features were computed from: the same specs loaded
  * with the same conversion, without the network. A set that holds features already (a model
  * file, knn embed's output) has no images: it stays NULL. */
-static int load_pictures(const char *train_spec, const char *test_spec, const cli_common *c,
+static void load_pictures(const char *train_spec, const char *test_spec, const cli_common *c,
                          const knn_dataset *train, const knn_dataset *test,
                          knn_dataset **train_pics, knn_dataset **test_pics)
 {
@@ -296,7 +296,6 @@ static int load_pictures(const char *train_spec, const char *test_spec, const cl
         *test_pics = t;
     else
         knn_dataset_free(t);
-    return 0;
 }
 
 int cmd_report(int argc, char **argv)
@@ -370,10 +369,8 @@ int cmd_report(int argc, char **argv)
         goto done;
     /* features: the pictures are the images they were computed from, loaded again as they
      * were (a model file holds no images: its rows are shown by number) */
-    if (knn_dataset_features(train) && (code = load_pictures(train_spec, test_spec, &common,
-                                                             train, test, &train_pics,
-                                                             &test_pics)))
-        goto done;
+    if (knn_dataset_features(train))
+        load_pictures(train_spec, test_spec, &common, train, test, &train_pics, &test_pics);
     report r = {train, test, pr, &m, &params, train_spec, test_spec,
                 train_pics ? train_pics : train, test_pics ? test_pics : test};
     cli_output out;
