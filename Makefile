@@ -47,7 +47,7 @@ $(B)/src/features/onnx.o: src/features/onnx.cpp src/features/onnx.h
 
 $(B)/%.o: %.c $(wildcard include/*.h src/*.h src/kernels/*.h cli/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(KNN_CFLAGS) $(KNN_ISA_FLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(KNN_CFLAGS) $(KNN_ISA_FLAGS) $(KNN_FILE_FLAGS) $(CFLAGS) -c $< -o $@
 
 # The SIMD kernels are compiled for their instruction sets; dispatch.c calls them only where
 # the processor has them. Everything else is built for baseline x86-64.
@@ -69,6 +69,14 @@ $(B)/libknn.so: $(LIB_OBJ)
 # The command line alone downloads (knn fetch: libcurl, libarchive, OpenSSL's MD5) and serves
 # (knn serve: libmicrohttpd, cJSON, and the demo page web/demo.html built in as a string).
 CLI_LDLIBS = -lcurl -larchive -lcrypto -lmicrohttpd -lcjson -lpthread
+
+# PNG figures (knn cv --plot cv.png): the SVG rendered by librsvg onto a cairo surface, built
+# in where librsvg2-dev is installed (KNN_RSVG=0 leaves it out: .png is then refused).
+KNN_RSVG ?= $(shell pkg-config --exists librsvg-2.0 cairo 2>/dev/null && echo 1 || echo 0)
+ifeq ($(KNN_RSVG),1)
+$(B)/cli/plot.o: KNN_FILE_FLAGS = -DKNN_RSVG $(shell pkg-config --cflags librsvg-2.0 cairo)
+CLI_LDLIBS += $(shell pkg-config --libs librsvg-2.0 cairo)
+endif
 
 $(B)/cli/demo_html.c: web/demo.html
 	@mkdir -p $(dir $@)

@@ -228,6 +228,12 @@ typedef struct {
  * the mean as a line, the standard deviation as error bars, one series per metric, the
  * chosen setting marked. */
 void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep);
+/* The same figure as a PNG (the SVG rendered by librsvg, at twice its size); false when it
+ * could not be rendered. cli_png_available: whether this knn was built with librsvg. */
+bool cli_plot_cv_png(FILE *f, const cli_cv_report *rep);
+bool cli_png_available(void);
+/* True if s ends with tail. */
+bool cli_ends_with(const char *s, const char *tail);
 
 /* The folds asked for: --contiguous, --shuffle or --stratified, stratified by default. */
 knn_fold_mode cli_fold_mode(const cli_common *c);

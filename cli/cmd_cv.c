@@ -32,7 +32,9 @@ static const char help[] =
     "                     (stratified, shuffled or the last images, as the folds would be)\n"
     "  --test TEST        evaluate the chosen setting once on TEST\n"
     CLI_TEST_HELP
-    "  --plot FILE.svg    draw the accuracy of every fold against K, with means and spread:\n"
+    "  --plot FILE.svg|FILE.png   draw the accuracy of every fold against K (a numeric\n"
+    "                     axis, logarithmic when the Ks span more than a factor of 20),\n"
+    "                     with means and spread; .png through librsvg:\n"
     CLI_OUTPUT_HELP
     "  --json             print one JSON object instead of text\n" CLI_COMMON_HELP
     "\n"
@@ -104,28 +106,36 @@ static void print_text(const cli_cv_report *rep, size_t n)
     else
         printf("%d-fold cross-validation on %s: %zu images, %s folds\n", folds, rep->train_spec,
                n, cli_fold_mode_name(o->mode));
-    const bool show_folds = folds <= 10;
+    const bool holdout = o->val_fraction > 0; /* one validation split: no folds, no spread */
+    const bool show_folds = folds <= 10 && !holdout;
     for (int m = 0; m < o->nmetrics; m++) {
         printf("\nmetric %s, weights %s, ties %s\n", knn_metric_name(o->metrics[m]),
                knn_weights_name(o->weights), knn_ties_name(o->ties));
         printf("      K");
         for (int f = 0; show_folds && f < folds; f++)
             printf("  fold %-2d", f + 1);
-        printf("     mean      std\n");
+        printf(holdout ? "  validation\n" : "     mean      std\n");
         for (int a = 0; a < o->nk; a++) {
             printf("  %5d", o->ks[a]);
             for (int f = 0; show_folds && f < folds; f++)
                 printf("  %6.2f%%", 100 * knn_cv_accuracy(r, m, a, f));
-            printf("  %6.2f%%  %6.2f%s\n", 100 * knn_cv_mean(r, m, a),
-                   100 * knn_cv_std(r, m, a),
-                   m == rep->best_m && a == rep->best_k ? "   <- best" : "");
+            if (holdout)
+                printf("     %6.2f%%", 100 * knn_cv_mean(r, m, a));
+            else
+                printf("  %6.2f%%  %6.2f", 100 * knn_cv_mean(r, m, a),
+                       100 * knn_cv_std(r, m, a));
+            printf("%s\n", m == rep->best_m && a == rep->best_k ? "   <- best" : "");
         }
     }
-    printf("\nBest: K = %d with %s: mean accuracy %.2f%% (std %.2f) over %d %s\n",
-           o->ks[rep->best_k], knn_metric_name(o->metrics[rep->best_m]),
-           100 * knn_cv_mean(r, rep->best_m, rep->best_k),
-           100 * knn_cv_std(r, rep->best_m, rep->best_k), folds,
-           o->val_fraction > 0 ? "validation split" : "folds");
+    if (holdout)
+        printf("\nBest: K = %d with %s: validation accuracy %.2f%%\n", o->ks[rep->best_k],
+               knn_metric_name(o->metrics[rep->best_m]),
+               100 * knn_cv_mean(r, rep->best_m, rep->best_k));
+    else
+        printf("\nBest: K = %d with %s: mean accuracy %.2f%% (std %.2f) over %d folds\n",
+               o->ks[rep->best_k], knn_metric_name(o->metrics[rep->best_m]),
+               100 * knn_cv_mean(r, rep->best_m, rep->best_k),
+               100 * knn_cv_std(r, rep->best_m, rep->best_k), folds);
 }
 
 static void print_json(const cli_cv_report *rep, size_t n, const knn_metrics *test)
@@ -228,10 +238,13 @@ int cmd_cv(int argc, char **argv)
         }
         case OPT_TEST: test_spec = optarg; break;
         case OPT_PLOT:
-            if (!cli_output_is_stdout(optarg) &&
-                (strlen(optarg) < 5 || strcmp(optarg + strlen(optarg) - 4, ".svg") != 0))
-                return cli_usage_error("--plot '%s': the figure is SVG; give a name ending "
-                                       "in .svg",
+            if (!cli_output_is_stdout(optarg) && !cli_ends_with(optarg, ".svg") &&
+                !cli_ends_with(optarg, ".png"))
+                return cli_usage_error("--plot '%s': give a name ending in .svg or .png",
+                                       optarg);
+            if (cli_ends_with(optarg, ".png") && !cli_png_available())
+                return cli_usage_error("--plot '%s': this knn was built without PNG output "
+                                       "(install librsvg2-dev and rebuild); use .svg",
                                        optarg);
             plot = optarg;
             break;
@@ -296,7 +309,13 @@ int cmd_cv(int argc, char **argv)
             goto done;
         }
         const bool to_stdout = out.f == stdout;
-        cli_plot_cv_svg(out.f, &rep);
+        if (cli_ends_with(plot, ".png") ? !cli_plot_cv_png(out.f, &rep)
+                                         : (cli_plot_cv_svg(out.f, &rep), false)) {
+            fprintf(stderr, "knn cv: %s: the figure could not be rendered as PNG\n", plot);
+            cli_output_abort(&out);
+            code = EXIT_ERROR;
+            goto done;
+        }
         if (!cli_output_commit(&out)) {
             code = EXIT_ERROR;
             goto done;

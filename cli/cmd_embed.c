@@ -46,12 +46,6 @@ static bool write_npy(FILE *f, const knn_dataset *ds)
     return ok;
 }
 
-static bool ends_with(const char *s, const char *tail)
-{
-    size_t a = strlen(s), b = strlen(tail);
-    return a >= b && !strcmp(s + a - b, tail);
-}
-
 int cmd_embed(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -81,7 +75,7 @@ int cmd_embed(int argc, char **argv)
         common.features_set = true;
     }
     const char *spec = argv[optind + 1];
-    const bool npy = ends_with(output, ".npy");
+    const bool npy = cli_ends_with(output, ".npy");
     if (npy && common.quantize)
         return cli_usage_error("--quantize writes knn's own feature data set, not .npy");
     knn_dataset *ds = NULL;

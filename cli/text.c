@@ -106,3 +106,9 @@ void cli_json_string(FILE *f, const char *s)
     write_utf8(f, s, json_ascii);
     fputc('"', f);
 }
+
+bool cli_ends_with(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && !strcmp(s + a - b, tail);
+}

@@ -11,7 +11,8 @@
 #                              Chromium and playwright-core (npm) for the browser tests,
 #                              python3-dev, -setuptools, -venv and scikit-learn (the Python
 #                              package's build and its reference), OpenCV's dnn module,
-#                              PyTorch and onnx (ConvNet features, checked against PyTorch)
+#                              PyTorch and onnx (ConvNet features, checked against PyTorch),
+#                              librsvg (PNG figures: knn cv --plot cv.png)
 # Build packages are required; the data set, numpy, OpenCV's dnn and PyTorch are optional
 # (knn builds without the ONNX runtime, and the tests that need them say they skip), so
 # failing to install those only warns. Called by `make demo` and `make test`;
@@ -24,7 +25,7 @@ case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
 features) optional="dataset-fashion-mnist libopencv-dnn-dev python3 python3-numpy python3-torch python3-onnx" ;;
-test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn libopencv-dnn-dev python3-torch python3-onnx" ;;
+test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn libopencv-dnn-dev python3-torch python3-onnx librsvg2-dev pkg-config" ;;
 *) echo "usage: sh scripts/deps.sh build|demo|features|test" >&2; exit 2 ;;
 esac
 

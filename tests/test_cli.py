@@ -268,6 +268,43 @@ def test_cifar_folder_with_names():
     assert json.loads(r.stdout)["classes"][9] == "truck"
 
 
+def plot_k_positions(plot):
+    """The x of each K's tick mark in a cv figure (the short marks under the plot), by K."""
+    import xml.etree.ElementTree as ET
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.parse(plot).getroot()
+    marks = sorted(float(l.get("x1")) for l in root.iter(ns + "line")
+                   if l.get("x1") == l.get("x2") and l.get("stroke") == "#333")
+    return marks, "".join(t.text or "" for t in root.iter(ns + "text"))
+
+
+def test_cv_plot_has_a_numeric_k_axis_and_png():
+    # linear: K = 1, 3, 7 sit at distances 2 : 4
+    plot = path("lin.svg")
+    assert knn("cv", TRAIN, "-k", "1,3,7", "-q", "--plot", plot).returncode == 0
+    (a, b, c), text = plot_k_positions(plot)
+    assert abs((c - b) / (b - a) - 2) < 0.01, (a, b, c)
+    assert "log scale" not in text
+    # log when the Ks span more than 20: 1, 5, 25 evenly spaced
+    plot = path("log.svg")
+    assert knn("cv", TRAIN, "-k", "1,5,25", "-q", "--plot", plot).returncode == 0
+    (a, b, c), text = plot_k_positions(plot)
+    assert abs((c - b) / (b - a) - 1) < 0.01 and "log scale" in text, (a, b, c, text)
+    # a hold-out split is labelled validation, with no spread
+    r = knn("cv", TRAIN, "-k", "1,3", "--val-fraction", "0.25", "--plot", path("hold.svg"))
+    assert r.returncode == 0 and "validation" in r.stdout and "fold 1" not in r.stdout, r.stdout
+    _, text = plot_k_positions(path("hold.svg"))
+    assert "1 std" not in text and "validation" in text, text
+    # PNG through librsvg, where built in
+    r = knn("cv", TRAIN, "-k", "1,3", "-q", "--plot", path("cv.png"))
+    if "without PNG output" in r.stderr:
+        return
+    assert r.returncode == 0, r.stderr
+    head = open(path("cv.png"), "rb").read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", head
+    assert int.from_bytes(head[16:20], "big") == 1520 and int.from_bytes(head[20:24], "big") == 960
+
+
 def test_cv_chooses_the_best_mean_and_tests_once():
     plot = path("cv.svg")
     r = knn("cv", TRAIN, "--folds", "4", "--contiguous", "-k", "7,1,3", "--metric", "l2,l1",
@@ -331,7 +368,7 @@ def test_cv_rejects_bad_options():
                  "-k", "1,100")
     expect_error(2, "the list of K values is empty", "cv", TRAIN, "-k", "")
     expect_error(2, "K = 3 is listed twice", "cv", TRAIN, "-k", "3,5,3")
-    expect_error(2, "give a name ending in .svg", "cv", TRAIN, "--plot", "cv.png")
+    expect_error(2, "give a name ending in .svg or .png", "cv", TRAIN, "--plot", "cv.gif")
     expect_error(2, "--val-fraction '1.5'", "cv", TRAIN, "--val-fraction", "1.5")
     expect_error(2, "--metric 'l3'", "cv", TRAIN, "--metric", "l3")
 
