@@ -78,21 +78,24 @@ $(B)/cli/plot.o: KNN_FILE_FLAGS = -DKNN_RSVG $(shell pkg-config --cflags librsvg
 CLI_LDLIBS += $(shell pkg-config --libs librsvg-2.0 cairo)
 endif
 
-$(B)/cli/demo_html.c: web/demo.html
+# The pages knn serve answers, web/NAME.html, built in as the string knn_NAME_html.
+PAGES = $(patsubst web/%.html,$(B)/cli/%_html.o,$(wildcard web/*.html))
+
+$(B)/cli/%_html.c: web/%.html
 	@mkdir -p $(dir $@)
-	awk 'BEGIN { print "const char knn_demo_html[] =" } \
+	awk 'BEGIN { print "const char knn_$*_html[] =" } \
 	     { gsub(/\\/, "\\\\\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
 	     END { print "    ;" }' $< > $@
 
-$(B)/cli/demo_html.o: $(B)/cli/demo_html.c
+$(B)/cli/%_html.o: $(B)/cli/%_html.c
 	$(CC) $(KNN_CFLAGS) $(CFLAGS) -c $< -o $@
 
 KNN_BIN ?= knn
 
 all: $(KNN_BIN)
 
-$(KNN_BIN): $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a
-	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/cli/demo_html.o $(B)/libknn.a \
+$(KNN_BIN): $(CLI_OBJ) $(PAGES) $(B)/libknn.a
+	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(PAGES) $(B)/libknn.a \
 	    $(LDLIBS) $(CLI_LDLIBS)
 
 $(B)/test_unit: $(TEST_SRC) $(REF_OBJ) $(B)/libknn.a $(wildcard tests/*.h)

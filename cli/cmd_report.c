@@ -7,7 +7,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <stb/stb_image_write.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,60 +34,23 @@ static const char help[] =
 /* so that the heat map always has its matrix, which the library omits beyond its own cap */
 _Static_assert(MAX_CLASSES_SHOWN <= KNN_MAX_CONFUSION_CLASSES, "the heat map needs the matrix");
 
-typedef struct {
-    unsigned char *data;
-    size_t n, cap;
-} byte_buf;
-
-static void append(void *ctx, void *data, int size)
-{
-    byte_buf *b = ctx;
-    if (b->n + (size_t)size > b->cap) {
-        size_t cap = (b->n + (size_t)size) * 2;
-        unsigned char *grown = realloc(b->data, cap);
-        if (!grown)
-            return;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->n, data, (size_t)size);
-    b->n += (size_t)size;
-}
-
-/* <img> of row i of ds as an embedded PNG, `scale` times its size, without smoothing. */
+/* <img> of row i of ds as an embedded PNG, `scale` times its size, without smoothing; the
+ * row's number where it is not a picture. */
 static void image_tag(FILE *f, const knn_dataset *ds, size_t i, int scale, const char *title)
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const int w = knn_dataset_width(ds), h = knn_dataset_height(ds), c = knn_dataset_channels(ds);
-    const uint8_t *row = knn_dataset_row(ds, i);
-    if (!row || (c != 1 && c != 3) || w < 2) {
+    size_t n;
+    unsigned char *png = cli_row_png(ds, i, &n);
+    char *b64 = png ? cli_base64(png, n) : NULL;
+    if (!b64) {
         fprintf(f, "<span class=\"noimg\">#%zu</span>", i);
-        return;
+    } else {
+        fprintf(f, "<img width=\"%d\" height=\"%d\" title=\"", knn_dataset_width(ds) * scale,
+                knn_dataset_height(ds) * scale);
+        fputs(title, f);
+        fprintf(f, "\" src=\"data:image/png;base64,%s\">", b64);
     }
-    unsigned char *px = malloc((size_t)w * h * c);
-    byte_buf png = {0};
-    if (px) {
-        for (int ch = 0; ch < c; ch++) /* planes to interleaved */
-            for (size_t p = 0; p < (size_t)w * h; p++)
-                px[p * c + ch] = row[(size_t)ch * w * h + p];
-        stbi_write_png_to_func(append, &png, w, h, c, px, w * c);
-    }
-    fprintf(f, "<img width=\"%d\" height=\"%d\" title=\"", w * scale, h * scale);
-    fputs(title, f);
-    fputs("\" src=\"data:image/png;base64,", f);
-    for (size_t k = 0; k < png.n; k += 3) {
-        unsigned v = (unsigned)png.data[k] << 16 |
-                     (k + 1 < png.n ? (unsigned)png.data[k + 1] << 8 : 0) |
-                     (k + 2 < png.n ? png.data[k + 2] : 0);
-        fputc(b64[v >> 18 & 63], f);
-        fputc(b64[v >> 12 & 63], f);
-        fputc(k + 1 < png.n ? b64[v >> 6 & 63] : '=', f);
-        fputc(k + 2 < png.n ? b64[v & 63] : '=', f);
-    }
-    fputs("\">", f);
-    free(px);
-    free(png.data);
+    free(b64);
+    free(png);
 }
 
 typedef struct {

@@ -5,10 +5,14 @@
  *   POST /api/boundary     {"points": [{"x", "y", "label"}...], "k", "metric", "weights",
  *                          "grid"} -> {"labels": [grid x grid], "tied": [...], ...}: the plane
  *                          [0, 1]^2 classified by the library's own search and vote
- *   GET  /upload           a page to classify a photo with the model
+ *   GET  /upload           a page to classify photos with the model (web/upload.html)
  *   POST /api/classify     the image's bytes -> {"label", "name", "top": [...5],
- *                          "neighbors": [...K]}
+ *                          "neighbors": [...K], "seen": the photo as knn sees it (PNG)}
+ *   GET  /api/row/N.png    training image N of the model, from its stored pixels
  *   GET  /api/info         the model: classes, K, metric, image size
+ * No page or answer holds an absolute path: image paths are given relative to the folder
+ * that holds all of the model's images (--show-paths gives them whole), the model by its
+ * file name.
  * Other methods answer 405 with an Allow header, other paths 404. Requests are parsed with
  * cJSON (boundary.c) and checked against limits; anything out of range answers 400 with
  * {"error": "..."}; the server keeps serving. It binds to 127.0.0.1 unless --host says
@@ -98,7 +102,6 @@
  * library's limits decodes in a few seconds at most). */
 #define SHUTDOWN_GRACE_S 5
 
-extern const char knn_demo_html[];
 
 static const char help[] =
     "usage: knn serve [MODEL] [--host ADDRESS] [--port N] [--threads N]\n"
@@ -107,7 +110,9 @@ static const char help[] =
     "Serve the interactive decision-boundary demo (points in the plane, L1 or L2, K from 1\n"
     "to 7, uniform or distance votes, ties in white) at http://HOST:PORT/, classified by\n"
     "knn's own search and vote; with MODEL (from 'knn fit'), also a page to classify a photo\n"
-    "(/upload) and the JSON API /api/classify. See the README for the API.\n"
+    "(/upload: drop, choose or paste photos; each is shown as knn sees it, with its top\n"
+    "classes as bars and its K nearest training images) and the JSON API /api/classify.\n"
+    "See the README for the API.\n"
     "\n"
     "  --host ADDRESS     the address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N           the port (default 8080; 0: any free port, printed)\n"
@@ -117,6 +122,9 @@ static const char help[] =
     "  --request-timeout SECONDS\n"
     "                     the most one request may take, headers, body and waiting\n"
     "                     included (default 30); slower connections are cut off\n"
+    "  --show-paths       give the neighbours' image paths whole in /api/classify (by\n"
+    "                     default they are relative to the folder that holds them all, so\n"
+    "                     that no page shows where the server keeps its files)\n"
     "  -q, --quiet        no start-up line\n"
     "  -h, --help         this help\n"
     "  --features NET.onnx  MODEL's images and every photo are run through this network\n"
@@ -131,29 +139,10 @@ static const char help[] =
     "(400, checked before decoding). The model is read into memory: changing its file does\n"
     "not reach the server. Ctrl-C stops it within 5 s.\n";
 
-/* The upload page. Everything from the server (class names, paths) goes in as text
- * (textContent), never as HTML: a class folder may be named "<img onerror=...>". */
-static const char upload_html[] =
-    "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>knn: classify a "
-    "photo</title><style>body{font-family:sans-serif;margin:2em}img{image-rendering:"
-    "pixelated}</style></head><body><h1>Classify a photo</h1><p id=\"model\"></p>"
-    "<input type=\"file\" id=\"file\" accept=\"image/*\"><div id=\"out\"></div><script>"
-    "function el(tag,text,id){const e=document.createElement(tag);e.textContent=text;"
-    "if(id)e.id=id;return e;}"
-    "function list(lines,id){const l=el('ol','',id);for(const t of lines)l.append(el('li',t));"
-    "return l;}"
-    "fetch('/api/info').then(r=>r.json()).then(j=>{document.getElementById('model')."
-    "textContent=`Model: ${j.source}, ${j.classes.length} classes, K = ${j.k}, ${j.metric}`;});"
-    "document.getElementById('file').onchange=async e=>{const f=e.target.files[0];if(!f)"
-    "return;const o=document.getElementById('out');o.replaceChildren();"
-    "const r=await fetch('/api/classify',{method:'POST',body:f});"
-    "const j=await r.json().catch(()=>({error:`HTTP ${r.status}`}));"
-    "if(!r.ok){o.textContent='error: '+j.error;return;}"
-    "o.append(el('h2',j.name,'answer'),"
-    "list(j.top.map(t=>`${t.name}: ${(100*t.score).toFixed(1)}%`),'top'),"
-    "el('p','Nearest training images:'),"
-    "list(j.neighbors.map(n=>`#${n.index} ${n.name}, distance ${n.distance.toFixed(1)}`+"
-    "(n.path?` (${n.path})`:''))));};</script></body></html>";
+/* The pages, built in from web/ (Makefile). Everything from the server (class names, paths)
+ * goes into them as text (textContent), never as HTML: a class folder may be named
+ * "<img onerror=...>". */
+extern const char knn_demo_html[], knn_upload_html[];
 
 #define NO_MODEL "no model: start the server as 'knn serve MODEL'"
 
@@ -171,6 +160,8 @@ typedef struct conn {
 
 typedef struct {
     const knn_dataset *model;
+    bool pictures;     /* the model's rows are images (/api/row/N.png), not features      */
+    size_t path_root;  /* bytes of the folder all image paths share, left out of answers */
     knn_params params;
     double timeout; /* seconds a request may take */
     int workers;    /* requests decoded and classified at once */
@@ -183,7 +174,7 @@ typedef struct {
     bool stopping;
 } server;
 
-typedef enum { DEMO_PAGE, UPLOAD_PAGE, INFO, BOUNDARY, CLASSIFY } endpoint;
+typedef enum { DEMO_PAGE, UPLOAD_PAGE, INFO, BOUNDARY, CLASSIFY, ROW } endpoint;
 
 typedef struct {
     const char *path;
@@ -540,7 +531,9 @@ static enum MHD_Result info(struct MHD_Connection *c, const server *s)
     if (!s->model)
         return reply_error(c, 404, NO_MODEL);
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddItemToObject(j, "source", text(knn_dataset_source(s->model)));
+    const char *source = knn_dataset_source(s->model), *slash = strrchr(source, '/');
+    cJSON_AddItemToObject(j, "source", text(slash ? slash + 1 : source)); /* no server paths */
+    cJSON_AddBoolToObject(j, "pictures", s->pictures);
     cJSON *cl = cJSON_AddArrayToObject(j, "classes");
     for (int i = 0; i < knn_dataset_num_classes(s->model); i++)
         cJSON_AddItemToArray(cl, text(cli_class_name(s->model, i, buf)));
@@ -552,8 +545,11 @@ static enum MHD_Result info(struct MHD_Connection *c, const server *s)
     return reply_json(c, 200, j);
 }
 
-/* The answer to a photo (query 0 of pr): the best class, the top 5 and the K neighbours. */
-static cJSON *classification(const server *s, const knn_predictions *pr, int k)
+/* The answer to a photo (query 0 of pr): the best class, the top 5, the K neighbours (with
+ * their pictures' addresses and paths relative to the images' folder), and the photo as knn
+ * saw it (`pixels`, row 0) as a PNG data: URL. */
+static cJSON *classification(const server *s, const knn_predictions *pr, int k,
+                             const knn_dataset *pixels)
 {
     char buf[16];
     const knn_dataset *m = s->model;
@@ -577,12 +573,55 @@ static cJSON *classification(const server *s, const knn_predictions *pr, int k)
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "index", i);
         cJSON_AddItemToObject(e, "name", text(cli_class_name(m, knn_dataset_label(m, i), buf)));
+        cJSON_AddNumberToObject(e, "label", knn_dataset_label(m, i));
         cJSON_AddNumberToObject(e, "distance", knn_neighbors_distance(nb, 0, j));
-        if (knn_dataset_path(m, i))
-            cJSON_AddItemToObject(e, "path", text(knn_dataset_path(m, i)));
+        const char *path = knn_dataset_path(m, i);
+        if (path && strlen(path) > s->path_root)
+            cJSON_AddItemToObject(e, "path", text(path + s->path_root));
+        if (s->pictures) {
+            char url[48];
+            snprintf(url, sizeof url, "/api/row/%u.png", i);
+            cJSON_AddStringToObject(e, "thumbnail", url);
+        }
         cJSON_AddItemToArray(nbs, e);
     }
+    size_t n;
+    unsigned char *png = cli_row_png(pixels, 0, &n);
+    char *b64 = png ? cli_base64(png, n) : NULL;
+    char *url = b64 ? malloc(strlen(b64) + 32) : NULL;
+    if (url) {
+        sprintf(url, "data:image/png;base64,%s", b64);
+        cJSON_AddStringToObject(out, "seen", url);
+    }
+    cJSON_AddNumberToObject(out, "seen_width", knn_dataset_width(pixels));
+    cJSON_AddNumberToObject(out, "seen_height", knn_dataset_height(pixels));
+    free(url);
+    free(b64);
+    free(png);
     return out;
+}
+
+/* GET /api/row/N.png: training image N, from the model's own pixels (never a file). */
+static enum MHD_Result row_picture(struct MHD_Connection *c, const server *s, const char *url)
+{
+    const char *digits = url + strlen("/api/row/");
+    char *end;
+    errno = 0;
+    unsigned long long i = strtoull(digits, &end, 10);
+    if (!s->model)
+        return reply_error(c, 404, NO_MODEL);
+    if (end == digits || *digits < '0' || *digits > '9' || errno || strcmp(end, ".png") != 0 ||
+        i >= knn_dataset_count(s->model))
+        return reply_error(c, 404, "no such training image: give /api/row/N.png with N from 0 "
+                                   "to %zu",
+                           knn_dataset_count(s->model) - 1);
+    if (!s->pictures)
+        return reply_error(c, 404, "the model holds features, not pictures of its images");
+    size_t n;
+    unsigned char *png = cli_row_png(s->model, (size_t)i, &n);
+    if (!png)
+        return reply_error(c, 500, "out of memory");
+    return send_response(c, 200, response((char *)png, n), "image/png");
 }
 
 /* Decodes the photo from memory (the library checks its format and size before decoding)
@@ -595,15 +634,25 @@ static enum MHD_Result classify(struct MHD_Connection *c, const server *s, const
     knn_predictions *pr = NULL;
     knn_params p = s->params;
     p.threads = 1; /* the workers are the parallelism */
-    knn_status st = knn_image_load_memory(rq->body, rq->n, "the upload", s->model, &q);
+    /* the photo's pixels as the model's images were converted, then (a features model) its
+     * features: the pixels are shown as what knn saw */
+    knn_dataset *pixels = NULL;
+    knn_load_options o = {0};
+    knn_load_options_like(s->model, &o);
+    const knn_features *net = o.features;
+    o.features = NULL;
+    knn_status st = knn_image_load_memory_with(rq->body, rq->n, "the upload", &o, &pixels);
+    if (!st && net)
+        st = knn_features_compute(net, pixels, NULL, NULL, &q);
     if (!st)
-        st = knn_classify(s->model, q, &p, &pr);
-    cJSON *out = st ? NULL : classification(s, pr, p.k);
+        st = knn_classify(s->model, net ? q : pixels, &p, &pr);
+    cJSON *out = st ? NULL : classification(s, pr, p.k, pixels);
     char msg[512]; /* the library's message, before anything else can replace it */
     snprintf(msg, sizeof msg, "%s",
              st && st != KNN_ERR_NOMEM ? knn_last_error() : "out of memory");
     knn_predictions_free(pr);
     knn_dataset_free(q);
+    knn_dataset_free(pixels);
     if (!out)
         return reply_error(c, st && st != KNN_ERR_NOMEM ? 400 : 500, "%s", msg);
     return reply_json(c, 200, out);
@@ -636,6 +685,10 @@ static enum MHD_Result begin(server *s, struct MHD_Connection *c, const char *ur
     const route *r = NULL;
     for (size_t i = 0; !r && i < sizeof routes / sizeof *routes; i++)
         r = !strcmp(url, routes[i].path) ? &routes[i] : NULL;
+    if (!r && !strncmp(url, "/api/row/", strlen("/api/row/"))) {
+        static const route row = {"/api/row/N.png", ROW, 0, "GET a training image here"};
+        r = &row;
+    }
     if (!r)
         return reply_error(c, 404, "no such page: %s", url);
     const bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -643,8 +696,9 @@ static enum MHD_Result begin(server *s, struct MHD_Connection *c, const char *ur
         return reply_wrong_method(c, r, method);
     switch (r->what) {
     case DEMO_PAGE: return reply_page(c, knn_demo_html);
-    case UPLOAD_PAGE: return reply_page(c, upload_html);
+    case UPLOAD_PAGE: return reply_page(c, knn_upload_html);
     case INFO: return info(c, s);
+    case ROW: return row_picture(c, s, url);
     default: break;
     }
     if (r->what == CLASSIFY && !s->model)
@@ -771,6 +825,26 @@ static knn_status load_model(const char *spec, const cli_common *c, knn_dataset 
     return st ? st : knn_dataset_load(spec, &o, out);
 }
 
+/* The length of the folder (with its final slash) that holds every image path of ds, so
+ * that answers name images relative to it and never show where the server keeps them. */
+static size_t common_folder(const knn_dataset *ds)
+{
+    const char *first = knn_dataset_path(ds, 0);
+    if (knn_dataset_count(ds) == 0 || !first)
+        return 0;
+    size_t len = strlen(first);
+    for (size_t i = 1; i < knn_dataset_count(ds) && len; i++) {
+        const char *p = knn_dataset_path(ds, i);
+        size_t k = 0;
+        while (k < len && p && p[k] == first[k])
+            k++;
+        len = k;
+    }
+    while (len && first[len - 1] != '/') /* back to a whole folder name */
+        len--;
+    return len;
+}
+
 /* No MHD_USE_ERROR_LOG: libmicrohttpd would print its own line for a port in use beside
  * knn's, and one per refused connection, which a client could use to flood the log. */
 static struct MHD_Daemon *start_daemon(server *s, const struct sockaddr_in *addr)
@@ -828,7 +902,7 @@ static int serve(server *s, const struct sockaddr_in *addr, const char *host, bo
 
 int cmd_serve(int argc, char **argv)
 {
-    enum { OPT_REQUEST_TIMEOUT = 256 };
+    enum { OPT_REQUEST_TIMEOUT = 1000, OPT_SHOW_PATHS };
     static const struct option longopts[] = {
         {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},
@@ -843,11 +917,12 @@ int cmd_serve(int argc, char **argv)
         {"bgr", no_argument, NULL, OPT_BGR},
         {"batch", required_argument, NULL, OPT_BATCH},
         {"quantize", no_argument, NULL, OPT_QUANTIZE},
+        {"show-paths", no_argument, NULL, OPT_SHOW_PATHS},
         {NULL, 0, NULL, 0}};
     cli_common common = {0}; /* --features and its preprocessing */
     const char *host = "127.0.0.1";
     long port = 8080, threads = DEFAULT_WORKERS, timeout = REQUEST_TIMEOUT_S;
-    bool quiet = false;
+    bool quiet = false, show_paths = false;
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
@@ -866,6 +941,7 @@ int cmd_serve(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'q': quiet = true; break;
+        case OPT_SHOW_PATHS: show_paths = true; break;
         case 'h': fputs(help, stdout); return 0;
         case OPT_FEATURES:
         case OPT_SCALE:
@@ -903,6 +979,10 @@ int cmd_serve(int argc, char **argv)
             return cli_library_error(st);
         knn_model_params(model, &s.params);
         s.model = model;
+        s.pictures = !knn_dataset_features(model) && knn_dataset_dtype(model) == KNN_U8 &&
+                     (knn_dataset_channels(model) == 1 || knn_dataset_channels(model) == 3) &&
+                     knn_dataset_width(model) >= 2 && knn_dataset_height(model) >= 2;
+        s.path_root = show_paths ? 0 : common_folder(model);
     }
     int status = serve(&s, &addr, host, quiet);
     knn_dataset_free(model);

@@ -201,6 +201,11 @@ KNN_API knn_status knn_images_load(const char *const *paths, size_t n, const knn
  * unlabelled row. `name` names it in messages (may be NULL: "image"); no file is written. */
 KNN_API knn_status knn_image_load_memory(const void *data, size_t size, const char *name,
                                  const knn_dataset *like, knn_dataset **out);
+/* The same, converted as `o` says (width, height, channels: 0 for 32 x 32 x 3; crop) and run
+ * through o->features where it is set: e.g. the pixels of a photo for a features model
+ * (knn_load_options_like, then features = NULL). */
+KNN_API knn_status knn_image_load_memory_with(const void *data, size_t size, const char *name,
+                                              const knn_load_options *o, knn_dataset **out);
 /* Where the data came from, for messages ("/usr/share/.../train-images-idx3-ubyte.gz"). */
 KNN_API const char *knn_dataset_source(const knn_dataset *ds);
 /* Row i: dim values (followed by zero padding; the pointer is 64-byte aligned); uint8 rows,

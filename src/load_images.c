@@ -507,16 +507,28 @@ knn_status knn_image_load_memory(const void *data, size_t size, const char *name
     *out = NULL;
     knn_load_options o = {0};
     knn_status st = options_like(like, &o);
-    if (st)
-        return st;
+    return st ? st : knn_image_load_memory_with(data, size, name, &o, out);
+}
+
+knn_status knn_image_load_memory_with(const void *data, size_t size, const char *name,
+                                      const knn_load_options *opt, knn_dataset **out)
+{
+    *out = NULL;
+    knn_load_options o = *opt;
     if (!name)
         name = "image";
-    if (o.width > MAX_SIDE || o.height > MAX_SIDE)
-        return knn__fail(KNN_ERR_ARG, "%s: images of %d x %d: sides up to %d", like->source,
+    if (!o.width || !o.height)
+        o.width = o.height = 32;
+    if (!o.channels)
+        o.channels = 3;
+    if (o.channels != 1 && o.channels != 3)
+        return knn__fail(KNN_ERR_ARG, "%s: images of 1 or 3 channels, not %d", name, o.channels);
+    if (o.width > MAX_SIDE || o.height > MAX_SIDE || o.width < 1 || o.height < 1)
+        return knn__fail(KNN_ERR_ARG, "%s: images of %d x %d: sides from 1 to %d", name,
                          o.width, o.height, MAX_SIDE);
     knn_dataset *ds;
-    st = knn__dataset_alloc(1, (size_t)o.width * (size_t)o.height * (size_t)o.channels, KNN_U8,
-                            false, name, &ds);
+    knn_status st = knn__dataset_alloc(1, (size_t)o.width * (size_t)o.height * (size_t)o.channels,
+                                       KNN_U8, false, name, &ds);
     if (st)
         return st;
     ds->height = o.height;

@@ -247,7 +247,21 @@ def test_photos_with_a_model():
         assert status == 200, body
         j = json.loads(body)
         assert j["name"] == "cat" and j["top"][0]["name"] == "cat" and len(j["neighbors"]) == 3
-        assert j["neighbors"][0]["path"].startswith(os.path.join(TMP, "pets"))
+        # paths relative to the images' folder; no answer names where the server keeps files
+        assert j["neighbors"][0]["path"] in ("cat/0.png", "cat/1.png", "cat/2.png"), j
+        assert TMP not in body.decode(), body[:300]
+        assert TMP not in call(url + "/api/info")[1].decode()
+        # the photo as knn saw it (8 x 8), and every neighbour's picture from the model's rows
+        assert j["seen"].startswith("data:image/png;base64,") and j["seen_width"] == 8
+        for n in j["neighbors"]:
+            status, png = call(url + n["thumbnail"])
+            assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n", (n, png[:40])
+            assert int.from_bytes(png[16:20], "big") == 8, png[16:24]
+        for bad in ("/api/row/6.png", "/api/row/-1.png", "/api/row/x.png", "/api/row/1",
+                    "/api/row/1.png/..", "/api/row/99999999999999999999999.png"):
+            status, body = call(url + bad)
+            assert status == 404 and "no such training image" in json.loads(body)["error"], bad
+        assert call(url + "/api/row/0.png", b"x")[0] == 405
         status, body = call(url + "/api/classify", b"not an image")
         assert status == 400 and "not a JPEG" in json.loads(body)["error"], body
         assert json.loads(call(url + "/api/info")[1])["classes"] == ["cat", "dog"]
@@ -256,6 +270,17 @@ def test_photos_with_a_model():
         stop(p)
     uploads = {f for f in os.listdir("/tmp") if f.startswith("knn-upload-")} - uploads_before
     assert not uploads, f"temporary files left: {uploads}"
+
+
+def test_show_paths_gives_them_whole():
+    p, url = start(pets_model(), "--show-paths")
+    try:
+        status, body = call(url + "/api/classify", RED)
+        assert status == 200, body
+        path = json.loads(body)["neighbors"][0]["path"]
+        assert path.startswith(os.path.join(TMP, "pets", "cat")), path
+    finally:
+        stop(p)
 
 
 def test_slow_clients_are_cut_at_the_deadline_while_others_are_served():
