@@ -1,7 +1,10 @@
 // demo.test.mjs: knn serve's pages in a real browser (Debian's Chromium, driven headless by
 // playwright-core): the decision-boundary demo answers a drag, a change of metric and of K
-// by a new colouring of the plane, the upload page answers a photo with its top classes, and
-// a class named like HTML (a folder "<img src=x onerror=...>") is shown as text, never run.
+// by a new colouring of the plane, also dragged by a finger on a 400 px wide touch screen; the
+// upload page shows a photo as knn sees it, its top classes as bars and its K nearest
+// training images as pictures (and no server path), several photos as a grid with errors in
+// words; a class named like HTML (a folder "<img src=x onerror=...>") is shown as text, never
+// run.
 // Screenshots go to build/screenshots/. Skips, saying why, where Chromium or playwright-core
 // is missing.
 import { spawn } from 'node:child_process';
@@ -30,7 +33,8 @@ try {
 }
 if (!fs.existsSync(chromiumPath)) skip('Chromium is not installed (Debian package chromium)');
 
-// A PNG of one colour, written with node's zlib.
+// A PNG of one colour (rgb: [r, g, b]) or of any pixels (rgb: (x, y) => [r, g, b]), written
+// with node's zlib.
 function png(w, h, rgb) {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n;
@@ -52,7 +56,8 @@ function png(w, h, rgb) {
   };
   const raw = Buffer.alloc((w * 3 + 1) * h);
   for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) raw.set(rgb, y * (w * 3 + 1) + 1 + 3 * x);
+    for (let x = 0; x < w; x++)
+      raw.set(typeof rgb === 'function' ? rgb(x, y) : rgb, y * (w * 3 + 1) + 1 + 3 * x);
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = 2;
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
@@ -154,13 +159,64 @@ await check('K = 7 changes the picture, and the status says so', async () => {
   await page.screenshot({ path: path.join(shots, 'demo-k7.png') });
 });
 
-await check('the upload page answers a photo with its top classes', async () => {
+await check('the upload page shows the photo as knn sees it, bars and K pictures, no server path', async () => {
   await page.goto(url + '/upload');
   await page.setInputFiles('#file', photo);
   await page.waitForSelector('#answer', { timeout: 10000 });
   assert((await page.textContent('#answer')) === 'cat', 'not a cat');
   assert((await page.locator('#top li').count()) === 2, 'two classes expected');
-  await page.screenshot({ path: path.join(shots, 'upload.png') });
+  assert((await page.locator('#top .bar span').count()) === 2, 'no bars');
+  await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 10000 });
+  const pics = await page.evaluate(() => [...document.querySelectorAll('#neighbors img')].map((i) => i.naturalWidth));
+  assert(pics.length === 3 && pics.every((w) => w === 8), `neighbour pictures: ${pics}`);
+  const seen = await page.evaluate(() => [...document.querySelectorAll('img.px')].map((i) => i.naturalWidth));
+  assert(seen.length === 1 && seen[0] === 8, `the photo as knn sees it: ${seen}`);
+  const html = await page.evaluate(() => document.documentElement.outerHTML);
+  assert(!html.includes(tmp) && !html.includes('/tmp/'), 'a server path is in the page');
+  await page.screenshot({ path: path.join(shots, 'upload.png'), fullPage: true });
+});
+
+await check('several photos give a grid, errors in words', async () => {
+  const blue = path.join(tmp, 'blue.png'), text = path.join(tmp, 'notes.txt');
+  fs.writeFileSync(blue, png(16, 16, [10, 20, 230]));
+  fs.writeFileSync(text, 'not a photo');
+  await page.goto(url + '/upload');
+  await page.setInputFiles('#file', [photo, blue, text]);
+  await page.waitForFunction(() => window.knnUpload.finished() === 3, null, { timeout: 10000 });
+  assert((await page.locator('.card').count()) === 3, 'three cards expected');
+  const answers = await page.locator('.answer').allTextContents();
+  assert(answers.join() === 'cat,dog', `answers: ${answers}`);
+  const why = await page.textContent('.card.error .why');
+  assert(/image/i.test(why), `the error: ${why}`);
+  await page.screenshot({ path: path.join(shots, 'upload-grid.png'), fullPage: true });
+});
+
+await check('Fashion-MNIST photos: the right classes, their nearest images', async () => {
+  const data = '/usr/share/datasets/fashion-mnist';
+  if (!fs.existsSync(path.join(data, 't10k-images-idx3-ubyte.gz'))) {
+    console.log('     (Fashion-MNIST is not installed: no Fashion-MNIST screenshot)');
+    return;
+  }
+  const fm = path.join(tmp, 'fashion.knn');
+  await run(['fit', 'fashion-mnist:train', '--train-limit', '20000', '-k', '5', '-o', fm, '-q']);
+  const images = zlib.gunzipSync(fs.readFileSync(path.join(data, 't10k-images-idx3-ubyte.gz')));
+  const files = [0, 1, 2].map((i) => {
+    const f = path.join(tmp, `test-${i}.png`);
+    fs.writeFileSync(f, png(28, 28, (x, y) => { const v = images[16 + 784 * i + 28 * y + x]; return [v, v, v]; }));
+    return f;
+  });
+  const second = await serve([fm]);
+  try {
+    await page.goto(second.url + '/upload');
+    await page.setInputFiles('#file', files);
+    await page.waitForFunction(() => window.knnUpload.finished() === 3, null, { timeout: 20000 });
+    await page.waitForFunction(() => [...document.images].every((i) => i.complete), null, { timeout: 10000 });
+    const answers = await page.locator('.answer').allTextContents();
+    assert(answers.join() === 'Ankle boot,Pullover,Trouser', `answers: ${answers}`);
+    await page.screenshot({ path: path.join(shots, 'upload-fashion.png'), fullPage: true });
+  } finally {
+    second.proc.kill('SIGTERM');
+  }
 });
 
 await check('class names from folders are shown as text, never run as HTML', async () => {
@@ -181,10 +237,44 @@ await check('class names from folders are shown as text, never run as HTML', asy
     assert((await page.textContent('#top')).includes(evil), 'the name is missing from the top classes');
     await page.waitForTimeout(300); // an injected onerror would have run by now
     assert(await page.evaluate(() => window.__xss === undefined), 'the class name ran as HTML');
-    assert((await page.locator('#out img').count()) === 0, 'the class name made an <img>');
+    assert(await page.evaluate(() => document.querySelectorAll('img[src="x"]').length === 0),
+      'the class name made an <img>');
     await page.screenshot({ path: path.join(shots, 'upload-hostile-name.png') });
   } finally {
     second.proc.kill('SIGTERM');
+  }
+});
+
+await check('on a 400 px wide touch screen the demo fits and a finger drags a point', async () => {
+  const phone = await browser.newContext({ viewport: { width: 400, height: 860 }, hasTouch: true, isMobile: true });
+  const p = await phone.newPage();
+  try {
+    await p.goto(url + '/');
+    await p.waitForFunction(() => window.knnDemo && window.knnDemo.renders() > 0, null, { timeout: 10000 });
+    const width = await p.evaluate(() => document.scrollingElement.scrollWidth);
+    assert(width <= 400, `the page is ${width} px wide`);
+    const box = await p.locator('#plane').boundingBox();
+    assert(box.width <= 400 && box.width >= 300, `canvas ${box.width} px`);
+    const pts = await p.evaluate(() => window.knnDemo.points());
+    const g0 = await p.evaluate(() => window.knnDemo.grid().join(''));
+    const a = pts[0], b = pts.find((q) => q.label !== a.label);
+    const cdp = await phone.newCDPSession(p);
+    const touch = (type, x, y) => cdp.send('Input.dispatchTouchEvent', {
+      type, touchPoints: type === 'touchEnd' ? [] : [{ x, y }] });
+    const before = await p.evaluate(() => window.knnDemo.renders());
+    const x0 = box.x + a.x * box.width, y0 = box.y + a.y * box.height;
+    const x1 = box.x + b.x * box.width + 10, y1 = box.y + b.y * box.height + 10;
+    await touch('touchStart', x0, y0);
+    for (let i = 1; i <= 8; i++) await touch('touchMove', x0 + (x1 - x0) * i / 8, y0 + (y1 - y0) * i / 8);
+    await touch('touchEnd');
+    await p.waitForFunction((n) => window.knnDemo.renders() > n, before, { timeout: 10000 });
+    await p.waitForTimeout(300);
+    const moved = await p.evaluate(() => window.knnDemo.points()[0]);
+    assert(Math.abs(moved.x - a.x) > 0.05 || Math.abs(moved.y - a.y) > 0.05, 'the point did not move');
+    assert((await p.evaluate(() => window.knnDemo.grid().join(''))) !== g0, 'the colouring did not change');
+    await p.screenshot({ path: path.join(shots, 'demo-phone.png'), fullPage: true });
+  } finally {
+    await phone.close();
   }
 });
 
