@@ -173,7 +173,8 @@ RUN_LOGGED = run() { log=$$1; shift; "$$@" > $$log 2>&1; s=$$?; \
 
 check-asan:
 	$(ASAN) build/asan/knn build/asan/test_unit build/asan/libknn.a >/dev/null
-	@$(RUN_LOGGED); export ASAN_OPTIONS=detect_leaks=1 KNN_BIN=build/asan/knn; \
+	@$(RUN_LOGGED); export ASAN_OPTIONS=detect_leaks=1 KNN_BIN=build/asan/knn \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp; \
 	run build/asan/unit.log build/asan/test_unit && \
 	run build/asan/cli.log $(PYTHON) tests/test_cli.py && \
 	run build/asan/writers.log $(PYTHON) tests/test_writers.py && \

@@ -162,6 +162,7 @@ typedef struct {
     const knn_dataset *model;
     bool pictures;     /* the model's rows are images (/api/row/N.png), not features      */
     size_t path_root;  /* bytes of the folder all image paths share, left out of answers */
+    bool show_paths;   /* --show-paths: paths whole                                       */
     knn_params params;
     double timeout; /* seconds a request may take */
     int workers;    /* requests decoded and classified at once */
@@ -575,9 +576,11 @@ static cJSON *classification(const server *s, const knn_predictions *pr, int k,
         cJSON_AddItemToObject(e, "name", text(cli_class_name(m, knn_dataset_label(m, i), buf)));
         cJSON_AddNumberToObject(e, "label", knn_dataset_label(m, i));
         cJSON_AddNumberToObject(e, "distance", knn_neighbors_distance(nb, 0, j));
-        const char *path = knn_dataset_path(m, i);
-        if (path && strlen(path) > s->path_root)
-            cJSON_AddItemToObject(e, "path", text(path + s->path_root));
+        const char *path = knn_dataset_path(m, i), *rel = path ? path + s->path_root : NULL;
+        if (rel && !s->show_paths && path[0] == '/' && s->path_root <= 1)
+            rel = strrchr(path, '/') + 1; /* nothing in common but the root: the name only */
+        if (rel && *rel)
+            cJSON_AddItemToObject(e, "path", text(rel));
         if (s->pictures) {
             char url[48];
             snprintf(url, sizeof url, "/api/row/%u.png", i);
@@ -624,6 +627,19 @@ static enum MHD_Result row_picture(struct MHD_Connection *c, const server *s, co
     return send_response(c, 200, response((char *)png, n), "image/png");
 }
 
+/* Replaces every occurrence of `path` in msg by its file name (the message only shrinks). */
+static void scrub_path(char *msg, const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    if (!slash)
+        return;
+    const size_t n = strlen(path), keep = strlen(slash + 1);
+    for (char *at = strstr(msg, path); at; at = strstr(at + keep, path)) {
+        memmove(at + keep, at + n, strlen(at + n) + 1);
+        memmove(at, slash + 1, keep);
+    }
+}
+
 /* Decodes the photo from memory (the library checks its format and size before decoding)
  * and classifies it. */
 static enum MHD_Result classify(struct MHD_Connection *c, const server *s, const request *rq)
@@ -638,7 +654,9 @@ static enum MHD_Result classify(struct MHD_Connection *c, const server *s, const
      * features: the pixels are shown as what knn saw */
     knn_dataset *pixels = NULL;
     knn_load_options o = {0};
-    knn_load_options_like(s->model, &o);
+    if (!knn_load_options_like(s->model, &o))
+        return reply_error(c, 404, "the model does not hold images (nor features of images): "
+                                   "it cannot classify photos");
     const knn_features *net = o.features;
     o.features = NULL;
     knn_status st = knn_image_load_memory_with(rq->body, rq->n, "the upload", &o, &pixels);
@@ -650,6 +668,10 @@ static enum MHD_Result classify(struct MHD_Connection *c, const server *s, const
     char msg[512]; /* the library's message, before anything else can replace it */
     snprintf(msg, sizeof msg, "%s",
              st && st != KNN_ERR_NOMEM ? knn_last_error() : "out of memory");
+    /* the model's and the network's files by their names only: no server path in answers */
+    scrub_path(msg, knn_dataset_source(s->model));
+    if (net)
+        scrub_path(msg, knn_features_name(net));
     knn_predictions_free(pr);
     knn_dataset_free(q);
     knn_dataset_free(pixels);
@@ -698,7 +720,14 @@ static enum MHD_Result begin(server *s, struct MHD_Connection *c, const char *ur
     case DEMO_PAGE: return reply_page(c, knn_demo_html);
     case UPLOAD_PAGE: return reply_page(c, knn_upload_html);
     case INFO: return info(c, s);
-    case ROW: return row_picture(c, s, url);
+    case ROW: { /* drawing a large image takes memory: a worker's turn, like a photo */
+        const char *busy = take_turn(s, set_working(s, k, true));
+        enum MHD_Result ok = busy ? reply_error(c, 503, "%s", busy) : row_picture(c, s, url);
+        if (!busy)
+            end_turn(s);
+        set_working(s, k, false);
+        return ok;
+    }
     default: break;
     }
     if (r->what == CLASSIFY && !s->model)
@@ -982,6 +1011,7 @@ int cmd_serve(int argc, char **argv)
         s.pictures = !knn_dataset_features(model) && knn_dataset_dtype(model) == KNN_U8 &&
                      (knn_dataset_channels(model) == 1 || knn_dataset_channels(model) == 3) &&
                      knn_dataset_width(model) >= 2 && knn_dataset_height(model) >= 2;
+        s.show_paths = show_paths;
         s.path_root = show_paths ? 0 : common_folder(model);
     }
     int status = serve(&s, &addr, host, quiet);

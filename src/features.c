@@ -72,10 +72,11 @@ static bool pb_varint(pb *b, uint64_t *v)
 static bool pb_next(pb *b, uint32_t *field, pb *sub, uint64_t *value)
 {
     uint64_t key, len;
+    *value = 0; /* only varints have one: a fixed-size field never passes for a dimension */
+    sub->p = sub->end = NULL;
     if (b->p >= b->end || !pb_varint(b, &key))
         return false;
     *field = (uint32_t)(key >> 3);
-    sub->p = sub->end = NULL;
     switch (key & 7) {
     case 0:
         return pb_varint(b, value);
@@ -119,16 +120,26 @@ static bool pb_same(pb a, pb b)
 }
 
 /* True if `name` names one of the graph's initializers (weights listed as inputs, as older
- * exporters did); at most 100,000 are looked at. */
+ * exporters did). At most 100,000 of the graph's fields are looked at, and an initializer's
+ * name is looked for among its first 64 fields, so that the walk over up to 64 inputs stays
+ * within a few million steps whatever the file holds (an unreadable shape is "not stated"). */
 static bool is_initializer(pb graph, pb name)
 {
     uint32_t field;
     uint64_t value;
-    pb sub, init_name;
-    for (int seen = 0; seen < 100000 && pb_next(&graph, &field, &sub, &value);)
-        if (field == 5 && sub.p && ++seen && pb_find(sub, 8, &init_name) &&
-            pb_same(init_name, name))
-            return true;
+    pb sub;
+    for (int steps = 0; steps < 100000 && pb_next(&graph, &field, &sub, &value); steps++) {
+        if (field != 5 || !sub.p)
+            continue;
+        uint32_t f2;
+        pb v;
+        for (int k = 0; k < 64 && pb_next(&sub, &f2, &v, &value); k++)
+            if (f2 == 8 && v.p) {
+                if (pb_same(v, name))
+                    return true;
+                break;
+            }
+    }
     return false;
 }
 
@@ -410,7 +421,8 @@ knn_status knn__features_quantize(knn_dataset **ds, const knn_features *q)
                     mx = v > mx ? v : mx;
                 }
                 lo[d] = f32->count ? mn : 0.0f;
-                step[d] = f32->count && mx > mn ? (mx - mn) / 255.0f : 1.0f;
+                /* mx / 255 - mn / 255: (mx - mn) could overflow to infinity */
+                step[d] = f32->count && mx > mn ? mx / 255.0f - mn / 255.0f : 1.0f;
                 if (!(step[d] > 0.0f) || !isfinite(step[d])) /* a range below float's reach */
                     step[d] = 1.0f;
             }

@@ -303,7 +303,8 @@ static knn_status load_spec(const char *spec, const knn_load_options *opt, knn_d
 /* A set that holds features already, loaded where `f`'s features are asked for: the same
  * network's rows are kept (codes made of float rows where f quantises); any other is an
  * error. */
-static knn_status settle_features(const char *spec, const knn_features *f, knn_dataset **ds)
+static knn_status settle_features(const char *spec, const knn_features *f, bool quantize,
+                                  knn_dataset **ds)
 {
     const knn_features *has = (*ds)->features;
     knn_status st = KNN_OK;
@@ -312,6 +313,8 @@ static knn_status settle_features(const char *spec, const knn_features *f, knn_d
                        knn_features_name(has));
     else if (knn__features_same_scales(has, f))
         return KNN_OK; /* embedded already, by this network (knn embed, a model file) */
+    else if (quantize && knn_features_quantized(has) && !knn_features_quantized(f))
+        return KNN_OK; /* quantised already, as asked (a model fit with --quantize) */
     else if (knn_features_quantized(f) && !knn_features_quantized(has))
         return knn__features_quantize(ds, f);
     else
@@ -347,7 +350,7 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
     knn_status st = load_spec(spec, &o, out);
     if (!st && opt->features)
         st = (*out)->features
-                 ? settle_features(spec, opt->features, out)
+                 ? settle_features(spec, opt->features, opt->quantize != 0, out)
                  : knn__features_embed(opt->features, out, opt->progress, opt->progress_user);
     if (st || !opt->quantize)
         return st;

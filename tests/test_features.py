@@ -348,6 +348,18 @@ def test_no_runtime_is_one_line_and_features_still_search():
         assert r.returncode == 0 and "accuracy" in r.stdout, r.stderr
         r = knn("eval", path("tr.knn"), TEST, "-q", binary=NO_DNN)  # images need the network
         fixtures.assert_one_line_error(r, 2, "built without the ONNX runtime")
+    if HAVE_TORCH and os.path.exists(path("pets.knn")):
+        # a server without the runtime says so for each photo, naming no server path
+        import json
+        p, url = fixtures.serve_start(NO_DNN, TMP, path("pets.knn"))
+        try:
+            status, body = fixtures.http_call(url + "/api/classify",
+                                              open(os.path.join(PHOTOS, "cat", "1.png"), "rb").read())
+            error = json.loads(body)["error"]
+            assert status == 400 and "without the ONNX runtime" in error, (status, error)
+            assert TMP not in error and "pets.knn" in error, error
+        finally:
+            fixtures.serve_stop(p, TMP)
 
 
 def test_help_answers():

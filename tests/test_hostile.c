@@ -379,7 +379,73 @@ static void metrics_omit_the_confusion_matrix_beyond_its_cap(void)
     free(ranking);
 }
 
+/* Wraps `len` bytes at `in` as a length-delimited protobuf field `field` into out. */
+static size_t pb_wrap(uint8_t *out, int field, const uint8_t *in, size_t len)
+{
+    size_t n = 0;
+    out[n++] = (uint8_t)(field << 3 | 2);
+    out[n++] = (uint8_t)len; /* the test's messages are short */
+    memmove(out + n, in, len);
+    return n + len;
+}
+
+/* An ONNX graph input of the given shape dims (each a Dimension message), as bytes. */
+static size_t onnx_with_dims(uint8_t *out, const uint8_t *dims, size_t dims_len)
+{
+    uint8_t a[256], b[256];
+    size_t n = pb_wrap(a, 2, dims, dims_len);          /* TensorShapeProto in Tensor.shape */
+    n = pb_wrap(b, 1, a, n);                           /* TypeProto.tensor_type            */
+    n = pb_wrap(a, 2, b, n);                           /* ValueInfoProto.type              */
+    uint8_t named[256] = {0x0a, 0x01, 'x'};            /* ValueInfoProto.name = "x"        */
+    memcpy(named + 3, a, n);
+    n = pb_wrap(b, 11, named, n + 3);                  /* GraphProto.input                 */
+    return pb_wrap(out, 7, b, n);                      /* ModelProto.graph                 */
+}
+
+static void onnx_input_shape_is_read_within_bounds_or_not_at_all(void)
+{
+    /* (1, 3, 8, 8) as varint dim_values: stated */
+    uint8_t dims[64], file[512];
+    size_t n = 0;
+    const uint8_t sizes[4] = {1, 3, 8, 8};
+    for (int d = 0; d < 4; d++) {
+        dims[n++] = 0x0a, dims[n++] = 2, dims[n++] = 0x08, dims[n++] = sizes[d];
+    }
+    knn_features *f = NULL;
+    int c, h, w;
+    CHECK_EQ(knn__features_create(file, onnx_with_dims(file, dims, n), "shape.onnx", NULL, false,
+                                  &f),
+             KNN_OK);
+    knn_features_input(f, &c, &h, &w);
+    CHECK(c == 3 && h == 8 && w == 8);
+    knn_features_free(f);
+    /* a dimension written as fixed64, not a varint: not a size (was read uninitialised) */
+    n = 0;
+    for (int d = 0; d < 4; d++) {
+        dims[n++] = 0x0a, dims[n++] = 9, dims[n++] = 0x09;
+        memset(dims + n, d == 1 ? 3 : 8, 8);
+        n += 8;
+    }
+    CHECK_EQ(knn__features_create(file, onnx_with_dims(file, dims, n), "fixed.onnx", NULL, false,
+                                  &f),
+             KNN_OK);
+    knn_features_input(f, &c, &h, &w);
+    CHECK(c == 0 && h == 0 && w == 0);
+    knn_features_free(f);
+    /* every truncation of the file: no read past its end (ASan, valgrind), no shape error */
+    size_t total = onnx_with_dims(file, dims, n);
+    for (size_t cut = 1; cut < total; cut++) {
+        uint8_t *copy = malloc(cut);
+        memcpy(copy, file, cut);
+        CHECK_EQ(knn__features_create(copy, cut, "cut.onnx", NULL, false, &f), KNN_OK);
+        knn_features_free(f);
+        free(copy);
+    }
+}
+
 const test_case hostile_tests[] = {
+    {"onnx_input_shape_is_read_within_bounds_or_not_at_all",
+     onnx_input_shape_is_read_within_bounds_or_not_at_all},
     {"images_undocumented_formats_are_refused_before_decoding",
      images_undocumented_formats_are_refused_before_decoding},
     {"images_over_the_caps_are_refused_before_decoding",

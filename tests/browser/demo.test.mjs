@@ -191,6 +191,22 @@ await check('several photos give a grid, errors in words', async () => {
   await page.screenshot({ path: path.join(shots, 'upload-grid.png'), fullPage: true });
 });
 
+await check('a dropped photo and a pasted one are classified like a chosen one', async () => {
+  await page.goto(url + '/upload');
+  const bytes = [...fs.readFileSync(photo)];
+  for (const how of ['drop', 'paste']) {
+    const before = await page.evaluate(() => window.knnUpload.finished());
+    await page.evaluate(([b, how]) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(b)], 'red.png', { type: 'image/png' }));
+      if (how === 'drop') window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      else document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
+    }, [bytes, how]);
+    await page.waitForFunction((n) => window.knnUpload.finished() > n, before, { timeout: 10000 });
+    assert((await page.textContent('#answer')) === 'cat', `${how}: not a cat`);
+  }
+});
+
 await check('Fashion-MNIST photos: the right classes, their nearest images', async () => {
   const data = '/usr/share/datasets/fashion-mnist';
   if (!fs.existsSync(path.join(data, 't10k-images-idx3-ubyte.gz'))) {
