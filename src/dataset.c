@@ -131,12 +131,22 @@ knn_status knn_dataset_create_f32(size_t count, size_t dim, const float *data,
     *out = NULL;
     if (!data && count)
         return knn__fail(KNN_ERR_ARG, "knn_dataset_create_f32: data is NULL");
-    for (size_t i = 0; i < count * dim; i++)
-        if (!isfinite(data[i]))
-            return knn__fail(KNN_ERR_ARG, "knn_dataset_create_f32: value %zu of row %zu is %g",
-                             i % dim, i / dim, (double)data[i]);
+    /* the sizes are checked (by the allocation) before a value is read */
     knn_status st = check_labels(count, labels, num_classes, "knn_dataset_create_f32");
-    return st ? st : create(count, dim, KNN_F32, data, labels, num_classes, out);
+    if (!st)
+        st = create(count, dim, KNN_F32, data, labels, num_classes, out);
+    for (size_t i = 0; !st && i < count; i++) {
+        const float *row = (const float *)(const void *)((*out)->rows + i * (*out)->stride);
+        for (size_t d = 0; d < dim; d++)
+            if (!isfinite(row[d])) {
+                st = knn__fail(KNN_ERR_ARG, "knn_dataset_create_f32: value %zu of row %zu is %g",
+                               d, i, (double)row[d]);
+                knn_dataset_free(*out);
+                *out = NULL;
+                break;
+            }
+    }
+    return st;
 }
 
 knn_status knn_dataset_view(size_t count, size_t dim, knn_dtype dtype, const void *rows,

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "io.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,7 +444,26 @@ static void onnx_input_shape_is_read_within_bounds_or_not_at_all(void)
     }
 }
 
+static void create_f32_checks_sizes_before_reading_a_value(void)
+{
+    const float four[4] = {1, 2, 3, 4};
+    knn_dataset *ds = NULL;
+    /* a claim of 2^40 rows over a buffer of four floats: refused by its size, nothing read */
+    CHECK_EQ(knn_dataset_create_f32((size_t)1 << 40, 4, four, NULL, 0, &ds), KNN_ERR_LIMIT);
+    CHECK(ds == NULL);
+    CHECK_EQ(knn_dataset_create_f32(1, (size_t)1 << 40, four, NULL, 0, &ds), KNN_ERR_LIMIT);
+    CHECK_EQ(knn_dataset_create_f32(1, 0, four, NULL, 0, &ds), KNN_ERR_LIMIT);
+    const float bad[4] = {1, 2, NAN, 4};
+    CHECK_EQ(knn_dataset_create_f32(2, 2, bad, NULL, 0, &ds), KNN_ERR_ARG);
+    CHECK(ds == NULL && strstr(knn_last_error(), "value 0 of row 1") != NULL);
+    CHECK_EQ(knn_dataset_create_f32(2, 2, four, NULL, 0, &ds), KNN_OK);
+    CHECK(knn_dataset_row_f32(ds, 1)[1] == 4);
+    knn_dataset_free(ds);
+}
+
 const test_case hostile_tests[] = {
+    {"create_f32_checks_sizes_before_reading_a_value",
+     create_f32_checks_sizes_before_reading_a_value},
     {"onnx_input_shape_is_read_within_bounds_or_not_at_all",
      onnx_input_shape_is_read_within_bounds_or_not_at_all},
     {"images_undocumented_formats_are_refused_before_decoding",
