@@ -232,8 +232,9 @@ void cli_plot_cv_svg(FILE *f, const cli_cv_report *rep);
  * could not be rendered. cli_png_available: whether this knn was built with librsvg. */
 bool cli_plot_cv_png(FILE *f, const cli_cv_report *rep);
 bool cli_png_available(void);
-/* Row i of an image data set (uint8, 1 or 3 channels, at least 2 x 2) as PNG bytes,
- * malloc'd (*n bytes); NULL for other rows or when out of memory. */
+/* The picture of row i (knn_dataset_picture: an image row, or the image a feature row came
+ * from; 1 or 3 channels, at least 2 x 2) as PNG bytes, malloc'd (*n bytes); NULL where
+ * there is none or when out of memory. */
 unsigned char *cli_row_png(const knn_dataset *ds, size_t i, size_t *n);
 /* n bytes as base64, NUL-terminated, malloc'd; NULL when out of memory. */
 char *cli_base64(const unsigned char *data, size_t n);

@@ -105,6 +105,10 @@ int cmd_info(int argc, char **argv)
         printf("  input:   (pixel x %g - mean (%g, %g, %g)) / std (%g, %g, %g), %s order\n",
                (double)o.scale, (double)o.mean[0], (double)o.mean[1], (double)o.mean[2],
                (double)o.std[0], (double)o.std[1], (double)o.std[2], o.bgr ? "BGR" : "RGB");
+        printf("  pictures: %s\n", knn_dataset_picture(ds, 0)
+                                        ? "the images, kept as the network saw them (for "
+                                          "reports and the server)"
+                                        : "not kept");
         if (knn_features_quantized(net))
             printf("  codes:   8-bit, each feature's training range in 255 steps (--quantize)\n");
     }

@@ -329,9 +329,10 @@ int cmd_report(int argc, char **argv)
     }
     if ((code = cli_evaluate(train, test, &params, common.quiet, &m, &pr)))
         goto done;
-    /* features: the pictures are the images they were computed from, loaded again as they
-     * were (a model file holds no images: its rows are shown by number) */
-    if (knn_dataset_features(train))
+    /* features: the pictures are the images they were computed from, kept with them (up to
+     * 256 MiB), else loaded again as they were (or, where neither works, shown by number) */
+    if (knn_dataset_features(train) &&
+        (!knn_dataset_picture(train, 0) || !knn_dataset_picture(test, 0)))
         load_pictures(train_spec, test_spec, &common, train, test, &train_pics, &test_pics);
     report r = {train, test, pr, &m, &params, train_spec, test_spec,
                 train_pics ? train_pics : train, test_pics ? test_pics : test};

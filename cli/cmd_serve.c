@@ -8,7 +8,8 @@
  *   GET  /upload           a page to classify photos with the model (web/upload.html)
  *   POST /api/classify     the image's bytes -> {"label", "name", "top": [...5],
  *                          "neighbors": [...K], "seen": the photo as knn sees it (PNG)}
- *   GET  /api/row/N.png    training image N of the model, from its stored pixels
+ *   GET  /api/row/N.png    training image N of the model, from its stored pixels (or, for
+ *                          features, the stored images they were computed from)
  *   GET  /api/info         the model: classes, K, metric, image size
  * No page or answer holds an absolute path: image paths are given relative to the folder
  * that holds all of the model's images (--show-paths gives them whole), the model by its
@@ -619,7 +620,8 @@ static enum MHD_Result row_picture(struct MHD_Connection *c, const server *s, co
                                    "to %zu",
                            knn_dataset_count(s->model) - 1);
     if (!s->pictures)
-        return reply_error(c, 404, "the model holds features, not pictures of its images");
+        return reply_error(c, 404, "the model holds features without the pictures they came "
+                                   "from (over 256 MiB of them, or made by an older knn)");
     size_t n;
     unsigned char *png = cli_row_png(s->model, (size_t)i, &n);
     if (!png)
@@ -854,6 +856,48 @@ static knn_status load_model(const char *spec, const cli_common *c, knn_dataset 
     return st ? st : knn_dataset_load(spec, &o, out);
 }
 
+typedef struct {
+    const char *spec;
+    const cli_common *common;
+    knn_dataset *model;
+    knn_status st;
+    char error[1024]; /* the library's message: it is the loading thread's own */
+} model_load;
+
+static void *model_loader(void *arg)
+{
+    model_load *l = arg;
+    if ((l->st = load_model(l->spec, l->common, &l->model)))
+        snprintf(l->error, sizeof l->error, "%s", knn_last_error());
+    return NULL;
+}
+
+/* load_model in a thread of its own with SIGINT and SIGTERM blocked, so that the threads it
+ * starts (OpenCV's pool, when --features embeds the images) never take the signals that
+ * serve() waits for: a process-directed signal goes to any thread that does not block it,
+ * and would end the server unhandled. This thread keeps them: Ctrl-C while loading ends
+ * knn at once. */
+static knn_status load_model_blocking_signals(const char *spec, const cli_common *c,
+                                              knn_dataset **out, char *error, size_t size)
+{
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    model_load l = {spec, c, NULL, KNN_OK, ""};
+    pthread_t t;
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    int e = pthread_create(&t, NULL, model_loader, &l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) /* no thread: load here; the signals then reach OpenCV's threads unhandled */
+        model_loader(&l);
+    else
+        pthread_join(t, NULL);
+    *out = l.model;
+    snprintf(error, size, "%s", l.error);
+    return l.st;
+}
+
 /* The length of the folder (with its final slash) that holds every image path of ds, so
  * that answers name images relative to it and never show where the server keeps them. */
 static size_t common_folder(const knn_dataset *ds)
@@ -1003,14 +1047,19 @@ int cmd_serve(int argc, char **argv)
     }
     knn_dataset *model = NULL;
     if (argc - optind == 1) {
-        knn_status st = load_model(argv[optind], &common, &model);
-        if (st)
-            return cli_library_error(st);
+        char error[1024];
+        knn_status st = load_model_blocking_signals(argv[optind], &common, &model, error,
+                                                    sizeof error);
+        if (st) {
+            fprintf(stderr, "knn serve: %s\n", error);
+            return st == KNN_ERR_ARG ? EXIT_USAGE : EXIT_ERROR;
+        }
         knn_model_params(model, &s.params);
         s.model = model;
-        s.pictures = !knn_dataset_features(model) && knn_dataset_dtype(model) == KNN_U8 &&
-                     (knn_dataset_channels(model) == 1 || knn_dataset_channels(model) == 3) &&
-                     knn_dataset_width(model) >= 2 && knn_dataset_height(model) >= 2;
+        size_t n = 0; /* pictures: the images, or those behind features where kept */
+        unsigned char *png = knn_dataset_count(model) ? cli_row_png(model, 0, &n) : NULL;
+        s.pictures = png != NULL;
+        free(png);
         s.show_paths = show_paths;
         s.path_root = show_paths ? 0 : common_folder(model);
     }

@@ -1,5 +1,6 @@
-/* png.c: pictures of image rows for pages and the server: a row (channel planes, as knn holds
- * images) encoded as PNG by stb_image_write, and bytes as base64 for data: URLs. */
+/* png.c: pictures of rows for pages and the server: a row's picture (knn_dataset_picture: the
+ * image itself, or the one its features came from; channel planes, as knn holds images)
+ * encoded as PNG by stb_image_write, and bytes as base64 for data: URLs. */
 #include "cli.h"
 
 #include <stb/stb_image_write.h>
@@ -34,9 +35,12 @@ static void append(void *ctx, void *data, int size)
 unsigned char *cli_row_png(const knn_dataset *ds, size_t i, size_t *n)
 {
     *n = 0;
-    const int w = knn_dataset_width(ds), h = knn_dataset_height(ds), c = knn_dataset_channels(ds);
-    const uint8_t *row = knn_dataset_row(ds, i);
-    if (!row || (c != 1 && c != 3) || w < 2 || h < 2 || i >= knn_dataset_count(ds))
+    knn_load_options o = {0}; /* the pictures' size: the images', or those behind features */
+    const uint8_t *row = knn_dataset_picture(ds, i);
+    if (!row || !knn_load_options_like(ds, &o))
+        return NULL;
+    const int w = o.width, h = o.height, c = o.channels;
+    if ((c != 1 && c != 3) || w < 2 || h < 2)
         return NULL;
     const size_t plane = (size_t)w * (size_t)h;
     unsigned char *px = malloc(plane * (size_t)c);

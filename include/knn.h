@@ -212,6 +212,10 @@ KNN_API const char *knn_dataset_source(const knn_dataset *ds);
  * and float32 rows of a KNN_F32 data set (NULL for the other type). */
 KNN_API const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i);
 KNN_API const float *knn_dataset_row_f32(const knn_dataset *ds, size_t i);
+/* The picture of row i: an image data set's row itself, or the image a feature row was
+ * computed from where the data set kept it (feature sets keep up to 256 MiB of them, also in
+ * model files); channel planes of the size knn_load_options_like gives. NULL otherwise. */
+KNN_API const uint8_t *knn_dataset_picture(const knn_dataset *ds, size_t i);
 /* Label of row i, or -1 for an unlabelled set. */
 KNN_API int32_t knn_dataset_label(const knn_dataset *ds, size_t i);
 

@@ -246,6 +246,8 @@ void knn_dataset_free(knn_dataset *ds)
     free(cache);
     free(atomic_load(&ds->unit_rows));
     knn_features_free(ds->features);
+    if (ds->pictures_owned)
+        free(ds->pictures);
     if (ds->labels_copied)
         free(ds->labels);
     if (ds->map && ds->map_is_copy) {
@@ -325,6 +327,17 @@ const char *knn_dataset_class_name(const knn_dataset *ds, int label)
     if (!ds->class_names || label < 0 || label >= ds->num_classes)
         return NULL;
     return ds->class_names[label];
+}
+
+const uint8_t *knn_dataset_picture(const knn_dataset *ds, size_t i)
+{
+    if (i >= ds->count)
+        return NULL;
+    if (ds->features)
+        return ds->pictures ? ds->pictures + i * ds->pictures_stride : NULL;
+    return ds->dtype == KNN_U8 && (ds->channels == 1 || ds->channels == 3)
+               ? ds->rows + i * ds->stride
+               : NULL;
 }
 
 const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i)

@@ -398,6 +398,11 @@ static knn_status quantize_with(const knn_dataset *ds, const knn_features *q, kn
     u->input_width = ds->input_width;
     u->input_channels = ds->input_channels;
     u->input_crop = ds->input_crop;
+    if (ds->pictures && (u->pictures = malloc(ds->count * ds->pictures_stride + 1))) {
+        memcpy(u->pictures, ds->pictures, ds->count * ds->pictures_stride);
+        u->pictures_stride = ds->pictures_stride;
+        u->pictures_owned = true;
+    }
     *out = u;
     return KNN_OK;
 }
@@ -589,6 +594,13 @@ knn_status knn_features_compute(const knn_features *cf, const knn_dataset *image
     ds->input_width = images->width;
     ds->input_channels = images->channels;
     ds->input_crop = images->crop;
+    size_t pictures;
+    if (knn__mul_ok(images->count, images->stride, &pictures) && pictures <= KNN__MAX_PICTURES &&
+        (ds->pictures = malloc(pictures ? pictures : 1))) { /* else simply not kept */
+        memcpy(ds->pictures, images->rows, pictures);
+        ds->pictures_stride = images->stride;
+        ds->pictures_owned = true;
+    }
     if (f->qdim && (st = knn__features_quantize(&ds, f))) /* a quantised network: its codes */
         return st;
     *out = ds;

@@ -49,7 +49,17 @@ struct knn_dataset {
      * sets and photos get too. NULL and zeros elsewhere. */
     const knn_features *features;
     int input_height, input_width, input_channels, input_crop;
+    /* ... and those images themselves, where they fit KNN__MAX_PICTURES (pictures for the
+     * server and the report): count rows of input_channels planes of input_height x
+     * input_width, pictures_stride bytes apart (64-byte multiples); in a model file they
+     * point into its mapping (pictures_owned false). NULL where not kept. */
+    uint8_t *pictures;
+    size_t pictures_stride;
+    bool pictures_owned;
 };
+
+/* Feature data sets keep the images they were computed from up to this many bytes. */
+#define KNN__MAX_PICTURES ((size_t)256 << 20)
 
 /* Norms of a data set's rows as one kernel table's train_norms function computes them. */
 struct knn__norms_cache {

@@ -10,6 +10,8 @@
  *     network  version 2 only: the ONNX file the rows were computed with (network_bytes),
  *              its preprocessing and the image conversion of its inputs in the header
  *     scales   version 2, quantised features only: dim float32 minima, then dim steps
+ *     pictures version 2, where kept: the images the features were computed from, count rows
+ *              of the input conversion's planes, each padded to a multiple of 64 bytes
  * The CRC-32 covers the whole file with the checksum field taken as zero. Loading checks the
  * magic, the version (a newer file is refused, by name), every size and offset against the
  * file's length with overflow-checked arithmetic, the checksum, and the labels' range, so a
@@ -51,6 +53,7 @@ typedef struct {
     float scale, mean[3], std[3];
     int32_t bgr, batch;
     uint64_t scales_offset, scales_bytes; /* quantised features: 8 x dim, else 0 */
+    uint64_t pictures_offset, pictures_bytes; /* the images behind the features, or 0 */
 } model_header;
 
 _Static_assert(sizeof(model_header) <= HEADER_BYTES, "the header fits its 256 bytes");
@@ -146,6 +149,11 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
             h->scales_bytes = 8 * (uint64_t)train->dim;
             h->file_bytes = h->scales_offset + h->scales_bytes;
         }
+        if (train->pictures) {
+            h->pictures_offset = align64(h->file_bytes);
+            h->pictures_bytes = (uint64_t)train->count * train->pictures_stride;
+            h->file_bytes = h->pictures_offset + h->pictures_bytes;
+        }
         h->input_height = train->input_height;
         h->input_width = train->input_width;
         h->input_channels = train->input_channels;
@@ -158,19 +166,25 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
     }
 }
 
-/* The network section, after the paths' padding. */
-static bool emit_network(FILE *f, const knn_features *net, const model_header *h, uLong *crc)
+/* The network section, after the paths' padding, then its scales and pictures. */
+static bool emit_network(FILE *f, const knn_dataset *train, const model_header *h, uLong *crc)
 {
     size_t size;
-    const uint8_t *bytes = knn__features_bytes(net, &size);
-    const float *step, *lo = knn__features_scales(net, &step);
-    const uint64_t network_end = h->network_offset + h->network_bytes;
-    return emit_zeros(f, (size_t)(h->network_offset - h->paths_offset - h->paths_bytes), crc) &&
-           emit(f, bytes, size, crc) &&
-           (!h->scales_bytes ||
-            (emit_zeros(f, (size_t)(h->scales_offset - network_end), crc) &&
+    const uint8_t *bytes = knn__features_bytes(train->features, &size);
+    const float *step, *lo = knn__features_scales(train->features, &step);
+    uint64_t end = h->network_offset + h->network_bytes;
+    bool ok = emit_zeros(f, (size_t)(h->network_offset - h->paths_offset - h->paths_bytes), crc) &&
+              emit(f, bytes, size, crc);
+    if (ok && h->scales_bytes) {
+        ok = emit_zeros(f, (size_t)(h->scales_offset - end), crc) &&
              emit(f, lo, (size_t)h->scales_bytes / 2, crc) &&
-             emit(f, step, (size_t)h->scales_bytes / 2, crc)));
+             emit(f, step, (size_t)h->scales_bytes / 2, crc);
+        end = h->scales_offset + h->scales_bytes;
+    }
+    if (ok && h->pictures_bytes)
+        ok = emit_zeros(f, (size_t)(h->pictures_offset - end), crc) &&
+             emit(f, train->pictures, (size_t)h->pictures_bytes, crc);
+    return ok;
 }
 
 /* The whole file after the header, to f (or only to the checksum when f is NULL). */
@@ -183,7 +197,7 @@ static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, 
            emit_strings(f, train->class_names, (size_t)train->num_classes, crc) &&
            emit_zeros(f, (size_t)(h->paths_offset - h->names_offset - h->names_bytes), crc) &&
            emit_strings(f, train->paths, train->count, crc) &&
-           (!h->network_bytes || emit_network(f, train->features, h, crc));
+           (!h->network_bytes || emit_network(f, train, h, crc));
 }
 
 knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
@@ -284,6 +298,40 @@ static char **read_strings(const char *p, uint64_t bytes, size_t n)
     return out;
 }
 
+/* The sections after the paths of a model with a network, in overflow-safe arithmetic (every
+ * offset is first checked to lie within the file). */
+static bool network_parts_fit(const model_header *h, uint64_t paths_end, uint64_t bytes)
+{
+    if (h->network_offset != align64(paths_end) || h->network_offset > bytes ||
+        h->network_bytes > bytes - h->network_offset)
+        return false;
+    uint64_t end = h->network_offset + h->network_bytes;
+    if (h->scales_bytes) {
+        if (h->dtype != KNN_U8 || h->scales_bytes != 8 * h->dim ||
+            h->scales_offset != align64(end) || h->scales_offset > bytes ||
+            h->scales_bytes > bytes - h->scales_offset)
+            return false;
+        end = h->scales_offset + h->scales_bytes;
+    } else if (h->dtype != KNN_F32 || h->scales_offset != 0) {
+        return false;
+    }
+    if (h->pictures_bytes) {
+        uint64_t row = align64((uint64_t)h->input_height * (uint64_t)h->input_width *
+                               (uint64_t)h->input_channels),
+                 all;
+        if (h->input_height < 1 || h->input_height > 65536 || h->input_width < 1 ||
+            h->input_width > 65536 || h->input_channels < 1 || h->input_channels > 3 ||
+            __builtin_mul_overflow(row, h->count, &all) || h->pictures_bytes != all ||
+            h->pictures_offset != align64(end) || h->pictures_offset > bytes ||
+            h->pictures_bytes > bytes - h->pictures_offset)
+            return false;
+        end = h->pictures_offset + h->pictures_bytes;
+    } else if (h->pictures_offset != 0) {
+        return false;
+    }
+    return end == bytes;
+}
+
 /* The header's own fields: magic, version, the file's length, and sizes that add up to
  * exactly the file, in overflow-safe arithmetic (every factor is capped first). */
 static knn_status check_header(const char *path, const model_header *h, size_t bytes)
@@ -323,16 +371,9 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
     const uint64_t paths_end = h->paths_offset + h->paths_bytes;
     if (!h->network_bytes) /* no network: the paths end the file */
         sizes = sizes && h->network_offset == 0 && paths_end == bytes;
-    else /* the network ends it, and the rows are its float32 features; or the scales end
-            it, and the rows are its features' codes */
-        sizes = sizes && h->version >= 2 && h->network_offset == align64(paths_end) &&
-                h->network_offset <= bytes && h->network_bytes <= bytes - h->network_offset &&
-                (h->scales_bytes
-                     ? h->dtype == KNN_U8 && h->scales_bytes == 8 * h->dim &&
-                           h->scales_offset == align64(h->network_offset + h->network_bytes) &&
-                           h->scales_offset <= bytes && h->scales_bytes == bytes - h->scales_offset
-                     : h->dtype == KNN_F32 && h->scales_offset == 0 &&
-                           h->network_bytes == bytes - h->network_offset) &&
+    else /* the network, then the scales (quantised: uint8 codes; else float32 features),
+            then the pictures, each 64-byte aligned, the last ending the file */
+        sizes = sizes && h->version >= 2 && network_parts_fit(h, paths_end, bytes) &&
                 (h->input_channels == 1 || h->input_channels == 3) && h->input_height >= 1 &&
                 h->input_height <= 65536 && h->input_width >= 1 && h->input_width <= 65536 &&
                 (h->input_crop == 0 || h->input_crop == 1);
@@ -452,6 +493,10 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
             net = q;
         }
         ds->features = net;
+        if (h->pictures_bytes) { /* in the mapping, like the rows */
+            ds->pictures = (uint8_t *)map + h->pictures_offset;
+            ds->pictures_stride = (size_t)(h->pictures_bytes / (h->count ? h->count : 1));
+        }
         ds->input_height = h->input_height;
         ds->input_width = h->input_width;
         ds->input_channels = h->input_channels;

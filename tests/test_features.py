@@ -230,6 +230,7 @@ def test_fit_keeps_the_network_for_photos():
     assert before.stdout == after.stdout and "dog" in after.stdout, (before.stdout, after.stdout)
     info = knn("info", path("pets.knn"))
     assert "network:" in info.stdout and "(pixel x 0.00392157" in info.stdout, info.stdout
+    assert "pictures: the images, kept" in info.stdout, info.stdout
 
 
 def test_serve_embeds_uploads_with_the_models_network():
@@ -246,6 +247,13 @@ def test_serve_embeds_uploads_with_the_models_network():
         assert status == 200, body
         got = json.loads(body)
         assert got["name"] == "owl", got
+        # the model kept the images behind its features: the neighbours have pictures, at
+        # the network's input size, and the photo is shown as the network saw it
+        assert got["seen_width"] == 10 and len(got["neighbors"]) == 1, got
+        for n in got["neighbors"]:
+            status, png = fixtures.http_call(url + n["thumbnail"])
+            assert status == 200 and png[:4] == b"\x89PNG", (status, png[:60])
+            assert int.from_bytes(png[16:20], "big") == 10
         status, body = fixtures.http_call(url + "/api/classify", b"GIF89a broken")
         assert status == 400, body
     finally:
