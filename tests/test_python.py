@@ -495,6 +495,17 @@ def test_load_features():
         want = lin(torch.tensor(rows, dtype=torch.float32).reshape(12, 1, 4, 4) / 255).numpy()
     assert X.shape == (12, 3) and np.abs(X - want).max() <= 1e-5, np.abs(X - want).max()
     assert y.tolist() == [i % 2 for i in range(12)]
+    # preprocessing as documented: (pixel * scale - mean) / std
+    Xp, _, _ = knn.load(images, features=net, scale=0.01, mean=0.5, std=[2, 2, 2])
+    with torch.no_grad():
+        want = lin((torch.tensor(rows, dtype=torch.float32).reshape(12, 1, 4, 4) * 0.01 - 0.5)
+                   / 2).numpy()
+    assert np.abs(Xp - want).max() <= 1e-5, np.abs(Xp - want).max()
+    try:
+        knn.load(images, features=net, std=0)
+        raise AssertionError("std = 0 was taken")
+    except ValueError as e:
+        assert "standard deviations" in str(e), e
     Q, _, _ = knn.load(images, features=net, quantize=True)
     assert Q.dtype == np.uint8 and Q.shape == (12, 3) and Q.min() == 0 and Q.max() == 255
     for bad in (lambda: knn.load(images, features=os.path.join(folder, "none.onnx")),

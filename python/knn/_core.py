@@ -297,7 +297,8 @@ def labels_of(ds):
     return y
 
 
-def load(spec, limit=None, features=None, quantize=False):
+def load(spec, limit=None, features=None, quantize=False, scale=1 / 255, mean=0.0, std=1.0,
+         bgr=False, batch=64):
     """Loads a data set the way the `knn` command does: (X, y, class_names).
 
     Parameters
@@ -310,10 +311,14 @@ def load(spec, limit=None, features=None, quantize=False):
     limit : int, optional
         Keep only the first `limit` rows.
     features : str or path, optional
-        An ONNX network every image is run through (as `knn --features`, with the default
-        preprocessing: pixel / 255): X is then its float32 features, one row per image.
+        An ONNX network every image is run through (as `knn --features`): X is then its
+        float32 features, one row per image.
     quantize : bool
         With `features`: X holds 8-bit codes of the features instead (as `knn --quantize`).
+    scale, mean, std, bgr, batch
+        With `features`, the network's input, as the command line's options: each pixel
+        becomes (pixel * scale - mean[c]) / std[c]; mean and std are one number or three
+        (per channel); bgr feeds colour channels as B, G, R; batch images per forward pass.
 
     Returns
     -------
@@ -332,6 +337,15 @@ def load(spec, limit=None, features=None, quantize=False):
             raise ValueError("quantize needs features (an ONNX network)")
         ds = _knn.load(spec, 0 if limit is None else operator.index(limit))
     else:
+        def three(v, name):
+            v = [float(x) for x in (v if hasattr(v, "__len__") else [v])]
+            if len(v) == 1:
+                v = v * 3
+            if len(v) != 3:
+                raise ValueError(f"{name}: give one number or three (per channel)")
+            return v
+        prep = (float(scale), *three(mean, "mean"), *three(std, "std"), int(bool(bgr)),
+                operator.index(batch))
         ds = _knn.load(spec, 0 if limit is None else operator.index(limit), features,
-                       bool(quantize))
+                       bool(quantize), prep)
     return rows_of(ds), labels_of(ds), ds.class_names()

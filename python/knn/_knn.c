@@ -179,23 +179,28 @@ static PyObject *mod_view(PyObject *module, PyObject *args)
 }
 
 PyDoc_STRVAR(load_doc,
-             "load(spec, limit=0, features=None, quantize=False) -> Dataset\n\n"
+             "load(spec, limit=0, features=None, quantize=False,\n"
+             "     preprocessing=(scale, mean0, mean1, mean2, std0, std1, std2, bgr, batch))"
+             " -> Dataset\n\n"
              "knn_dataset_load: an IDX or CIFAR file, FOLDER:SPLIT, NAME:SPLIT, a folder of "
              "images or\na model file (mapped); labels are optional. `limit` keeps the first "
              "rows (0: all).\n`features`: an ONNX network (path) every image is run through "
-             "(knn_features_open,\ndefault preprocessing); `quantize`: its features as 8-bit "
+             "(knn_features_open,\nwith `preprocessing`); `quantize`: its features as 8-bit "
              "codes.");
 
 static PyObject *mod_load(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     (void)module;
-    static char *keywords[] = {"spec", "limit", "features", "quantize", NULL};
+    static char *keywords[] = {"spec", "limit", "features", "quantize", "preprocessing", NULL};
     PyObject *spec_bytes = NULL, *net_bytes = NULL;
     Py_ssize_t limit = 0;
     int quantize = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|nO&p:load", keywords,
+    knn_features_options fo = knn_features_options_default();
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|nO&p(fffffffii):load", keywords,
                                      PyUnicode_FSConverter, &spec_bytes, &limit,
-                                     PyUnicode_FSConverter, &net_bytes, &quantize))
+                                     PyUnicode_FSConverter, &net_bytes, &quantize, &fo.scale,
+                                     &fo.mean[0], &fo.mean[1], &fo.mean[2], &fo.std[0],
+                                     &fo.std[1], &fo.std[2], &fo.bgr, &fo.batch))
         return NULL;
     if (limit < 0) {
         Py_DECREF(spec_bytes);
@@ -219,7 +224,7 @@ static PyObject *mod_load(PyObject *module, PyObject *args, PyObject *kwargs)
     knn_status st = KNN_OK;
     Py_BEGIN_ALLOW_THREADS
     if (net_path)
-        st = knn_features_open(net_path, NULL, &net);
+        st = knn_features_open(net_path, &fo, &net);
     opt.features = net;
     if (!st)
         st = knn_dataset_load(spec, &opt, &self->ds);
