@@ -365,9 +365,32 @@ knn_status knn__features_with_scales(const knn_features *f, const float *qmin,
     return KNN_OK;
 }
 
+/* A feature data set's description: its shape (dim x 1 x 1), its network, the conversion of
+ * the images behind it and, where they fit KNN__MAX_PICTURES, those images themselves
+ * (pictures, `stride` bytes a row: copied; NULL where there are none or ds has them). */
+static void set_features_of(knn_dataset *ds, const knn_features *f, int height, int width,
+                            int channels, int crop, const uint8_t *pictures, size_t stride)
+{
+    ds->height = (int)ds->dim;
+    ds->width = ds->channels = 1;
+    ds->features = knn__features_ref(f);
+    ds->input_height = height;
+    ds->input_width = width;
+    ds->input_channels = channels;
+    ds->input_crop = crop;
+    size_t bytes;
+    if (pictures && !ds->pictures && knn__mul_ok(ds->count, stride, &bytes) &&
+        bytes <= KNN__MAX_PICTURES && (ds->pictures = malloc(bytes ? bytes : 1))) {
+        memcpy(ds->pictures, pictures, bytes); /* else simply not kept */
+        ds->pictures_stride = stride;
+        ds->pictures_owned = true;
+    }
+}
+
 /* The uint8 codes of float32 features with q's scales: a new data set with ds's labels,
- * classes, paths and input conversion, carrying q. */
-static knn_status quantize_with(const knn_dataset *ds, const knn_features *q, knn_dataset **out)
+ * classes, paths, input conversion and pictures (taken from ds where it owns them: ds is
+ * about to be freed), carrying q. */
+static knn_status quantize_with(knn_dataset *ds, const knn_features *q, knn_dataset **out)
 {
     *out = NULL;
     const char *what = ds->source ? ds->source : "features";
@@ -391,18 +414,15 @@ static knn_status quantize_with(const knn_dataset *ds, const knn_features *q, kn
             code[d] = (uint8_t)(v + 0.5f);
         }
     }
-    u->height = (int)ds->dim;
-    u->width = u->channels = 1;
-    u->features = knn__features_ref(q);
-    u->input_height = ds->input_height;
-    u->input_width = ds->input_width;
-    u->input_channels = ds->input_channels;
-    u->input_crop = ds->input_crop;
-    if (ds->pictures && (u->pictures = malloc(ds->count * ds->pictures_stride + 1))) {
-        memcpy(u->pictures, ds->pictures, ds->count * ds->pictures_stride);
+    if (ds->pictures_owned) { /* ds is freed next: its pictures move, not copied */
+        u->pictures = ds->pictures;
         u->pictures_stride = ds->pictures_stride;
         u->pictures_owned = true;
+        ds->pictures = NULL;
+        ds->pictures_owned = false;
     }
+    set_features_of(u, q, ds->input_height, ds->input_width, ds->input_channels, ds->input_crop,
+                    ds->pictures, ds->pictures_stride);
     *out = u;
     return KNN_OK;
 }
@@ -587,20 +607,8 @@ knn_status knn_features_compute(const knn_features *cf, const knn_dataset *image
         knn_dataset_free(ds);
         return st;
     }
-    ds->height = (int)dim;
-    ds->width = ds->channels = 1;
-    ds->features = knn__features_ref(f);
-    ds->input_height = images->height;
-    ds->input_width = images->width;
-    ds->input_channels = images->channels;
-    ds->input_crop = images->crop;
-    size_t pictures;
-    if (knn__mul_ok(images->count, images->stride, &pictures) && pictures <= KNN__MAX_PICTURES &&
-        (ds->pictures = malloc(pictures ? pictures : 1))) { /* else simply not kept */
-        memcpy(ds->pictures, images->rows, pictures);
-        ds->pictures_stride = images->stride;
-        ds->pictures_owned = true;
-    }
+    set_features_of(ds, f, images->height, images->width, images->channels, images->crop,
+                    images->rows, images->stride);
     if (f->qdim && (st = knn__features_quantize(&ds, f))) /* a quantised network: its codes */
         return st;
     *out = ds;
