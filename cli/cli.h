@@ -56,8 +56,19 @@ enum {
     OPT_SIZE, OPT_CROP, OPT_GRAY, OPT_RGB, OPT_CLASS_DEPTH, OPT_STRICT,
     OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT,
     OPT_CONTIGUOUS, OPT_LABELS, OPT_UNKNOWN, OPT_FEATURES, OPT_SCALE, OPT_MEAN, OPT_STD,
-    OPT_BGR, OPT_BATCH, OPT_QUANTIZE
+    OPT_BGR, OPT_BATCH, OPT_QUANTIZE, OPT_EF, OPT_EXACT, OPT_RECALL
 };
+/* Searching a model with a graph index (eval, predict, report, serve). */
+#define CLI_INDEX_LONG_OPTIONS                                                                \
+    {"ef", required_argument, NULL, OPT_EF}, {"exact", no_argument, NULL, OPT_EXACT}
+#define CLI_INDEX_HELP                                                                        \
+    "  --ef N             a model with an index (knn fit --index hnsw): images kept while\n"  \
+    "                     walking its graph, at least K (default 48: recall@10 >= 0.99 on\n"  \
+    "                     Fashion-MNIST); more is slower and nearer the exact answer\n"      \
+    "  --exact            measure every training image even where the model has an index\n"
+/* "HNSW index, ef = 64" or "exact search": how knn_search will search train with p. */
+const char *cli_search_name(const knn_dataset *train, const knn_params *p, char *buf,
+                            size_t size);
 /* The folds of cross-validation (cv, and -k auto of eval, predict, fit, report). */
 #define CLI_FOLD_LONG_OPTIONS                                                                 \
     {"folds", required_argument, NULL, OPT_FOLDS},                                            \

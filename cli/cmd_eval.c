@@ -22,6 +22,10 @@ static const char help[] =
     "                     a tied vote goes to the tied class holding the nearest neighbour,\n"
     "                     or to the smallest label (default nearest)\n"
     "  --confusion        also print the confusion matrix\n"
+    CLI_INDEX_HELP
+    "  --recall           with an index: also run the exact search on the same test images\n"
+    "                     and print recall@K (the share of the true K nearest found) and\n"
+    "                     both searches' queries/s (use --limit N for a quick check)\n"
     "  --json             print one JSON object instead of text\n" CLI_TEST_HELP CLI_FOLD_HELP
     CLI_COMMON_HELP
     "\n"
@@ -30,8 +34,12 @@ static const char help[] =
 typedef struct {
     const char *train_spec, *test_spec;
     knn_params params;
-    bool confusion, json;
+    bool confusion, json, recall;
     double seconds;
+    char search[96];    /* how it searched: cli_search_name           */
+    bool indexed;       /* TRAIN has an index (the text says how it searched) */
+    double recall_at_k; /* --recall: recall@K against the exact search */
+    double exact_seconds;
 } eval_run;
 
 static void print_text(const eval_run *r, const knn_dataset *train, const knn_metrics *m,
@@ -40,9 +48,16 @@ static void print_text(const eval_run *r, const knn_dataset *train, const knn_me
     char buf[16];
     const int C = m->num_classes;
     if (!quiet)
-        printf("k = %d, metric %s, weights %s, ties %s: %.2f s (%s kernels)\n", r->params.k,
+        printf("k = %d, metric %s, weights %s, ties %s: %.2f s (%s kernels%s%s)\n", r->params.k,
                knn_metric_name(r->params.metric), knn_weights_name(r->params.weights),
-               knn_ties_name(r->params.ties), r->seconds, knn_isa());
+               knn_ties_name(r->params.ties), r->seconds, knn_isa(),
+               r->indexed ? ", " : "", r->indexed ? r->search : "");
+    if (r->recall)
+        printf("Recall@%d against the exact search: %.4f (%.0f queries/s; exact %.0f "
+               "queries/s, %.2f s)\n",
+               r->params.k, r->recall_at_k, (double)m->total / (r->seconds > 0 ? r->seconds : 1e-9),
+               (double)m->total / (r->exact_seconds > 0 ? r->exact_seconds : 1e-9),
+               r->exact_seconds);
     printf("Got %zu / %zu correct; accuracy is %.2f%%\n", m->correct, m->total,
            100 * m->accuracy);
     printf("Top-5: got %zu / %zu correct; top-5 accuracy is %.2f%%\n", m->top5_correct,
@@ -90,6 +105,11 @@ static void print_json(const eval_run *r, const knn_dataset *train, const knn_me
            " \"isa\": \"%s\",\n",
            m->total, m->correct, m->accuracy, m->top5_correct, m->top5_accuracy, r->seconds,
            knn_isa());
+    printf(" \"search\": ");
+    cli_json_string(stdout, r->search);
+    if (r->recall)
+        printf(", \"recall\": %.6f, \"exact_seconds\": %.3f", r->recall_at_k, r->exact_seconds);
+    printf(",\n");
     printf(" \"classes\": [");
     for (int c = 0; c < C; c++) {
         printf(c ? ", " : "");
@@ -127,6 +147,8 @@ int cmd_eval(int argc, char **argv)
         {"ties", required_argument, NULL, OPT_TIES},
         {"confusion", no_argument, NULL, OPT_CONFUSION},
         {"json", no_argument, NULL, OPT_JSON},
+        {"recall", no_argument, NULL, OPT_RECALL},
+        CLI_INDEX_LONG_OPTIONS,
         CLI_FOLD_LONG_OPTIONS,
         CLI_TEST_LONG_OPTIONS,
         CLI_COMMON_LONG_OPTIONS,
@@ -141,6 +163,7 @@ int cmd_eval(int argc, char **argv)
         switch (opt) {
         case OPT_CONFUSION: r.confusion = true; break;
         case OPT_JSON: r.json = true; break;
+        case OPT_RECALL: r.recall = true; break;
         case 'h': fputs(help, stdout); return 0;
         default:
             if ((code = cli_shared_option(opt, argv, &common, &r.params)))
@@ -163,10 +186,37 @@ int cmd_eval(int argc, char **argv)
         goto done;
     if ((exit_code = cli_settings(train, &common, &r.params)))
         goto done;
+    cli_search_name(train, &r.params, r.search, sizeof r.search);
+    knn_index_info info;
+    r.indexed = knn_dataset_index_info(train, &info);
+    if (r.recall && !r.indexed) {
+        exit_code = cli_usage_error("--recall measures an index: %s has none (knn fit --index "
+                                    "hnsw)",
+                                    r.train_spec);
+        goto done;
+    }
+    knn_predictions *pr = NULL;
     double t0 = cli_now();
-    if ((exit_code = cli_evaluate(train, test, &r.params, common.quiet, &m, NULL)))
+    if ((exit_code = cli_evaluate(train, test, &r.params, common.quiet, &m, r.recall ? &pr : NULL)))
         goto done;
     r.seconds = cli_now() - t0;
+    if (r.recall) { /* the exact search of the same queries, timed alike */
+        knn_params exact = r.params;
+        exact.exact = 1;
+        knn_predictions *all = NULL;
+        t0 = cli_now();
+        st = knn_classify(train, test, &exact, &all);
+        r.exact_seconds = cli_now() - t0;
+        if (!st)
+            st = knn_neighbors_recall(knn_predictions_neighbors(pr),
+                                      knn_predictions_neighbors(all), &r.recall_at_k);
+        knn_predictions_free(all);
+        knn_predictions_free(pr);
+        if (st) {
+            exit_code = cli_library_error(st);
+            goto done;
+        }
+    }
     if (!common.quiet && !r.json) {
         cli_describe(stdout, "train", r.train_spec, train);
         cli_describe(stdout, "test", r.test_spec, test);

@@ -114,6 +114,13 @@ int cmd_info(int argc, char **argv)
     }
     const size_t row_bytes = (dim * (f32 ? 4 : 1) + 63) / 64 * 64;
     printf("  memory:  %.1f MiB\n", (double)n * (double)row_bytes / (1 << 20));
+    knn_index_info index;
+    if (knn_dataset_index_info(ds, &index))
+        printf("  index:   HNSW for %s, M = %d, ef-construction %d: %d levels, %zu links, "
+               "%.1f MiB (%.0f bytes an image)\n",
+               knn_metric_name(index.metric), index.M, index.ef_construction, index.levels,
+               index.edges, (double)index.bytes / (1 << 20),
+               n ? (double)index.bytes / (double)n : 0.0);
     if (knn_dataset_has_labels(ds)) {
         const int C = knn_dataset_num_classes(ds);
         size_t *counts = calloc((size_t)C, sizeof *counts);

@@ -22,6 +22,7 @@ static const char help[] =
     "  --metric l1|l2|cosine  distance (default l2; cosine: float32 features only)\n"
     "  --weights uniform|distance   (default uniform; see 'knn eval --help')\n"
     "  --ties nearest|smallest-label (default nearest)\n"
+    CLI_INDEX_HELP
     "  --top N            print the N best classes with their share of the vote (default 1)\n"
     "  --neighbors        print the K nearest training images: index, label, distance\n"
     "                     (L1, the Euclidean distance for l2, 1 - cos for cosine)\n"
@@ -247,6 +248,7 @@ int cmd_predict(int argc, char **argv)
         {"metric", required_argument, NULL, OPT_METRIC},
         {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"ties", required_argument, NULL, OPT_TIES},
+        CLI_INDEX_LONG_OPTIONS,
         {"top", required_argument, NULL, OPT_TOP},
         {"neighbors", no_argument, NULL, OPT_NEIGHBORS},
         {"neighbours", no_argument, NULL, OPT_NEIGHBORS},

@@ -22,6 +22,7 @@ static const char help[] =
     "                     (5 stratified folds unless the options below say otherwise)\n"
     "                     chooses K and, unless --metric is given, the metric\n"
     "  --metric l1|l2|cosine, --weights uniform|distance, --ties nearest|smallest-label\n"
+    CLI_INDEX_HELP
     "  --samples N        test images in the gallery (default 12)\n" CLI_TEST_HELP
     CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"
@@ -266,6 +267,7 @@ int cmd_report(int argc, char **argv)
         {"metric", required_argument, NULL, OPT_METRIC},
         {"weights", required_argument, NULL, OPT_WEIGHTS},
         {"ties", required_argument, NULL, OPT_TIES},
+        CLI_INDEX_LONG_OPTIONS,
         {"samples", required_argument, NULL, OPT_SAMPLES},
         {"output", required_argument, NULL, 'o'},
         CLI_FOLD_LONG_OPTIONS,

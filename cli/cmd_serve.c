@@ -126,6 +126,7 @@ static const char help[] =
     "  --show-paths       give the neighbours' image paths whole in /api/classify (by\n"
     "                     default they are relative to the folder that holds them all, so\n"
     "                     that no page shows where the server keeps its files)\n"
+    CLI_INDEX_HELP
     "  -q, --quiet        no start-up line\n"
     "  -h, --help         this help\n"
     "  --features NET.onnx  MODEL's images and every photo are run through this network\n"
@@ -541,6 +542,8 @@ static enum MHD_Result info(struct MHD_Connection *c, const server *s)
         cJSON_AddItemToArray(cl, text(cli_class_name(s->model, i, buf)));
     cJSON_AddNumberToObject(j, "k", s->params.k);
     cJSON_AddStringToObject(j, "metric", knn_metric_name(s->params.metric));
+    char how[96];
+    cJSON_AddStringToObject(j, "search", cli_search_name(s->model, &s->params, how, sizeof how));
     cJSON_AddNumberToObject(j, "width", knn_dataset_width(s->model));
     cJSON_AddNumberToObject(j, "height", knn_dataset_height(s->model));
     cJSON_AddNumberToObject(j, "channels", knn_dataset_channels(s->model));
@@ -991,11 +994,13 @@ int cmd_serve(int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"quantize", no_argument, NULL, OPT_QUANTIZE},
         {"show-paths", no_argument, NULL, OPT_SHOW_PATHS},
+        CLI_INDEX_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     cli_common common = {0}; /* --features and its preprocessing */
     const char *host = "127.0.0.1";
     long port = 8080, threads = DEFAULT_WORKERS, timeout = REQUEST_TIMEOUT_S;
     bool quiet = false, show_paths = false;
+    knn_params search = knn_params_default(); /* --ef, --exact */
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
@@ -1016,6 +1021,13 @@ int cmd_serve(int argc, char **argv)
         case 'q': quiet = true; break;
         case OPT_SHOW_PATHS: show_paths = true; break;
         case 'h': fputs(help, stdout); return 0;
+        case OPT_EF:
+        case OPT_EXACT: {
+            int code = cli_shared_option(opt, argv, &common, &search);
+            if (code)
+                return code;
+            break;
+        }
         case OPT_FEATURES:
         case OPT_SCALE:
         case OPT_MEAN:
@@ -1055,6 +1067,8 @@ int cmd_serve(int argc, char **argv)
             return st == KNN_ERR_ARG ? EXIT_USAGE : EXIT_ERROR;
         }
         knn_model_params(model, &s.params);
+        s.params.ef = search.ef;
+        s.params.exact = search.exact;
         s.model = model;
         size_t n = 0; /* pictures: the images, or those behind features where kept */
         unsigned char *png = knn_dataset_count(model) ? cli_row_png(model, 0, &n) : NULL;

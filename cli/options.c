@@ -71,6 +71,12 @@ static int params_option(int opt, const char *arg, knn_params *p, bool *handled)
     case OPT_METRIC: st = knn_metric_parse(arg, &p->metric); break;
     case OPT_WEIGHTS: st = knn_weights_parse(arg, &p->weights); break;
     case OPT_TIES: st = knn_ties_parse(arg, &p->ties); break;
+    case OPT_EF:
+        if (!cli_parse_long("--ef", arg, 1, 1 << 20, &v))
+            return EXIT_USAGE;
+        p->ef = (int)v;
+        return 0;
+    case OPT_EXACT: p->exact = 1; return 0;
     default: *handled = false; return 0;
     }
     return st ? cli_library_error(st) : 0;

@@ -165,3 +165,19 @@ const char *cli_class_name(const knn_dataset *ds, int label, char *buf)
     snprintf(buf, 16, "%d", label);
     return buf;
 }
+
+const char *cli_search_name(const knn_dataset *train, const knn_params *p, char *buf,
+                            size_t size)
+{
+    knn_index_info info;
+    const int ef = p->ef ? p->ef : KNN_DEFAULT_EF;
+    if (!knn_dataset_index_info(train, &info))
+        snprintf(buf, size, "exact search");
+    else if (p->exact)
+        snprintf(buf, size, "exact search (--exact)");
+    else if (info.metric != p->metric)
+        snprintf(buf, size, "exact search (the index is for %s)", knn_metric_name(info.metric));
+    else
+        snprintf(buf, size, "HNSW index, ef = %d", ef > p->k ? ef : p->k);
+    return buf;
+}

@@ -66,6 +66,11 @@ if os.access(knn, os.X_OK):
         put("model", "flipped", data[:300] + bytes([data[300] ^ 1]) + data[301:])
         put("model", "truncated", data[:200])
         put("model", "future", data[:8] + struct.pack("<I", 9) + data[12:])
+        # a model with a graph index (format version 3): the section's lists, levels and
+        # offsets are checked before any walk
+        subprocess.run([knn, "fit", os.path.join(t, "train-images-idx3-ubyte"), "-o", m, "-k", "2",
+                        "--index", "hnsw", "--M", "2", "--ef-construction", "4", "-q"], check=True)
+        put("model", "index", open(m, "rb").read())
         # a feature model holding its network (format version 2): the network section and
         # the shape walk over its ONNX bytes (torch, where installed, writes the network)
         try:

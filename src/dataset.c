@@ -248,6 +248,7 @@ void knn_dataset_free(knn_dataset *ds)
     knn_features_free(ds->features);
     if (ds->pictures_owned)
         free(ds->pictures);
+    knn__hnsw_free(ds->index);
     if (ds->labels_copied)
         free(ds->labels);
     if (ds->map && ds->map_is_copy) {

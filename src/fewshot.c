@@ -253,7 +253,7 @@ static knn_status classify(const fewshot_job *job, const knn_dataset *support,
 {
     const knn_fewshot_options *o = job->o;
     /* one thread per episode: the episodes are what runs in parallel */
-    knn_params p = {o->k, o->metric, o->weights, o->ties, 1, NULL, NULL};
+    knn_params p = {o->k, o->metric, o->weights, o->ties, 1, NULL, NULL, 0, 0};
     knn_neighbors *nb = NULL;
     knn_status st = knn_search(support, queries, &p, &nb);
     if (!st)

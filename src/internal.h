@@ -56,6 +56,8 @@ struct knn_dataset {
     uint8_t *pictures;
     size_t pictures_stride;
     bool pictures_owned;
+    /* The graph index (hnsw.c), or NULL: built, or inside a model file's mapping. */
+    struct knn__hnsw *index;
 };
 
 /* Feature data sets keep the images they were computed from up to this many bytes. */
@@ -147,6 +149,22 @@ knn_status knn__fail(knn_status status, const char *fmt, ...)
  * size arithmetic; `what` names the origin for messages. */
 knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool with_labels,
                               const char *what, knn_dataset **out);
+/* The graph index (hnsw.c, DESIGN.md decision 14). */
+typedef struct knn__hnsw knn__hnsw;
+void knn__hnsw_free(knn__hnsw *g);
+/* True where knn_search of train with p walks train's index. */
+bool knn__hnsw_applies(const knn_dataset *train, const knn_params *p);
+/* The search through the index into nb (from knn__search_prepare). */
+knn_status knn__hnsw_search(const knn_dataset *train, const knn_dataset *queries,
+                            const knn_params *p, knn_neighbors *nb);
+/* A model file's index section: its parts, each written 64-byte aligned after the one before
+ * (header: 64 bytes of room; returns the number of parts, at most 5), and its size. */
+int knn__hnsw_parts(const knn__hnsw *g, void *header, const void **ptr, uint64_t *bytes);
+uint64_t knn__hnsw_section_bytes(const knn__hnsw *g);
+/* The index section of `bytes` bytes at p (in ds's mapping), checked against ds. */
+knn_status knn__hnsw_open(const char *path, const uint8_t *p, uint64_t bytes,
+                          const knn_dataset *ds, knn__hnsw **out);
+
 /* Bytes per value. */
 static inline size_t knn__dtype_size(knn_dtype t) { return t == KNN_F32 ? 4 : 1; }
 /* A model file (model.c): true if the file starts with the model magic. */

@@ -12,6 +12,8 @@
  *     scales   version 2, quantised features only: dim float32 minima, then dim steps
  *     pictures version 2, where kept: the images the features were computed from, count rows
  *              of the input conversion's planes, each padded to a multiple of 64 bytes
+ *     index    version 3, where built: the graph index (hnsw.c: its own header, the lists of
+ *              level 0, the levels, the upper lists), to the end of the file
  * The CRC-32 covers the whole file with the checksum field taken as zero. Loading checks the
  * magic, the version (a newer file is refused, by name), every size and offset against the
  * file's length with overflow-checked arithmetic, the checksum, and the labels' range, so a
@@ -54,6 +56,8 @@ typedef struct {
     int32_t bgr, batch;
     uint64_t scales_offset, scales_bytes; /* quantised features: 8 x dim, else 0 */
     uint64_t pictures_offset, pictures_bytes; /* the images behind the features, or 0 */
+    /* version 3: the graph index, from here to the end of the file (0: none) */
+    uint64_t index_offset;
 } model_header;
 
 _Static_assert(sizeof(model_header) <= HEADER_BYTES, "the header fits its 256 bytes");
@@ -104,7 +108,7 @@ static bool emit_strings(FILE *f, char *const *s, size_t n, uLong *crc)
 
 static bool emit_zeros(FILE *f, size_t n, uLong *crc)
 {
-    static const char zeros[64];
+    static const char zeros[64]; /* padding: always less than 64 bytes */
     return emit(f, zeros, n, crc);
 }
 
@@ -113,7 +117,7 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, MAGIC, 8);
-    h->version = train->features ? 2 : 1; /* the oldest version that holds it */
+    h->version = train->index ? 3 : train->features ? 2 : 1; /* the oldest that holds it */
     h->header_bytes = HEADER_BYTES;
     h->count = train->count;
     h->dim = train->dim;
@@ -164,6 +168,25 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
         h->bgr = o.bgr;
         h->batch = o.batch;
     }
+    if (train->index) {
+        h->index_offset = align64(h->file_bytes);
+        h->file_bytes = h->index_offset + knn__hnsw_section_bytes(train->index);
+    }
+}
+
+/* The index section, after the padding that aligns it (the file's end at `end`). */
+static bool emit_index(FILE *f, const knn_dataset *train, const model_header *h, uint64_t end,
+                       uLong *crc)
+{
+    unsigned char header[64];
+    const void *ptr[5];
+    uint64_t bytes[5];
+    int parts = knn__hnsw_parts(train->index, header, ptr, bytes);
+    bool ok = emit_zeros(f, (size_t)(h->index_offset - end), crc);
+    for (int i = 0; ok && i < parts; i++)
+        ok = emit(f, ptr[i], (size_t)bytes[i], crc) &&
+             (i == parts - 1 || emit_zeros(f, (size_t)(align64(bytes[i]) - bytes[i]), crc));
+    return ok;
 }
 
 /* The network section, after the paths' padding, then its scales and pictures. */
@@ -187,6 +210,15 @@ static bool emit_network(FILE *f, const knn_dataset *train, const model_header *
     return ok;
 }
 
+/* Where the sections before the index end. */
+static uint64_t body_end(const model_header *h)
+{
+    return h->pictures_bytes  ? h->pictures_offset + h->pictures_bytes
+           : h->scales_bytes  ? h->scales_offset + h->scales_bytes
+           : h->network_bytes ? h->network_offset + h->network_bytes
+                              : h->paths_offset + h->paths_bytes;
+}
+
 /* The whole file after the header, to f (or only to the checksum when f is NULL). */
 static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, uLong *crc)
 {
@@ -197,7 +229,8 @@ static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, 
            emit_strings(f, train->class_names, (size_t)train->num_classes, crc) &&
            emit_zeros(f, (size_t)(h->paths_offset - h->names_offset - h->names_bytes), crc) &&
            emit_strings(f, train->paths, train->count, crc) &&
-           (!h->network_bytes || emit_network(f, train, h, crc));
+           (!h->network_bytes || emit_network(f, train, h, crc)) &&
+           (!h->index_offset || emit_index(f, train, h, body_end(h), crc));
 }
 
 knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
@@ -302,6 +335,7 @@ static char **read_strings(const char *p, uint64_t bytes, size_t n)
  * offset is first checked to lie within the file). */
 static bool network_parts_fit(const model_header *h, uint64_t paths_end, uint64_t bytes)
 {
+    /* bytes: where these sections must end (the file's end, or the index's padded start) */
     if (h->network_offset != align64(paths_end) || h->network_offset > bytes ||
         h->network_bytes > bytes - h->network_offset)
         return false;
@@ -329,7 +363,7 @@ static bool network_parts_fit(const model_header *h, uint64_t paths_end, uint64_
     } else if (h->pictures_offset != 0) {
         return false;
     }
-    return end == bytes;
+    return end == bytes || (h->index_offset && align64(end) == bytes);
 }
 
 /* The header's own fields: magic, version, the file's length, and sizes that add up to
@@ -349,6 +383,13 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
         return knn__fail(KNN_ERR_FORMAT, "%s: the model file has %zu bytes, its header says "
                                          "%llu: truncated or corrupt",
                          path, bytes, (unsigned long long)h->file_bytes);
+    /* the index, where there is one, is the last section: the others end before it */
+    if (h->index_offset && (h->version < 3 || h->index_offset % 64 || h->index_offset > bytes ||
+                            h->index_offset < HEADER_BYTES))
+        return knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (the index's offset)", path);
+    const size_t all_bytes = bytes;
+    if (h->index_offset)
+        bytes = (size_t)h->index_offset;
     const uint64_t expect_stride = align64(h->dim * (h->dtype == KNN_F32 ? 4 : 1));
     bool sizes = h->dim >= 1 && h->dim <= KNN_MAX_DIM && h->count <= KNN_MAX_ROWS &&
                  (h->dtype == KNN_U8 || h->dtype == KNN_F32) && h->stride == expect_stride &&
@@ -369,14 +410,16 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
             h->names_offset + h->names_bytes <= h->paths_offset && h->paths_offset <= bytes &&
             h->paths_bytes <= bytes - h->paths_offset;
     const uint64_t paths_end = h->paths_offset + h->paths_bytes;
-    if (!h->network_bytes) /* no network: the paths end the file */
-        sizes = sizes && h->network_offset == 0 && paths_end == bytes;
+    if (!h->network_bytes) /* no network: the paths end the file (or come before the index) */
+        sizes = sizes && h->network_offset == 0 &&
+                (paths_end == bytes || (h->index_offset && align64(paths_end) == bytes));
     else /* the network, then the scales (quantised: uint8 codes; else float32 features),
             then the pictures, each 64-byte aligned, the last ending the file */
         sizes = sizes && h->version >= 2 && network_parts_fit(h, paths_end, bytes) &&
                 (h->input_channels == 1 || h->input_channels == 3) && h->input_height >= 1 &&
                 h->input_height <= 65536 && h->input_width >= 1 && h->input_width <= 65536 &&
                 (h->input_crop == 0 || h->input_crop == 1);
+    (void)all_bytes;
     return sizes ? KNN_OK
                  : knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (sizes do not add up)",
                              path);
@@ -501,6 +544,14 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
         ds->input_width = h->input_width;
         ds->input_channels = h->input_channels;
         ds->input_crop = h->input_crop;
+    }
+    /* the graph: checked, then searched in place; a data set cut to fewer rows drops it (its
+     * lists name the rows left out) */
+    if (!st && h->index_offset && count == h->count) {
+        const knn_dataset whole = {.count = (size_t)h->count, .dtype = (knn_dtype)h->dtype,
+                                   .source = ds->source};
+        st = knn__hnsw_open(path, (const uint8_t *)base + h->index_offset, h->file_bytes - h->index_offset,
+                            &whole, &ds->index);
     }
     return st;
 }

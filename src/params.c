@@ -6,7 +6,7 @@
 
 knn_params knn_params_default(void)
 {
-    knn_params p = {1, KNN_L2, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 0, NULL, NULL};
+    knn_params p = {1, KNN_L2, KNN_WEIGHTS_UNIFORM, KNN_TIES_NEAREST, 0, NULL, NULL, 0, 0};
     return p;
 }
 

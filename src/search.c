@@ -633,6 +633,21 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     knn_status st = knn__search_prepare(train, queries, p, &nb);
     if (st)
         return st;
+    if (p->ef < 0)
+        st = knn__fail(KNN_ERR_ARG, "ef = %d: give 0 (the default) or more", p->ef);
+    else if (knn__hnsw_applies(train, p)) /* the graph index (hnsw.c) */
+        st = knn__hnsw_search(train, queries, p, nb);
+    else
+        goto exact;
+    if (st) {
+        knn_neighbors_free(nb);
+        return st;
+    }
+    if (p->progress)
+        p->progress(queries->count, queries->count, p->progress_user);
+    *out = nb;
+    return KNN_OK;
+exact:;
     const knn__kernels *kern = knn__kernels_select();
     const search_plan plan = plan_search(train, queries, p, nb);
     search_job job = {train,         queries,       plan.block_rows,
@@ -714,6 +729,26 @@ uint32_t knn_neighbors_index(const knn_neighbors *nb, size_t q, int j)
 uint64_t knn_neighbors_raw_distance(const knn_neighbors *nb, size_t q, int j)
 {
     return nb->dist[q * (size_t)nb->k + (size_t)j];
+}
+
+knn_status knn_neighbors_recall(const knn_neighbors *found, const knn_neighbors *exact,
+                                double *recall)
+{
+    *recall = 0;
+    if (found->nq != exact->nq || found->k != exact->k)
+        return knn__fail(KNN_ERR_ARG, "recall: %zu queries x %d neighbours against %zu x %d",
+                         found->nq, found->k, exact->nq, exact->k);
+    const size_t k = (size_t)found->k;
+    size_t hits = 0;
+    for (size_t q = 0; q < found->nq; q++) /* k is small: each exact row looked up */
+        for (size_t j = 0; j < k; j++)
+            for (size_t i = 0; i < k; i++)
+                if (found->index[q * k + i] == exact->index[q * k + j]) {
+                    hits++;
+                    break;
+                }
+    *recall = found->nq ? (double)hits / ((double)found->nq * (double)k) : 1.0;
+    return KNN_OK;
 }
 
 double knn__distance_value(const knn_neighbors *nb, uint64_t raw)

@@ -496,6 +496,88 @@ def test_bad_input_gives_one_clear_line():
     expect_error(1, "cannot write", "predict", TRAIN, TEST, "-o", path("no", "such", "dir.csv"))
 
 
+def index_model(name, *args):
+    """TRAIN fitted with a graph index (and `args`) into path(name)."""
+    out = path(name)
+    r = knn("fit", TRAIN, "--index", "hnsw", "-o", out, "-q", *args)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_index_with_ef_as_large_as_the_set_is_the_exact_search():
+    # ef = every row: the walk meets them all, and (distance, index) orders them as the
+    # exact search does, ties included (these small values give many)
+    for metric in ("l1", "l2"):
+        model = index_model(f"index-{metric}.knn", "--metric", metric, "--M", "4",
+                            "--ef-construction", "16")
+        for k in (1, 4, 7):
+            r = knn("predict", model, TEST, "-k", k, "--ef", 120, "--format", "csv",
+                    "--neighbors")
+            assert r.returncode == 0, r.stderr
+            rows = list(csv.DictReader(io.StringIO(r.stdout)))
+            for row, (label, order, _) in zip(rows, reference_predict(k, metric)):
+                assert [int(row[f"nn{j + 1}_index"]) for j in range(k)] == order, (metric, k)
+                assert int(row["label"]) == label
+
+
+def test_eval_recall_and_info_describe_the_index():
+    model = index_model("index.knn", "-k", "4")
+    r = knn("eval", model, TEST, "--recall", "--ef", 120)
+    assert r.returncode == 0, r.stderr
+    assert "HNSW index, ef = 120" in r.stdout
+    assert "Recall@4 against the exact search: 1.0000" in r.stdout, r.stdout
+    r = knn("eval", model, TEST, "--recall", "--json")
+    j = json.loads(r.stdout)
+    assert j["search"] == "HNSW index, ef = 48" and 0 < j["recall"] <= 1, j
+    r = knn("eval", model, TEST, "--exact", "--json")
+    assert json.loads(r.stdout)["search"] == "exact search (--exact)"
+    r = knn("eval", model, TEST, "--metric", "l1", "--json")
+    assert json.loads(r.stdout)["search"] == "exact search (the index is for l2)"
+    r = knn("info", model)
+    assert r.returncode == 0, r.stderr
+    assert "index:   HNSW for l2, M = 16, ef-construction 200" in r.stdout, r.stdout
+    # fewer rows than M
+    small = path("index-small.knn")
+    r = knn("fit", TRAIN, "--train-limit", 5, "--index", "hnsw", "--M", 16, "-o", small)
+    assert r.returncode == 0 and "HNSW index: M = 16" in r.stdout, r.stdout + r.stderr
+    r = knn("predict", small, TEST, "-k", 5, "--limit", 2, "--neighbors", "--format", "json")
+    assert r.returncode == 0, r.stderr
+
+
+def test_index_files_are_the_same_for_any_threads_and_isa():
+    files = []
+    for threads, isa in ((1, "scalar"), (2, "best"), (2, "avx2"), (1, "avx512")):
+        out = path(f"index-{threads}-{isa}.knn")
+        r = knn("fit", TRAIN, "--index", "hnsw", "--M", 3, "--threads", threads, "--isa", isa,
+                "-o", out, "-q")
+        if r.returncode and "cannot run" in r.stderr:
+            continue  # this processor lacks the instruction set
+        assert r.returncode == 0, r.stderr
+        files.append(open(out, "rb").read())
+    assert len(files) >= 2 and all(f == files[0] for f in files)
+
+
+def test_a_corrupt_index_is_refused_in_one_line():
+    import struct
+    import zlib
+    data = bytearray(open(index_model("index-c.knn", "--M", "4"), "rb").read())
+    at = struct.unpack_from("<Q", data, 248)[0]  # the header's index offset
+    struct.pack_into("<I", data, at + 64 + 4, 5000)  # row 0's first neighbour: no such row
+    struct.pack_into("<Q", data, 24, 0)
+    struct.pack_into("<Q", data, 24, zlib.crc32(bytes(data)))
+    bad = path("index-bad.knn")
+    fixtures.write(bad, bytes(data))
+    expect_error(1, "index-bad.knn: corrupt index section (a neighbour list)", "eval", bad,
+                 TEST)
+    expect_error(2, "--index 'annoy': the index there is is hnsw", "fit", TRAIN, "--index",
+                 "annoy", "-o", path("x.knn"))
+    expect_error(2, "--M '1': give a whole number from 2 to 128", "fit", TRAIN, "--index",
+                 "hnsw", "--M", 1, "-o", path("x.knn"))
+    expect_error(2, "add --index hnsw", "fit", TRAIN, "--M", 8, "-o", path("x.knn"))
+    expect_error(2, "--ef '0'", "eval", TRAIN, TEST, "--ef", 0)
+    assert not os.path.exists(path("x.knn"))
+
+
 def main():
     return fixtures.run_tests("cli", globals(), KNN, TMP)
 

@@ -117,6 +117,139 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
 #define KNN__ISA avx2
 #include "tile.h"
 
+/* ---- one query against listed rows (kernels.h: knn__list_fn) ---------------------------- */
+
+static inline void prefetch_row(const uint8_t *row, size_t len)
+{
+    for (size_t at = 0; at < len; at += 64)
+        _mm_prefetch((const char *)row + at, _MM_HINT_T0);
+}
+
+/* L1: vpsadbw's four 64-bit sums per 32 bytes, exact at any length. */
+void knn__l1_u8_list_avx2(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                          const uint32_t *ids, size_t n, uint64_t *out)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (j + 1 < n)
+            prefetch_row(base + (size_t)ids[j + 1] * stride, len);
+        const uint8_t *t = base + (size_t)ids[j] * stride;
+        __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+        for (size_t d = 0; d < len; d += 64) {
+            __m256i a0 = _mm256_load_si256((const __m256i *)(const void *)(q + d));
+            __m256i a1 = _mm256_load_si256((const __m256i *)(const void *)(q + d + 32));
+            __m256i b0 = _mm256_load_si256((const __m256i *)(const void *)(t + d));
+            __m256i b1 = _mm256_load_si256((const __m256i *)(const void *)(t + d + 32));
+            acc0 = _mm256_add_epi64(acc0, _mm256_sad_epu8(a0, b0));
+            acc1 = _mm256_add_epi64(acc1, _mm256_sad_epu8(a1, b1));
+        }
+        __m256i s = _mm256_add_epi64(acc0, acc1);
+        __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        out[j] = (uint64_t)_mm_cvtsi128_si64(h) + (uint64_t)_mm_extract_epi64(h, 1);
+    }
+}
+
+/* Squared L2: |a - b| as saturating differences, widened to 16 bits and squared and summed
+ * in pairs by vpmaddwd; 32-bit lanes are exact over KNN__CHUNK bytes (each lane takes
+ * len / 16 pair sums of at most 2 x 255^2), summed into 64 bits chunk by chunk. */
+void knn__l2_u8_list_avx2(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                          const uint32_t *ids, size_t n, uint64_t *out)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    for (size_t j = 0; j < n; j++) {
+        if (j + 1 < n)
+            prefetch_row(base + (size_t)ids[j + 1] * stride, len);
+        const uint8_t *t = base + (size_t)ids[j] * stride;
+        uint64_t total = 0;
+        for (size_t c = 0; c < len; c += KNN__CHUNK) {
+            const size_t end = len - c < KNN__CHUNK ? len : c + KNN__CHUNK;
+            __m256i acc0 = zero, acc1 = zero;
+            for (size_t d = c; d < end; d += 32) {
+                __m256i a = _mm256_load_si256((const __m256i *)(const void *)(q + d));
+                __m256i b = _mm256_load_si256((const __m256i *)(const void *)(t + d));
+                __m256i diff = _mm256_or_si256(_mm256_subs_epu8(a, b), _mm256_subs_epu8(b, a));
+                __m256i lo = _mm256_unpacklo_epi8(diff, zero), hi = _mm256_unpackhi_epi8(diff, zero);
+                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(lo, lo));
+                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(hi, hi));
+            }
+            total += hsum_epi32(acc0) + (uint64_t)hsum_epi32(acc1);
+        }
+        out[j] = total;
+    }
+}
+
+/* Float32 in kernels.h's fixed order: lanes 0-7 in one register and 8-15 in the other,
+ * multiplies and adds kept apart (no FMA), then the halves as the scalar table adds them. */
+enum { LIST_L1, LIST_L2, LIST_IP };
+
+static inline __attribute__((always_inline)) void f32_list(int kind, const uint8_t *q,
+                                                           const uint8_t *base, size_t stride,
+                                                           size_t len, const uint32_t *ids,
+                                                           size_t n, uint64_t *out)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (size_t j = 0; j < n; j++) {
+        if (j + 1 < n)
+            prefetch_row(base + (size_t)ids[j + 1] * stride, len);
+        const float *a = (const float *)(const void *)q;
+        const float *b = (const float *)(const void *)(base + (size_t)ids[j] * stride);
+        __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+        for (size_t d = 0; d < len / 4; d += 16) {
+            __m256 a0 = _mm256_load_ps(a + d), a1 = _mm256_load_ps(a + d + 8);
+            __m256 b0 = _mm256_load_ps(b + d), b1 = _mm256_load_ps(b + d + 8);
+            __m256 t0, t1;
+            if (kind == LIST_IP) {
+                t0 = _mm256_mul_ps(a0, b0);
+                t1 = _mm256_mul_ps(a1, b1);
+            } else {
+                t0 = _mm256_sub_ps(a0, b0);
+                t1 = _mm256_sub_ps(a1, b1);
+                if (kind == LIST_L1) {
+                    t0 = _mm256_andnot_ps(sign, t0);
+                    t1 = _mm256_andnot_ps(sign, t1);
+                } else {
+                    t0 = _mm256_mul_ps(t0, t0);
+                    t1 = _mm256_mul_ps(t1, t1);
+                }
+            }
+            lo = _mm256_add_ps(lo, t0);
+            hi = _mm256_add_ps(hi, t1);
+        }
+        __m256 s8 = _mm256_add_ps(lo, hi);                     /* lane i + (i + 8)   */
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8),    /* + (i + 4)          */
+                               _mm256_extractf128_ps(s8, 1));
+        __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));    /* + (i + 2)          */
+        __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)); /* + (i + 1)         */
+        float v = _mm_cvtss_f32(s1);
+        if (kind == LIST_IP) {
+            v = 1.0f - v;
+            v = v < 0 ? 0.0f : v;
+        }
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        out[j] = bits;
+    }
+}
+
+void knn__l1_f32_list_avx2(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                           const uint32_t *ids, size_t n, uint64_t *out)
+{
+    f32_list(LIST_L1, q, base, stride, len, ids, n, out);
+}
+
+void knn__l2_f32_list_avx2(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                           const uint32_t *ids, size_t n, uint64_t *out)
+{
+    f32_list(LIST_L2, q, base, stride, len, ids, n, out);
+}
+
+void knn__ip_f32_list_avx2(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                           const uint32_t *ids, size_t n, uint64_t *out)
+{
+    f32_list(LIST_IP, q, base, stride, len, ids, n, out);
+}
+
 const knn__kernels knn__kernels_avx2 = {"avx2",           l1_u8_tile_avx2,  l2_u8_tile_avx2,
                                         knn__sqnorm_u8,   l1_f32_tile_avx2, l2_f32_tile_avx2,
-                                        ip_f32_tile_avx2};
+                                        ip_f32_tile_avx2, knn__l1_u8_list_avx2,
+                                        knn__l2_u8_list_avx2, knn__l1_f32_list_avx2,
+                                        knn__l2_f32_list_avx2, knn__ip_f32_list_avx2};

@@ -104,4 +104,11 @@ const knn__kernels knn__kernels_avx512 = {"avx512",
                                           knn__sqnorm_minus_256sum_u8,
                                           l1_f32_tile_avx512,
                                           l2_f32_tile_avx512,
-                                          ip_f32_tile_avx512};
+                                          ip_f32_tile_avx512,
+                                          /* the graph index's lists: AVX2's; an AVX-512
+                                             list kernel waits for a machine to test it on */
+                                          knn__l1_u8_list_avx2,
+                                          knn__l2_u8_list_avx2,
+                                          knn__l1_f32_list_avx2,
+                                          knn__l2_f32_list_avx2,
+                                          knn__ip_f32_list_avx2};

@@ -53,6 +53,18 @@ typedef void (*knn__tile_fn)(const uint8_t *queries, size_t nq, const uint8_t *t
 typedef void (*knn__norms_fn)(const uint8_t *rows, size_t n, size_t len, size_t stride,
                               uint32_t *out);
 
+/* One query against n rows picked by index (the graph index, hnsw.c): out[j] = the distance
+ * between q and the row at base + ids[j] x stride, over `len` bytes of each (a multiple of
+ * 64: whole zero-padded rows). uint8: L1 or squared L2, exact integers at any length. float32:
+ * out[j] holds the float's bits; every table sums in one fixed order, so that all give the
+ * same bits and a graph built on float rows is the same on every processor: 16 lanes, lane i
+ * summing the terms of values i, i + 16, i + 32, ... (a - b, then |.| or its square, or the
+ * product for ip, each rounded on its own: no fused multiply-add), then the lanes added in
+ * halves (i + 8, then i + 4, i + 2, i + 1). ip gives 1 - q.t of unit rows clamped at 0. The
+ * kernels prefetch the next row while measuring one. */
+typedef void (*knn__list_fn)(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                             const uint32_t *ids, size_t n, uint64_t *out);
+
 typedef struct {
     const char *name; /* "scalar", "avx2", "avx512" */
     knn__tile_fn l1_tile;
@@ -61,6 +73,7 @@ typedef struct {
     knn__tile_fn l1_f32_tile; /* rows are float32; out holds float bits; norms unused */
     knn__tile_fn l2_f32_tile;
     knn__tile_fn ip_f32_tile; /* unit rows: 1 - q.t, clamped at 0: the cosine distance */
+    knn__list_fn l1_u8_list, l2_u8_list, l1_f32_list, l2_f32_list, ip_f32_list;
 } knn__kernels;
 
 /* Scalar reference distances of two rows of `dim` values: the specification, summed in 64
@@ -76,6 +89,18 @@ void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t len, size_t stride, ui
 /* out[i] = |row_i|^2 - 256 * sum row_i[d] (mod 2^32): the VNNI kernel's train norms. */
 void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t len, size_t stride,
                                  uint32_t *out);
+
+/* The AVX2 list kernels, which the AVX-512 table shares (avx2.c). */
+void knn__l1_u8_list_avx2(const uint8_t *, const uint8_t *, size_t, size_t, const uint32_t *,
+                          size_t, uint64_t *);
+void knn__l2_u8_list_avx2(const uint8_t *, const uint8_t *, size_t, size_t, const uint32_t *,
+                          size_t, uint64_t *);
+void knn__l1_f32_list_avx2(const uint8_t *, const uint8_t *, size_t, size_t, const uint32_t *,
+                           size_t, uint64_t *);
+void knn__l2_f32_list_avx2(const uint8_t *, const uint8_t *, size_t, size_t, const uint32_t *,
+                           size_t, uint64_t *);
+void knn__ip_f32_list_avx2(const uint8_t *, const uint8_t *, size_t, size_t, const uint32_t *,
+                           size_t, uint64_t *);
 
 extern const knn__kernels knn__kernels_scalar;
 extern const knn__kernels knn__kernels_avx2;   /* AVX2 and FMA              */

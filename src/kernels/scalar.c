@@ -147,7 +147,95 @@ static void ip_f32_tile_scalar(const uint8_t *queries, size_t nq, const uint8_t 
     f32_tile_scalar(knn__cosine_f32_scalar, queries, nq, train, nt, len, stride, out);
 }
 
+/* ---- one query against listed rows (kernels.h: knn__list_fn) ---------------------------- */
+
+static void prefetch_row(const uint8_t *row, size_t len)
+{
+    for (size_t at = 0; at < len; at += 64)
+        __builtin_prefetch(row + at);
+}
+
+static void u8_list_scalar(uint64_t (*dist)(const uint8_t *, const uint8_t *, size_t),
+                           const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                           const uint32_t *ids, size_t n, uint64_t *out)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (j + 1 < n)
+            prefetch_row(base + (size_t)ids[j + 1] * stride, len);
+        out[j] = dist(q, base + (size_t)ids[j] * stride, len);
+    }
+}
+
+static void l1_u8_list_scalar(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                              const uint32_t *ids, size_t n, uint64_t *out)
+{
+    u8_list_scalar(knn__l1_u8_scalar, q, base, stride, len, ids, n, out);
+}
+
+static void l2_u8_list_scalar(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                              const uint32_t *ids, size_t n, uint64_t *out)
+{
+    u8_list_scalar(knn__l2sq_u8_scalar, q, base, stride, len, ids, n, out);
+}
+
+/* The fixed order of kernels.h: 16 lanes, then halves. */
+enum { LIST_L1, LIST_L2, LIST_IP };
+
+static float lanes_sum(float *acc)
+{
+    for (int half = 8; half >= 1; half /= 2)
+        for (int i = 0; i < half; i++)
+            acc[i] = acc[i] + acc[i + half];
+    return acc[0];
+}
+
+static void f32_list_scalar(int kind, const uint8_t *q, const uint8_t *base, size_t stride,
+                            size_t len, const uint32_t *ids, size_t n, uint64_t *out)
+{
+    const float *a = (const float *)(const void *)q;
+    for (size_t j = 0; j < n; j++) {
+        if (j + 1 < n)
+            prefetch_row(base + (size_t)ids[j + 1] * stride, len);
+        const float *b = (const float *)(const void *)(base + (size_t)ids[j] * stride);
+        float acc[16] = {0};
+        for (size_t d = 0; d < len / 4; d += 16)
+            for (int i = 0; i < 16; i++) {
+                float t = kind == LIST_IP ? a[d + i] * b[d + i] : a[d + i] - b[d + i];
+                t = kind == LIST_L1 ? fabsf(t) : kind == LIST_L2 ? t * t : t;
+                acc[i] = acc[i] + t;
+            }
+        float v = lanes_sum(acc);
+        if (kind == LIST_IP) {
+            v = 1.0f - v;
+            v = v < 0 ? 0.0f : v;
+        }
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        out[j] = bits;
+    }
+}
+
+static void l1_f32_list_scalar(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                               const uint32_t *ids, size_t n, uint64_t *out)
+{
+    f32_list_scalar(LIST_L1, q, base, stride, len, ids, n, out);
+}
+
+static void l2_f32_list_scalar(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                               const uint32_t *ids, size_t n, uint64_t *out)
+{
+    f32_list_scalar(LIST_L2, q, base, stride, len, ids, n, out);
+}
+
+static void ip_f32_list_scalar(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
+                               const uint32_t *ids, size_t n, uint64_t *out)
+{
+    f32_list_scalar(LIST_IP, q, base, stride, len, ids, n, out);
+}
+
 const knn__kernels knn__kernels_scalar = {"scalar",           l1_u8_tile_scalar,
                                           l2_u8_tile_scalar,  knn__sqnorm_u8,
                                           l1_f32_tile_scalar, l2_f32_tile_scalar,
-                                          ip_f32_tile_scalar};
+                                          ip_f32_tile_scalar, l1_u8_list_scalar,
+                                          l2_u8_list_scalar,  l1_f32_list_scalar,
+                                          l2_f32_list_scalar, ip_f32_list_scalar};
