@@ -116,6 +116,9 @@ deps-test:
 deps-demo:
 	sh scripts/deps.sh demo
 
+deps-bench:
+	sh scripts/deps.sh bench
+
 # Unit tests (C) and the shared library's exports; the command line on fixtures and bad input;
 # fetch and serve against local servers; the browser pages; Fashion-MNIST against an exact
 # numpy reference; ConvNet features against PyTorch (and a knn built without the ONNX
@@ -231,10 +234,19 @@ $(B)/knn_bench: bench/knn_bench.c $(REF_OBJ) $(B)/libknn.a include/knn.h
 	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ bench/knn_bench.c $(REF_OBJ) $(B)/libknn.a $(LDLIBS) \
 	    $(LDFLAGS_OMP)
 
-bench: deps-demo all $(B)/knn_bench
+bench: deps-bench all $(B)/knn_bench $(B)/index_bench
 	$(PYTHON) bench/bench.py
 
-.PHONY: bench
+# The graph index alone: knn's curves (L2, L1, the 540,000-row scale check) next to hnswlib's
+# and faiss HNSW's (bench/index.py; make bench prints the same section).
+$(B)/index_bench: bench/index_bench.c $(B)/libknn.a include/knn.h
+	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ bench/index_bench.c $(B)/libknn.a $(LDLIBS) \
+	    $(LDFLAGS_OMP)
+
+bench-index: deps-bench all $(B)/index_bench
+	$(PYTHON) bench/index.py
+
+.PHONY: bench bench-index deps-bench
 
 # k-NN on ConvNet features (README): trains a small ConvNet on Fashion-MNIST's training split
 # with PyTorch (scripts/train_convnet.py), exports it to ONNX, lets knn cv choose K and the

@@ -10,6 +10,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import index  # noqa: E402  (the graph index's section)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = "/usr/share/datasets/fashion-mnist"
 
@@ -192,6 +195,8 @@ def main():
         print("\n(ConvNet features: no build/features/convnet.onnx; run make features-demo "
               "first; skipped)")
 
+    index_checks = index.run()
+
     print("\ntargets (ratios from this run):")
     checks = []  # (what, value, limit, value must be at most the limit)
     peer_secs = {name: secs for name, _, secs, _, _ in rows}
@@ -212,6 +217,7 @@ def main():
         checks.append(("CV: knn (l1 + l2) time / GridSearchCV (l2) time", cv10_s / grid["seconds"],
                        1 / 50, True))
     checks.append(("CV: 60,000-image l2 cv time / one eval time", cv60_s / ev_s, 3.0, True))
+    checks += index_checks
     for what, value, limit, at_most in checks:
         ok = value <= limit if at_most else value >= limit
         print(f"  {'met ' if ok else 'MISS'}  {what} = {value:.4f} "

@@ -10,7 +10,7 @@
  *                          "neighbors": [...K], "seen": the photo as knn sees it (PNG)}
  *   GET  /api/row/N.png    training image N of the model, from its stored pixels (or, for
  *                          features, the stored images they were computed from)
- *   GET  /api/info         the model: classes, K, metric, image size
+ *   GET  /api/info         the model: classes, K, metric, image size, how it searches
  * No page or answer holds an absolute path: image paths are given relative to the folder
  * that holds all of the model's images (--show-paths gives them whole), the model by its
  * file name.

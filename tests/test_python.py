@@ -425,6 +425,39 @@ def test_model_roundtrip():
     assert list(knn.Model.load(path).classes_) == sorted(names)
 
 
+def test_model_index():
+    """Model.build_index adds the HNSW graph: saved and loaded with the model, the same file
+    for any n_jobs, searched with `ef` (ef = every row: the exact answers), `exact` scans."""
+    X, y, Xt, yt, _ = fashion()
+    path = os.path.join(TMP, "index.knn")
+    knn.KNeighborsClassifier(n_neighbors=5).fit(X, y).save(path)
+    model = knn.Model.load(path)
+    assert model.index is None
+    exact_nb = model.kneighbors(Xt)[1]
+    model.build_index(M=8, ef_construction=64, n_jobs=1)
+    info = model.index
+    assert info["kind"] == "hnsw" and info["M"] == 8 and info["metric"] == "l2", info
+    model.save(path)
+    again = knn.Model.load(path)
+    assert again.index == info
+    again.ef = model.n_samples
+    assert np.array_equal(again.kneighbors(Xt)[1], exact_nb)
+    again.ef = 10
+    found = again.kneighbors(Xt)[1]
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(found, exact_nb)])
+    assert recall > 0.9, recall
+    again.exact = True
+    assert np.array_equal(again.kneighbors(Xt)[1], exact_nb)
+    two = knn.Model.load(path).build_index(M=8, ef_construction=64, n_jobs=2)
+    other = os.path.join(TMP, "index2.knn")
+    two.save(other)
+    with open(path, "rb") as a, open(other, "rb") as b:
+        assert a.read() == b.read()  # the same graph for 1 and 2 threads
+    raises(ValueError, "M = 1", model.build_index, M=1)
+    again.ef = -1
+    raises(ValueError, "ef = -1", again.predict, Xt)
+
+
 def test_pickle():
     """A pickled classifier predicts the same after loading (its rows re-laid out)."""
     X, y, Xt, _, _ = fashion()

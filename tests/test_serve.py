@@ -272,6 +272,28 @@ def test_photos_with_a_model():
     assert not uploads, f"temporary files left: {uploads}"
 
 
+def test_a_model_with_an_index_is_served_through_it():
+    pets = pets_model()
+    model = os.path.join(TMP, "pets-index.knn")
+    r = subprocess.run([KNN, "fit", os.path.join(TMP, "pets"), "-o", model, "-k", "3", "--size",
+                        "8", "--index", "hnsw", "--M", "2"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    answers = []
+    for m, args in ((pets, ()), (model, ()), (model, ("--ef", "6")), (model, ("--exact",))):
+        p, url = start(m, *args)
+        try:
+            info = json.loads(call(url + "/api/info")[1])
+            status, body = call(url + "/api/classify", RED)
+            assert status == 200, body
+            answers.append(json.loads(body)["neighbors"])
+        finally:
+            stop(p)
+        want = ("exact search" if m == pets or args == ("--exact",) else "HNSW index")
+        assert info["search"].startswith(want), (args, info["search"])
+    # six images: ef 6 meets them all, so every answer is the exact one
+    assert all(a == answers[0] for a in answers), answers
+
+
 def test_show_paths_gives_them_whole():
     p, url = start(pets_model(), "--show-paths")
     try:

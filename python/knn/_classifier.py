@@ -339,7 +339,16 @@ class Model:
     Attributes: k, metric, weights, ties (as saved); classes_ (the class names, or ints where
     the names are decimal integers or absent); n_samples, n_features; dtype ('uint8' or
     'float32'); image_shape (height, width, channels).
+
+    Fast approximate search: model.build_index() adds an HNSW graph (saved with the model;
+    `knn fit --index hnsw` writes one too), and predictions then walk it when the metric is
+    the index's, keeping `ef` candidates (None: the library's default, 48; more is slower and
+    nearer exact); set `exact = True` to measure every training row. model.index describes
+    the graph (None without one).
     """
+
+    ef = None
+    exact = False
 
     def __init__(self, ds, k, metric, weights, ties, rows=None, codes=None, classes=None):
         """Internal: use Model.load or KNeighborsClassifier.to_model."""
@@ -427,9 +436,25 @@ class Model:
         P = np.empty((n, self._ds.num_classes), np.float64) if proba else None
         D = np.empty((n, k), np.float64) if neighbors else None
         I = np.empty((n, k), np.int64) if neighbors else None
+        ef = 0 if self.ef is None else int(self.ef)
+        if ef < 0:
+            raise ValueError(f"ef = {ef}: give None (the default) or a positive number")
         _knn.classify(self._ds, queries, k, self.metric, self.weights, self.ties, 0, pred, P,
-                      D, I)
+                      D, I, ef, bool(self.exact))
         return pred, P, D, I
+
+    def build_index(self, M=16, ef_construction=200, n_jobs=None):
+        """Builds the HNSW graph index of the rows for the model's metric (replacing any);
+        the same graph for any n_jobs. ValueError for a bad M (2..128) or ef_construction
+        (1..65536)."""
+        self._ds.build_index(int(M), int(ef_construction), self.metric, _core.threads(n_jobs))
+        return self
+
+    @property
+    def index(self):
+        """The graph index: dict(kind, M, ef_construction, metric, levels, edges, bytes), or
+        None."""
+        return self._ds.index_info()
 
     def predict(self, X):
         """The class of every row of X (uint8 rows for a uint8 model), from classes_."""

@@ -398,6 +398,37 @@ static PyObject *dataset_model_params(DatasetObject *self, PyObject *unused)
                          knn_ties_name(p.ties));
 }
 
+/* The graph index: build_index(M, ef_construction, metric, threads) and index_info(). */
+static PyObject *dataset_build_index(DatasetObject *self, PyObject *args)
+{
+    knn_index_options o = knn_index_options_default();
+    const char *metric;
+    if (!PyArg_ParseTuple(args, "iisi:build_index", &o.M, &o.ef_construction, &metric,
+                          &o.threads))
+        return NULL;
+    knn_status st = knn_metric_parse(metric, &o.metric);
+    if (st)
+        return raise_status(st);
+    Py_BEGIN_ALLOW_THREADS
+    st = knn_dataset_build_index(self->ds, &o);
+    Py_END_ALLOW_THREADS
+    if (st)
+        return raise_status(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *dataset_index_info(DatasetObject *self, PyObject *unused)
+{
+    (void)unused;
+    knn_index_info info;
+    if (!knn_dataset_index_info(self->ds, &info))
+        Py_RETURN_NONE;
+    return Py_BuildValue("{s:s,s:i,s:i,s:s,s:i,s:n,s:n}", "kind", "hnsw", "M", info.M,
+                         "ef_construction", info.ef_construction, "metric",
+                         knn_metric_name(info.metric), "levels", info.levels, "edges",
+                         (Py_ssize_t)info.edges, "bytes", (Py_ssize_t)info.bytes);
+}
+
 /* Fills p from the names; raises ValueError with the library's message on a bad name. */
 static int parse_settings(const char *metric, const char *weights, const char *ties,
                           knn_params *p)
@@ -456,6 +487,11 @@ static PyMethodDef dataset_methods[] = {
      "copy_labels(out): copies the labels (-1 where none) into out, int32 (count)"},
     {"model_params", (PyCFunction)dataset_model_params, METH_NOARGS,
      "model_params() -> (k, metric, weights, ties) of a model file, or None"},
+    {"build_index", (PyCFunction)dataset_build_index, METH_VARARGS,
+     "build_index(M, ef_construction, metric, threads): the HNSW graph index "
+     "(knn_dataset_build_index)"},
+    {"index_info", (PyCFunction)dataset_index_info, METH_NOARGS,
+     "index_info() -> dict (kind, M, ef_construction, metric, levels, edges, bytes) or None"},
     {"write", (PyCFunction)dataset_write, METH_VARARGS,
      "write(fd, k, metric, weights, ties): the model file (knn_model_write) to an open fd"},
     {NULL, NULL, 0, NULL},
@@ -528,9 +564,11 @@ static PyObject *mod_search(PyObject *module, PyObject *args)
 }
 
 PyDoc_STRVAR(classify_doc,
-             "classify(train, queries, k, metric, weights, ties, threads, pred, proba, D, I)\n\n"
+             "classify(train, queries, k, metric, weights, ties, threads, pred, proba, D, I"
+             "[, ef, exact])\n\n"
              "knn_classify: fills pred (int32, nq: labels) and, where not None, proba (float64,"
-             "\nnq x C: each class's share of the vote), D and I (as search).");
+             "\nnq x C: each class's share of the vote), D and I (as search). ef and exact: a"
+             "\ntraining set with a graph index (0: the default ef; exact 1: scan every row).");
 
 static PyObject *mod_classify(PyObject *module, PyObject *args)
 {
@@ -538,8 +576,9 @@ static PyObject *mod_classify(PyObject *module, PyObject *args)
     PyObject *train_obj, *queries_obj, *pred_obj, *proba_obj, *d_obj, *i_obj;
     const char *metric, *weights, *ties;
     knn_params p = knn_params_default();
-    if (!PyArg_ParseTuple(args, "OOisssiOOOO:classify", &train_obj, &queries_obj, &p.k, &metric,
-                          &weights, &ties, &p.threads, &pred_obj, &proba_obj, &d_obj, &i_obj))
+    if (!PyArg_ParseTuple(args, "OOisssiOOOO|ip:classify", &train_obj, &queries_obj, &p.k,
+                          &metric, &weights, &ties, &p.threads, &pred_obj, &proba_obj, &d_obj,
+                          &i_obj, &p.ef, &p.exact))
         return NULL;
     const knn_dataset *train = dataset_of(train_obj, "train");
     const knn_dataset *queries = train ? dataset_of(queries_obj, "queries") : NULL;
