@@ -9,7 +9,9 @@
  * are knn's own list kernels (kernels.h: one query against the rows a list names, with
  * prefetch), exact integers on uint8 rows: the approximation is only in which rows are
  * looked at. Every comparison is on (distance, row index), the order of the exact search, so
- * a walk that meets every row returns exactly the exact search's neighbours.
+ * a walk that meets every row returns exactly the exact search's neighbours on uint8 rows;
+ * on float32 rows the list kernels sum in their own order (kernels.h), so distances may
+ * differ from the exact search's in the last bits and near-ties may swap.
  *
  * A deterministic parallel build. hnswlib and faiss insert rows from several threads at
  * once, each locking the lists it changes, so the graph depends on the threads' timing
@@ -390,9 +392,12 @@ static bool link_back(knn__hnsw *g, const measure *m, walker *w, const link *lin
     }
     const size_t all = old + n;
     if (!grow((void **)&w->pool, &w->cappool, all, sizeof *w->pool) ||
-        !grow((void **)&w->ids, &w->caplist, all, sizeof *w->ids) ||
-        !(w->dist = realloc(w->dist, w->caplist * sizeof *w->dist)))
+        !grow((void **)&w->ids, &w->caplist, all, sizeof *w->ids))
         return false;
+    uint64_t *dist = realloc(w->dist, w->caplist * sizeof *w->dist);
+    if (!dist)
+        return false; /* w->dist stays, freed with the walker */
+    w->dist = dist;
     for (size_t j = 0; j < all; j++)
         w->ids[j] = j < old ? list[1 + j] : links[j - old].i;
     measure_list(m, m->base + (size_t)v * m->stride, w, all);
@@ -647,7 +652,15 @@ knn_status knn__hnsw_search(const knn_dataset *train, const knn_dataset *queries
 #endif
     const size_t nq = queries->count, k = (size_t)p->k;
     size_t ef = p->ef > 0 ? (size_t)p->ef : KNN_DEFAULT_EF;
+    ef = ef > g->count ? g->count : ef; /* more can never be kept */
     ef = ef < k ? k : ef;
+    /* per thread: a mark per row, and the walk's heaps */
+    size_t marks;
+    if (!knn__mul_ok(g->count, sizeof(uint32_t) + 2 * sizeof(cand), &marks) ||
+        !knn__mul_ok(marks, (size_t)threads, &marks) || !knn__memory_fits(marks))
+        return knn__fail(KNN_ERR_NOMEM, "%s: walking the index on %d threads needs %.1f GiB, "
+                                        "more than the memory available",
+                         train->source, threads, (double)marks / (1 << 30));
     measure m;
     if (!measure_of(train, g->metric, threads, &m))
         return knn__fail(KNN_ERR_NOMEM, "out of memory for the search of %s", train->source);
