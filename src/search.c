@@ -188,6 +188,13 @@ KNN__ALWAYS_INLINE void class_minima_offer(void *md, uint32_t *mi, const uint32_
  * unaligned. */
 typedef uint32_t v4u __attribute__((vector_size(16)));
 typedef v4u v4u_unaligned __attribute__((aligned(4)));
+/* Lanes of a and b (0-3 a's, 4-7 b's): GCC's __builtin_shuffle, clang's shufflevector (make
+ * fuzz builds with clang). */
+#if defined(__clang__)
+#define SHUF4(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
+#else
+#define SHUF4(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, (v4u){i0, i1, i2, i3})
+#endif
 
 /* Lowers the minima of four queries (the columns at md, mi) with one row's distances to
  * them, d, at training index t: a compare and two blends, no branch. */
@@ -220,18 +227,18 @@ static void class_minima_tile(uint32_t *md, uint32_t *mi, const uint32_t *offset
             v4u r0 = *(const v4u_unaligned *)r, r1 = *(const v4u_unaligned *)(r + nt);
             v4u r2 = *(const v4u_unaligned *)(r + 2 * nt);
             v4u r3 = *(const v4u_unaligned *)(r + 3 * nt);
-            v4u lo01 = __builtin_shuffle(r0, r1, (v4u){0, 4, 1, 5});
-            v4u hi01 = __builtin_shuffle(r0, r1, (v4u){2, 6, 3, 7});
-            v4u lo23 = __builtin_shuffle(r2, r3, (v4u){0, 4, 1, 5});
-            v4u hi23 = __builtin_shuffle(r2, r3, (v4u){2, 6, 3, 7});
+            v4u lo01 = SHUF4(r0, r1, 0, 4, 1, 5);
+            v4u hi01 = SHUF4(r0, r1, 2, 6, 3, 7);
+            v4u lo23 = SHUF4(r2, r3, 0, 4, 1, 5);
+            v4u hi23 = SHUF4(r2, r3, 2, 6, 3, 7);
             lower4(md + offset[j] + i, mi + offset[j] + i,
-                   __builtin_shuffle(lo01, lo23, (v4u){0, 1, 4, 5}), first + (uint32_t)j);
+                   SHUF4(lo01, lo23, 0, 1, 4, 5), first + (uint32_t)j);
             lower4(md + offset[j + 1] + i, mi + offset[j + 1] + i,
-                   __builtin_shuffle(lo01, lo23, (v4u){2, 3, 6, 7}), first + (uint32_t)j + 1);
+                   SHUF4(lo01, lo23, 2, 3, 6, 7), first + (uint32_t)j + 1);
             lower4(md + offset[j + 2] + i, mi + offset[j + 2] + i,
-                   __builtin_shuffle(hi01, hi23, (v4u){0, 1, 4, 5}), first + (uint32_t)j + 2);
+                   SHUF4(hi01, hi23, 0, 1, 4, 5), first + (uint32_t)j + 2);
             lower4(md + offset[j + 3] + i, mi + offset[j + 3] + i,
-                   __builtin_shuffle(hi01, hi23, (v4u){2, 3, 6, 7}), first + (uint32_t)j + 3);
+                   SHUF4(hi01, hi23, 2, 3, 6, 7), first + (uint32_t)j + 3);
         }
     for (size_t i = 0; i < nq; i++) {
         size_t from = i < nq4 ? nt4 : 0;
