@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: knn COMMAND [OPTIONS] ...\n"
@@ -96,6 +97,12 @@ int main(int argc, char **argv)
     /* A closed pipe is then a write error like a full disk (reported below, and writers stop
      * early on ferror), instead of a silent death by SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
+    /* Not a terminal: stdout in 64 KiB blocks, so that output up to that size (every --help)
+     * is written at the final flush, where a failure keeps its reason (stdio forgets the
+     * errno of a write that failed inside an earlier printf). */
+    static char out_buffer[1 << 16];
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, out_buffer, _IOFBF, sizeof out_buffer);
     int code = dispatch(argc, argv);
     /* Standard output is checked once, here, for every command: one line for a failed write
      * (a full disk, a closed pipe), unless the command already failed and said why. */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -86,8 +87,14 @@ int cli_flush_error(FILE *f)
 {
     if (fflush(f) != 0)
         return errno;
-    /* an earlier write failed and stdio kept nothing to retry: its reason is lost */
-    return ferror(f) ? EIO : 0;
+    if (!ferror(f))
+        return 0;
+    /* an earlier write failed and stdio kept nothing to retry: its reason is lost, but a
+     * pipe whose reader has gone says so to poll */
+    struct pollfd p = {.fd = fileno(f), .events = POLLOUT};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR))
+        return EPIPE;
+    return EIO;
 }
 
 /* Creates TARGET.tmp.XXXXXX (six random letters and digits) for writing, never an existing
