@@ -30,7 +30,9 @@
  * the graph is the same bytes for any thread count and any instruction set. The price: rows
  * of one batch do not see each other while choosing; batches are kept to 1/64 of the rows
  * already inserted (at most 4096), so each new row misses at most 1.6% of the graph, and the
- * links back join the batch's rows through their common neighbours.
+ * links back join the batch's rows through their common neighbours. A row whose level rises
+ * above the graph's top ends its batch, so that the new levels are built one row at a time
+ * as in the paper (such rows are one in M^top).
  *
  * Stored in a model file as its last section (model.c), mapped like the rows and checked
  * before use: sizes, list lengths, every neighbour id in range and present on the list's
@@ -578,6 +580,13 @@ knn_status knn_dataset_build_index(knn_dataset *ds, const knn_index_options *opt
         b = b < ds->count - inserted ? b : ds->count - inserted;
         const uint32_t entry = g->entry;
         const int top = g->max_level;
+        /* a row that rises above the top ends its batch: the rows after it find it as the
+         * entry point and link to it on the new levels, as in a one-by-one insertion */
+        for (size_t i = inserted; i < inserted + b; i++)
+            if (g->levels[i] > top) {
+                b = i - inserted + 1;
+                break;
+            }
         int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (b > 1)
