@@ -219,14 +219,7 @@ static inline __attribute__((always_inline)) void f32_list(int kind, const uint8
                                _mm256_extractf128_ps(s8, 1));
         __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));    /* + (i + 2)          */
         __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)); /* + (i + 1)         */
-        float v = _mm_cvtss_f32(s1);
-        if (kind == LIST_IP) {
-            v = 1.0f - v;
-            v = v < 0 ? 0.0f : v;
-        }
-        uint32_t bits;
-        memcpy(&bits, &v, 4);
-        out[j] = bits;
+        out[j] = knn__list_f32_result(_mm_cvtss_f32(s1), kind == LIST_IP);
     }
 }
 

@@ -65,6 +65,17 @@ typedef void (*knn__norms_fn)(const uint8_t *rows, size_t n, size_t len, size_t 
 typedef void (*knn__list_fn)(const uint8_t *q, const uint8_t *base, size_t stride, size_t len,
                              const uint32_t *ids, size_t n, uint64_t *out);
 
+/* A float list kernel's result from its summed lanes: the sum, or for ip 1 - sum clamped at
+ * 0, as the float's bits. */
+static inline uint64_t knn__list_f32_result(float sum, bool ip)
+{
+    float v = ip ? 1.0f - sum : sum;
+    v = ip && v < 0 ? 0.0f : v;
+    uint32_t bits;
+    __builtin_memcpy(&bits, &v, 4);
+    return bits;
+}
+
 typedef struct {
     const char *name; /* "scalar", "avx2", "avx512" */
     knn__tile_fn l1_tile;

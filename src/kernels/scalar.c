@@ -204,14 +204,7 @@ static void f32_list_scalar(int kind, const uint8_t *q, const uint8_t *base, siz
                 t = kind == LIST_L1 ? fabsf(t) : kind == LIST_L2 ? t * t : t;
                 acc[i] = acc[i] + t;
             }
-        float v = lanes_sum(acc);
-        if (kind == LIST_IP) {
-            v = 1.0f - v;
-            v = v < 0 ? 0.0f : v;
-        }
-        uint32_t bits;
-        memcpy(&bits, &v, 4);
-        out[j] = bits;
+        out[j] = knn__list_f32_result(lanes_sum(acc), kind == LIST_IP);
     }
 }
 
