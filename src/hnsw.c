@@ -262,11 +262,10 @@ static cand descend(const knn__hnsw *g, const measure *m, walker *w, const uint8
         for (;;) {
             const uint32_t *list = list_of(g, cur.id, l);
             const size_t n = list[0];
-            memcpy(w->ids, list + 1, n * sizeof *w->ids);
-            measure_list(m, q, w, n);
+            m->fn(q, m->base, m->stride, m->stride, list + 1, n, w->dist); /* in place */
             cand best = cur;
             for (size_t j = 0; j < n; j++) {
-                cand c = {w->dist[j], w->ids[j]};
+                cand c = {w->dist[j], list[1 + j]};
                 offer_class(w, c);
                 if (less(c, best))
                     best = c;
@@ -773,8 +772,6 @@ typedef struct {
 
 _Static_assert(sizeof(section_header) == 64, "the section header is 64 bytes");
 
-static uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
-
 int knn__hnsw_parts(const knn__hnsw *g, void *header, const void **ptr, uint64_t *bytes)
 {
     section_header h;
@@ -806,8 +803,8 @@ int knn__hnsw_parts(const knn__hnsw *g, void *header, const void **ptr, uint64_t
 
 uint64_t knn__hnsw_section_bytes(const knn__hnsw *g)
 {
-    return 64 + align64((uint64_t)g->count * (1 + g->M0) * 4) + align64(g->count) +
-           align64((uint64_t)g->count * 4) + (uint64_t)g->nupper * (1 + g->M) * 4;
+    return 64 + knn__align64((uint64_t)g->count * (1 + g->M0) * 4) + knn__align64(g->count) +
+           knn__align64((uint64_t)g->count * 4) + (uint64_t)g->nupper * (1 + g->M) * 4;
 }
 
 /* Checks one list: its length and every id (in range, present on the level). */
@@ -857,11 +854,11 @@ knn_status knn__hnsw_open(const char *path, const uint8_t *p, uint64_t bytes,
     }
     uint64_t at = 64;
     g->level0 = (uint32_t *)(void *)(p + at);
-    at += align64((uint64_t)g->count * (1 + g->M0) * 4);
+    at += knn__align64((uint64_t)g->count * (1 + g->M0) * 4);
     g->levels = (uint8_t *)(p + at);
-    at += align64(g->count);
+    at += knn__align64(g->count);
     g->upper_at = (uint32_t *)(void *)(p + at);
-    at += align64((uint64_t)g->count * 4);
+    at += knn__align64((uint64_t)g->count * 4);
     g->upper = (uint32_t *)(void *)(p + at);
     const char *what = NULL;
     size_t sum = 0, edges = 0;

@@ -165,6 +165,9 @@ uint64_t knn__hnsw_section_bytes(const knn__hnsw *g);
 knn_status knn__hnsw_open(const char *path, const uint8_t *p, uint64_t bytes,
                           const knn_dataset *ds, knn__hnsw **out);
 
+/* n rounded up to a multiple of 64: model file sections and their parts start there. */
+static inline uint64_t knn__align64(uint64_t n) { return (n + 63) / 64 * 64; }
+
 /* Bytes per value. */
 static inline size_t knn__dtype_size(knn_dtype t) { return t == KNN_F32 ? 4 : 1; }
 /* A model file (model.c): true if the file starts with the model magic. */

@@ -62,8 +62,6 @@ typedef struct {
 
 _Static_assert(sizeof(model_header) <= HEADER_BYTES, "the header fits its 256 bytes");
 
-static uint64_t align64(uint64_t n) { return (n + 63) / 64 * 64; }
-
 bool knn__is_model_file(const char *path)
 {
     char magic[8];
@@ -136,25 +134,25 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
     h->rows_offset = HEADER_BYTES;
     h->labels_offset = h->rows_offset + (uint64_t)train->count * train->stride;
     uint64_t labels_bytes = h->has_labels ? (uint64_t)train->count * 4 : 0;
-    h->names_offset = align64(h->labels_offset + labels_bytes);
+    h->names_offset = knn__align64(h->labels_offset + labels_bytes);
     h->names_bytes = strings_bytes(train->class_names, (size_t)train->num_classes);
-    h->paths_offset = align64(h->names_offset + h->names_bytes);
+    h->paths_offset = knn__align64(h->names_offset + h->names_bytes);
     h->paths_bytes = strings_bytes(train->paths, train->count);
     h->file_bytes = h->paths_offset + h->paths_bytes;
     if (train->features) {
         size_t size;
         knn__features_bytes(train->features, &size);
         knn_features_options o = knn_features_get_options(train->features);
-        h->network_offset = align64(h->file_bytes);
+        h->network_offset = knn__align64(h->file_bytes);
         h->network_bytes = size;
         h->file_bytes = h->network_offset + size;
         if (knn_features_quantized(train->features)) {
-            h->scales_offset = align64(h->file_bytes);
+            h->scales_offset = knn__align64(h->file_bytes);
             h->scales_bytes = 8 * (uint64_t)train->dim;
             h->file_bytes = h->scales_offset + h->scales_bytes;
         }
         if (train->pictures) {
-            h->pictures_offset = align64(h->file_bytes);
+            h->pictures_offset = knn__align64(h->file_bytes);
             h->pictures_bytes = (uint64_t)train->count * train->pictures_stride;
             h->file_bytes = h->pictures_offset + h->pictures_bytes;
         }
@@ -169,7 +167,7 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
         h->batch = o.batch;
     }
     if (train->index) {
-        h->index_offset = align64(h->file_bytes);
+        h->index_offset = knn__align64(h->file_bytes);
         h->file_bytes = h->index_offset + knn__hnsw_section_bytes(train->index);
     }
 }
@@ -185,7 +183,7 @@ static bool emit_index(FILE *f, const knn_dataset *train, const model_header *h,
     bool ok = emit_zeros(f, (size_t)(h->index_offset - end), crc);
     for (int i = 0; ok && i < parts; i++)
         ok = emit(f, ptr[i], (size_t)bytes[i], crc) &&
-             (i == parts - 1 || emit_zeros(f, (size_t)(align64(bytes[i]) - bytes[i]), crc));
+             (i == parts - 1 || emit_zeros(f, (size_t)(knn__align64(bytes[i]) - bytes[i]), crc));
     return ok;
 }
 
@@ -283,7 +281,7 @@ static knn_status map_or_copy(const char *path, bool copy, void **map, size_t *b
                                         "memory available",
                          path, (double)*bytes / (1 << 30));
     }
-    uint8_t *buf = aligned_alloc(KNN__ALIGN, align64(*bytes));
+    uint8_t *buf = aligned_alloc(KNN__ALIGN, knn__align64(*bytes));
     size_t got = 0;
     while (buf && got < *bytes) {
         ssize_t r = read(fd, buf + got, *bytes - got);
@@ -336,13 +334,13 @@ static char **read_strings(const char *p, uint64_t bytes, size_t n)
 static bool network_parts_fit(const model_header *h, uint64_t paths_end, uint64_t bytes)
 {
     /* bytes: where these sections must end (the file's end, or the index's padded start) */
-    if (h->network_offset != align64(paths_end) || h->network_offset > bytes ||
+    if (h->network_offset != knn__align64(paths_end) || h->network_offset > bytes ||
         h->network_bytes > bytes - h->network_offset)
         return false;
     uint64_t end = h->network_offset + h->network_bytes;
     if (h->scales_bytes) {
         if (h->dtype != KNN_U8 || h->scales_bytes != 8 * h->dim ||
-            h->scales_offset != align64(end) || h->scales_offset > bytes ||
+            h->scales_offset != knn__align64(end) || h->scales_offset > bytes ||
             h->scales_bytes > bytes - h->scales_offset)
             return false;
         end = h->scales_offset + h->scales_bytes;
@@ -350,20 +348,20 @@ static bool network_parts_fit(const model_header *h, uint64_t paths_end, uint64_
         return false;
     }
     if (h->pictures_bytes) {
-        uint64_t row = align64((uint64_t)h->input_height * (uint64_t)h->input_width *
+        uint64_t row = knn__align64((uint64_t)h->input_height * (uint64_t)h->input_width *
                                (uint64_t)h->input_channels),
                  all;
         if (h->input_height < 1 || h->input_height > 65536 || h->input_width < 1 ||
             h->input_width > 65536 || h->input_channels < 1 || h->input_channels > 3 ||
             __builtin_mul_overflow(row, h->count, &all) || h->pictures_bytes != all ||
-            h->pictures_offset != align64(end) || h->pictures_offset > bytes ||
+            h->pictures_offset != knn__align64(end) || h->pictures_offset > bytes ||
             h->pictures_bytes > bytes - h->pictures_offset)
             return false;
         end = h->pictures_offset + h->pictures_bytes;
     } else if (h->pictures_offset != 0) {
         return false;
     }
-    return end == bytes || (h->index_offset && align64(end) == bytes);
+    return end == bytes || (h->index_offset && knn__align64(end) == bytes);
 }
 
 /* The header's own fields: magic, version, the file's length, and sizes that add up to
@@ -387,10 +385,9 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
     if (h->index_offset && (h->version < 3 || h->index_offset % 64 || h->index_offset > bytes ||
                             h->index_offset < HEADER_BYTES))
         return knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (the index's offset)", path);
-    const size_t all_bytes = bytes;
     if (h->index_offset)
         bytes = (size_t)h->index_offset;
-    const uint64_t expect_stride = align64(h->dim * (h->dtype == KNN_F32 ? 4 : 1));
+    const uint64_t expect_stride = knn__align64(h->dim * (h->dtype == KNN_F32 ? 4 : 1));
     bool sizes = h->dim >= 1 && h->dim <= KNN_MAX_DIM && h->count <= KNN_MAX_ROWS &&
                  (h->dtype == KNN_U8 || h->dtype == KNN_F32) && h->stride == expect_stride &&
                  h->num_classes >= 0 && h->num_classes <= KNN_MAX_CLASSES &&
@@ -412,14 +409,13 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
     const uint64_t paths_end = h->paths_offset + h->paths_bytes;
     if (!h->network_bytes) /* no network: the paths end the file (or come before the index) */
         sizes = sizes && h->network_offset == 0 &&
-                (paths_end == bytes || (h->index_offset && align64(paths_end) == bytes));
+                (paths_end == bytes || (h->index_offset && knn__align64(paths_end) == bytes));
     else /* the network, then the scales (quantised: uint8 codes; else float32 features),
             then the pictures, each 64-byte aligned, the last ending the file */
         sizes = sizes && h->version >= 2 && network_parts_fit(h, paths_end, bytes) &&
                 (h->input_channels == 1 || h->input_channels == 3) && h->input_height >= 1 &&
                 h->input_height <= 65536 && h->input_width >= 1 && h->input_width <= 65536 &&
                 (h->input_crop == 0 || h->input_crop == 1);
-    (void)all_bytes;
     return sizes ? KNN_OK
                  : knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (sizes do not add up)",
                              path);
