@@ -9,7 +9,7 @@ PREFIX ?= /usr/local
 CC ?= cc
 CFLAGS ?= -O3 -g
 PYTHON ?= /usr/bin/python3
-KNN_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow \
+KNN_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow -ffp-contract=off \
              -fopenmp -fPIC -fvisibility=hidden -Iinclude -Isrc
 LDLIBS = -lstb -lz -lm
 LDFLAGS_OMP = -fopenmp
@@ -135,6 +135,7 @@ test-run: all $(B)/test_unit check-exports
 	$(PYTHON) tests/test_writers.py
 	$(PYTHON) tests/test_folders.py
 	$(PYTHON) tests/test_fewshot.py
+	$(PYTHON) tests/test_text.py
 	$(PYTHON) tests/test_fetch.py
 	$(PYTHON) tests/test_serve.py
 	@if command -v node >/dev/null 2>&1; then node tests/browser/demo.test.mjs; \
@@ -162,7 +163,7 @@ install: all
 
 # Sanitizers: the library, the tool and the unit tests built with AddressSanitizer and
 # UndefinedBehaviorSanitizer in build/asan, then the unit, command-line, writer, folder,
-# few-shot, fetch and server tests run there.
+# few-shot, text, fetch and server tests run there.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=undefined
 ASAN = $(MAKE) --no-print-directory B=build/asan KNN_BIN=build/asan/knn \
@@ -183,6 +184,7 @@ check-asan:
 	run build/asan/writers.log $(PYTHON) tests/test_writers.py && \
 	run build/asan/folders.log $(PYTHON) tests/test_folders.py && \
 	run build/asan/fewshot.log $(PYTHON) tests/test_fewshot.py && \
+	run build/asan/text.log $(PYTHON) tests/test_text.py && \
 	run build/asan/features.log $(PYTHON) tests/test_features.py && \
 	run build/asan/fetch.log $(PYTHON) tests/test_fetch.py && \
 	run build/asan/serve.log $(PYTHON) tests/test_serve.py
@@ -191,7 +193,7 @@ check-asan:
 # runs its corpus and FUZZ_SECONDS of random edits of it (fuzz/driver.c). make fuzz: the same
 # targets with clang's libFuzzer, FUZZ_TIME seconds each; what it finds goes to
 # build/libfuzzer/corpus-TARGET, and a crash to crash-* files: add those to fuzz/corpus.
-FUZZ_TARGETS = idx cifar model image spec boundary
+FUZZ_TARGETS = idx cifar model image spec boundary text
 FUZZ_SECONDS ?= 3
 FUZZ_TIME ?= 60
 
@@ -246,7 +248,12 @@ $(B)/index_bench: bench/index_bench.c $(B)/libknn.a include/knn.h
 bench-index: deps-bench all $(B)/index_bench
 	$(PYTHON) bench/index.py
 
-.PHONY: bench bench-index deps-bench
+# Text alone: tf-idf k-NN on the Debian package descriptions against scikit-learn
+# (bench/text.py; make bench prints the same section).
+bench-text: deps-bench all
+	$(PYTHON) bench/text.py
+
+.PHONY: bench bench-index bench-text deps-bench
 
 # k-NN on ConvNet features (README): trains a small ConvNet on Fashion-MNIST's training split
 # with PyTorch (scripts/train_convnet.py), exports it to ONNX, lets knn cv choose K and the

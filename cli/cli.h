@@ -47,6 +47,10 @@ typedef struct {
     knn_features_options features; /* valid when features_set */
     bool features_set;
     bool quantize;      /* --quantize: TRAIN's features as 8-bit codes (test sets follow)  */
+    /* text: the vectoriser fitted on TRAIN (--ngrams, --min-df, --max-df, --max-features,
+     * --stop-words); valid when text_set, else the library's defaults */
+    knn_text_options text;
+    bool text_set;
 } cli_common;
 
 /* Long-option codes shared by the subcommands (getopt_long values above 255). */
@@ -56,7 +60,8 @@ enum {
     OPT_SIZE, OPT_CROP, OPT_GRAY, OPT_RGB, OPT_CLASS_DEPTH, OPT_STRICT,
     OPT_FOLDS, OPT_SHUFFLE, OPT_SEED, OPT_STRATIFIED, OPT_VAL_FRACTION, OPT_TEST, OPT_PLOT,
     OPT_CONTIGUOUS, OPT_LABELS, OPT_UNKNOWN, OPT_FEATURES, OPT_SCALE, OPT_MEAN, OPT_STD,
-    OPT_BGR, OPT_BATCH, OPT_QUANTIZE, OPT_EF, OPT_EXACT, OPT_RECALL
+    OPT_BGR, OPT_BATCH, OPT_QUANTIZE, OPT_EF, OPT_EXACT, OPT_RECALL, OPT_NGRAMS, OPT_MIN_DF,
+    OPT_MAX_DF, OPT_MAX_FEATURES, OPT_STOP_WORDS
 };
 /* Searching a model with a graph index (eval, predict, report, serve). */
 #define CLI_INDEX_LONG_OPTIONS                                                                \
@@ -110,6 +115,11 @@ const char *cli_search_name(const knn_dataset *train, const knn_params *p, char 
         {"mean", required_argument, NULL, OPT_MEAN}, {"std", required_argument, NULL, OPT_STD}, \
         {"bgr", no_argument, NULL, OPT_BGR}, {"batch", required_argument, NULL, OPT_BATCH},   \
         {"quantize", no_argument, NULL, OPT_QUANTIZE},                                        \
+        {"ngrams", required_argument, NULL, OPT_NGRAMS},                                      \
+        {"min-df", required_argument, NULL, OPT_MIN_DF},                                      \
+        {"max-df", required_argument, NULL, OPT_MAX_DF},                                      \
+        {"max-features", required_argument, NULL, OPT_MAX_FEATURES},                          \
+        {"stop-words", required_argument, NULL, OPT_STOP_WORDS},                              \
         {"help", no_argument, NULL, 'h'}
 #define CLI_COMMON_HELP                                                                       \
     "  --threads N        threads to use (default: all cores, or OMP_NUM_THREADS)\n"          \
@@ -137,6 +147,15 @@ const char *cli_search_name(const knn_dataset *train, const knn_params *p, char 
     "  --quantize         keep TRAIN's features as 8-bit codes (each feature's training\n"    \
     "                     range in 255 steps; test sets and photos get the same scales),\n"  \
     "                     searched with the integer kernels: l1 or l2\n"                      \
+    "Text (a .tsv of label<TAB>text lines, or class folders of text files): tf-idf\n"        \
+    "vectors as scikit-learn's TfidfVectorizer(sublinear_tf=True), compared by cosine;\n"     \
+    "the vocabulary is fitted on TRAIN:\n"                                                      \
+    "  --ngrams MIN,MAX   word n-grams (default 1,1; 1,2 adds pairs of words)\n"              \
+    "  --min-df N|F       keep terms in at least N documents, or a fraction F of them (a\n"  \
+    "                     number with a point: 0.01); default 1\n"                            \
+    "  --max-df N|F       keep terms in at most N documents or a fraction F (default 1.0)\n" \
+    "  --max-features N   keep the N most frequent terms (default all)\n"                     \
+    "  --stop-words english|none  drop scikit-learn's English stop words (default none)\n"   \
     "  -q, --quiet        no progress bar, no header lines\n"                                 \
     "  -h, --help         this help\n"
 
@@ -159,8 +178,9 @@ bool cli_parse_long(const char *name, const char *arg, long min, long max, long 
 /* The network of --features, opened at the first call, once per process (*out NULL without
  * --features). */
 knn_status cli_features(const cli_common *c, const knn_features **out);
-/* How many of L1, L2, cosine -k auto tries without --metric: cosine too for float32 rows. */
-int cli_auto_metrics(const knn_dataset *train);
+/* The metrics -k auto tries without --metric (*n of them): L1 and L2, cosine too for float32
+ * rows; cosine alone for text. */
+const knn_metric *cli_auto_metrics(const knn_dataset *train, int *n);
 /* Loads a data set with the common options: `limit` rows (0 = all). */
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out);
@@ -249,6 +269,17 @@ bool cli_png_available(void);
 unsigned char *cli_row_png(const knn_dataset *ds, size_t i, size_t *n);
 /* n bytes as base64, NUL-terminated, malloc'd; NULL when out of memory. */
 char *cli_base64(const unsigned char *data, size_t n);
+/* The first `max` bytes of a document (cut at a character, "..." added where cut), control
+ * characters as spaces, malloc'd; NULL when out of memory. cli_print_snippet writes it as
+ * valid UTF-8. */
+char *cli_snippet(const char *s, size_t max);
+void cli_print_snippet(FILE *f, const char *s, size_t max);
+/* "images" or "documents": what a data set's rows are, for messages. */
+const char *cli_rows_name(const knn_dataset *ds);
+/* Texts for a text TRAIN: each argument a document, or "-" for one a line from standard
+ * input; vectorised like train into *out. Prints the error; returns 0 or an exit status. */
+int cli_load_texts(char **args, int nargs, const knn_dataset *train, size_t limit,
+                   knn_dataset **out);
 /* True if s ends with tail. */
 bool cli_ends_with(const char *s, const char *tail);
 
@@ -298,5 +329,6 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_fewshot(int argc, char **argv);
+int cmd_similar(int argc, char **argv);
 
 #endif

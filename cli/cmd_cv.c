@@ -25,7 +25,8 @@ static const char help[] =
     "\n"
     "  -k LIST            K values to try (default " DEFAULT_KS ")\n"
     "  --metric LIST      metrics to try, comma-separated among l1, l2 and cosine (cosine:\n"
-    "                     float32 features only; default l1,l2)\n"
+    "                     float32 features and text; default l1,l2, and cosine alone for\n"
+    "                     text)\n"
     "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
     CLI_FOLD_HELP
     "  --val-fraction F   hold out this fraction as one validation split instead of folds\n"
@@ -95,17 +96,17 @@ const char *cli_fold_mode_name(knn_fold_mode mode)
                                         : "contiguous";
 }
 
-static void print_text(const cli_cv_report *rep, size_t n)
+static void print_text(const cli_cv_report *rep, size_t n, const char *rows)
 {
     const knn_cv_options *o = rep->options;
     const knn_cv_result *r = rep->result;
     const int folds = knn_cv_folds(r);
     if (o->val_fraction > 0)
-        printf("Hold-out validation on %s: %zu of %zu images validate (%s split)\n",
-               rep->train_spec, knn_cv_fold_size(r, 0), n, cli_fold_mode_name(o->mode));
+        printf("Hold-out validation on %s: %zu of %zu %s validate (%s split)\n",
+               rep->train_spec, knn_cv_fold_size(r, 0), n, rows, cli_fold_mode_name(o->mode));
     else
-        printf("%d-fold cross-validation on %s: %zu images, %s folds\n", folds, rep->train_spec,
-               n, cli_fold_mode_name(o->mode));
+        printf("%d-fold cross-validation on %s: %zu %s, %s folds\n", folds, rep->train_spec,
+               n, rows, cli_fold_mode_name(o->mode));
     const bool holdout = o->val_fraction > 0; /* one validation split: no folds, no spread */
     const bool show_folds = folds <= 10 && !holdout;
     for (int m = 0; m < o->nmetrics; m++) {
@@ -219,6 +220,7 @@ int cmd_cv(int argc, char **argv)
         case OPT_METRIC:
             if (!parse_metrics(optarg, metrics, &nmetrics))
                 return EXIT_USAGE;
+            common.metric_given = true;
             break;
         case OPT_WEIGHTS:
             if ((st = knn_weights_parse(optarg, &o.weights)))
@@ -270,6 +272,8 @@ int cmd_cv(int argc, char **argv)
     knn_metrics test = {0};
     if ((st = cli_load(train_spec, &common, common.train_limit, false, &train)))
         return cli_library_error(st);
+    if (!common.metric_given && knn_dataset_text(train)) /* text: cosine alone */
+        o.metrics = cli_auto_metrics(train, &o.nmetrics);
     cli_progress progress;
     cli_progress_init(&progress, "cross-validating", common.quiet);
     o.progress = cli_progress_update;
@@ -283,11 +287,11 @@ int cmd_cv(int argc, char **argv)
     cli_cv_report rep = {train_spec, &o, r, 0, 0};
     knn_cv_best(r, &rep.best_m, &rep.best_k);
     if (!json)
-        print_text(&rep, knn_dataset_count(train));
+        print_text(&rep, knn_dataset_count(train), cli_rows_name(train));
     if (test_spec) {
         knn_params p = knn_params_default();
         p.k = ks[rep.best_k];
-        p.metric = metrics[rep.best_m];
+        p.metric = o.metrics[rep.best_m];
         p.weights = o.weights;
         p.ties = o.ties;
         p.threads = common.threads;

@@ -20,7 +20,8 @@ static const char help[] =
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
     "                     unless --metric is given, by cross-validation on TRAIN (5\n"
     "                     stratified folds unless the options below say otherwise)\n"
-    "  --metric l1|l2|cosine  (default l2; cosine: float32 features only)\n"
+    "  --metric l1|l2|cosine  (default l2, or cosine for text; cosine: float32 features and\n"
+    "                     text)\n"
     "  --weights uniform|distance, --ties nearest|smallest-label   as in 'knn eval --help'\n"
     "  --index hnsw       also build a graph index (HNSW) for fast approximate search, for\n"
     "                     the metric above; eval, predict and serve then walk it instead\n"
@@ -120,7 +121,10 @@ int cmd_fit(int argc, char **argv)
             code = EXIT_ERROR;
         }
         char shape[64];
-        if (knn_dataset_features(train))
+        if (knn_dataset_text(train))
+            snprintf(shape, sizeof shape, "as tf-idf over %zu terms (the vocabulary inside)",
+                     knn_dataset_dim(train));
+        else if (knn_dataset_features(train))
             snprintf(shape, sizeof shape, "as %zu %sfeatures (the network inside)",
                      knn_dataset_dim(train),
                      knn_dataset_dtype(train) == KNN_U8 ? "8-bit " : "");
@@ -133,9 +137,9 @@ int cmd_fit(int argc, char **argv)
             snprintf(graph, sizeof graph, "; HNSW index: M = %d, %d levels, %zu links, %.1f MiB",
                      info.M, info.levels, info.edges, (double)info.bytes / (1 << 20));
         if (!code && !common.quiet && !to_stdout)
-            printf("Wrote %s: %zu images %s, %d classes, K = %d, %s, %s weights, "
+            printf("Wrote %s: %zu %s %s, %d classes, K = %d, %s, %s weights, "
                    "ties to the %s%s\n",
-                   output, knn_dataset_count(train), shape, knn_dataset_num_classes(train), params.k, knn_metric_name(params.metric),
+                   output, knn_dataset_count(train), cli_rows_name(train), shape, knn_dataset_num_classes(train), params.k, knn_metric_name(params.metric),
                    knn_weights_name(params.weights),
                    params.ties == KNN_TIES_NEAREST ? "nearest" : "smallest label", graph);
     }

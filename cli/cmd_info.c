@@ -10,11 +10,15 @@ static const char help[] =
     "usage: knn info DATASET [OPTIONS]\n"
     "\n"
     "Print the number of images, their shape, the classes with their counts, and a few\n"
-    "images as ASCII art.\n"
+    "images as ASCII art. For text: the documents, the vocabulary and its settings, and a\n"
+    "few documents with their heaviest terms.\n"
     "\n"
-    "  --samples N        images to draw (default 3, 0 for none)\n" CLI_COMMON_HELP
+    "  --samples N        images (documents) to show (default 3, 0 for none)\n"
+    "  --vocabulary       text: print only the vocabulary, one 'term<TAB>idf' line a term in\n"
+    "                     column order\n" CLI_COMMON_HELP
     "\n"
-    "example: knn info fashion-mnist:train\n";
+    "examples: knn info fashion-mnist:train\n"
+    "          knn info debian.knn --vocabulary | sort -t$'\\t' -k2 -g | head\n";
 
 /* Mean over channels of pixel (y, x); channels are stored as planes. */
 static unsigned pixel(const knn_dataset *ds, const uint8_t *row, int y, int x)
@@ -25,6 +29,51 @@ static unsigned pixel(const knn_dataset *ds, const uint8_t *row, int y, int x)
     for (int c = 0; c < ch; c++)
         sum += row[(size_t)c * (size_t)h * (size_t)w + (size_t)y * (size_t)w + (size_t)x];
     return sum / (unsigned)ch;
+}
+
+/* A text data set: its vectoriser, and the first documents with their terms. */
+static void describe_text(const knn_dataset *ds, size_t samples)
+{
+    const knn_text *t = knn_dataset_text(ds);
+    const knn_text_options o = knn_text_get_options(t);
+    const size_t n = knn_dataset_count(ds), V = knn_text_terms(t);
+    size_t nnz = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *terms;
+        const float *values;
+        nnz += knn_dataset_row_sparse(ds, i, &terms, &values);
+    }
+    printf("  documents: %zu\n", n);
+    char lo[32], hi[32], most[48] = "";
+    snprintf(lo, sizeof lo, o.min_df_fraction ? "%g%%" : "%g", o.min_df * (o.min_df_fraction ? 100 : 1));
+    snprintf(hi, sizeof hi, o.max_df_fraction ? "%g%%" : "%g", o.max_df * (o.max_df_fraction ? 100 : 1));
+    if (o.max_features)
+        snprintf(most, sizeof most, ", the %zu most frequent", o.max_features);
+    printf("  vocabulary: %zu terms from %zu documents: %d..%d-grams in %s to %s of the "
+           "documents%s, stop words %s\n",
+           V, knn_text_documents(t), o.ngram_min, o.ngram_max, lo, hi, most,
+           o.stop_words ? "English" : "none");
+    printf("  rows:    tf-idf (1 + ln tf) x idf, unit length; %zu non-zeros, %.1f a document; "
+           "searched by cosine\n",
+           nnz, n ? (double)nnz / (double)n : 0.0);
+    printf("  memory:  %.1f MiB (rows and inverted index)\n", (double)nnz * 16 / (1 << 20));
+    for (size_t i = 0; i < samples && i < n; i++) {
+        char buf[16];
+        const uint32_t *terms;
+        const float *values;
+        size_t m = knn_dataset_row_sparse(ds, i, &terms, &values);
+        printf("  #%zu %s: \"", i,
+               knn_dataset_label(ds, i) >= 0 ? cli_class_name(ds, knn_dataset_label(ds, i), buf)
+                                             : "");
+        cli_print_snippet(stdout, knn_dataset_document(ds, i), 70);
+        printf("\"\n     ");
+        for (size_t j = 0; j < m && j < 8; j++) {
+            printf(" ");
+            cli_print_snippet(stdout, knn_text_term(t, terms[j]), 24);
+            printf(" %.3f", (double)values[j]);
+        }
+        printf("%s\n", m > 8 ? " ..." : "");
+    }
 }
 
 static void draw_samples(const knn_dataset *ds, size_t n)
@@ -58,37 +107,9 @@ static void draw_samples(const knn_dataset *ds, size_t n)
     }
 }
 
-int cmd_info(int argc, char **argv)
+/* Images or features: their shape, network, memory and index. */
+static void describe_rows(const knn_dataset *ds, size_t n, size_t dim)
 {
-    static const struct option longopts[] = {
-        {"samples", required_argument, NULL, OPT_SAMPLES}, CLI_COMMON_LONG_OPTIONS,
-        {NULL, 0, NULL, 0}};
-    cli_common common = {0};
-    long samples = 3;
-    int opt, code = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_SAMPLES:
-            if (!cli_parse_long("--samples", optarg, 0, 16, &samples))
-                return EXIT_USAGE;
-            break;
-        case 'h': fputs(help, stdout); return 0;
-        default:
-            if ((code = cli_shared_option(opt, argv, &common, NULL)))
-                return code;
-        }
-    }
-    if (argc - optind != 1)
-        return cli_usage_error("give one DATASET (%d given)", argc - optind);
-    const char *spec = argv[optind];
-    knn_dataset *ds;
-    knn_status st = cli_load(spec, &common, common.limit, true, &ds);
-    if (st)
-        return cli_library_error(st);
-    const size_t n = knn_dataset_count(ds), dim = knn_dataset_dim(ds);
-    printf("%s\n", spec);
-    printf("  source:  %s\n", knn_dataset_source(ds));
     printf("  images:  %zu\n", n);
     const bool f32 = knn_dataset_dtype(ds) == KNN_F32;
     printf("  shape:   %d x %d x %d (height x width x channels) = %zu %s values\n",
@@ -121,6 +142,57 @@ int cmd_info(int argc, char **argv)
                knn_metric_name(index.metric), index.M, index.ef_construction, index.levels,
                index.edges, (double)index.bytes / (1 << 20),
                n ? (double)index.bytes / (double)n : 0.0);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"samples", required_argument, NULL, OPT_SAMPLES},
+        {"vocabulary", no_argument, NULL, 'V'},
+        CLI_COMMON_LONG_OPTIONS,
+        {NULL, 0, NULL, 0}};
+    cli_common common = {0};
+    long samples = 3;
+    bool vocabulary = false;
+    int opt, code = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_SAMPLES:
+            if (!cli_parse_long("--samples", optarg, 0, 16, &samples))
+                return EXIT_USAGE;
+            break;
+        case 'V': vocabulary = true; break;
+        case 'h': fputs(help, stdout); return 0;
+        default:
+            if ((code = cli_shared_option(opt, argv, &common, NULL)))
+                return code;
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error("give one DATASET (%d given)", argc - optind);
+    const char *spec = argv[optind];
+    knn_dataset *ds;
+    knn_status st = cli_load(spec, &common, common.limit, true, &ds);
+    if (st)
+        return cli_library_error(st);
+    const size_t n = knn_dataset_count(ds), dim = knn_dataset_dim(ds);
+    if (vocabulary) {
+        const knn_text *t = knn_dataset_text(ds);
+        if (!t)
+            code = cli_usage_error("--vocabulary: %s holds %s, not text", spec,
+                                   cli_rows_name(ds));
+        for (size_t i = 0; t && i < knn_text_terms(t) && !ferror(stdout); i++)
+            printf("%s\t%.17g\n", knn_text_term(t, i), knn_text_idf(t, i));
+        knn_dataset_free(ds);
+        return code;
+    }
+    printf("%s\n", spec);
+    printf("  source:  %s\n", knn_dataset_source(ds));
+    if (knn_dataset_text(ds))
+        describe_text(ds, (size_t)samples);
+    else
+        describe_rows(ds, n, dim);
     if (knn_dataset_has_labels(ds)) {
         const int C = knn_dataset_num_classes(ds);
         size_t *counts = calloc((size_t)C, sizeof *counts);
@@ -144,7 +216,7 @@ int cmd_info(int argc, char **argv)
     } else {
         printf("  labels:  none\n");
     }
-    if (samples > 0 && n > 0)
+    if (samples > 0 && n > 0 && !knn_dataset_text(ds))
         draw_samples(ds, (size_t)samples < n ? (size_t)samples : n);
     knn_dataset_free(ds);
     return 0;

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char help[] =
     "usage: knn predict TRAIN QUERIES... [OPTIONS]\n"
@@ -14,12 +15,15 @@ static const char help[] =
     "data set (labels optional; where it has them, the true label is printed too), or photos:\n"
     "image files, folders of them, or - to read their paths from standard input, converted\n"
     "as TRAIN's images were; for photos the top 5 classes and the neighbours are printed.\n"
-    "TRAIN is usually a model file made by 'knn fit'.\n"
+    "TRAIN is usually a model file made by 'knn fit'. Where TRAIN holds text, QUERIES is a\n"
+    "text data set (a file or folder), or texts: each argument one, or - for one a line from\n"
+    "standard input; for texts the top 5 classes and the nearest documents are printed.\n"
     "\n"
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
     "                     unless --metric is given, by cross-validation on TRAIN (5\n"
     "                     stratified folds unless the options below say otherwise)\n"
-    "  --metric l1|l2|cosine  distance (default l2; cosine: float32 features only)\n"
+    "  --metric l1|l2|cosine  distance (default l2, or cosine for text; cosine: float32\n"
+    "                     features and text)\n"
     "  --weights uniform|distance   (default uniform; see 'knn eval --help')\n"
     "  --ties nearest|smallest-label (default nearest)\n"
     CLI_INDEX_HELP
@@ -31,7 +35,8 @@ static const char help[] =
     CLI_TEST_HELP CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"
     "examples: knn predict fashion-mnist:train fashion-mnist:test --limit 5 -k 5 --top 3\n"
-    "          knn predict pets.knn cat.jpg dog.png\n";
+    "          knn predict pets.knn cat.jpg dog.png\n"
+    "          knn predict debian.knn 'convert images between formats' -k 10\n";
 
 typedef enum { FORMAT_TEXT, FORMAT_CSV, FORMAT_JSON } out_format;
 
@@ -40,6 +45,7 @@ typedef struct {
     const knn_predictions *pr; /* the queries classified */
     int top, k;
     bool neighbors;
+    bool texts; /* the queries are texts given as arguments or on standard input */
 } predictions;
 
 /* The writers stop at the first failed write (a full disk, a closed pipe), which
@@ -63,13 +69,23 @@ static void write_text(FILE *f, const predictions *p)
                         knn_predictions_scores(p->pr, q)[c]);
             }
         }
+        if (p->texts) { /* the query itself, for texts given on the command line */
+            fputs("  \"", f);
+            cli_print_snippet(f, knn_dataset_document(p->queries, q), 70);
+            fputc('"', f);
+        }
         fputc('\n', f);
         for (int j = 0; p->neighbors && j < p->k; j++) {
             uint32_t i = knn_neighbors_index(knn_predictions_neighbors(p->pr), q, j);
-            const char *path = knn_dataset_path(p->train, i);
-            fprintf(f, "    #%-2d train %-6u %-16s distance %.6g%s%s\n", j + 1, i,
+            const char *path = knn_dataset_path(p->train, i), *doc = knn_dataset_document(p->train, i);
+            fprintf(f, "    #%-2d train %-6u %-16s distance %.6g%s%s", j + 1, i,
                     cli_class_name(p->train, knn_dataset_label(p->train, i), b1),
                     knn_neighbors_distance(knn_predictions_neighbors(p->pr), q, j), path ? "  " : "", path ? path : "");
+            if (doc) {
+                fputs("  ", f);
+                cli_print_snippet(f, doc, 60);
+            }
+            fputc('\n', f);
         }
     }
 }
@@ -233,6 +249,10 @@ static void write_json(FILE *f, const predictions *p, const knn_params *params)
                     fprintf(f, ", \"path\": ");
                     cli_json_string(f, knn_dataset_path(p->train, i));
                 }
+                if (knn_dataset_document(p->train, i)) {
+                    fprintf(f, ", \"text\": ");
+                    cli_json_string(f, knn_dataset_document(p->train, i));
+                }
                 fprintf(f, "}");
             }
             fprintf(f, "]");
@@ -299,18 +319,6 @@ int cmd_predict(int argc, char **argv)
         return cli_usage_error("give TRAIN and QUERIES (%d given)", argc - optind);
     const char *train_spec = argv[optind], *query_spec = argv[optind + 1];
     const int nargs = argc - optind - 1;
-    /* photos: several arguments, "-", an image file, or a folder without class folders */
-    /* a flat folder with --labels is a labelled query set, not loose photos */
-    const bool images = nargs > 1 || !strcmp(query_spec, "-") ||
-                        (cli_is_dir(query_spec) ? !cli_has_subdirs(query_spec) &&
-                                                      !common.labels_file
-                                                : knn_is_image_file(query_spec));
-    if (images) {
-        if (!top_given)
-            p.top = 5;
-        p.neighbors = true;
-    }
-
     knn_dataset *train = NULL, *queries = NULL;
     knn_predictions *pr = NULL;
     int exit_code = 0;
@@ -318,7 +326,25 @@ int cmd_predict(int argc, char **argv)
         exit_code = cli_library_error(st);
         goto done;
     }
-    if (images) {
+    /* text: texts, unless one argument names a data set */
+    p.texts = knn_dataset_text(train) &&
+              !(nargs == 1 && strcmp(query_spec, "-") && access(query_spec, F_OK) == 0);
+    /* photos: several arguments, "-", an image file, or a folder without class folders */
+    /* a flat folder with --labels is a labelled query set, not loose photos */
+    const bool images = !knn_dataset_text(train) &&
+                        (nargs > 1 || !strcmp(query_spec, "-") ||
+                         (cli_is_dir(query_spec) ? !cli_has_subdirs(query_spec) &&
+                                                       !common.labels_file
+                                                 : knn_is_image_file(query_spec)));
+    if (images || p.texts) {
+        if (!top_given)
+            p.top = 5;
+        p.neighbors = true;
+    }
+    if (p.texts) {
+        if ((exit_code = cli_load_texts(argv + optind + 1, nargs, train, common.limit, &queries)))
+            goto done;
+    } else if (images) {
         char **paths = NULL;
         long n = collect_images(argv + optind + 1, nargs, &paths);
         if (n < 0) {
@@ -339,6 +365,22 @@ int cmd_predict(int argc, char **argv)
     }
     if ((exit_code = cli_settings(train, &common, &params)))
         goto done;
+    if (knn_dataset_text(train)) { /* a text without a known word is at distance 1 from all */
+        size_t empty = 0, first = 0;
+        for (size_t q = knn_dataset_count(queries); q-- > 0;) {
+            const uint32_t *terms;
+            const float *values;
+            if (!knn_dataset_row_sparse(queries, q, &terms, &values)) {
+                empty++;
+                first = q;
+            }
+        }
+        if (empty)
+            fprintf(stderr, "knn predict: warning: %zu of the queries (the first: %zu) share no "
+                            "word with the training vocabulary; every training document is at "
+                            "distance 1 from them\n",
+                    empty, first);
+    }
     cli_progress progress;
     cli_progress_init(&progress, "searching", common.quiet);
     params.progress = cli_progress_update;

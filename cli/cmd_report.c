@@ -39,6 +39,17 @@ _Static_assert(MAX_CLASSES_SHOWN <= KNN_MAX_CONFUSION_CLASSES, "the heat map nee
  * row's number where it is not a picture. */
 static void image_tag(FILE *f, const knn_dataset *ds, size_t i, int scale, const char *title)
 {
+    const char *doc = knn_dataset_document(ds, i);
+    if (doc) { /* text: the document's beginning, the whole of it on hover */
+        fprintf(f, "<div class=\"doc\" title=\"");
+        cli_xml_text(f, doc);
+        fprintf(f, "\">");
+        char *snip = cli_snippet(doc, scale > 2 ? 160 : 90);
+        cli_xml_text(f, snip ? snip : "");
+        free(snip);
+        fprintf(f, "</div>");
+        return;
+    }
     size_t n;
     unsigned char *png = cli_row_png(ds, i, &n);
     char *b64 = png ? cli_base64(png, n) : NULL;
@@ -71,7 +82,8 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
     const knn_neighbors *nb = knn_predictions_neighbors(r->pr);
     int32_t truth = knn_dataset_label(r->test, q), pred = knn_predictions_label(r->pr, q);
     fprintf(f, "<tr class=\"%s\"><td>", truth == pred ? "right" : "wrong");
-    snprintf(title, sizeof title, "test image %zu", q);
+    snprintf(title, sizeof title, "test %s %zu", knn_dataset_text(r->test) ? "document" : "image",
+             q);
     image_tag(f, r->test_pictures, q, 3, title);
     fprintf(f, "<div>");
     cli_xml_text(f, cli_class_name(r->train, truth, b1));
@@ -82,7 +94,8 @@ static void neighbour_row(FILE *f, const report *r, size_t q)
     for (int j = 0; j < r->p->k; j++) {
         uint32_t t = knn_neighbors_index(nb, q, j);
         int32_t lab = knn_dataset_label(r->train, t);
-        snprintf(title, sizeof title, "training image %u", t);
+        snprintf(title, sizeof title, "training %s %u",
+                 knn_dataset_text(r->train) ? "document" : "image", t);
         fprintf(f, "<td class=\"%s\">", lab == pred ? "agree" : "disagree");
         image_tag(f, r->train_pictures, t, 2, title);
         fprintf(f, "<div>");
@@ -141,9 +154,12 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
                "tr.right td:first-child{outline:3px solid #2ca02c}\n"
                ".vote{font-weight:bold;min-width:8em}.disagree{background:#fde0e0}\n"
                ".samples td{padding:1px}.heat td{min-width:2.6em;font-size:85%%}\n"
+               ".doc{text-align:left;font-size:85%%;max-width:16em;min-width:8em}\n"
+               ".samples .doc{max-width:12em;padding:0 4px}\n"
                "</style></head><body>\n<h1>k-nearest-neighbour classification</h1>\n<p>");
     cli_xml_text(f, r->test_spec);
-    fprintf(f, " classified by its K = %d nearest images of ", r->p->k);
+    const char *rows = cli_rows_name(train);
+    fprintf(f, " classified by its K = %d nearest %s of ", r->p->k, rows);
     cli_xml_text(f, r->train_spec);
     fprintf(f, " (%s distance, %s votes, ties to the %s).</p>\n",
             r->p->metric == KNN_L1 ? "L1" : r->p->metric == KNN_COSINE ? "cosine" : "L2",
@@ -167,8 +183,9 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
     for (int c = 0; classes && c < shown && !ferror(f); c++) {
         fprintf(f, "<tr><th>");
         cli_xml_text(f, cli_class_name(train, c, b1));
-        fprintf(f, "<div class=\"small\">%zu images</div></th>", classes[c].count);
-        for (size_t j = 0; j < classes[c].count && j < SAMPLES_PER_CLASS; j++) {
+        fprintf(f, "<div class=\"small\">%zu %s</div></th>", classes[c].count, rows);
+        const size_t per = knn_dataset_text(train) ? 4 : SAMPLES_PER_CLASS;
+        for (size_t j = 0; j < classes[c].count && j < per; j++) {
             fprintf(f, "<td>");
             image_tag(f, r->train_pictures, classes[c].first[j], 2, "");
             fprintf(f, "</td>");
@@ -198,9 +215,10 @@ static void write_report(FILE *f, const report *r, const cli_cv_report *cv, int 
 
     /* galleries */
     const size_t n = knn_dataset_count(r->test);
-    fprintf(f, "<h2>Test images and their nearest neighbours</h2><p>Each test image (green: "
-               "classified right, red: wrong), the vote, and its K nearest training images in "
-               "order (pink: a different class than the vote).</p><table>\n");
+    fprintf(f, "<h2>Test %s and their nearest neighbours</h2><p>Each test %.*s (green: "
+               "classified right, red: wrong), the vote, and its K nearest training %s in "
+               "order (pink: a different class than the vote).</p><table>\n",
+            rows, (int)strlen(rows) - 1, rows, rows);
     for (size_t q = 0; q < n && q < (size_t)samples && !ferror(f); q++)
         neighbour_row(f, r, q);
     fprintf(f, "</table>\n<h2>The most confident mistakes</h2><table>\n");
@@ -316,13 +334,13 @@ int cmd_report(int argc, char **argv)
     if ((code = cli_settings(train, &fixed, &params)))
         goto done;
     /* -k auto: keep the cross-validation for the plot */
-    static const knn_metric all[3] = {KNN_L1, KNN_L2, KNN_COSINE};
     cli_auto_k cv_run = {0};
     cli_cv_report cv = {train_spec, &cv_run.options, NULL, 0, 0};
+    int nauto;
+    const knn_metric *all = cli_auto_metrics(train, &nauto);
     if (common.k_auto) {
         if ((code = cli_choose_k(train, &params, common.metric_given ? &params.metric : all,
-                                 common.metric_given ? 1 : cli_auto_metrics(train), &common,
-                                 &cv_run)))
+                                 common.metric_given ? 1 : nauto, &common, &cv_run)))
             goto done;
         cvr = cv_run.result;
         cv.result = cvr;

@@ -1066,6 +1066,13 @@ int cmd_serve(int argc, char **argv)
             fprintf(stderr, "knn serve: %s\n", error);
             return st == KNN_ERR_ARG ? EXIT_USAGE : EXIT_ERROR;
         }
+        if (knn_dataset_text(model)) { /* the pages upload photos */
+            fprintf(stderr, "knn serve: %s holds text; the server classifies photos (use 'knn "
+                            "predict' or 'knn similar')\n",
+                    argv[optind]);
+            knn_dataset_free(model);
+            return EXIT_USAGE;
+        }
         knn_model_params(model, &s.params);
         s.params.ef = search.ef;
         s.params.exact = search.exact;

@@ -26,6 +26,7 @@ static const char usage[] =
     "  report TRAIN TEST -o F   an HTML page: samples, confusion heat map, neighbour galleries\n"
     "  serve [MODEL]            the interactive decision-boundary demo; photos with a model\n"
     "  fewshot DATASET          N-way K-shot episodes (Omniglot): mean accuracy, 95% interval\n"
+    "  similar CORPUS --query N|TEXT   the documents most like one, by tf-idf cosine\n"
     "\n"
     "DATASET is a file (IDX images, raw or gzip; a CIFAR-10 / CIFAR-100 binary batch; a\n"
     "model file), a folder of images in class folders, FOLDER:SPLIT, or NAME:SPLIT with NAME\n"
@@ -52,7 +53,8 @@ static command_fn find_command(const char *name)
                     {"fetch", cmd_fetch},
                     {"report", cmd_report},
                     {"serve", cmd_serve},
-                    {"fewshot", cmd_fewshot}};
+                    {"fewshot", cmd_fewshot},
+                    {"similar", cmd_similar}};
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(name, commands[i].name)) {
             cli_command = commands[i].name;

@@ -148,6 +148,60 @@ static int features_option(int opt, const char *arg, cli_common *c)
     }
 }
 
+/* A document-frequency bound: a whole number of documents, or a fraction (with a point). */
+static int df_option(const char *name, const char *arg, double *v, int *fraction)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(arg, &end);
+    const bool point = strpbrk(arg, ".eE") != NULL;
+    if (errno || end == arg || *end || !isfinite(x) || x < 0 || (point && x > 1) ||
+        (!point && x != floor(x)))
+        return cli_usage_error("%s '%s': give a number of documents (2) or a fraction of them "
+                               "from 0.0 to 1.0 (0.5)",
+                               name, arg);
+    *v = x;
+    *fraction = point;
+    return 0;
+}
+
+/* The text options: --ngrams, --min-df, --max-df, --max-features, --stop-words. */
+static int text_option(int opt, const char *arg, cli_common *c)
+{
+    if (!c->text_set) {
+        c->text = knn_text_options_default();
+        c->text_set = true;
+    }
+    long v;
+    switch (opt) {
+    case OPT_NGRAMS: {
+        int lo = 0, hi = 0;
+        char tail;
+        if ((sscanf(arg, "%d,%d%c", &lo, &hi, &tail) == 2 ||
+             (sscanf(arg, "%d%c", &lo, &tail) == 1 && (hi = lo))) &&
+            lo >= 1 && hi >= lo && hi <= 8) {
+            c->text.ngram_min = lo;
+            c->text.ngram_max = hi;
+            return 0;
+        }
+        return cli_usage_error("--ngrams '%s': give MIN,MAX with 1 <= MIN <= MAX <= 8 (1,2)",
+                               arg);
+    }
+    case OPT_MIN_DF: return df_option("--min-df", arg, &c->text.min_df, &c->text.min_df_fraction);
+    case OPT_MAX_DF: return df_option("--max-df", arg, &c->text.max_df, &c->text.max_df_fraction);
+    case OPT_MAX_FEATURES:
+        if (!cli_parse_long("--max-features", arg, 1, LONG_MAX, &v))
+            return EXIT_USAGE;
+        c->text.max_features = (size_t)v;
+        return 0;
+    default:
+        if (strcmp(arg, "english") && strcmp(arg, "none"))
+            return cli_usage_error("--stop-words '%s': english or none", arg);
+        c->text.stop_words = !strcmp(arg, "english");
+        return 0;
+    }
+}
+
 int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
 {
     long v = 0;
@@ -247,6 +301,11 @@ int cli_shared_option(int opt, char **argv, cli_common *c, knn_params *p)
         return 0;
     case OPT_STRICT: c->strict = true; return 0;
     case OPT_QUANTIZE: c->quantize = true; return 0;
+    case OPT_NGRAMS:
+    case OPT_MIN_DF:
+    case OPT_MAX_DF:
+    case OPT_MAX_FEATURES:
+    case OPT_STOP_WORDS: return text_option(opt, optarg, c);
     case OPT_FEATURES:
     case OPT_SCALE:
     case OPT_MEAN:

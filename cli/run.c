@@ -8,6 +8,8 @@
 
 int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p)
 {
+    if (!c->metric_given && knn_dataset_text(train)) /* text: cosine, the one it has */
+        p->metric = KNN_COSINE;
     knn_params model = *p;
     if (knn_model_params(train, &model)) { /* the model's settings, unless overridden */
         if (!c->k_given && !c->k_auto)
@@ -21,14 +23,18 @@ int cli_settings(const knn_dataset *train, const cli_common *c, knn_params *p)
     }
     if (!c->k_auto)
         return 0;
-    static const knn_metric all[3] = {KNN_L1, KNN_L2, KNN_COSINE};
+    int n;
+    const knn_metric *metrics = cli_auto_metrics(train, &n);
     return c->metric_given ? cli_choose_k(train, p, &p->metric, 1, c, NULL)
-                           : cli_choose_k(train, p, all, cli_auto_metrics(train), c, NULL);
+                           : cli_choose_k(train, p, metrics, n, c, NULL);
 }
 
-int cli_auto_metrics(const knn_dataset *train)
+const knn_metric *cli_auto_metrics(const knn_dataset *train, int *n)
 {
-    return knn_dataset_dtype(train) == KNN_F32 ? 3 : 2;
+    static const knn_metric all[3] = {KNN_L1, KNN_L2, KNN_COSINE};
+    const knn_dtype t = knn_dataset_dtype(train);
+    *n = t == KNN_F32 ? 3 : t == KNN_SPARSE ? 1 : 2;
+    return t == KNN_SPARSE ? all + 2 : all;
 }
 
 int cli_evaluate(const knn_dataset *train, const knn_dataset *test, knn_params *p, bool quiet,
@@ -67,7 +73,7 @@ knn_status cli_features(const cli_common *c, const knn_features **out)
 static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
                                    bool labels_optional, const char *labels_file,
                                    const knn_features *features, bool quantize,
-                                   knn_dataset **out)
+                                   const knn_text *text, knn_dataset **out)
 {
     cli_progress progress;
     cli_progress_init(&progress, "loading images", c->quiet);
@@ -85,7 +91,9 @@ static knn_status load_with_labels(const char *spec, const cli_common *c, size_t
                           .progress_user = &progress,
                           .private_copy = c->private_copy,
                           .features = features,
-                          .quantize = quantize};
+                          .quantize = quantize,
+                          .text = text,
+                          .text_options = c->text_set ? &c->text : NULL};
     knn_status st = knn_dataset_load(spec, &o, out);
     cli_progress_done(&progress);
     /* skipped images: one warning line each, then a count */
@@ -106,7 +114,7 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
     knn_status st = cli_features(c, &features);
     return st ? st
               : load_with_labels(spec, c, limit, labels_optional, NULL, features, c->quantize,
-                                 out);
+                                 NULL, out);
 }
 
 int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
@@ -126,7 +134,15 @@ int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
     }
     /* test and query sets are embedded as TRAIN was (its network, e.g. a model file's) */
     knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file,
-                                     knn_dataset_features(train), false, out);
+                                     knn_dataset_features(train), false, knn_dataset_text(train),
+                                     out);
+    if (!st && !knn_dataset_text(train) && knn_dataset_text(*out)) {
+        fprintf(stderr, "knn %s: %s holds text, not %s like %s\n", cli_command, spec,
+                knn_dataset_features(train) ? "features" : "images", "the training set");
+        knn_dataset_free(*out);
+        *out = NULL;
+        return EXIT_ERROR;
+    }
     /* queries need no labels: folders of them that are not training classes (photos sorted
      * by date) are classified all the same, their true class unknown */
     if (!st)
@@ -139,16 +155,88 @@ int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
     return 0;
 }
 
+const char *cli_rows_name(const knn_dataset *ds)
+{
+    return knn_dataset_text(ds) ? "documents" : "images";
+}
+
+/* Room for one more string in a growing array (*cap doubled); false when out of memory. */
+static bool grow_strings(char ***items, size_t n, size_t *cap)
+{
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? 2 * *cap : 16;
+    char **grown = realloc(*items, c * sizeof *grown);
+    if (!grown)
+        return false;
+    *items = grown;
+    *cap = c;
+    return true;
+}
+
+int cli_load_texts(char **args, int nargs, const knn_dataset *train, size_t limit,
+                   knn_dataset **out)
+{
+    char **docs = NULL, *line = NULL; /* copies, of the arguments too */
+    size_t n = 0, cap = 0, len = 0;
+    bool from_stdin = false, nomem = false, nul = false;
+    for (int a = 0; a < nargs && !nomem && !nul; a++) {
+        const bool read = !strcmp(args[a], "-");
+        from_stdin |= read;
+        ssize_t got = 0;
+        while (!nomem && (read ? (got = getline(&line, &len, stdin)) >= 0 : got++ == 0)) {
+            if (read) {
+                while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+                    line[--got] = '\0';
+                if (got == 0)
+                    continue;
+                if ((nul = (size_t)got != strlen(line)))
+                    break;
+            }
+            char *doc = strdup(read ? line : args[a]);
+            if (!doc || !grow_strings(&docs, n, &cap)) {
+                free(doc);
+                nomem = true;
+                break;
+            }
+            docs[n++] = doc;
+        }
+    }
+    free(line);
+    knn_status st = KNN_OK;
+    int code = EXIT_ERROR;
+    if (nomem)
+        fprintf(stderr, "knn %s: out of memory\n", cli_command);
+    else if (nul)
+        fprintf(stderr, "knn %s: standard input: a NUL byte in line %zu (not text)\n",
+                cli_command, n + 1);
+    else if (n == 0)
+        fprintf(stderr, "knn %s: no text to classify\n", cli_command);
+    else if ((st = knn_text_dataset_create((const char *const *)docs,
+                                           limit && limit < n ? limit : n, NULL, 0, NULL, train,
+                                           from_stdin ? "standard input" : "the query", out)))
+        code = cli_library_error(st);
+    else
+        code = 0;
+    for (size_t i = 0; i < n; i++)
+        free(docs[i]);
+    free(docs);
+    return code;
+}
+
 void cli_describe(FILE *f, const char *role, const char *spec, const knn_dataset *ds)
 {
     const knn_features *net = knn_dataset_features(ds);
-    if (net)
+    if (knn_dataset_text(ds))
+        fprintf(f, "%-6s %s: %zu documents, tf-idf over %zu terms", role, spec,
+                knn_dataset_count(ds), knn_dataset_dim(ds));
+    else if (net)
         fprintf(f, "%-6s %s: %zu images as %zu features of %s", role, spec,
                 knn_dataset_count(ds), knn_dataset_dim(ds), knn_features_name(net));
     else
         fprintf(f, "%-6s %s: %zu images of %dx%d", role, spec, knn_dataset_count(ds),
                 knn_dataset_height(ds), knn_dataset_width(ds));
-    if (!net && knn_dataset_channels(ds) > 1)
+    if (!net && !knn_dataset_text(ds) && knn_dataset_channels(ds) > 1)
         fprintf(f, "x%d", knn_dataset_channels(ds));
     if (knn_dataset_has_labels(ds))
         fprintf(f, ", %d classes", knn_dataset_num_classes(ds));

@@ -112,3 +112,31 @@ bool cli_ends_with(const char *s, const char *tail)
     size_t a = strlen(s), b = strlen(tail);
     return a >= b && !strcmp(s + a - b, tail);
 }
+
+char *cli_snippet(const char *s, size_t max)
+{
+    size_t len = strlen(s), cut = len;
+    if (len > max) { /* at a code point's start, never inside one */
+        cut = max;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut--;
+    }
+    char *out = malloc(cut + 4);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < cut; i++) /* control characters (tabs, newlines) as spaces */
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7F ? ' ' : s[i];
+    strcpy(out + cut, cut < len ? "\xE2\x80\xA6" : ""); /* ... */
+    return out;
+}
+
+void cli_print_snippet(FILE *f, const char *s, size_t max)
+{
+    char *snip = s ? cli_snippet(s, max) : NULL;
+    if (snip) {
+        char *valid = cli_utf8_copy(snip);
+        fputs(valid ? valid : "", f);
+        free(valid);
+    }
+    free(snip);
+}

@@ -50,6 +50,12 @@ put("cifar", "cifar100-one", bytes([5, 77]) + bytes(3072))
 put("cifar", "bad-label", bytes([200]) + bytes(3072))
 put("cifar", "short", rec10[:1000])
 
+# text documents (the text target, and a text model below)
+train_tsv = ("sports\tThe match was won, 2-1\nnews\tElections held today\r\n\n"
+             "news\t\u00c9cole stra\u00dfe \u0130stanbul \u65e5\u672c votes\n"
+             "sports\tmatch match match\n").encode()
+queries = "match today\nunknown\n\u00e9cole\n".encode()
+
 # a small valid model: write one with the knn binary if it is built, else skip
 knn = os.path.join(HERE, "..", "knn")
 if os.access(knn, os.X_OK):
@@ -71,6 +77,11 @@ if os.access(knn, os.X_OK):
         subprocess.run([knn, "fit", os.path.join(t, "train-images-idx3-ubyte"), "-o", m, "-k", "2",
                         "--index", "hnsw", "--M", "2", "--ef-construction", "4", "-q"], check=True)
         put("model", "index", open(m, "rb").read())
+        # a text model (format version 4): its text section is checked part by part
+        tsv = os.path.join(t, "train.tsv")
+        fixtures.write(tsv, train_tsv)
+        subprocess.run([knn, "fit", tsv, "-o", m, "-k", "2", "--ngrams", "1,2", "-q"], check=True)
+        put("model", "text", open(m, "rb").read())
         # a feature model holding its network (format version 2): the network section and
         # the shape walk over its ONNX bytes (torch, where installed, writes the network)
         try:
@@ -90,6 +101,24 @@ if os.access(knn, os.X_OK):
             subprocess.run([knn, "embed", net, os.path.join(t, "train-images-idx3-ubyte"),
                             "--quantize", "-o", m, "-q"], check=True)
             put("model", "network-codes", open(m, "rb").read())
+
+# text: byte 0 chooses the vectoriser (bits 0-2) and the cut between training and query
+# files (bits 3-7, in 1/32nds)
+
+
+def text_pair(flags, train, query):
+    total = len(train) + len(query)
+    cut = min(31, (len(train) * 32 + total - 1) // max(total, 1))
+    return bytes([cut << 3 | flags]) + train + query
+
+
+put("text", "valid", text_pair(0, train_tsv, queries))
+put("text", "pairs-stop-words-min-df", text_pair(7, train_tsv, queries))
+put("text", "invalid-utf8", text_pair(0, train_tsv + b"news\tbad \xc0\xaf\n", queries))
+put("text", "no-tab", text_pair(0, b"news\tfine\nno tab here\n", queries))
+put("text", "unlabelled", text_pair(0, b"just text\nmore\n", queries))
+put("text", "empty-texts", text_pair(0, b"a\t \nb\t\n", queries))
+put("text", "gzip", text_pair(1, gzip.compress(train_tsv, mtime=0), queries))
 
 put("image", "red.png", fixtures.png(5, 3, (255, 0, 0)))
 put("image", "gray.pgm", b"P5\n3 2\n255\n" + bytes([0, 50, 100, 150, 200, 250]))

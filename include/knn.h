@@ -75,7 +75,10 @@ KNN_API const char *knn_status_name(knn_status status);
 
 typedef struct knn_dataset knn_dataset; /* opaque: rows, labels, class names, source */
 
-typedef enum { KNN_U8 = 0, KNN_F32 = 1 } knn_dtype;
+/* KNN_SPARSE: text, each row a sparse float32 tf-idf vector of unit length (see "text"). */
+typedef enum { KNN_U8 = 0, KNN_F32 = 1, KNN_SPARSE = 2 } knn_dtype;
+typedef struct knn_text knn_text;                   /* a fitted tf-idf vectoriser ("text") */
+typedef struct knn_text_options knn_text_options;
 
 /* Called now and then during long work from the calling thread: `done` of `total` units
  * (queries searched, images decoded, pairs of blocks cross-validated). */
@@ -113,6 +116,11 @@ typedef struct {
                             stored as 8-bit codes, each dimension's range over these rows in
                             255 steps (a training set: sets loaded like it get its scales),
                             and searched with the integer kernels                           */
+    /* Text (.tsv files, folders of text files): vectorised by `text` where it is set (a test
+     * or query set: knn_load_options_like sets it), else by a vectoriser fitted on these
+     * documents with `text_options` (NULL: knn_text_options_default) */
+    const knn_text *text;
+    const knn_text_options *text_options;
 } knn_load_options;
 
 /* Loads a data set named by `spec`, the format detected from the content:
@@ -221,8 +229,9 @@ KNN_API int32_t knn_dataset_label(const knn_dataset *ds, size_t i);
 
 /* ---- search ---------------------------------------------------------------------------- */
 
-/* KNN_COSINE: 1 - cos(a, b), for float32 features only (a uint8 data set is refused with
- * KNN_ERR_ARG); a zero vector is at distance 1 from everything. */
+/* KNN_COSINE: 1 - cos(a, b), for float32 features and text (a uint8 data set is refused
+ * with KNN_ERR_ARG); a zero vector is at distance 1 from everything. Text is searched by
+ * cosine only. */
 typedef enum { KNN_L1 = 0, KNN_L2 = 1, KNN_COSINE = 2 } knn_metric;
 typedef enum { KNN_WEIGHTS_UNIFORM = 0, KNN_WEIGHTS_DISTANCE = 1 } knn_weights;
 typedef enum { KNN_TIES_NEAREST = 0, KNN_TIES_SMALLEST_LABEL = 1 } knn_ties;
@@ -430,9 +439,10 @@ KNN_API knn_status knn_model_write(const knn_dataset *train, const knn_params *p
 KNN_API int knn_model_params(const knn_dataset *ds, knn_params *p);
 
 /* Version 1 files hold no network; a model with one (knn_dataset_features) is version 2; one
- * with a graph index (knn_dataset_build_index) is version 3. knn reads them all, and writes
- * the oldest version that holds the model, so older knn still read what they can. */
-#define KNN_MODEL_VERSION 3
+ * with a graph index (knn_dataset_build_index) is version 3; a text model (its vectoriser,
+ * rows and documents) is version 4. knn reads them all, and writes the oldest version that
+ * holds the model, so older knn still read what they can. */
+#define KNN_MODEL_VERSION 4
 
 /* ---- features: a ConvNet (ONNX) as a load step ----------------------------------------- */
 
@@ -496,6 +506,84 @@ KNN_API const knn_features *knn_dataset_features(const knn_dataset *ds);
  * taken over the training set; L1 and L2 are then measured in steps, each dimension scaled
  * to the same range (cosine needs float32 features). */
 KNN_API size_t knn_features_quantized(const knn_features *f);
+
+/* ---- text: tf-idf vectors and the cosine search ---------------------------------------- */
+
+/* k-NN on any data with the right distance: documents as tf-idf vectors, compared by cosine.
+ *
+ * Text data sets (knn_dataset_load, told by content):
+ *   FILE       UTF-8 text (raw or gzip, e.g. .tsv), one document a line: `label<TAB>text`
+ *              (the first tab ends the label), or, where the first line has no tab, an
+ *              unlabelled file of one text a line. Blank lines are skipped. Invalid UTF-8, a
+ *              NUL byte, an empty label, a labelled file's line without a tab, an empty text,
+ *              or a document over KNN_MAX_TEXT_DOCUMENT bytes are errors naming the file and
+ *              the line.
+ *   DIR        a folder of class folders of text files (DIR/class/doc.txt), each file one
+ *              document, told from an image folder by its first file's content; files that
+ *              are not UTF-8 text are skipped and listed (knn_dataset_skipped).
+ * Classes are named by the labels (or folders), in sorted order.
+ *
+ * The vectoriser is scikit-learn's TfidfVectorizer(sublinear_tf=True) with its defaults:
+ *   - the text is lowercased (Python's str.lower(), code point by code point: the Greek
+ *     final sigma is not special-cased);
+ *   - tokens are the runs of 2 or more word characters (Python's re \w: letters, digits,
+ *     '_' and the other alphanumerics of Unicode), i.e. the pattern (?u)\b\w\w+\b;
+ *   - optionally stop words removed (scikit-learn's English list), then word n-grams of
+ *     ngram_min..ngram_max tokens joined by one space;
+ *   - the vocabulary is every term of the training documents within the document-frequency
+ *     bounds, cut to the max_features most frequent (total count; ties to the term first in
+ *     order), in code point order;
+ *   - tf = 1 + ln(count), idf = ln((1 + n) / (1 + df)) + 1 (n training documents, df of them
+ *     holding the term), w = tf x idf, each row divided by its L2 norm (in double; stored as
+ *     float32). A document without a vocabulary term is the zero vector: distance 1 from all.
+ * The vocabulary and the idf are fitted on the training set only; test and query documents
+ * are vectorised with them (other terms ignored), and model files store them.
+ *
+ * Search: cosine only (1 - cos = 1 - the dot product of unit rows), through an inverted
+ * index of the training rows built at the first search (about nnz x 8 bytes) and one
+ * accumulator of training-set size per thread; the dot products are float sums in
+ * increasing term order, the same for every thread count and instruction set and equal, bit
+ * for bit, to a dense scan that sums every term in order. Ties (identical documents) go to
+ * the smaller training index, as everywhere. The graph index, features, quantising and
+ * few-shot episodes are for dense rows: they refuse text. */
+#define KNN_MAX_TEXT_DOCUMENT ((size_t)16 << 20) /* bytes in one document (line or file) */
+
+struct knn_text_options {
+    int ngram_min, ngram_max;   /* word n-grams, 1 <= min <= max <= 8: default 1, 1        */
+    double min_df, max_df;      /* document-frequency bounds: a number of documents (>= 0),
+                                   or, with the matching *_fraction set, a fraction of them
+                                   in [0, 1] (scikit-learn's float form); a term is kept if
+                                   min <= df <= max. Default: min 1 document, max 1.0 of them */
+    int min_df_fraction, max_df_fraction;
+    size_t max_features;        /* keep only the most frequent terms; 0: all               */
+    int stop_words;             /* 1: drop scikit-learn's English stop words; 0: none       */
+};
+
+KNN_API knn_text_options knn_text_options_default(void);
+/* The vectoriser of a text data set (owned by it), or NULL for other data sets. */
+KNN_API const knn_text *knn_dataset_text(const knn_dataset *ds);
+KNN_API knn_text_options knn_text_get_options(const knn_text *t);
+/* The vocabulary's terms, in column order, each with its idf; the training documents it was
+ * fitted on. */
+KNN_API size_t knn_text_terms(const knn_text *t);
+KNN_API const char *knn_text_term(const knn_text *t, size_t i);
+KNN_API double knn_text_idf(const knn_text *t, size_t i);
+KNN_API size_t knn_text_documents(const knn_text *t);
+/* Row i of a text data set: its non-zero terms in increasing column order (*terms) and
+ * their weights (*values); returns how many (0 for a zero row, or for other data sets). */
+KNN_API size_t knn_dataset_row_sparse(const knn_dataset *ds, size_t i, const uint32_t **terms,
+                                      const float **values);
+/* Document i of a text data set as it was read (a line's text, a file's content), or NULL. */
+KNN_API const char *knn_dataset_document(const knn_dataset *ds, size_t i);
+/* A text data set from n documents in memory (copied; each valid UTF-8 without NUL, of at
+ * most KNN_MAX_TEXT_DOCUMENT bytes; empty ones allowed): vectorised like `like` (a text data
+ * set: queries), or, where like is NULL, by a vectoriser fitted on these documents with `o`
+ * (NULL: the defaults). labels (n) in [0, num_classes), or NULL. `name` names the set in
+ * messages (NULL: "text"). */
+KNN_API knn_status knn_text_dataset_create(const char *const *docs, size_t n,
+                                           const int32_t *labels, int num_classes,
+                                           const knn_text_options *o, const knn_dataset *like,
+                                           const char *name, knn_dataset **out);
 
 /* ---- choosing K and the metric: cross-validation --------------------------------------- */
 

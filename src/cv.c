@@ -20,6 +20,7 @@
  * (knn__distance_tile, search.c); the lists are 64-bit in either case. */
 #include "internal.h"
 #include "random.h"
+#include "text.h"
 #include "parallel.h"
 #include "topk.h"
 
@@ -340,11 +341,49 @@ static bool cv_run(const cv_job *job, const cv_plan *pl, int threads, const knn_
     return !failed;
 }
 
+/* The lists of cross-validation's pass: nwanted rows of kmax (index, distance); false when out
+ * of memory (nb then freed by its owner). */
+static bool cv_lists(knn_neighbors *nb, size_t nwanted, int kmax, knn_metric metric,
+                     knn_dtype dtype)
+{
+    nb->nq = nwanted;
+    nb->k = kmax;
+    nb->metric = metric;
+    nb->dtype = dtype;
+    nb->index = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->index);
+    nb->dist = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->dist);
+    return nb->index && nb->dist;
+}
+
+/* Text: every validation row's list among the other folds' rows, one query at a time through
+ * the inverted index (no symmetric pass: a sparse dot product serves one pair of rows only
+ * where both hold a term, so halving the pairs would save little). */
+static knn_status sparse_cv_search(const knn_dataset *ds, const int32_t *fold_of,
+                                   const int64_t *slot, size_t nwanted, int kmax,
+                                   const knn_cv_options *o, knn_neighbors **out)
+{
+    knn_neighbors *nb = calloc(1, sizeof *nb);
+    if (!nb || !cv_lists(nb, nwanted, kmax, KNN_COSINE, ds->dtype)) {
+        knn_neighbors_free(nb);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows",
+                         ds->count);
+    }
+    knn_status st = knn__sparse_cv(ds, fold_of, slot, kmax, o->threads, o->progress,
+                                   o->progress_user, nb);
+    if (st)
+        knn_neighbors_free(nb);
+    else
+        *out = nb;
+    return st;
+}
+
 static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const int64_t *slot,
                             size_t nwanted, knn_metric metric, int kmax, const knn_cv_options *o,
                             int part, int parts, knn_neighbors **out)
 {
     const size_t n = ds->count;
+    if (ds->dtype == KNN_SPARSE) /* text: each row through the inverted index (sparse.c) */
+        return sparse_cv_search(ds, fold_of, slot, nwanted, kmax, o, out);
     const knn__kernels *kern = knn__kernels_select();
     const knn__distances dist = knn__distances_of(ds, metric, kern);
     const bool norms = dist.norms;
@@ -363,15 +402,8 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     cv_plan plan;
     bool ok = cv_plan_make(&plan, n, fold_of, slot) && nb && size && rows &&
               (!norms || (qnorm && tnorm));
-    if (ok) {
-        nb->nq = nwanted;
-        nb->k = kmax;
-        nb->metric = metric;
-        nb->dtype = ds->dtype;
-        nb->index = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->index);
-        nb->dist = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->dist);
-        ok = nb->index && nb->dist;
-    }
+    if (ok)
+        ok = cv_lists(nb, nwanted, kmax, metric, ds->dtype);
     const char *what = "out of memory for cross-validating %zu rows";
     if (ok) {
         if (norms)

@@ -2,6 +2,7 @@
  * class names (layout in internal.h). Loaders fill it; the search reads it in place, so a
  * data set is held in memory once, in its native type. */
 #include "internal.h"
+#include "text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -249,6 +250,8 @@ void knn_dataset_free(knn_dataset *ds)
     if (ds->pictures_owned)
         free(ds->pictures);
     knn__hnsw_free(ds->index);
+    knn__sparse_free(ds->sparse);
+    knn__text_free(ds->text);
     if (ds->labels_copied)
         free(ds->labels);
     if (ds->map && ds->map_is_copy) {
@@ -454,6 +457,10 @@ knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, i
 
 int knn_load_options_like(const knn_dataset *like, knn_load_options *o)
 {
+    if (like->text) {
+        o->text = like->text;
+        return 1;
+    }
     if (like->features) {
         o->width = like->input_width;
         o->height = like->input_height;

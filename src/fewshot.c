@@ -372,6 +372,10 @@ knn_status knn_fewshot(const knn_dataset *ds, const knn_fewshot_options *o,
                        knn_fewshot_result **out)
 {
     *out = NULL;
+    if (ds->dtype == KNN_SPARSE)
+        return knn__fail(KNN_ERR_ARG, "%s holds text: few-shot episodes are for images and "
+                                      "features",
+                         ds->source);
     knn_status st = check_options(ds, o);
     if (st)
         return st;

@@ -58,6 +58,10 @@ struct knn_dataset {
     bool pictures_owned;
     /* The graph index (hnsw.c), or NULL: built, or inside a model file's mapping. */
     struct knn__hnsw *index;
+    /* Text (dtype KNN_SPARSE; text.h): the rows and documents, and the vectoriser (a
+     * reference of the data set's own). rows is NULL and stride 0. */
+    struct knn__sparse *sparse;
+    const knn_text *text;
 };
 
 /* Feature data sets keep the images they were computed from up to this many bytes. */

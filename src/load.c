@@ -7,6 +7,7 @@
  * name appearing in it: "fashion", "kmnist", "mnist"). */
 #include "io.h"
 #include "load.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -96,6 +97,8 @@ static knn_status load_file(const char *path, const char *hint, const knn_load_o
         return st;
     if (got == 4 && m[0] == 0 && m[1] == 0 && m[3] != 0)
         return load_idx_named(path, hint, opt, out);
+    if (knn__is_text_file(path)) /* documents, one a line (text.c) */
+        return knn__load_text_file(path, opt, out);
     return knn__load_cifar(&path, 1, 0, opt, out);
 }
 
@@ -325,14 +328,37 @@ static knn_status settle_features(const char *spec, const knn_features *f, bool 
     return st;
 }
 
+/* Text read as documents becomes tf-idf rows: with the vectoriser of the set it is loaded
+ * like, or one fitted on it. A text set loaded like a set of another kind, or a model of
+ * another vocabulary, is refused here, by name. */
+static knn_status vectorize(const char *spec, const knn_load_options *opt, knn_dataset **ds)
+{
+    knn_dataset *d = *ds;
+    knn_status st = KNN_OK;
+    if (d->dtype != KNN_SPARSE) {
+        if (opt->text)
+            st = knn__fail(KNN_ERR_SHAPE, "%s holds %s, not text like the training set", spec,
+                           d->dtype == KNN_U8 ? "images" : "features");
+    } else if (!d->text) {
+        st = knn__text_vectorize(d, opt->text, opt->text_options);
+    }
+    if (st) {
+        knn_dataset_free(d);
+        *ds = NULL;
+    }
+    return st;
+}
+
 knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out)
 {
     static const knn_load_options defaults = {0};
     *out = NULL;
     if (!opt)
         opt = &defaults;
-    if (!opt->features && !opt->quantize)
-        return load_spec(spec, opt, out);
+    if (!opt->features && !opt->quantize) {
+        knn_status st = load_spec(spec, opt, out);
+        return st ? st : vectorize(spec, opt, out);
+    }
     /* features: images converted to the network's input where the options leave it open,
      * then embedded (DESIGN.md decision 13) */
     knn_load_options o = *opt;
@@ -348,6 +374,12 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
     o.features = NULL;
     o.quantize = 0;
     knn_status st = load_spec(spec, &o, out);
+    if (!st && (*out)->dtype == KNN_SPARSE) {
+        knn_dataset_free(*out);
+        *out = NULL;
+        return knn__fail(KNN_ERR_ARG, "%s holds text: %s is for images", spec,
+                         opt->features ? "a network (--features)" : "quantising");
+    }
     if (!st && opt->features)
         st = (*out)->features
                  ? settle_features(spec, opt->features, opt->quantize != 0, out)

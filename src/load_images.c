@@ -11,6 +11,7 @@
  * (the filter at scale 1 still blurs). Rows are stored as channel planes, like
  * CIFAR. Images are decoded in parallel; one that cannot be read is skipped and listed
  * (knn_dataset_skipped), or fails the load when `strict`. */
+#include "text.h"
 #include "io.h"
 #include "parallel.h"
 
@@ -441,6 +442,8 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
     *out = NULL;
     if (opt->labels_file)
         return knn__load_labelled_folder(root, opt, out);
+    if (knn__folder_is_text(root)) /* class folders of text files (text.c) */
+        return knn__load_text_folder(root, opt, out);
     if (opt->class_depth < 0 || opt->class_depth > MAX_FOLDER_DEPTH)
         return knn__fail(KNN_ERR_ARG, "%s: class depth %d (1 to %d, or 0 for any)", root,
                          opt->class_depth, MAX_FOLDER_DEPTH);

@@ -14,6 +14,9 @@
  *              of the input conversion's planes, each padded to a multiple of 64 bytes
  *     index    version 3, where built: the graph index (hnsw.c: its own header, the lists of
  *              level 0, the levels, the upper lists), to the end of the file
+ *     text     version 4, text data sets (dtype KNN_SPARSE, rows of 0 bytes): the vectoriser
+ *              and the sparse rows and documents (text.c: a 128-byte header, then the idf,
+ *              the terms, the rows in CSR, the documents), to the end of the file
  * The CRC-32 covers the whole file with the checksum field taken as zero. Loading checks the
  * magic, the version (a newer file is refused, by name), every size and offset against the
  * file's length with overflow-checked arithmetic, the checksum, and the labels' range, so a
@@ -24,6 +27,7 @@
  * loads with `private_copy`, reading the file into memory of its own, which nothing done to
  * the file can reach (truncating a mapped file gives SIGBUS on the next read of a lost page). */
 #include "io.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +62,15 @@ typedef struct {
     uint64_t pictures_offset, pictures_bytes; /* the images behind the features, or 0 */
     /* version 3: the graph index, from here to the end of the file (0: none) */
     uint64_t index_offset;
+    /* version 4: text (dtype KNN_SPARSE): the text section follows the paths, 64-byte
+     * aligned, to the end of the file (the header has no room for another offset) */
 } model_header;
+
+/* Where a text model's text section starts (its paths' end, aligned); 0 for other models. */
+static uint64_t text_offset(const model_header *h)
+{
+    return h->dtype == KNN_SPARSE ? knn__align64(h->paths_offset + h->paths_bytes) : 0;
+}
 
 _Static_assert(sizeof(model_header) <= HEADER_BYTES, "the header fits its 256 bytes");
 
@@ -91,7 +103,7 @@ static bool emit(FILE *f, const void *buf, size_t n, uLong *crc)
         *crc = crc32(*crc, p + at, (uInt)chunk);
         at += chunk;
     }
-    return !f || fwrite(buf, 1, n, f) == n;
+    return !f || n == 0 || fwrite(buf, 1, n, f) == n; /* n = 0: text's rows, buf NULL */
 }
 
 static bool emit_strings(FILE *f, char *const *s, size_t n, uLong *crc)
@@ -115,7 +127,7 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, MAGIC, 8);
-    h->version = train->index ? 3 : train->features ? 2 : 1; /* the oldest that holds it */
+    h->version = train->text ? 4 : train->index ? 3 : train->features ? 2 : 1; /* the oldest */
     h->header_bytes = HEADER_BYTES;
     h->count = train->count;
     h->dim = train->dim;
@@ -170,6 +182,30 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
         h->index_offset = knn__align64(h->file_bytes);
         h->file_bytes = h->index_offset + knn__hnsw_section_bytes(train->index);
     }
+    if (train->text) { /* text sets have no network or index */
+        h->height = h->width = h->channels = 1;
+        h->file_bytes = text_offset(h) + knn__text_section_bytes(train);
+    }
+}
+
+/* The text section, after the padding that aligns it: its header, then its parts, each at a
+ * multiple of 64 bytes from the section's start. */
+static bool emit_text(FILE *f, const knn_dataset *train, const model_header *h, uint64_t end,
+                      uLong *crc)
+{
+    unsigned char header[128];
+    const void *ptr[8];
+    uint64_t bytes[8];
+    int parts = knn__text_parts(train, header, ptr, bytes);
+    bool ok = emit_zeros(f, (size_t)(text_offset(h) - end), crc) &&
+              emit(f, header, sizeof header, crc);
+    uint64_t at = sizeof header;
+    for (int i = 0; ok && i < parts; i++) {
+        const uint64_t start = i ? knn__align64(at) : at;
+        ok = emit_zeros(f, (size_t)(start - at), crc) && emit(f, ptr[i], (size_t)bytes[i], crc);
+        at = start + bytes[i];
+    }
+    return ok;
 }
 
 /* The index section, after the padding that aligns it (the file's end at `end`). */
@@ -228,7 +264,8 @@ static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, 
            emit_zeros(f, (size_t)(h->paths_offset - h->names_offset - h->names_bytes), crc) &&
            emit_strings(f, train->paths, train->count, crc) &&
            (!h->network_bytes || emit_network(f, train, h, crc)) &&
-           (!h->index_offset || emit_index(f, train, h, body_end(h), crc));
+           (!h->index_offset || emit_index(f, train, h, body_end(h), crc)) &&
+           (!train->text || emit_text(f, train, h, body_end(h), crc));
 }
 
 knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
@@ -387,16 +424,29 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
         return knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (the index's offset)", path);
     if (h->index_offset)
         bytes = (size_t)h->index_offset;
-    const uint64_t expect_stride = knn__align64(h->dim * (h->dtype == KNN_F32 ? 4 : 1));
-    bool sizes = h->dim >= 1 && h->dim <= KNN_MAX_DIM && h->count <= KNN_MAX_ROWS &&
-                 (h->dtype == KNN_U8 || h->dtype == KNN_F32) && h->stride == expect_stride &&
+    /* text: the last section, with rows of 0 bytes, no network and no index */
+    const bool text = h->dtype == KNN_SPARSE;
+    if (text && (h->version < 4 || h->paths_offset > bytes ||
+                 h->paths_bytes > bytes - h->paths_offset ||
+                 text_offset(h) > bytes || h->index_offset || h->network_bytes ||
+                 h->stride != 0 || h->dim >= UINT32_MAX || h->height != 1 || h->width != 1 ||
+                 h->channels != 1 || h->metric != KNN_COSINE))
+        return knn__fail(KNN_ERR_FORMAT, "%s: corrupt model header (its text section)", path);
+    if (text)
+        bytes = (size_t)text_offset(h);
+    const uint64_t expect_stride =
+        text ? 0 : knn__align64(h->dim * (h->dtype == KNN_F32 ? 4 : 1));
+    bool sizes = h->dim >= 1 && (text || h->dim <= KNN_MAX_DIM) && h->count <= KNN_MAX_ROWS &&
+                 (h->dtype == KNN_U8 || h->dtype == KNN_F32 || text) &&
+                 h->stride == expect_stride &&
                  h->num_classes >= 0 && h->num_classes <= KNN_MAX_CLASSES &&
                  (h->has_labels == 0 || h->num_classes >= 1) && h->height >= 1 &&
                  h->width >= 1 && h->channels >= 1 &&
-                 (uint64_t)h->height * (uint64_t)h->width * (uint64_t)h->channels == h->dim &&
+                 (text ||
+                  (uint64_t)h->height * (uint64_t)h->width * (uint64_t)h->channels == h->dim) &&
                  h->k >= 1 &&
                  (h->metric == KNN_L1 || h->metric == KNN_L2 ||
-                  (h->metric == KNN_COSINE && h->dtype == KNN_F32)) &&
+                  (h->metric == KNN_COSINE && h->dtype != KNN_U8)) &&
                  (h->weights == 0 || h->weights == 1) && (h->ties == 0 || h->ties == 1);
     const uint64_t rows_bytes = h->count * h->stride; /* < 2^31 x 2^26: no overflow */
     const uint64_t labels_end = h->labels_offset + (h->has_labels ? h->count * 4 : 0);
@@ -407,9 +457,11 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
             h->names_offset + h->names_bytes <= h->paths_offset && h->paths_offset <= bytes &&
             h->paths_bytes <= bytes - h->paths_offset;
     const uint64_t paths_end = h->paths_offset + h->paths_bytes;
-    if (!h->network_bytes) /* no network: the paths end the file (or come before the index) */
+    if (!h->network_bytes) /* no network: the paths end the file (or come before the index or
+                              the text) */
         sizes = sizes && h->network_offset == 0 &&
-                (paths_end == bytes || (h->index_offset && knn__align64(paths_end) == bytes));
+                (paths_end == bytes ||
+                 ((h->index_offset || text) && knn__align64(paths_end) == bytes));
     else /* the network, then the scales (quantised: uint8 codes; else float32 features),
             then the pictures, each 64-byte aligned, the last ending the file */
         sizes = sizes && h->version >= 2 && network_parts_fit(h, paths_end, bytes) &&
@@ -447,7 +499,7 @@ static knn_status check_checksum(const char *path, const model_header *h, const 
 static knn_status check_rows(const char *path, const model_header *h, const knn_dataset *ds)
 {
     const size_t row_bytes = h->dim * (h->dtype == KNN_F32 ? 4 : 1);
-    for (size_t i = 0; i < h->count; i++) {
+    for (size_t i = 0; h->dtype != KNN_SPARSE && i < h->count; i++) { /* text: text.c checks */
         const uint8_t *row = ds->rows + i * h->stride;
         for (size_t b = row_bytes; b < h->stride; b++)
             if (row[b])
@@ -476,7 +528,8 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
     ds->dim = h->dim;
     ds->dtype = (knn_dtype)h->dtype;
     ds->stride = h->stride;
-    ds->rows = (uint8_t *)map + h->rows_offset; /* read-only: the search never writes */
+    ds->rows = h->dtype == KNN_SPARSE ? NULL /* text: rows in the text section */
+                                      : (uint8_t *)map + h->rows_offset; /* read-only */
     ds->labels = h->has_labels ? (int32_t *)(void *)((uint8_t *)map + h->labels_offset) : NULL;
     ds->num_classes = h->num_classes;
     ds->height = h->height;
@@ -543,6 +596,9 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
     }
     /* the graph: checked, then searched in place; a data set cut to fewer rows drops it (its
      * lists name the rows left out) */
+    if (!st && h->dtype == KNN_SPARSE) /* copied out of the mapping, checked */
+        st = knn__text_open(path, (const uint8_t *)base + text_offset(h),
+                            h->file_bytes - text_offset(h), (size_t)h->count, count, ds);
     if (!st && h->index_offset && count == h->count) {
         const knn_dataset whole = {.count = (size_t)h->count, .dtype = (knn_dtype)h->dtype,
                                    .source = ds->source};

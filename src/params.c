@@ -42,10 +42,15 @@ knn_status knn__metric_check(knn_metric m, const knn_dataset *ds)
 {
     if (m != KNN_L1 && m != KNN_L2 && m != KNN_COSINE)
         return knn__fail(KNN_ERR_ARG, "unknown metric %d", (int)m);
-    if (m == KNN_COSINE && ds && ds->dtype != KNN_F32)
+    if (m == KNN_COSINE && ds && ds->dtype == KNN_U8)
         return knn__fail(KNN_ERR_ARG,
                          "cosine is for float32 features; %s holds uint8 values (use l1 or l2)",
                          ds->source ? ds->source : "the data set");
+    if (m != KNN_COSINE && ds && ds->dtype == KNN_SPARSE)
+        return knn__fail(KNN_ERR_ARG,
+                         "%s holds text, which is searched by cosine (1 - cos of the tf-idf "
+                         "vectors), not %s",
+                         ds->source ? ds->source : "the data set", m == KNN_L1 ? "l1" : "l2");
     return KNN_OK;
 }
 

@@ -7,6 +7,7 @@
  * bit the scalar kernels' arithmetic (each distance summed in order; for cosine, both rows
  * scaled to unit length by knn__unit_rows, as the search does, then 1 - a.b). */
 #include "internal.h"
+#include "text.h"
 #include "kernels/kernels.h"
 
 #include <stdlib.h>
@@ -49,6 +50,13 @@ knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *qu
     knn_status st = knn__search_prepare(train, queries, p, &nb);
     if (st)
         return st;
+    if (train->dtype == KNN_SPARSE) { /* text: every term of every pair, in order */
+        if ((st = knn__sparse_search_dense(train, queries, p, nb)))
+            knn_neighbors_free(nb);
+        else
+            *out = nb;
+        return st;
+    }
     candidate *all = malloc(train->count * sizeof *all);
     float *unit_mem = malloc(2 * train->stride); /* cosine: a query and a row, unit length */
     uint8_t *unit = (uint8_t *)unit_mem;

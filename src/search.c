@@ -43,6 +43,7 @@
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "parallel.h"
+#include "text.h"
 #include "topk.h"
 
 #include <math.h>
@@ -69,10 +70,14 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
     if ((size_t)p->k > train->count)
         return knn__fail(KNN_ERR_ARG, "K = %d is more than the %zu training images of %s",
                          p->k, train->count, train->source);
+    static const char *const kind[] = {"uint8 values", "float32 values", "text"};
     if (train->dtype != queries->dtype)
-        return knn__fail(KNN_ERR_SHAPE, "%s holds %s values but %s holds %s values",
-                         train->source, train->dtype == KNN_F32 ? "float32" : "uint8",
-                         queries->source, queries->dtype == KNN_F32 ? "float32" : "uint8");
+        return knn__fail(KNN_ERR_SHAPE, "%s holds %s but %s holds %s", train->source,
+                         kind[train->dtype], queries->source, kind[queries->dtype]);
+    if (train->dtype == KNN_SPARSE && train->dim != queries->dim)
+        return knn__fail(KNN_ERR_SHAPE, "%s has a vocabulary of %zu terms but %s of %zu (load "
+                                        "the queries like the training set)",
+                         train->source, train->dim, queries->source, queries->dim);
     if (train->dim != queries->dim)
         return knn__fail(KNN_ERR_SHAPE,
                          "%s has images of %dx%dx%d = %zu values but %s has %dx%dx%d = %zu",
@@ -642,6 +647,8 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         return st;
     if (p->ef < 0)
         st = knn__fail(KNN_ERR_ARG, "ef = %d: give 0 (the default) or more", p->ef);
+    else if (train->dtype == KNN_SPARSE) /* text: the inverted index (sparse.c) */
+        st = knn__sparse_search(train, queries, p, nb);
     else if (knn__hnsw_applies(train, p)) /* the graph index (hnsw.c) */
         st = knn__hnsw_search(train, queries, p, nb);
     else
@@ -761,7 +768,7 @@ knn_status knn_neighbors_recall(const knn_neighbors *found, const knn_neighbors 
 double knn__distance_value(const knn_neighbors *nb, uint64_t raw)
 {
     double d = (double)raw; /* exact: integer distances stay below 2^40 < 2^53 */
-    if (nb->dtype == KNN_F32) {
+    if (nb->dtype != KNN_U8) { /* float32 and text: a float's bits */
         const uint32_t bits = (uint32_t)raw;
         float f;
         memcpy(&f, &bits, sizeof f);

@@ -244,9 +244,9 @@ static void model_round_trip_and_damaged_files(void)
     copy_altered(model, in_dir("short.knn"), -1, 0, 400);
     CHECK_EQ(knn_dataset_load(in_dir("short.knn"), NULL, &back), KNN_ERR_FORMAT);
     CHECK(strstr(knn_last_error(), "truncated") != NULL);
-    copy_altered(model, in_dir("future.knn"), 8, 3, 0); /* version 1 -> 4 */
+    copy_altered(model, in_dir("future.knn"), 8, 4, 0); /* version 1 -> 5 */
     CHECK_EQ(knn_dataset_load(in_dir("future.knn"), NULL, &back), KNN_ERR_FORMAT);
-    CHECK(strstr(knn_last_error(), "version 4 is newer") != NULL);
+    CHECK(strstr(knn_last_error(), "version 5 is newer") != NULL);
     copy_altered(model, in_dir("tiny.knn"), -1, 0, 20);
     CHECK_EQ(knn_dataset_load(in_dir("tiny.knn"), NULL, &back), KNN_ERR_FORMAT);
     CHECK(back == NULL);

@@ -334,9 +334,12 @@ static void load_rejects_bad_files_with_clear_errors(void)
         expect_failure(p, NULL, KNN_ERR_FORMAT, "gzip");
     }
 
-    /* wrong magic: neither IDX nor a whole number of CIFAR records */
-    write_bytes(p = path_in("bad", "text.bin"), (const uint8_t *)"hello, world\n", 13);
+    /* wrong magic: neither IDX nor a whole number of CIFAR records (nor text: a NUL) */
+    write_bytes(p = path_in("bad", "binary.bin"), (const uint8_t *)"hello,\0world\n", 13);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "not an IDX file");
+    /* text without labels, where labels are needed */
+    write_bytes(p = path_in("bad", "text.bin"), (const uint8_t *)"hello, world\n", 13);
+    expect_failure(p, NULL, KNN_ERR_FORMAT, "no labels: line 1 has no tab");
 
     /* int16 IDX: a type knn does not read */
     {

@@ -368,6 +368,9 @@ class Model:
             raise OSError(f"{path}: not a knn model file (load data sets with knn.load)")
         if not ds.has_labels:
             raise OSError(f"{path}: the model has no labels")
+        if ds.dtype == "text":
+            raise ValueError(f"{path}: a text model; the Python package takes arrays: use the "
+                             "knn command or the C library for text")
         return cls(ds, *params)
 
     def save(self, path):

@@ -348,4 +348,7 @@ def load(spec, limit=None, features=None, quantize=False, scale=1 / 255, mean=0.
                 operator.index(batch))
         ds = _knn.load(spec, 0 if limit is None else operator.index(limit), features,
                        bool(quantize), prep)
+    if ds.dtype == "text":
+        raise ValueError(f"{spec}: holds text (sparse tf-idf rows); the Python package takes "
+                         "arrays: use the knn command or the C library for text")
     return rows_of(ds), labels_of(ds), ds.class_names()

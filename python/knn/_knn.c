@@ -255,7 +255,8 @@ static PyObject *dataset_get_dim(DatasetObject *self, void *closure)
 static PyObject *dataset_get_dtype(DatasetObject *self, void *closure)
 {
     (void)closure;
-    return PyUnicode_FromString(knn_dataset_dtype(self->ds) == KNN_U8 ? "uint8" : "float32");
+    const knn_dtype t = knn_dataset_dtype(self->ds);
+    return PyUnicode_FromString(t == KNN_U8 ? "uint8" : t == KNN_F32 ? "float32" : "text");
 }
 
 static PyObject *dataset_get_num_classes(DatasetObject *self, void *closure)
@@ -286,7 +287,7 @@ static PyObject *dataset_get_source(DatasetObject *self, void *closure)
 static PyGetSetDef dataset_getset[] = {
     {"count", (getter)dataset_get_count, NULL, "rows", NULL},
     {"dim", (getter)dataset_get_dim, NULL, "values per row", NULL},
-    {"dtype", (getter)dataset_get_dtype, NULL, "'uint8' or 'float32'", NULL},
+    {"dtype", (getter)dataset_get_dtype, NULL, "'uint8', 'float32' or 'text'", NULL},
     {"num_classes", (getter)dataset_get_num_classes, NULL, "labels lie in [0, num_classes)",
      NULL},
     {"has_labels", (getter)dataset_get_has_labels, NULL, "whether rows have labels", NULL},
@@ -351,6 +352,11 @@ static PyObject *dataset_copy_rows(DatasetObject *self, PyObject *arg)
 {
     const knn_dataset *ds = self->ds;
     const size_t count = knn_dataset_count(ds), dim = knn_dataset_dim(ds);
+    if (knn_dataset_dtype(ds) == KNN_SPARSE)
+        return PyErr_Format(PyExc_ValueError, "%s holds text (sparse tf-idf rows): the Python "
+                                              "package takes arrays; use the knn command or the C "
+                                              "library for text",
+                            knn_dataset_source(ds));
     const int u8 = knn_dataset_dtype(ds) == KNN_U8;
     const size_t item = u8 ? 1 : 4;
     Py_buffer out;
