@@ -12,6 +12,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import index  # noqa: E402  (the graph index's section)
+import text  # noqa: E402  (the text section)
+import checks as checks_mod  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = "/usr/share/datasets/fashion-mnist"
@@ -196,8 +198,8 @@ def main():
               "first; skipped)")
 
     index_checks = index.run()
+    text_checks = text.run()
 
-    print("\ntargets (ratios from this run):")
     checks = []  # (what, value, limit, value must be at most the limit)
     peer_secs = {name: secs for name, _, secs, _, _ in rows}
     if "faiss IndexFlatL2" in peer_secs:
@@ -218,10 +220,8 @@ def main():
                        1 / 50, True))
     checks.append(("CV: 60,000-image l2 cv time / one eval time", cv60_s / ev_s, 3.0, True))
     checks += index_checks
-    for what, value, limit, at_most in checks:
-        ok = value <= limit if at_most else value >= limit
-        print(f"  {'met ' if ok else 'MISS'}  {what} = {value:.4f} "
-              f"({'<=' if at_most else '>='} {limit})")
+    checks += text_checks
+    checks_mod.print_checks(checks)
     assert ev["accuracy"] == l2["accuracy"], "knn eval and knn_bench disagree"
     return 0
 

@@ -12,6 +12,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checks as checks_mod  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = "/usr/share/datasets/fashion-mnist"
 LEVELS = (0.90, 0.95, 0.99, 0.999)
@@ -156,11 +159,7 @@ def main():
         print(f"bench: {DATA} is missing (Debian package dataset-fashion-mnist)")
         return 1
     checks = run()
-    print("\ntargets (ratios from this run):")
-    for what, value, limit, at_most in checks:
-        ok = value <= limit if at_most else value >= limit
-        print(f"  {'met ' if ok else 'MISS'}  {what} = {value:.4f} "
-              f"({'<=' if at_most else '>='} {limit})")
+    checks_mod.print_checks(checks)
     return 0
 
 

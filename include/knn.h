@@ -514,10 +514,11 @@ KNN_API size_t knn_features_quantized(const knn_features *f);
  * Text data sets (knn_dataset_load, told by content):
  *   FILE       UTF-8 text (raw or gzip, e.g. .tsv), one document a line: `label<TAB>text`
  *              (the first tab ends the label), or, where the first line has no tab, an
- *              unlabelled file of one text a line. Blank lines are skipped. Invalid UTF-8, a
- *              NUL byte, an empty label, a labelled file's line without a tab, an empty text,
- *              or a document over KNN_MAX_TEXT_DOCUMENT bytes are errors naming the file and
- *              the line.
+ *              unlabelled file of one text a line. Blank lines are skipped; a line whose text
+ *              is empty (or only spaces and tabs) is skipped and listed (knn_dataset_skipped).
+ *              Invalid UTF-8, a NUL byte, an empty label, a labelled file's line without a
+ *              tab, or a document over KNN_MAX_TEXT_DOCUMENT bytes are errors naming the
+ *              file and the line.
  *   DIR        a folder of class folders of text files (DIR/class/doc.txt), each file one
  *              document, told from an image folder by its first file's content; files that
  *              are not UTF-8 text are skipped and listed (knn_dataset_skipped).
