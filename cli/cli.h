@@ -207,6 +207,9 @@ void cli_json_string(FILE *f, const char *s);
  * U+FFFD, so that names from file systems (any bytes) make valid JSON; NULL when out of
  * memory. */
 char *cli_utf8_copy(const char *s);
+/* The offset of the first byte of s[0..n) (NUL-terminated at n) that is not valid UTF-8 or
+ * is NUL; n if none. */
+size_t cli_utf8_check(const char *s, size_t n);
 
 /* A progress bar on stderr for work that lasts over a second, when stderr is a terminal. */
 typedef struct {

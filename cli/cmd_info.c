@@ -11,7 +11,7 @@ static const char help[] =
     "\n"
     "Print the number of images, their shape, the classes with their counts, and a few\n"
     "images as ASCII art. For text: the documents, the vocabulary and its settings, and a\n"
-    "few documents with their heaviest terms.\n"
+    "few documents with the weights of their first terms (in vocabulary order).\n"
     "\n"
     "  --samples N        images (documents) to show (default 3, 0 for none)\n"
     "  --vocabulary       text: print only the vocabulary, one 'term<TAB>idf' line a term in\n"

@@ -341,6 +341,11 @@ int cmd_predict(int argc, char **argv)
             p.top = 5;
         p.neighbors = true;
     }
+    if (knn_dataset_text(train) && !p.texts && knn_is_image_file(query_spec)) {
+        fprintf(stderr, "knn predict: %s holds text; %s is an image\n", train_spec, query_spec);
+        exit_code = EXIT_ERROR;
+        goto done;
+    }
     if (p.texts) {
         if ((exit_code = cli_load_texts(argv + optind + 1, nargs, train, common.limit, &queries)))
             goto done;

@@ -107,6 +107,12 @@ int cmd_similar(int argc, char **argv)
         goto done;
     }
     p.k = want + (self >= 0);
+    const uint32_t *terms;
+    const float *values;
+    if (!st && !knn_dataset_row_sparse(q, 0, &terms, &values))
+        fprintf(stderr, "knn similar: warning: the query shares no word with the vocabulary of "
+                        "%s; every document is at similarity 0 (listed in order)\n",
+                spec);
     if (!st)
         st = knn_search(corpus, q, &p, &nb);
     if (st) {

@@ -178,20 +178,23 @@ int cli_load_texts(char **args, int nargs, const knn_dataset *train, size_t limi
                    knn_dataset **out)
 {
     char **docs = NULL, *line = NULL; /* copies, of the arguments too */
-    size_t n = 0, cap = 0, len = 0;
-    bool from_stdin = false, nomem = false, nul = false;
+    size_t n = 0, cap = 0, len = 0, lines = 0, bad = 0;
+    bool from_stdin = false, nomem = false, nul = false, zero = false;
     for (int a = 0; a < nargs && !nomem && !nul; a++) {
         const bool read = !strcmp(args[a], "-");
         from_stdin |= read;
         ssize_t got = 0;
         while (!nomem && (read ? (got = getline(&line, &len, stdin)) >= 0 : got++ == 0)) {
             if (read) {
+                lines++;
                 while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
                     line[--got] = '\0';
                 if (got == 0)
                     continue;
-                if ((nul = (size_t)got != strlen(line)))
-                    break;
+                if ((nul = (bad = cli_utf8_check(line, (size_t)got)) < (size_t)got)) {
+                    zero = line[bad] == '\0';
+                    break; /* a NUL or invalid UTF-8: named by its line */
+                }
             }
             char *doc = strdup(read ? line : args[a]);
             if (!doc || !grow_strings(&docs, n, &cap)) {
@@ -208,8 +211,8 @@ int cli_load_texts(char **args, int nargs, const knn_dataset *train, size_t limi
     if (nomem)
         fprintf(stderr, "knn %s: out of memory\n", cli_command);
     else if (nul)
-        fprintf(stderr, "knn %s: standard input: a NUL byte in line %zu (not text)\n",
-                cli_command, n + 1);
+        fprintf(stderr, "knn %s: standard input: line %zu: %s at byte %zu\n", cli_command, lines,
+                zero ? "a NUL byte" : "invalid UTF-8", bad + 1);
     else if (n == 0)
         fprintf(stderr, "knn %s: no text to classify\n", cli_command);
     else if ((st = knn_text_dataset_create((const char *const *)docs,

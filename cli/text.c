@@ -40,6 +40,18 @@ static size_t utf8_sequence(const unsigned char *s)
     return n;
 }
 
+size_t cli_utf8_check(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) { /* s[n] is NUL: a sequence cut by the end fails */
+        size_t len = p[i] ? utf8_sequence(p + i) : 0;
+        if (!len)
+            return i;
+        i += len;
+    }
+    return n;
+}
+
 char *cli_utf8_copy(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -124,8 +136,26 @@ char *cli_snippet(const char *s, size_t max)
     char *out = malloc(cut + 4);
     if (!out)
         return NULL;
-    for (size_t i = 0; i < cut; i++) /* control characters (tabs, newlines) as spaces */
-        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7F ? ' ' : s[i];
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < cut; i++) {
+        /* control characters as spaces: C0 (tabs, newlines), DEL, C1 (U+0080..U+009F, which
+         * terminals obey) and the bidirectional overrides and isolates (U+202A..U+202E,
+         * U+2066..U+2069), which would reorder the line around them */
+        size_t width = u[i] < 0x20 || u[i] == 0x7F                                ? 1
+                       : u[i] == 0xC2 && i + 1 < cut && u[i + 1] >= 0x80 &&
+                               u[i + 1] <= 0x9F                                  ? 2
+                       : u[i] == 0xE2 && i + 2 < cut &&
+                               ((u[i + 1] == 0x80 && u[i + 2] >= 0xAA && u[i + 2] <= 0xAE) ||
+                                (u[i + 1] == 0x81 && u[i + 2] >= 0xA6 && u[i + 2] <= 0xA9))
+                           ? 3
+                           : 0;
+        if (!width) {
+            out[i] = s[i];
+            continue;
+        }
+        memset(out + i, ' ', width);
+        i += width - 1;
+    }
     strcpy(out + cut, cut < len ? "\xE2\x80\xA6" : ""); /* ... */
     return out;
 }

@@ -514,8 +514,10 @@ KNN_API size_t knn_features_quantized(const knn_features *f);
  * Text data sets (knn_dataset_load, told by content):
  *   FILE       UTF-8 text (raw or gzip, e.g. .tsv), one document a line: `label<TAB>text`
  *              (the first tab ends the label), or, where the first line has no tab, an
- *              unlabelled file of one text a line. Blank lines are skipped; a line whose text
- *              is empty (or only spaces and tabs) is skipped and listed (knn_dataset_skipped).
+ *              unlabelled file of one text a line. Blank lines and a byte-order mark at the
+ *              start are skipped; a line whose text is empty (or only spaces and tabs) is
+ *              skipped and listed (knn_dataset_skipped); a line over 2 x
+ *              KNN_MAX_TEXT_DOCUMENT bytes is refused while it is read.
  *              Invalid UTF-8, a NUL byte, an empty label, a labelled file's line without a
  *              tab, or a document over KNN_MAX_TEXT_DOCUMENT bytes are errors naming the
  *              file and the line.

@@ -113,9 +113,10 @@ knn_status knn_predictions_metrics(const knn_predictions *r, const knn_dataset *
     for (size_t i = 0; i < r->count; i++)
         if (queries->labels[i] >= r->classes)
             return knn__fail(KNN_ERR_FORMAT,
-                             "%s: label %d of image %zu is not a class of the training set "
+                             "%s: label %d of %s %zu is not a class of the training set "
                              "(0..%d)",
-                             queries->source, (int)queries->labels[i], i, r->classes - 1);
+                             queries->source, (int)queries->labels[i], knn__row_word(queries), i,
+                             r->classes - 1);
     return knn_metrics_compute(queries->labels, r->ranking, r->count, r->classes, m);
 }
 

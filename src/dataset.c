@@ -415,9 +415,9 @@ knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, i
         for (size_t i = 0; i < ds->count; i++)
             if (ds->labels[i] >= like->num_classes)
                 return knn__fail(KNN_ERR_FORMAT,
-                                 "%s: label %d of image %zu is not a class of %s (0..%d)",
-                                 ds->source, (int)ds->labels[i], i, like->source,
-                                 like->num_classes - 1);
+                                 "%s: label %d of %s %zu is not a class of %s (0..%d)",
+                                 ds->source, (int)ds->labels[i], knn__row_word(ds), i,
+                                 like->source, like->num_classes - 1);
         return KNN_OK;
     }
     int32_t *map = malloc((size_t)(ds->num_classes ? ds->num_classes : 1) * sizeof *map);
@@ -428,9 +428,9 @@ knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, i
     if (!st && unknown && !unknown_wrong)
         st = knn__fail(KNN_ERR_FORMAT,
                        "%s: %zu of its %d classes are not classes of %s: %s%s (count their "
-                       "images as wrong with --unknown-classes wrong)",
+                       "%s as wrong with --unknown-classes wrong)",
                        ds->source, unknown, ds->num_classes, like->source, list,
-                       unknown > 5 ? ", ..." : "");
+                       unknown > 5 ? ", ..." : "", knn__rows_word(ds));
     /* a mapped model's labels are read-only: the new ones go to memory of our own */
     int32_t *labels = st ? NULL : ds->map ? malloc((ds->count ? ds->count : 1) * sizeof *labels)
                                           : ds->labels;

@@ -172,6 +172,17 @@ knn_status knn__hnsw_open(const char *path, const uint8_t *p, uint64_t bytes,
 /* n rounded up to a multiple of 64: model file sections and their parts start there. */
 static inline uint64_t knn__align64(uint64_t n) { return (n + 63) / 64 * 64; }
 
+/* What a data set's rows are, for messages: "images" (uint8), "rows" (features) or
+ * "documents" (text); knn__row_word: one of them. */
+static inline const char *knn__rows_word(const knn_dataset *ds)
+{
+    return ds->dtype == KNN_SPARSE ? "documents" : ds->dtype == KNN_F32 ? "rows" : "images";
+}
+static inline const char *knn__row_word(const knn_dataset *ds)
+{
+    return ds->dtype == KNN_SPARSE ? "document" : ds->dtype == KNN_F32 ? "row" : "image";
+}
+
 /* Bytes per value. */
 static inline size_t knn__dtype_size(knn_dtype t) { return t == KNN_F32 ? 4 : 1; }
 /* A model file (model.c): true if the file starts with the model magic. */

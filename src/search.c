@@ -68,8 +68,8 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
     if (p->threads < 0)
         return knn__fail(KNN_ERR_ARG, "%d threads: give 0 (automatic) or more", p->threads);
     if ((size_t)p->k > train->count)
-        return knn__fail(KNN_ERR_ARG, "K = %d is more than the %zu training images of %s",
-                         p->k, train->count, train->source);
+        return knn__fail(KNN_ERR_ARG, "K = %d is more than the %zu training %s of %s", p->k,
+                         train->count, knn__rows_word(train), train->source);
     static const char *const kind[] = {"uint8 values", "float32 values", "text"};
     if (train->dtype != queries->dtype)
         return knn__fail(KNN_ERR_SHAPE, "%s holds %s but %s holds %s", train->source,

@@ -403,7 +403,13 @@ bool knn__text_same(const knn_text *a, const knn_text *b)
 {
     if (a == b)
         return true;
-    return a->nterms == b->nterms && !memcmp(&a->o, &b->o, sizeof a->o) &&
+    const knn_text_options *x = &a->o, *y = &b->o; /* field by field: the struct has padding */
+    const bool options = x->ngram_min == y->ngram_min && x->ngram_max == y->ngram_max &&
+                         x->min_df == y->min_df && x->max_df == y->max_df &&
+                         x->min_df_fraction == y->min_df_fraction &&
+                         x->max_df_fraction == y->max_df_fraction &&
+                         x->max_features == y->max_features && x->stop_words == y->stop_words;
+    return a->nterms == b->nterms && options &&
            a->term_at[a->nterms] == b->term_at[b->nterms] &&
            !memcmp(a->terms, b->terms, a->term_at[a->nterms]) &&
            !memcmp(a->term_at, b->term_at, (a->nterms + 1) * sizeof *a->term_at) &&
@@ -440,7 +446,7 @@ typedef struct {
     size_t used, acap;
     uint64_t *at;     /* (n) each term's offset in arena (NUL-terminated there) */
     uint32_t *len;
-    size_t n, ncap;
+    size_t n, ncap, lcap;
     uint32_t *slots;  /* id + 1 */
     size_t mask;
     uint32_t *ids;    /* the current document's term ids, with repeats */
@@ -489,10 +495,8 @@ static bool counter_add(void *user, const char *w, size_t n)
             return false;
         }
         if (!grow((void **)&c->arena, &c->acap, c->used + n + 1, 1) ||
-            !grow((void **)&c->at, &c->ncap, c->n + 1, sizeof *c->at))
-            return false;
-        size_t lcap = c->ncap;
-        if (!(c->len = realloc(c->len, lcap * sizeof *c->len)))
+            !grow((void **)&c->at, &c->ncap, c->n + 1, sizeof *c->at) ||
+            !grow((void **)&c->len, &c->lcap, c->n + 1, sizeof *c->len))
             return false;
         memcpy(c->arena + c->used, w, n);
         c->arena[c->used + n] = '\0';
@@ -658,7 +662,12 @@ static knn_status count_terms(const knn_dataset *ds, const knn_text_options *o, 
         d->ptr[i + 1] = d->n;
     }
     tokens_free(&tk);
-    if (!st && c->n == 0)
+    if (!st && c->n == 0 && o->ngram_min > 1)
+        st = knn__fail(KNN_ERR_FORMAT, "%s: empty vocabulary: no document holds %d words in a "
+                                       "row (n-grams of %d to %d words)%s",
+                       ds->source, o->ngram_min, o->ngram_min, o->ngram_max,
+                       o->stop_words ? " besides stop words" : "");
+    else if (!st && c->n == 0)
         st = knn__fail(KNN_ERR_FORMAT, "%s: empty vocabulary: no document holds a word of 2 or "
                                        "more letters or digits%s",
                        ds->source, o->stop_words ? " that is not a stop word" : "");
@@ -752,15 +761,39 @@ static knn_text *make_text(const knn_text_options *o, size_t n, const term_ref *
     return t;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts m (column, count) pairs by column (distinct), through key (room for m). */
+static void sort_pairs(uint32_t *col, uint32_t *count, size_t m, uint64_t *key)
+{
+    for (size_t j = 0; j < m; j++)
+        key[j] = (uint64_t)col[j] << 32 | count[j];
+    if (m > 1)
+        qsort(key, m, sizeof *key, cmp_u64);
+    for (size_t j = 0; j < m; j++) {
+        col[j] = (uint32_t)(key[j] >> 32);
+        count[j] = (uint32_t)key[j];
+    }
+}
+
 /* The training rows: each document's (id, count) pairs mapped to columns (col_of: the
  * column of each id, or UINT32_MAX), sorted by column, weighed. d's counts are reused. */
 static knn_status training_rows(const knn_text *t, size_t n, doc_counts *d,
                                 const uint32_t *col_of, csr *out)
 {
+    size_t longest = 0; /* the most terms of one document: the sort's room */
+    for (size_t i = 0; i < n; i++)
+        longest = d->ptr[i + 1] - d->ptr[i] > longest ? (size_t)(d->ptr[i + 1] - d->ptr[i]) : longest;
+    uint64_t *key = malloc((longest ? longest : 1) * sizeof *key);
     out->indptr = malloc((n + 1) * sizeof *out->indptr);
     out->indices = malloc((d->n ? d->n : 1) * sizeof *out->indices);
     out->values = malloc((d->n ? d->n : 1) * sizeof *out->values);
-    if (!out->indptr || !out->indices || !out->values) {
+    if (!key || !out->indptr || !out->indices || !out->values) {
+        free(key);
         csr_free(out);
         memset(out, 0, sizeof *out);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for %zu documents' terms", n);
@@ -774,20 +807,12 @@ static knn_status training_rows(const knn_text *t, size_t n, doc_counts *d,
                 out->indices[m] = col_of[d->id[j]];
                 d->count[m++] = d->count[j]; /* m <= j: compacted in place */
             }
-        for (size_t a = first + 1; a < m; a++) { /* by column: insertion (rows are short) */
-            const uint32_t ci = out->indices[a], cc = d->count[a];
-            size_t b = a;
-            for (; b > first && out->indices[b - 1] > ci; b--) {
-                out->indices[b] = out->indices[b - 1];
-                d->count[b] = d->count[b - 1];
-            }
-            out->indices[b] = ci;
-            d->count[b] = cc;
-        }
+        sort_pairs(out->indices + first, d->count + first, m - first, key);
         weigh(t, out->indices + first, d->count + first, m - first, out->values + first);
         out->indptr[i + 1] = m;
     }
     out->nnz = m;
+    free(key);
     return KNN_OK;
 }
 
@@ -1069,8 +1094,9 @@ knn_status knn_text_dataset_create(const char *const *docs, size_t n, const int3
             st = knn__fail(KNN_ERR_LIMIT, "%s: document %zu is longer than %zu MiB", name, i,
                            KNN_MAX_TEXT_DOCUMENT >> 20);
         else if (knn__utf8_check(docs[i], len) != len)
-            st = knn__fail(KNN_ERR_FORMAT, "%s: document %zu: invalid UTF-8 at byte %zu", name,
-                           i, knn__utf8_check(docs[i], len));
+            st = knn__fail(KNN_ERR_FORMAT, "%s: document %zu (counted from 0): invalid UTF-8 at "
+                                           "byte %zu",
+                           name, i, knn__utf8_check(docs[i], len) + 1);
         else if (labels && (labels[i] < 0 || labels[i] >= num_classes))
             st = knn__fail(KNN_ERR_ARG, "%s: label %d of document %zu is outside 0..%d", name,
                            (int)labels[i], i, num_classes - 1);
@@ -1093,17 +1119,17 @@ knn_status knn_text_dataset_create(const char *const *docs, size_t n, const int3
 
 /* ---- reading documents ----------------------------------------------------------------- */
 
-/* The first bytes of a file say "text": no NUL, and valid UTF-8 (a sequence cut by the end
- * of the sample allowed) or mostly printable ASCII (text in another encoding, refused later
- * with the line that is not UTF-8). Binary formats (IDX, CIFAR, images) have NULs or fail
- * both. */
+/* The first bytes of a file say "text": valid UTF-8 without NUL (a sequence cut by the end
+ * of the sample allowed), or at least 90% printable ASCII (text with a stray NUL or in
+ * another encoding: the loader then names the line that is not UTF-8). Binary formats (IDX,
+ * CIFAR, images) fail both: random pixels are about 37% printable. */
 static bool looks_like_text(const unsigned char *s, size_t n)
 {
-    if (n == 0 || memchr(s, 0, n))
+    if (n == 0)
         return false;
     size_t bad = knn__utf8_check((const char *)s, n);
-    if (bad == n || n - bad < 4) /* valid, or only the last sequence is cut */
-        return true;
+    if (bad == n || (n - bad < 4 && s[bad] != 0 && !memchr(s, 0, n)))
+        return true; /* valid, or only the last sequence is cut */
     size_t printable = 0;
     for (size_t i = 0; i < n; i++)
         printable += (s[i] >= 0x20 && s[i] < 0x7F) || s[i] == '\t' || s[i] == '\n' ||
@@ -1119,13 +1145,20 @@ bool knn__is_text_file(const char *path)
     unsigned char buf[4096];
     size_t got = 0;
     knn_status st = knn__file_read_some(&f, buf, sizeof buf, &got);
+    const bool compressed = f.compressed;
     knn__file_close(&f);
-    return !st && looks_like_text(buf, got);
+    /* a gzip stream that fails this early is no IDX (its 4 bytes of magic were read) and
+     * no CIFAR batch (read uncompressed): the text loader reports the gzip error */
+    return st ? compressed : looks_like_text(buf, got);
 }
 
-/* The whole (decompressed) content of a file, NUL-terminated, at most `cap` bytes. */
-static knn_status read_all(const char *path, size_t cap, char **data, size_t *size)
+/* The whole (decompressed) content of a file, NUL-terminated, at most `cap` bytes, and no
+ * line longer than line_cap (checked while reading: a gzip bomb of one endless line stops
+ * there, not at the memory's end). */
+static knn_status read_all(const char *path, size_t cap, size_t line_cap, char **data,
+                           size_t *size)
 {
+    size_t line_start = 0, lines = 0;
     knn__file f;
     knn_status st = knn__file_open(&f, path);
     if (st)
@@ -1154,7 +1187,16 @@ static knn_status read_all(const char *path, size_t cap, char **data, size_t *si
         st = knn__file_read_some(&f, buf + n, alloc - 1 - n, &got);
         if (!st && got == 0)
             break;
+        for (const char *nl = buf + n; (nl = memchr(nl, '\n', (size_t)(buf + n + got - nl)));
+             nl++) {
+            lines++;
+            line_start = (size_t)(nl - buf) + 1;
+        }
         n += got;
+        if (!st && n - line_start > line_cap)
+            st = knn__fail(KNN_ERR_LIMIT, "%s: line %zu is longer than %zu MiB (a document "
+                                          "may have %zu MiB)",
+                           path, lines + 1, line_cap >> 20, KNN_MAX_TEXT_DOCUMENT >> 20);
     }
     knn__file_close(&f);
     if (!buf && !st)
@@ -1225,9 +1267,10 @@ knn_status knn__load_text_file(const char *path, const knn_load_options *opt, kn
     *out = NULL;
     char *data;
     size_t size;
-    knn_status st = read_all(path, SIZE_MAX / 4, &data, &size);
+    knn_status st = read_all(path, SIZE_MAX / 4, 2 * KNN_MAX_TEXT_DOCUMENT, &data, &size);
     if (st)
         return st;
+    const size_t bom = size >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0; /* skipped */
     /* one pass over the lines: each document's text and label */
     size_t cap = 0, n = 0, skipped = 0;
     const char **docs = NULL;
@@ -1237,7 +1280,7 @@ knn_status knn__load_text_file(const char *path, const knn_load_options *opt, kn
     int labelled = -1; /* told by the first line that is not blank */
     size_t line = 0, first_line = 0;
     knn__name_list notes = {0};
-    for (size_t at = 0; at < size && !st && !(opt->limit && n >= opt->limit);) {
+    for (size_t at = bom; at < size && !st && !(opt->limit && n >= opt->limit);) {
         char *end = memchr(data + at, '\n', size - at);
         size_t len = (end ? (size_t)(end - data) : size) - at;
         char *s = data + at;
@@ -1398,7 +1441,7 @@ knn_status knn__load_text_folder(const char *root, const knn_load_options *opt,
                 st = knn__fail(KNN_ERR_NOMEM, "out of memory");
                 break;
             }
-            knn_status r = read_all(p, KNN_MAX_TEXT_DOCUMENT, &data, &size);
+            knn_status r = read_all(p, KNN_MAX_TEXT_DOCUMENT, SIZE_MAX, &data, &size);
             if (r == KNN_ERR_NOMEM)
                 st = r;
             else if (r)
@@ -1430,7 +1473,11 @@ knn_status knn__load_text_folder(const char *root, const knn_load_options *opt,
             lens[n] = size;
             labels[n++] = classes;
         }
-        if (!st && n > before)
+        if (!st && n > before && classes == KNN_MAX_CLASSES)
+            st = knn__fail(KNN_ERR_LIMIT, "%s: more than %d class folders hold text, the limit "
+                                          "of classes",
+                           root, KNN_MAX_CLASSES);
+        else if (!st && n > before)
             class_names[classes++] = knn__strdup(dirs.items[d]);
         else if (!st) {
             char *note = knn__asprintf("%s: no text files", dir);
@@ -1623,8 +1670,11 @@ knn_status knn__text_open(const char *path, const uint8_t *p, uint64_t bytes, si
     for (int i = 0; i < TEXT_PARTS; i++)
         memcpy(dst[i], p + at[i], (size_t)size[i]);
     const char *bad = NULL;
+    /* idf = ln((1 + n) / (1 + df)) + 1 lies in [1, ln(1 + n) + 1]: a larger one would make
+     * weights overflow to infinity, and their quotients NaN */
+    const double top = knn__ln(1.0 + (double)h.ndocs) + 1.0 + 1e-9;
     for (size_t i = 0; i < nt && !bad; i++)
-        if (!isfinite(t->idf[i]) || t->idf[i] < 1.0)
+        if (!(t->idf[i] >= 1.0 && t->idf[i] <= top))
             bad = "an idf";
     if (!bad && !strings_ok(t->terms, t->term_at, nt, h.terms_bytes, true))
         bad = "the vocabulary";

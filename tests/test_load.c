@@ -335,7 +335,7 @@ static void load_rejects_bad_files_with_clear_errors(void)
     }
 
     /* wrong magic: neither IDX nor a whole number of CIFAR records (nor text: a NUL) */
-    write_bytes(p = path_in("bad", "binary.bin"), (const uint8_t *)"hello,\0world\n", 13);
+    write_bytes(p = path_in("bad", "binary.bin"), (const uint8_t *)"\x81\x92\0\xfe\x07\x10\0\x99\xa0\0\x01\x02\x03", 13);
     expect_failure(p, NULL, KNN_ERR_FORMAT, "not an IDX file");
     /* text without labels, where labels are needed */
     write_bytes(p = path_in("bad", "text.bin"), (const uint8_t *)"hello, world\n", 13);

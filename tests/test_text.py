@@ -199,6 +199,59 @@ def test_fit_predict_similar_and_info():
     assert "Test documents and their nearest neighbours" in html and 'class="doc"' in html
 
 
+def test_found_by_review():
+    # a text model as its own test set (its vectoriser compared field by field: the options
+    # struct has padding that memcmp read)
+    model = path("own.knn")
+    assert knn("fit", TRAIN_TSV, "-o", model, "-q").returncode == 0
+    r = knn("eval", model, model, "-k", 1, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["accuracy"] > 0.95, r.stderr
+    # a gzip bomb of one endless line stops at the line limit, not at the memory's end
+    import gzip
+    fixtures.write(path("bomb.tsv.gz"), b"a\t" + b"x" * (40 << 20))  # write() compresses .gz
+    fixtures.assert_one_line_error(knn("info", path("bomb.tsv.gz")), 1,
+                                   "line 1 is longer than 32 MiB")
+    # a truncated gzip file of text: the gzip error, not CIFAR's
+    with open(path("cut.tsv.gz"), "wb") as f:
+        f.write(gzip.compress(open(TRAIN_TSV, "rb").read())[:60])
+    r = knn("info", path("cut.tsv.gz"))
+    assert r.returncode == 1 and "gzip" in r.stderr and "CIFAR" not in r.stderr, r.stderr
+    # a NUL early in a text file is named by its line
+    lines = open(TRAIN_TSV, "rb").read().split(b"\n")
+    lines[3] = lines[3][:5] + b"\0" + lines[3][5:]
+    fixtures.write(path("nul.tsv"), b"\n".join(lines))
+    fixtures.assert_one_line_error(knn("info", path("nul.tsv")), 1, "line 4: a NUL byte at byte 6")
+    # a byte-order mark is not part of the first label
+    fixtures.write(path("bom.tsv"), b"\xef\xbb\xbf" + open(TRAIN_TSV, "rb").read())
+    r = knn("eval", TRAIN_TSV, path("bom.tsv"), "-q")
+    assert r.returncode == 0, r.stderr
+    # a text model asked about an image
+    fixtures.write(path("cat.png"), fixtures.png(4, 4, (1, 2, 3)))
+    fixtures.assert_one_line_error(knn("predict", model, path("cat.png")), 1,
+                                   "holds text; " + path("cat.png") + " is an image")
+    # n-grams longer than every document: said so
+    fixtures.write(path("short.tsv"), b"a\tone two\nb\tthree\n")
+    fixtures.assert_one_line_error(knn("eval", path("short.tsv"), path("short.tsv"), "--ngrams",
+                                       "3,3"), 1, "no document holds 3 words in a row")
+    # one document of 200,000 distinct words, in reverse order (an insertion sort took
+    # minutes here): it fits
+    words = sorted({f"w{i:06d}x" for i in range(200000)}, reverse=True)
+    fixtures.write(path("long.tsv"), ("a\t" + " ".join(words) + "\nb\tw000001x\n").encode())
+    r = knn("similar", path("long.tsv"), "--query", "w000001x", "-k", 2, "--json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)["similar"]) == 2, r.stderr
+    # more class folders of text than classes allowed: refused, not written as a model that
+    # cannot be read back
+    many = path("many")
+    for c in range(65537):
+        d = os.path.join(many, f"c{c:05d}")
+        os.makedirs(d)
+        with open(os.path.join(d, "1.txt"), "w") as f:
+            f.write("word\n")
+    fixtures.assert_one_line_error(knn("fit", many, "-o", path("many.knn")), 1,
+                                   "more than 65536 class folders hold text")
+    assert not os.path.exists(path("many.knn"))
+
+
 def test_text_folder_of_class_folders():
     root = path("folder")
     for c, text in TRAIN[:60]:
@@ -244,7 +297,7 @@ def test_bad_text_gives_one_line():
     r = subprocess.run([KNN, "predict", TRAIN_TSV, "-"], input=b"fine\nbad \xff\n",
                        capture_output=True, cwd=TMP, timeout=60)
     r = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
-    fixtures.assert_one_line_error(r, 1, "standard input: document 1: invalid UTF-8")
+    fixtures.assert_one_line_error(r, 1, "standard input: line 2: invalid UTF-8 at byte 5")
     assert not os.path.exists(path("x.knn"))
 
 
