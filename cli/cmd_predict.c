@@ -262,6 +262,18 @@ static void write_json(FILE *f, const predictions *p, const knn_params *params)
     fprintf(f, "]}\n");
 }
 
+/* FOLDER:SPLIT where FOLDER exists: a data set, not a text to classify. */
+static bool names_split(const char *spec)
+{
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec)
+        return false;
+    char *folder = strndup(spec, (size_t)(colon - spec));
+    bool yes = folder && cli_is_dir(folder);
+    free(folder);
+    return yes;
+}
+
 int cmd_predict(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -326,9 +338,10 @@ int cmd_predict(int argc, char **argv)
         exit_code = cli_library_error(st);
         goto done;
     }
-    /* text: texts, unless one argument names a data set */
+    /* text: texts, unless one argument names a data set: a file or folder, or FOLDER:SPLIT */
     p.texts = knn_dataset_text(train) &&
-              !(nargs == 1 && strcmp(query_spec, "-") && access(query_spec, F_OK) == 0);
+              !(nargs == 1 && strcmp(query_spec, "-") &&
+                (access(query_spec, F_OK) == 0 || names_split(query_spec)));
     /* photos: several arguments, "-", an image file, or a folder without class folders */
     /* a flat folder with --labels is a labelled query set, not loose photos */
     const bool images = !knn_dataset_text(train) &&

@@ -40,9 +40,11 @@ _Static_assert(MAX_CLASSES_SHOWN <= KNN_MAX_CONFUSION_CLASSES, "the heat map nee
 static void image_tag(FILE *f, const knn_dataset *ds, size_t i, int scale, const char *title)
 {
     const char *doc = knn_dataset_document(ds, i);
-    if (doc) { /* text: the document's beginning, the whole of it on hover */
+    if (doc) { /* text: the document's beginning, up to 2 KB of it on hover */
+        char *hover = cli_snippet(doc, 2048);
         fprintf(f, "<div class=\"doc\" title=\"");
-        cli_xml_text(f, doc);
+        cli_xml_text(f, hover ? hover : "");
+        free(hover);
         fprintf(f, "\">");
         char *snip = cli_snippet(doc, scale > 2 ? 160 : 90);
         cli_xml_text(f, snip ? snip : "");

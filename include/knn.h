@@ -158,7 +158,7 @@ KNN_API void knn_dataset_free(knn_dataset *ds);
 
 KNN_API size_t knn_dataset_count(const knn_dataset *ds);    /* rows                              */
 KNN_API size_t knn_dataset_dim(const knn_dataset *ds);      /* values per row                    */
-KNN_API knn_dtype knn_dataset_dtype(const knn_dataset *ds); /* KNN_U8 or KNN_F32                 */
+KNN_API knn_dtype knn_dataset_dtype(const knn_dataset *ds); /* KNN_U8, KNN_F32 or KNN_SPARSE    */
 KNN_API int knn_dataset_height(const knn_dataset *ds);      /* image shape: height x width x ch. */
 KNN_API int knn_dataset_width(const knn_dataset *ds);
 KNN_API int knn_dataset_channels(const knn_dataset *ds);
@@ -177,8 +177,9 @@ KNN_API knn_status knn_dataset_set_class_names(knn_dataset *ds, const char *cons
 KNN_API knn_status knn_dataset_match_classes(knn_dataset *ds, const knn_dataset *like, int unknown_wrong);
 /* Sets the image conversion of `o` (width, height, channels, crop) to like's, where like holds
  * images (uint8, 1 or 3 channels), or to that of the images like's features were computed
- * from, with o->features set to like's network (knn_dataset_features); other fields
- * untouched. Returns 1 if it did, else 0. */
+ * from, with o->features set to like's network (knn_dataset_features); for a text data set,
+ * o->text to its vectoriser (knn_dataset_text) alone; other fields untouched. Returns 1 if it
+ * did, else 0. */
 KNN_API int knn_load_options_like(const knn_dataset *like, knn_load_options *o);
 /* The entries of folder `dir` that are regular files (folders = 0) or folders (folders = 1),
  * hidden ones left out, sorted by name, as malloc'd paths "dir/name" (*paths, *n; freed with
@@ -543,8 +544,8 @@ KNN_API size_t knn_features_quantized(const knn_features *f);
  * are vectorised with them (other terms ignored), and model files store them.
  *
  * Search: cosine only (1 - cos = 1 - the dot product of unit rows), through an inverted
- * index of the training rows built at the first search (about nnz x 8 bytes) and one
- * accumulator of training-set size per thread; the dot products are float sums in
+ * index of the training rows built at the first search (about nnz x 8 bytes) and 12 bytes
+ * a training row per thread (an accumulator, the rows touched); the dot products are float sums in
  * increasing term order, the same for every thread count and instruction set and equal, bit
  * for bit, to a dense scan that sums every term in order. Ties (identical documents) go to
  * the smaller training index, as everywhere. The graph index, features, quantising and

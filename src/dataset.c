@@ -155,6 +155,10 @@ knn_status knn_dataset_view(size_t count, size_t dim, knn_dtype dtype, const voi
                             knn_dataset **out)
 {
     *out = NULL;
+    if (dtype != KNN_U8 && dtype != KNN_F32)
+        return knn__fail(KNN_ERR_ARG, "knn_dataset_view: dtype %d: uint8 or float32 rows (text "
+                                      "comes from knn_text_dataset_create)",
+                         (int)dtype);
     const size_t row_bytes = dim * knn__dtype_size(dtype);
     if (dim == 0 || dim > KNN_MAX_DIM || count > KNN_MAX_ROWS)
         return knn__fail(KNN_ERR_LIMIT, "knn_dataset_view: %zu rows of %zu values", count, dim);

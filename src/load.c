@@ -341,6 +341,10 @@ static knn_status vectorize(const char *spec, const knn_load_options *opt, knn_d
                            d->dtype == KNN_U8 ? "images" : "features");
     } else if (!d->text) {
         st = knn__text_vectorize(d, opt->text, opt->text_options);
+    } else if (opt->text && !knn__text_same(d->text, opt->text)) { /* a text model */
+        st = knn__fail(KNN_ERR_SHAPE, "%s was vectorised with another vocabulary than the "
+                                      "training set's",
+                       spec);
     }
     if (st) {
         knn_dataset_free(d);

@@ -486,6 +486,8 @@ int knn_is_image_file(const char *path)
 static knn_status options_like(const knn_dataset *like, knn_load_options *o)
 {
     memset(o, 0, sizeof *o);
+    if (like->text)
+        return knn__fail(KNN_ERR_ARG, "%s: holds text, not images", like->source);
     if (!knn_load_options_like(like, o))
         return knn__fail(KNN_ERR_ARG, "%s: does not hold images of 1 or 3 channels",
                          like->source);

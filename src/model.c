@@ -193,9 +193,9 @@ static void make_header(const knn_dataset *train, const knn_params *p, model_hea
 static bool emit_text(FILE *f, const knn_dataset *train, const model_header *h, uint64_t end,
                       uLong *crc)
 {
-    unsigned char header[128];
-    const void *ptr[8];
-    uint64_t bytes[8];
+    unsigned char header[KNN__TEXT_HEADER_BYTES];
+    const void *ptr[KNN__TEXT_PARTS];
+    uint64_t bytes[KNN__TEXT_PARTS];
     int parts = knn__text_parts(train, header, ptr, bytes);
     bool ok = emit_zeros(f, (size_t)(text_offset(h) - end), crc) &&
               emit(f, header, sizeof header, crc);

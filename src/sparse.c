@@ -12,7 +12,8 @@
  * ordered by (distance, index), and each class's nearest row is kept for the ranking.
  *
  * Threads take queries; each holds one accumulator of training-set size. Memory: the
- * postings (nnz x 8 bytes), plus 4 x rows per thread. */
+ * postings (nnz x 8 bytes), plus 12 bytes a training row per thread (the accumulator, the
+ * list of rows touched, the distances of the full scan). */
 #include "parallel.h"
 #include "text.h"
 #include "topk.h"
@@ -243,7 +244,7 @@ static bool first_rows(const int32_t *labels, size_t n, int classes, uint32_t *f
 
 static knn_status check_pair(const knn_dataset *train, const knn_dataset *queries)
 {
-    if (!train->text || !queries->text)
+    if (!train->sparse || !train->text || !queries->sparse || !queries->text)
         return knn__fail(KNN_ERR_SHAPE, "%s is not vectorised", train->text ? queries->source
                                                                             : train->source);
     if (!knn__text_same(train->text, queries->text))
@@ -377,6 +378,9 @@ knn_status knn__sparse_cv(const knn_dataset *ds, const int32_t *fold_of, const i
                           int k, int threads, knn_progress_fn progress, void *user,
                           knn_neighbors *nb)
 {
+    knn_status st = check_pair(ds, ds);
+    if (st)
+        return st;
     const struct knn__postings *post = postings_of(ds);
     if (!post)
         return knn__fail(KNN_ERR_NOMEM, "out of memory for the inverted index of %s",

@@ -49,6 +49,8 @@ knn_status knn__text_vectorize(knn_dataset *ds, const knn_text *like, const knn_
 /* Model files: the text section's parts (header: 128 bytes of room; returns the number of
  * parts) and its size; reading it back (checked, copied) into ds: `whole` rows (the model's),
  * of which the first `keep` are used. */
+#define KNN__TEXT_HEADER_BYTES 128 /* the section's header */
+#define KNN__TEXT_PARTS 8          /* its parts, after the header */
 int knn__text_parts(const knn_dataset *ds, void *header, const void **ptr, uint64_t *bytes);
 uint64_t knn__text_section_bytes(const knn_dataset *ds);
 knn_status knn__text_open(const char *path, const uint8_t *p, uint64_t bytes, size_t whole,

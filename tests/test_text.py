@@ -262,6 +262,12 @@ def test_text_folder_of_class_folders():
     r = knn("eval", root, TEST_TSV, "-k", 3, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["total"] == len(TEST)
+    # FOLDER:SPLIT names a data set for predict, not a text to classify
+    split = path("split")
+    os.makedirs(os.path.join(split, "test", "net"))
+    fixtures.write(os.path.join(split, "test", "net", "a.txt"), b"net1 net2 net3\n")
+    r = knn("predict", TRAIN_TSV, split + ":test", "-q")
+    assert r.returncode == 0 and r.stdout.startswith("0: net  (true: net)"), r.stdout + r.stderr
     # photos with a README beside them (sorted first) stay photos: any image decides
     photos = path("photos")
     for c in ("cat", "dog"):
