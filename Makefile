@@ -11,7 +11,7 @@ CFLAGS ?= -O3 -g
 PYTHON ?= /usr/bin/python3
 KNN_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Wshadow -ffp-contract=off \
              -fopenmp -fPIC -fvisibility=hidden -Iinclude -Isrc
-LDLIBS = -lstb -lz -lm
+LDLIBS = -lstb -lturbojpeg -lz -lm
 LDFLAGS_OMP = -fopenmp
 
 SOVERSION = 0
@@ -211,7 +211,7 @@ fuzz:
 	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build/libfuzzer/libknn.a
 	@for t in $(FUZZ_TARGETS); do \
 	  clang $(KNN_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o build/libfuzzer/fuzz_$$t \
-	      fuzz/fuzz_$$t.c cli/boundary.c build/libfuzzer/libknn.a -lstb -lz -lm -lcjson || exit 1; \
+	      fuzz/fuzz_$$t.c cli/boundary.c build/libfuzzer/libknn.a -lstb -lturbojpeg -lz -lm -lcjson || exit 1; \
 	  mkdir -p build/libfuzzer/corpus-$$t; \
 	  build/libfuzzer/fuzz_$$t -max_total_time=$(FUZZ_TIME) -rss_limit_mb=4096 \
 	      build/libfuzzer/corpus-$$t fuzz/corpus/$$t || exit 1; \
@@ -236,7 +236,7 @@ $(B)/knn_bench: bench/knn_bench.c $(REF_OBJ) $(B)/libknn.a include/knn.h
 	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ bench/knn_bench.c $(REF_OBJ) $(B)/libknn.a $(LDLIBS) \
 	    $(LDFLAGS_OMP)
 
-bench: deps-bench all $(B)/knn_bench $(B)/index_bench
+bench: deps-bench all $(B)/knn_bench $(B)/index_bench $(B)/decode_bench
 	$(PYTHON) bench/bench.py
 
 # The graph index alone: knn's curves (L2, L1, the 540,000-row scale check) next to hnswlib's
@@ -248,12 +248,21 @@ $(B)/index_bench: bench/index_bench.c $(B)/libknn.a include/knn.h
 bench-index: deps-bench all $(B)/index_bench
 	$(PYTHON) bench/index.py
 
+# Photos alone: JPEGs decoded and resized per second, knn against OpenCV and PIL
+# (bench/images.py; make bench prints the same section).
+$(B)/decode_bench: bench/decode_bench.c $(B)/libknn.a include/knn.h
+	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ bench/decode_bench.c $(B)/libknn.a $(LDLIBS) \
+	    $(LDFLAGS_OMP)
+
+bench-images: deps-bench all $(B)/decode_bench
+	$(PYTHON) bench/images.py
+
 # Text alone: tf-idf k-NN on the Debian package descriptions against scikit-learn
 # (bench/text.py; make bench prints the same section).
 bench-text: deps-bench all
 	$(PYTHON) bench/text.py
 
-.PHONY: bench bench-index bench-text deps-bench
+.PHONY: bench bench-index bench-text bench-images deps-bench
 
 # k-NN on ConvNet features (README): trains a small ConvNet on Fashion-MNIST's training split
 # with PyTorch (scripts/train_convnet.py), exports it to ONNX, lets knn cv choose K and the

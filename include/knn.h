@@ -132,7 +132,9 @@ typedef struct {
  *   DIR           a folder of images in class folders (ImageNet, Places: DIR/class/image;
  *                 Omniglot: DIR/alphabet/character/image), classes named by their folders in
  *                 sorted order; DIR:SPLIT for DIR/SPLIT/class/image. JPEG, PNG, BMP, GIF,
- *                 PGM/PPM, decoded by stb_image and resized by stb_image_resize.
+ *                 PGM/PPM, decoded by libjpeg-turbo (JPEG, scaled in the DCT domain where
+ *                 the target allows) or stb_image, resized by knn's integer resizer
+ *                 (Mitchell to shrink, Catmull-Rom to enlarge).
  * `opt` may be NULL (all rows, fine labels, labels required). */
 KNN_API knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_dataset **out);
 

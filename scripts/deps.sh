@@ -1,13 +1,15 @@
 #!/bin/sh
 # deps.sh: installs the Debian packages knn needs that are missing, and nothing else.
 #   sh scripts/deps.sh build   compiler, make, zlib, stb (image decoding and resizing),
+#                              libjpeg-turbo (JPEG decoding),
 #                              libcurl, libarchive, OpenSSL (knn fetch), libmicrohttpd and
 #                              cJSON (knn serve)
 #   sh scripts/deps.sh demo    build + the Fashion-MNIST data set
 #   sh scripts/deps.sh features  demo + OpenCV's dnn module (knn runs ONNX networks with it),
 #                              PyTorch and onnx (the demo trains and exports a ConvNet), numpy
 #   sh scripts/deps.sh bench   demo + the peers make bench measures knn against: faiss,
-#                              hnswlib, scikit-learn, PyTorch (with numpy and OpenBLAS)
+#                              hnswlib, scikit-learn, PyTorch (with numpy and OpenBLAS),
+#                              OpenCV and PIL (decoding photos)
 #   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
 #                              without OpenBLAS numpy falls back to the slow reference BLAS),
 #                              Chromium and playwright-core (npm) for the browser tests,
@@ -21,13 +23,13 @@
 # plain `make` never installs anything.
 set -u
 mode=${1:-build}
-required="gcc make libc6-dev zlib1g-dev libstb-dev libcurl4-openssl-dev libarchive-dev libssl-dev libmicrohttpd-dev libcjson-dev"
+required="gcc make libc6-dev zlib1g-dev libstb-dev libturbojpeg0-dev libcurl4-openssl-dev libarchive-dev libssl-dev libmicrohttpd-dev libcjson-dev"
 optional=""
 case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
 features) optional="dataset-fashion-mnist libopencv-dnn-dev python3 python3-numpy python3-torch python3-onnx" ;;
-bench) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread python3-faiss python3-hnswlib python3-sklearn python3-torch" ;;
+bench) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread python3-faiss python3-hnswlib python3-sklearn python3-torch python3-opencv python3-pil" ;;
 test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn libopencv-dnn-dev python3-torch python3-onnx librsvg2-dev pkg-config" ;;
 *) echo "usage: sh scripts/deps.sh build|demo|features|bench|test" >&2; exit 2 ;;
 esac

@@ -13,8 +13,20 @@
  * top-down rows), against two caps: KNN_MAX_IMAGE_PIXELS, and KNN_MAX_IMAGE_WORK on the
  * decoded samples (pixels x channels x bytes per sample), so that a 520-byte 16-bit PNG of
  * 8192 x 8192 pixels costs nothing instead of seconds and a gigabyte; and against the file's
- * size, which must be able to hold that many pixels (decoders read past the end as zeros). */
+ * size, which must be able to hold that many pixels (decoders read past the end as zeros).
+ *
+ * JPEG, the format of nearly every photo folder (ImageNet, Places), is decoded by
+ * libjpeg-turbo (its TurboJPEG API, Debian's libturbojpeg0-dev): SIMD, several times stb's
+ * rate, and it scales in the DCT domain. Where the caller's target size is at most half the
+ * photo's, the 8 x 8 blocks are inverse-transformed at 4 x 4, 2 x 2 or 1 x 1 (1/2, 1/4, 1/8
+ * scale): the largest reduction whose result still covers the target, which the resizer then
+ * brings to size. A 500 x 375 photo for --size 32 is decoded at 63 x 47, without ever
+ * producing its 187,500 pixels. stb decodes the other formats, and the JPEGs libjpeg-turbo
+ * does not convert to RGB (CMYK and YCCK, from print workflows); KNN__DECODE_STB asks for stb
+ * everywhere (the tests' reference). The caps above are checked before either runs. */
 #include "io.h"
+
+#include <turbojpeg.h>
 
 #include <limits.h>
 #include <stdlib.h>
@@ -213,8 +225,65 @@ static const char *image_facts_of(const char *format, const uint8_t *d, size_t s
     return NULL;
 }
 
-char *knn__image_decode(const uint8_t *data, size_t size, int want, uint8_t **pixels,
-                        int *width, int *height, int *channels)
+/* The reduction 1/d (d = 8, 4 or 2) at which a JPEG of w x h still covers fit_w x fit_h
+ * (libjpeg's scaled sides round up: TJSCALED), or 1. */
+static int jpeg_reduction(unsigned long long w, unsigned long long h, int fit_w, int fit_h)
+{
+    if (fit_w < 1 || fit_h < 1)
+        return 1;
+    for (unsigned d = 8; d > 1; d /= 2)
+        if ((w + d - 1) / d >= (unsigned)fit_w && (h + d - 1) / d >= (unsigned)fit_h)
+            return (int)d;
+    return 1;
+}
+
+/* Decodes a JPEG whose facts were checked, by libjpeg-turbo, into `want` (1 or 3) channels at
+ * 1/d scale. NULL with *pixels set; NULL with *pixels NULL where libjpeg-turbo does not
+ * convert the JPEG's colour space (CMYK, YCCK: stb's to decode); or a malloc'd reason. */
+static char *jpeg_decode(const uint8_t *data, size_t size, int want, int d,
+                         const image_facts *f, uint8_t **pixels, int *width, int *height)
+{
+    *pixels = NULL;
+    tjhandle tj = tjInitDecompress();
+    if (!tj)
+        return knn__asprintf("out of memory");
+    char *why = NULL;
+    int w = 0, h = 0, subsampling = 0, colours = 0;
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsampling, &colours))
+        why = knn__asprintf("a JPEG image whose header cannot be read (%s)", tjGetErrorStr2(tj));
+    else if ((unsigned long long)w != f->w || (unsigned long long)h != f->h)
+        why = knn__asprintf("a JPEG image of %d x %d pixels whose header says %llu x %llu", w,
+                            h, f->w, f->h);
+    if (why || colours == TJCS_CMYK || colours == TJCS_YCCK) {
+        tjDestroy(tj);
+        return why;
+    }
+    const int sw = (w + d - 1) / d, sh = (h + d - 1) / d; /* TJSCALED(w, {1, d}) */
+    uint8_t *out = malloc((size_t)sw * (size_t)sh * (size_t)want);
+    if (!out) {
+        tjDestroy(tj);
+        return knn__asprintf("out of memory");
+    }
+    /* TJFLAG_LIMITSCANS: libjpeg-turbo's own bound on progressive scans (500), behind knn's.
+     * A warning (data that ends early, a bad Huffman code) still yields the whole image, the
+     * missing part grey, as stb yields it: such photos are common and still useful. */
+    if (tjDecompress2(tj, data, (unsigned long)size, out, sw, 0, sh,
+                      want == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS) &&
+        tjGetErrorCode(tj) != TJERR_WARNING) {
+        why = knn__asprintf("a JPEG image that cannot be decoded (%s)", tjGetErrorStr2(tj));
+        free(out);
+        out = NULL;
+    }
+    tjDestroy(tj);
+    *pixels = out;
+    *width = sw;
+    *height = sh;
+    return why;
+}
+
+char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, int fit_h,
+                        unsigned flags, uint8_t **pixels, int *width, int *height,
+                        int *channels)
 {
     *pixels = NULL;
     const char *format = knn__image_format(data, size);
@@ -250,6 +319,14 @@ char *knn__image_decode(const uint8_t *data, size_t size, int want, uint8_t **pi
     /* stb converts to the channels wanted (a colour JPEG's gray is its own luma channel),
      * except for 16-bit PGM/PPM, where its conversion reads past its buffer (CVE-2021-42716,
      * found here by fuzzing): those come in their own channels, for the caller to convert */
+    if (format[0] == 'J' && !(flags & KNN__DECODE_STB) && (want == 1 || want == 3)) {
+        char *why = jpeg_decode(data, size, want, jpeg_reduction(f.w, f.h, fit_w, fit_h), &f,
+                                pixels, width, height);
+        if (why || *pixels) {
+            *channels = want;
+            return why;
+        }
+    }
     const bool pnm16 = format[0] == 'P' && format[1] != 'N' && f.bytes == 2;
     const int req = pnm16 ? 0 : want;
     int dw = 0, dh = 0, dn = 0;

@@ -247,9 +247,19 @@ const char *knn__image_format(const uint8_t *data, size_t size);
  * *pixels (width x height x channels; malloc'd, freed with free()). *channels is `want`,
  * except for 16-bit PGM/PPM, which come in their own channels (1 or 3) for the caller to
  * convert. The format and the caps (KNN_MAX_IMAGE_PIXELS, KNN_MAX_IMAGE_WORK) are checked
- * before decoding. Returns NULL, or a malloc'd reason (without the file's name). */
-char *knn__image_decode(const uint8_t *data, size_t size, int want, uint8_t **pixels,
-                        int *width, int *height, int *channels);
+ * before decoding. A JPEG may come reduced to 1/2, 1/4 or 1/8 of its sides (DCT-domain
+ * scaling), never below fit_w x fit_h (0 x 0: full size). Returns NULL, or a malloc'd reason
+ * (without the file's name). */
+#define KNN__DECODE_STB 1u /* flags: JPEGs too by stb_image, at full size (the reference) */
+char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, int fit_h,
+                        unsigned flags, uint8_t **pixels, int *width, int *height,
+                        int *channels);
+/* Resamples cw x ch pixels of C interleaved channels (rows `stride` bytes apart) into C planes
+ * of W x H at dst (resize.c): Mitchell to shrink, Catmull-Rom to enlarge, an unchanged axis
+ * copied. False when out of memory. */
+#define KNN__RESIZE_PLAIN 1u /* flags: the plain loops only, no SSE2 (the tests' reference) */
+bool knn__resize_to_planes(const uint8_t *src, size_t stride, int cw, int ch, int C,
+                           uint8_t *dst, int W, int H, unsigned flags);
 /* dir + "/" + name in a malloc'd string, no slash doubled, just name when dir is "" (NULL
  * when out of memory): the one way the library joins paths (load.c). */
 char *knn__path_join(const char *dir, const char *name);

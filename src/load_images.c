@@ -6,10 +6,11 @@
  * most KNN_MAX_IMAGE_FILE bytes), decoded by image.c (JPEG, PNG, BMP, GIF, PGM/PPM, under its
  * caps; gray or colour converted to the channels asked for) and brought to one size:
  * stretched, or with `crop` the short side resized and the middle kept, as ImageNet's "resize
- * to 256, crop the centre" does. The resizer is stb_image_resize's default: a Mitchell
- * filter to shrink, Catmull-Rom to enlarge; a region already at the size is copied as it is
- * (the filter at scale 1 still blurs). Rows are stored as channel planes, like
- * CIFAR. Images are decoded in parallel; one that cannot be read is skipped and listed
+ * to 256, crop the centre" does. The resizer (resize.c) uses stb_image_resize's filters in
+ * integers: a Mitchell filter to shrink, Catmull-Rom to enlarge; an axis already at the size
+ * is copied as it is (the filter at scale 1 would blur). Rows are stored as channel planes,
+ * like CIFAR. A JPEG is decoded at 1/2, 1/4 or 1/8 scale where that still covers the target
+ * (image.c). Images are decoded in parallel; one that cannot be read is skipped and listed
  * (knn_dataset_skipped), or fails the load when `strict`. */
 #include "text.h"
 #include "io.h"
@@ -17,7 +18,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stb/stb_image_resize.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +143,7 @@ static char *convert_image(const uint8_t *data, size_t size, int W, int H, int C
 {
     int w, h, n;
     uint8_t *pix;
-    char *why = knn__image_decode(data, size, C, &pix, &w, &h, &n);
+    char *why = knn__image_decode(data, size, C, W, H, 0, &pix, &w, &h, &n);
     if (!why && (why = convert_channels(&pix, w, h, n, C)))
         free(pix);
     if (why)
@@ -161,19 +161,9 @@ static char *convert_image(const uint8_t *data, size_t size, int W, int H, int C
             y0 = (h - ch) / 2;
         }
     }
-    unsigned char *out = malloc((size_t)W * (size_t)H * (size_t)C);
     const uint8_t *region = pix + ((size_t)y0 * (size_t)w + (size_t)x0) * (size_t)C;
-    if (!out)
+    if (!knn__resize_to_planes(region, (size_t)w * (size_t)C, cw, ch, C, row, W, H, 0))
         why = knn__asprintf("out of memory");
-    else if (cw == W && ch == H) /* already the size: copied, since the filter would blur it */
-        for (int y = 0; y < H; y++)
-            memcpy(out + (size_t)y * W * C, region + (size_t)y * w * C, (size_t)W * C);
-    else if (!stbir_resize_uint8(region, cw, ch, w * C, out, W, H, W * C, C))
-        why = knn__asprintf("could not be resized");
-    for (int c = 0; !why && c < C; c++) /* interleaved to planes */
-        for (size_t p = 0; p < (size_t)W * (size_t)H; p++)
-            row[(size_t)c * W * H + p] = out[p * (size_t)C + (size_t)c];
-    free(out);
     free(pix);
     return why;
 }

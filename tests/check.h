@@ -31,7 +31,7 @@ void check_failed(const char *file, int line, const char *what);
     } while (0)
 
 /* Each test file lists its tests, ended by {NULL, NULL}. */
-extern const test_case search_tests[], vote_tests[], load_tests[], cv_tests[], image_tests[],
+extern const test_case search_tests[], vote_tests[], load_tests[], cv_tests[], image_tests[], decode_tests[],
     hostile_tests[], classify_tests[], index_tests[], text_tests[];
 
 /* A fresh temporary folder for this run's files (made once). */
