@@ -15,7 +15,7 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 LIBKNN = os.path.join("build", "libknn.a")
-LIBRARIES = ["stb", "z", "m"]  # replaced by `make print-ldlibs` once make has run
+LIBRARIES = ["stb", "turbojpeg", "z", "m"]  # replaced by `make print-ldlibs` once make has run
 
 
 class BuildExtWithLibknn(build_ext):

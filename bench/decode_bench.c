@@ -49,6 +49,11 @@ int main(int argc, char **argv)
     const double knn_s = now() - t;
     const size_t n = knn_dataset_count(ds), dim = knn_dataset_dim(ds);
     uint8_t *ref = malloc(n * dim);
+    bool *unread = calloc(n ? n : 1, sizeof *unread);
+    if (!ref || !unread) {
+        fprintf(stderr, "decode_bench: out of memory\n");
+        return 1;
+    }
     size_t bad = 0;
     t = now();
 #pragma omp parallel for schedule(dynamic, 16) reduction(+ : bad)
@@ -58,27 +63,28 @@ int main(int argc, char **argv)
         int w, h, c;
         if (knn__read_whole(knn_dataset_path(ds, i), KNN_MAX_IMAGE_FILE, "an image", &data,
                             &bytes)) {
-            bad++;
+            bad++, unread[i] = true;
             continue;
         }
         char *why = knn__image_decode(data, bytes, 3, 0, 0, KNN__DECODE_STB, &pix, &w, &h, &c);
         free(data);
         if (why) {
             free(why);
-            bad++;
+            bad++, unread[i] = true;
             continue;
         }
         const int s = w < h ? w : h; /* the centre square, as knn's crop for a square size */
         const uint8_t *region = pix + ((size_t)((h - s) / 2) * w + (size_t)(w - s) / 2) * 3;
         if (!knn__resize_to_planes(region, (size_t)w * 3, s, s, 3, ref + i * dim, size, size, 0))
-            bad++;
+            bad++, unread[i] = true;
         free(pix);
     }
     const double stb_s = now() - t;
     int most = 0;
     double total = 0;
+    size_t compared = 0;
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < dim; j++) {
+        for (size_t j = 0; j < dim && !unread[i]; j++, compared++) {
             const int d = abs((int)knn_dataset_row(ds, i)[j] - (int)ref[i * dim + j]);
             most = d > most ? d : most;
             total += d;
@@ -86,8 +92,10 @@ int main(int argc, char **argv)
     printf("{\"size\": %d, \"images\": %zu, \"threads\": %d, \"knn_seconds\": %.4f, "
            "\"stb_seconds\": %.4f, \"unreadable\": %zu, \"max_difference\": %d, "
            "\"mean_difference\": %.4f}\n",
-           size, n, omp_get_max_threads(), knn_s, stb_s, bad, most, total / ((double)n * dim));
+           size, n, omp_get_max_threads(), knn_s, stb_s, bad, most,
+           compared ? total / (double)compared : 0.0);
     free(ref);
+    free(unread);
     knn_dataset_free(ds);
     return 0;
 }

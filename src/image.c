@@ -19,10 +19,10 @@
  * libjpeg-turbo (its TurboJPEG API, Debian's libturbojpeg0-dev): SIMD, several times stb's
  * rate, and it scales in the DCT domain. Where the caller's target size is at most half the
  * photo's, the 8 x 8 blocks are inverse-transformed at 4 x 4, 2 x 2 or 1 x 1 (1/2, 1/4, 1/8
- * scale): the largest reduction whose result still covers the target, which the resizer then
- * brings to size. A 500 x 375 photo for --size 32 is decoded at 63 x 47, without ever
- * producing its 187,500 pixels. stb decodes the other formats, and the JPEGs libjpeg-turbo
- * does not convert to RGB (CMYK and YCCK, from print workflows); KNN__DECODE_STB asks for stb
+ * of each side): the largest reduction whose result still covers the target, which the
+ * resizer then brings to size. A 500 x 375 photo for --size 32 is decoded at 63 x 47,
+ * without ever producing its 187,500 pixels. stb decodes the other formats, and every JPEG
+ * libjpeg-turbo does not decode cleanly (jpeg_decode); KNN__DECODE_STB asks for stb
  * everywhere (the tests' reference). The caps above are checked before either runs. */
 #include "io.h"
 
@@ -238,39 +238,33 @@ static int jpeg_reduction(unsigned long long w, unsigned long long h, int fit_w,
 }
 
 /* Decodes a JPEG whose facts were checked, by libjpeg-turbo, into `want` (1 or 3) channels at
- * 1/d scale. NULL with *pixels set; NULL with *pixels NULL where libjpeg-turbo does not
- * convert the JPEG's colour space (CMYK, YCCK: stb's to decode); or a malloc'd reason. */
-static char *jpeg_decode(const uint8_t *data, size_t size, int want, int d,
-                         const image_facts *f, uint8_t **pixels, int *width, int *height)
+ * 1/d scale: true with *pixels set, or false for stb to decode it instead. libjpeg-turbo
+ * hands over only a JPEG it decoded without a word of complaint. Anything else goes to stb,
+ * which decoded every JPEG before: CMYK and YCCK (which TurboJPEG does not convert to RGB),
+ * headers with a warning (junk before a marker, an unknown JFIF version) or a subsampling
+ * TurboJPEG does not know, and any warning or error while decoding. A warning alone leaves a
+ * whole image (a truncated file's missing part grey), but TurboJPEG 2.1 reports a fatal
+ * error that follows a warning as a warning too, with rows never written (a progressive
+ * JPEG writes none before its last scan), so its output is never trusted then. */
+static bool jpeg_decode(const uint8_t *data, size_t size, int want, int d, const image_facts *f,
+                        uint8_t **pixels, int *width, int *height)
 {
     *pixels = NULL;
     tjhandle tj = tjInitDecompress();
     if (!tj)
-        return knn__asprintf("out of memory");
-    char *why = NULL;
+        return false;
     int w = 0, h = 0, subsampling = 0, colours = 0;
-    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsampling, &colours))
-        why = knn__asprintf("a JPEG image whose header cannot be read (%s)", tjGetErrorStr2(tj));
-    else if ((unsigned long long)w != f->w || (unsigned long long)h != f->h)
-        why = knn__asprintf("a JPEG image of %d x %d pixels whose header says %llu x %llu", w,
-                            h, f->w, f->h);
-    if (why || colours == TJCS_CMYK || colours == TJCS_YCCK) {
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsampling, &colours) ||
+        (unsigned long long)w != f->w || (unsigned long long)h != f->h ||
+        colours == TJCS_CMYK || colours == TJCS_YCCK) {
         tjDestroy(tj);
-        return why;
+        return false;
     }
     const int sw = (w + d - 1) / d, sh = (h + d - 1) / d; /* TJSCALED(w, {1, d}) */
     uint8_t *out = malloc((size_t)sw * (size_t)sh * (size_t)want);
-    if (!out) {
-        tjDestroy(tj);
-        return knn__asprintf("out of memory");
-    }
-    /* TJFLAG_LIMITSCANS: libjpeg-turbo's own bound on progressive scans (500), behind knn's.
-     * A warning (data that ends early, a bad Huffman code) still yields the whole image, the
-     * missing part grey, as stb yields it: such photos are common and still useful. */
-    if (tjDecompress2(tj, data, (unsigned long)size, out, sw, 0, sh,
-                      want == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS) &&
-        tjGetErrorCode(tj) != TJERR_WARNING) {
-        why = knn__asprintf("a JPEG image that cannot be decoded (%s)", tjGetErrorStr2(tj));
+    /* TJFLAG_LIMITSCANS: libjpeg-turbo's own bound on progressive scans (500), behind knn's */
+    if (out && tjDecompress2(tj, data, (unsigned long)size, out, sw, 0, sh,
+                             want == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS) != 0) {
         free(out);
         out = NULL;
     }
@@ -278,7 +272,7 @@ static char *jpeg_decode(const uint8_t *data, size_t size, int want, int d,
     *pixels = out;
     *width = sw;
     *height = sh;
-    return why;
+    return out != NULL;
 }
 
 char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, int fit_h,
@@ -319,13 +313,11 @@ char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, i
     /* stb converts to the channels wanted (a colour JPEG's gray is its own luma channel),
      * except for 16-bit PGM/PPM, where its conversion reads past its buffer (CVE-2021-42716,
      * found here by fuzzing): those come in their own channels, for the caller to convert */
-    if (format[0] == 'J' && !(flags & KNN__DECODE_STB) && (want == 1 || want == 3)) {
-        char *why = jpeg_decode(data, size, want, jpeg_reduction(f.w, f.h, fit_w, fit_h), &f,
-                                pixels, width, height);
-        if (why || *pixels) {
-            *channels = want;
-            return why;
-        }
+    if (format[0] == 'J' && !(flags & KNN__DECODE_STB) && (want == 1 || want == 3) &&
+        jpeg_decode(data, size, want, jpeg_reduction(f.w, f.h, fit_w, fit_h), &f, pixels, width,
+                    height)) {
+        *channels = want;
+        return NULL;
     }
     const bool pnm16 = format[0] == 'P' && format[1] != 'N' && f.bytes == 2;
     const int req = pnm16 ? 0 : want;

@@ -1,17 +1,18 @@
 /* resize.c: a region of interleaved 8-bit pixels resampled into channel planes.
  *
- * Separable and in integers: each output row is a weighted sum of input rows, then each output
- * pixel a weighted sum of that row's pixels. The filters are those of stb_image_resize, which
- * knn used before (a Mitchell filter, B = C = 1/3, stretched by the reduction to shrink; a
- * Catmull-Rom spline to enlarge; an axis whose size does not change is kept as it is), but
- * stb_image_resize runs them in floats, one pixel at a time: 5.2 ms for a 375 x 375 crop to
- * 256 x 256 RGB, two and a half times OpenCV's INTER_AREA and three times the JPEG's decode.
- * Here the weights are computed once per axis, quantised to 14 bits and adjusted to sum to
- * exactly 1. Both passes run down rows, where the compiler vectorises them (the image is
- * transposed between them, and the channels split); the first keeps 6 fractional bits in
- * 16-bit integers, the second rounds once at the end. Integer
- * arithmetic, so the bytes are the same on every processor and with every instruction set.
- * The output is within a level or two of stb's (tests/test_images.c). */
+ * Separable and in integers. The filters are those of stb_image_resize, which knn used before
+ * (a Mitchell filter, B = C = 1/3, stretched by the reduction to shrink; a Catmull-Rom spline
+ * to enlarge; an axis whose size does not change is copied), but stb_image_resize runs them
+ * in floats, one pixel at a time: 2.9 to 5.2 ms for a 375 x 375 crop to 256 x 256 RGB on the
+ * development VM, more than OpenCV's INTER_AREA and more than the JPEG's decode. Here the
+ * weights are computed once per axis, quantised to 14 bits and adjusted to sum to exactly 1.
+ * Both passes run down rows (the image transposed in 8 x 8 blocks between them, and the
+ * channels split), two taps at a time with SSE2's pmaddwd, or in plain loops that give the
+ * same integers; the first pass keeps 6 fractional bits in 16-bit integers, the second
+ * rounds once at the end. Integer arithmetic, so the bytes are the same on every processor
+ * and with every instruction set. An axis shrunk more than 4 times is first averaged over
+ * whole blocks of pixels (box_reduce). The output is within a level of stb's where no axis
+ * shrinks more than 4 times (tests/test_decode.c). */
 #include "internal.h"
 
 #include <math.h>
@@ -98,7 +99,7 @@ static bool axis_make(int in, int out, axis *a)
 }
 
 /* Output row `o` of a pass down the rows of `src` (rows of n values, `src_stride` apart):
- * the weighed sum of the axis's input rows, in blocks of 64 values whose sums stay in
+ * the weighed sum of the axis's input rows, in blocks of BLOCK values whose sums stay in
  * registers (a shape the compiler vectorises for any instruction set). The first pass reads
  * bytes and keeps MID_BITS fractional bits; the second reads those and rounds to bytes. */
 #define BLOCK 32 /* values summed at once, in registers */
@@ -273,10 +274,65 @@ static void transpose(const int16_t *restrict m, int rows, int cols, bool plain,
             t[(size_t)x * pitch + y0] = m[(size_t)y0 * cols + x];
 }
 
+/* The middle bw x bh blocks of fx x fy pixels of the region, each averaged (rounded), into a
+ * new interleaved image; NULL when out of memory. */
+static uint8_t *box_reduce(const uint8_t *src, size_t stride, int cw, int ch, int C, int fx,
+                           int fy, int *bw, int *bh)
+{
+    *bw = cw / fx;
+    *bh = ch / fy;
+    const size_t n = (size_t)*bw * (size_t)C;
+    const uint64_t count = (uint64_t)fx * (uint64_t)fy; /* sums up to 2^26 x 255: 64 bits */
+    uint8_t *out = malloc(n * (size_t)*bh);
+    uint64_t *acc = malloc(n * sizeof *acc);
+    if (!out || !acc) {
+        free(out);
+        free(acc);
+        return NULL;
+    }
+    const uint8_t *first = src + (size_t)((ch - *bh * fy) / 2) * stride +
+                           (size_t)((cw - *bw * fx) / 2) * (size_t)C;
+    for (int by = 0; by < *bh; by++) {
+        memset(acc, 0, n * sizeof *acc);
+        for (int y = 0; y < fy; y++) {
+            const uint8_t *row = first + ((size_t)by * fy + (size_t)y) * stride;
+            for (size_t bx = 0; bx < (size_t)*bw; bx++)
+                for (size_t i = 0; i < (size_t)fx; i++)
+                    for (size_t c = 0; c < (size_t)C; c++)
+                        acc[bx * C + c] += row[(bx * fx + i) * C + c];
+        }
+        for (size_t x = 0; x < n; x++)
+            out[(size_t)by * n + x] = (uint8_t)((acc[x] + count / 2) / count);
+    }
+    free(acc);
+    return out;
+}
+
+static bool resize(const uint8_t *src, size_t stride, int cw, int ch, int C, uint8_t *dst, int W,
+                   int H, bool plain);
+
 bool knn__resize_to_planes(const uint8_t *src, size_t stride, int cw, int ch, int C,
                            uint8_t *dst, int W, int H, unsigned flags)
 {
-    const bool plain = flags & KNN__RESIZE_PLAIN;
+    /* An axis shrunk more than 4 times is first averaged over blocks of whole pixels, down to
+     * between 2 and 4 times the output: the filter's taps, and the passes' buffers (the
+     * first pass is as wide as its input), stay bounded by the output's size whatever the
+     * input (a 16,777,216 x 4 PNG for --size 32 would have needed gigabytes), and its weights
+     * never round to nothing. */
+    const int fx = cw > 4 * W ? cw / (2 * W) : 1, fy = ch > 4 * H ? ch / (2 * H) : 1;
+    if (fx == 1 && fy == 1)
+        return resize(src, stride, cw, ch, C, dst, W, H, flags & KNN__RESIZE_PLAIN);
+    int bw, bh;
+    uint8_t *box = box_reduce(src, stride, cw, ch, C, fx, fy, &bw, &bh);
+    const bool ok = box && resize(box, (size_t)bw * (size_t)C, bw, bh, C, dst, W, H,
+                                  flags & KNN__RESIZE_PLAIN);
+    free(box);
+    return ok;
+}
+
+static bool resize(const uint8_t *src, size_t stride, int cw, int ch, int C, uint8_t *dst, int W,
+                   int H, bool plain)
+{
     /* 1. down the rows, channels still interleaved, then split: mid (C x H x cw)
      * 2. each channel transposed: midT (cw x H)
      * 3. down midT's rows, that is across the image: the plane's columns */

@@ -1,9 +1,10 @@
 /* test_decode.c: the fast photo path against its references. JPEGs are decoded by
  * libjpeg-turbo, checked against stb_image's decode of the same bytes; the DCT-domain scaled
  * decode against stb's full decode averaged over the same blocks; knn's resizer with SSE2
- * against its plain loops (bit for bit), against stb_image_resize (within a level or two), and
- * as a copy where nothing changes. Photos are drawn here (gradients, discs, noise) and encoded
- * by stb_image_write. */
+ * against its plain loops (bit for bit), against stb_image_resize (within a level), as a copy
+ * where nothing changes, and at extreme ratios. Photos are drawn here (gradients, discs,
+ * noise) and encoded by stb_image_write, or by libjpeg-turbo's encoder for one-component and
+ * progressive JPEGs. */
 #include "check.h"
 #include "internal.h"
 
@@ -11,6 +12,7 @@
 #include <stb/stb_image_write.h>
 #include <stdlib.h>
 #include <string.h>
+#include <turbojpeg.h>
 
 /* A w x h photo-like picture of n (1 or 3) interleaved channels, from `seed`. */
 static uint8_t *draw(int w, int h, int n, unsigned seed)
@@ -106,6 +108,75 @@ static void jpeg_by_libjpeg_turbo_matches_stb(void)
             }
 }
 
+/* The JPEG of draw(w, h, n, seed) by libjpeg-turbo's encoder: one component for n = 1 (stb's
+ * encoder always writes three), 4:2:0 otherwise; progressive or not. */
+static buffer tj_jpeg(int w, int h, int n, unsigned seed, bool progressive)
+{
+    buffer b = {0};
+    uint8_t *p = draw(w, h, n, seed);
+    tjhandle tj = tjInitCompress();
+    unsigned char *jpeg = NULL;
+    unsigned long size = 0;
+    CHECK(tj && tjCompress2(tj, p, w, 0, h, n == 1 ? TJPF_GRAY : TJPF_RGB, &jpeg, &size,
+                            n == 1 ? TJSAMP_GRAY : TJSAMP_420, 85,
+                            progressive ? TJFLAG_PROGRESSIVE : 0) == 0);
+    if (jpeg) {
+        b.data = malloc(size);
+        memcpy(b.data, jpeg, size);
+        b.size = size;
+    }
+    tjFree(jpeg);
+    tjDestroy(tj);
+    free(p);
+    return b;
+}
+
+/* Decodes b by knn's way and by stb's; *same: byte for byte; returns the difference. */
+static difference decode_both(const buffer *b, int want, bool *same, bool *both_failed)
+{
+    uint8_t *fast = NULL, *ref = NULL;
+    int fw = 0, fh = 0, fc, rw = 0, rh = 0, rc;
+    char *why_fast = knn__image_decode(b->data, b->size, want, 0, 0, 0, &fast, &fw, &fh, &fc);
+    char *why_ref = knn__image_decode(b->data, b->size, want, 0, 0, KNN__DECODE_STB, &ref, &rw,
+                                      &rh, &rc);
+    difference d = {256, 256};
+    *both_failed = why_fast && why_ref;
+    *same = false;
+    CHECK((why_fast == NULL) == (why_ref == NULL));
+    if (!why_fast && !why_ref && fw == rw && fh == rh) {
+        d = compare(fast, ref, (size_t)fw * fh * want);
+        *same = d.most == 0;
+    }
+    free(why_fast);
+    free(why_ref);
+    free(fast);
+    free(ref);
+    return d;
+}
+
+static void jpeg_gray_progressive_and_truncated(void)
+{
+    for (int n = 1; n <= 3; n += 2)
+        for (int progressive = 0; progressive < 2; progressive++) {
+            buffer b = tj_jpeg(333, 250, n, (unsigned)(n + progressive), progressive);
+            for (int want = 1; want <= 3; want += 2) {
+                bool same, failed;
+                const difference d = decode_both(&b, want, &same, &failed);
+                CHECK(d.mean <= 0.25);
+                CHECK(d.most <= 4);
+            }
+            /* cut: libjpeg-turbo warns (and, progressive, may write no row at all), so stb
+             * decodes it, as before: the same bytes as stb's, or both refuse */
+            for (size_t cut = b.size / 4; cut < b.size; cut += b.size / 4) {
+                buffer part = {b.data, cut, cut};
+                bool same, failed;
+                decode_both(&part, 3, &same, &failed);
+                CHECK(same || failed);
+            }
+            free(b.data);
+        }
+}
+
 static void jpeg_decodes_scaled_in_the_dct_domain_where_the_target_allows(void)
 {
     buffer b = jpeg(500, 375, 3, 7, 90);
@@ -182,8 +253,9 @@ static void resize_fast_equals_plain_and_stays_near_stb(void)
                 for (int c = 0; c < n; c++)
                     for (int p = 0; p < w * h; p++)
                         CHECK_EQ(fast[(size_t)c * w * h + p], src[(size_t)p * n + c]);
-            } else if (w != W && h != H) {
-                /* the same filters; stb keeps floats and filters an unchanged axis too */
+            } else if (w != W && h != H && w <= 4 * W && h <= 4 * H) {
+                /* the same filters; stb keeps floats and filters an unchanged axis too (and
+                 * knn averages blocks first beyond a reduction of 4) */
                 stb_resize(src, w, h, n, ref, W, H);
                 const difference d = compare(fast, ref, size);
                 CHECK(d.mean <= 0.05); /* measured up to 0.005 */
@@ -198,24 +270,68 @@ static void resize_fast_equals_plain_and_stays_near_stb(void)
 
 static void resize_keeps_an_unchanged_axis(void)
 {
-    /* rows all alike, resized across only: each output row equals the first */
-    const int w = 50, h = 20, W = 31;
-    uint8_t *src = draw(w, 1, 1, 3), *tall = malloc((size_t)w * h);
-    for (int y = 0; y < h; y++)
-        memcpy(tall + (size_t)y * w, src, (size_t)w);
-    uint8_t *out = malloc((size_t)W * h);
-    CHECK(knn__resize_to_planes(tall, (size_t)w, w, h, 1, out, W, h, 0));
-    for (int y = 1; y < h; y++)
-        CHECK(memcmp(out, out + (size_t)y * W, (size_t)W) == 0);
+    /* W == w: every column resized on its own, equal to that column alone; H == h: rows */
+    const int w = 23, h = 40, H = 9, W = 31;
+    uint8_t *src = draw(w, h, 1, 3), *col = malloc((size_t)h), *out = malloc((size_t)w * H);
+    uint8_t *one = malloc((size_t)(H > W ? H : W));
+    CHECK(knn__resize_to_planes(src, (size_t)w, w, h, 1, out, w, H, 0));
+    for (int x = 0; x < w; x++) {
+        for (int y = 0; y < h; y++)
+            col[y] = src[(size_t)y * w + x];
+        CHECK(knn__resize_to_planes(col, 1, 1, h, 1, one, 1, H, 0));
+        for (int y = 0; y < H; y++)
+            CHECK_EQ(out[(size_t)y * w + x], one[y]);
+    }
+    uint8_t *wide = malloc((size_t)W * h);
+    CHECK(knn__resize_to_planes(src, (size_t)w, w, h, 1, wide, W, h, 0));
+    for (int y = 0; y < h; y++) {
+        CHECK(knn__resize_to_planes(src + (size_t)y * w, (size_t)w, w, 1, 1, one, W, 1, 0));
+        CHECK(memcmp(wide + (size_t)y * W, one, (size_t)W) == 0);
+    }
     free(src);
-    free(tall);
+    free(col);
     free(out);
+    free(one);
+    free(wide);
+}
+
+static void resize_of_extreme_ratios_stays_bounded_and_flat_stays_flat(void)
+{
+    /* 16,777,216 x 4 would need gigabytes through the first pass alone: it is averaged in
+     * blocks first; a flat picture stays flat at any ratio (weights that sum to one and never
+     * round to nothing), and a step stays where it was */
+    const int w = 1 << 22, h = 4, C = 3;
+    uint8_t *src = malloc((size_t)w * h * C), out[32 * 32 * 3];
+    memset(src, 77, (size_t)w * h * C);
+    CHECK(knn__resize_to_planes(src, (size_t)w * C, w, h, C, out, 32, 32, 0));
+    for (int i = 0; i < 32 * 32 * 3; i++)
+        CHECK_EQ(out[i], 77);
+    for (size_t p = 0; p < (size_t)w * h * C; p++) /* right half white */
+        src[p] = (p / C) % (size_t)w >= (size_t)w / 2 ? 255 : 0;
+    CHECK(knn__resize_to_planes(src, (size_t)w * C, w, h, C, out, 32, 2, 0));
+    for (int c = 0; c < C; c++) { /* black, white, and the two pixels at the step symmetric */
+        for (int x = 0; x < 32; x++)
+            if (x < 15 || x > 16)
+                CHECK_EQ(out[c * 64 + x], x < 16 ? 0 : 255);
+        CHECK_EQ(out[c * 64 + 15] + out[c * 64 + 16], 255);
+        CHECK(out[c * 64 + 15] < 64);
+    }
+    free(src);
+    /* and the plain loops agree after the blocks too */
+    uint8_t *pic = draw(5000, 37, 3, 9), a[40 * 7 * 3], b[40 * 7 * 3];
+    CHECK(knn__resize_to_planes(pic, 5000 * 3, 5000, 37, 3, a, 40, 7, 0));
+    CHECK(knn__resize_to_planes(pic, 5000 * 3, 5000, 37, 3, b, 40, 7, KNN__RESIZE_PLAIN));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    free(pic);
 }
 
 const test_case decode_tests[] = {
     {"jpeg_by_libjpeg_turbo_matches_stb", jpeg_by_libjpeg_turbo_matches_stb},
+    {"jpeg_gray_progressive_and_truncated", jpeg_gray_progressive_and_truncated},
     {"jpeg_decodes_scaled_in_the_dct_domain_where_the_target_allows",
      jpeg_decodes_scaled_in_the_dct_domain_where_the_target_allows},
     {"resize_fast_equals_plain_and_stays_near_stb", resize_fast_equals_plain_and_stays_near_stb},
     {"resize_keeps_an_unchanged_axis", resize_keeps_an_unchanged_axis},
+    {"resize_of_extreme_ratios_stays_bounded_and_flat_stays_flat",
+     resize_of_extreme_ratios_stays_bounded_and_flat_stays_flat},
     {NULL, NULL}};
