@@ -169,15 +169,103 @@ static knn_status holdout_assign(size_t n, const int32_t *labels, double fractio
 
 typedef struct {
     const knn_dataset *ds;
-    const int32_t *fold_of;     /* (n)                                              */
+    const int32_t *fold_of;     /* (n) by position in the pass (see cv_grouping)     */
     const int64_t *slot;        /* (n) the row's list in nb, or -1: no list wanted  */
+    const uint32_t *id;         /* (n) the row's index in ds: the lists' index      */
     knn__distances dist;
     const uint32_t *qnorm;      /* (chunks, n) |row|^2, uint8 L2 only               */
     const uint32_t *tnorm;      /* (chunks, n) the kernels' train norms, likewise   */
     const uint8_t *rows;        /* the rows measured: ds's, or at unit length (cosine) */
-    knn_neighbors *nb;          /* (wanted rows, kmax)                              */
-    int *size;                  /* (wanted rows) entries in each heap               */
+    knn_neighbors *nb;          /* (wanted rows, kmax + buffer): see cv_select       */
+    int *size;                  /* (wanted rows) entries in each row's list          */
+    uint64_t *threshold;        /* (wanted rows) the list's K-th distance, once full */
 } cv_job;
+
+/* ---- the lists: buffered selection ------------------------------------------------------
+ *
+ * Each wanted row's list is an unsorted array of K + BUFFER entries (distance, index), and a
+ * threshold: the K-th smallest distance at the last selection. A candidate at most the
+ * threshold is appended; when the array is full, the K smallest by (distance, index) are
+ * selected into its first K places (cv_select, a quickselect: O(K + BUFFER)) and the
+ * threshold falls to the K-th. A binary heap paid a sift through its K entries, scattered in
+ * memory, for every candidate it took; at K = 100 that was a fifth of a 60,000-row pass. The
+ * K smallest of a set are the same whatever the order they came in, so the lists are the
+ * heap's: the tests compare them with separate searches. Memory: the lists are allocated
+ * with room for the buffer and shrunk to K entries at the end. */
+#define BUFFER_OF(k) ((k) < 64 ? 64 : (k))
+
+static inline void entry_swap(uint64_t *d, uint32_t *x, size_t a, size_t b)
+{
+    const uint64_t td = d[a];
+    const uint32_t tx = x[a];
+    d[a] = d[b], x[a] = x[b];
+    d[b] = td, x[b] = tx;
+}
+
+/* Puts the k smallest of n entries (by distance, then index) first, the k-th at k - 1. */
+static void cv_select(uint64_t *d, uint32_t *x, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1; /* the k-th lies in [lo, hi] */
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2; /* median of three as the pivot, at hi */
+        if (knn__worse(d[lo], x[lo], d[mid], x[mid]))
+            entry_swap(d, x, lo, mid);
+        if (knn__worse(d[mid], x[mid], d[hi], x[hi]))
+            entry_swap(d, x, mid, hi);
+        if (knn__worse(d[lo], x[lo], d[mid], x[mid]))
+            entry_swap(d, x, lo, mid);
+        entry_swap(d, x, mid, hi);
+        const uint64_t pd = d[hi];
+        const uint32_t px = x[hi];
+        size_t store = lo;
+        for (size_t i = lo; i < hi; i++)
+            if (knn__worse(pd, px, d[i], x[i])) /* entry i before the pivot */
+                entry_swap(d, x, i, store++);
+        entry_swap(d, x, store, hi);
+        if (store == k - 1)
+            return;
+        if (store < k - 1)
+            lo = store + 1;
+        else
+            hi = store - 1;
+    }
+}
+
+/* Offers candidates [0, n) of a tile row of the given width, with indices ids[j], to list s. */
+KNN__ALWAYS_INLINE void list_offer(const cv_job *job, size_t s, const void *dist, bool wide,
+                                   size_t n, const uint32_t *ids)
+{
+    const size_t k = (size_t)job->nb->k, cap = k + BUFFER_OF(k);
+    uint64_t *ld = job->nb->dist + s * cap;
+    uint32_t *lx = job->nb->index + s * cap;
+    size_t size = (size_t)job->size[s];
+    uint64_t threshold = job->threshold[s];
+    for (size_t j = 0; j < n; j += 16) {
+        const size_t m = n - j < 16 ? n - j : 16;
+        unsigned bits = 0;
+        if (!wide && m == 16)
+            bits = knn__at_most16((const uint32_t *)dist + j, (uint32_t)threshold);
+        else
+            for (size_t t = 0; t < m; t++)
+                bits |= (unsigned)(knn__tile_get(dist, wide, j + t) <= threshold) << t;
+        for (; bits; bits &= bits - 1) {
+            const size_t c = j + (size_t)__builtin_ctz(bits);
+            const uint64_t d = knn__tile_get(dist, wide, c);
+            if (d > threshold) /* the threshold fell within this group */
+                continue;
+            ld[size] = d;
+            lx[size++] = ids[c];
+            if (size == cap) {
+                cv_select(ld, lx, cap, k);
+                size = k;
+                threshold = ld[k - 1];
+            }
+        }
+    }
+    job->size[s] = (int)size;
+    job->threshold[s] = threshold;
+}
+
 
 /* Offers candidates [first, first + n) at dist (a tile row of the given width) to the list
  * of row r; with `mask`, those of r's own fold are excluded first (in buf). */
@@ -192,9 +280,7 @@ KNN__ALWAYS_INLINE void offer_width(const cv_job *job, size_t r, const void *dis
                                                        : knn__tile_get(dist, wide, j));
         dist = buf;
     }
-    size_t s = (size_t)job->slot[r], k = (size_t)job->nb->k;
-    topk_offer(job->nb->dist + s * k, job->nb->index + s * k, job->nb->k, &job->size[s], dist,
-               wide, n, (uint32_t)first);
+    list_offer(job, (size_t)job->slot[r], dist, wide, n, job->id + first);
 }
 
 /* The same for row i of a tile of nj columns. */
@@ -210,9 +296,13 @@ static void offer(const cv_job *job, size_t r, const void *tile, size_t i, size_
 /* out (nj, ni) = the transpose of tile (ni, nj), both of the given width. */
 KNN__ALWAYS_INLINE void transpose(const void *tile, bool wide, size_t ni, size_t nj, void *out)
 {
-    for (size_t i = 0; i < ni; i++)
-        for (size_t j = 0; j < nj; j++)
-            knn__tile_put(out, wide, j * ni + i, knn__tile_get(tile, wide, i * nj + j));
+    /* in 16 x 16 blocks: a row at a time, the stores fell on 128 lines 512 bytes apart, which
+     * share a few cache sets (5% of a 60,000-row pass) */
+    for (size_t i0 = 0; i0 < ni; i0 += 16)
+        for (size_t j0 = 0; j0 < nj; j0 += 16)
+            for (size_t j = j0; j < j0 + 16 && j < nj; j++)
+                for (size_t i = i0; i < i0 + 16 && i < ni; i++)
+                    knn__tile_put(out, wide, j * ni + i, knn__tile_get(tile, wide, i * nj + j));
 }
 
 /* Neighbour lists for the rows with a slot; progress reported as part `part` of `parts`. */
@@ -343,16 +433,42 @@ static bool cv_run(const cv_job *job, const cv_plan *pl, int threads, const knn_
 
 /* The lists of cross-validation's pass: nwanted rows of kmax (index, distance); false when out
  * of memory (nb then freed by its owner). */
-static bool cv_lists(knn_neighbors *nb, size_t nwanted, int kmax, knn_metric metric,
-                     knn_dtype dtype)
+static bool cv_lists(knn_neighbors *nb, size_t nwanted, int kmax, size_t room,
+                     knn_metric metric, knn_dtype dtype)
 {
     nb->nq = nwanted;
     nb->k = kmax;
     nb->metric = metric;
     nb->dtype = dtype;
-    nb->index = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->index);
-    nb->dist = malloc((nwanted ? nwanted : 1) * (size_t)kmax * sizeof *nb->dist);
+    nb->index = malloc((nwanted ? nwanted : 1) * room * sizeof *nb->index);
+    nb->dist = malloc((nwanted ? nwanted : 1) * room * sizeof *nb->dist);
     return nb->index && nb->dist;
+}
+
+/* The buffered lists (room entries a row, size[s] used) into nb's own: each row's K smallest
+ * in increasing (distance, index) order, K entries a row. */
+static void cv_lists_finish(knn_neighbors *nb, size_t room, const int *size)
+{
+    const size_t k = (size_t)nb->k;
+    for (size_t s = 0; s < nb->nq; s++) {
+        uint64_t *ld = nb->dist + s * room;
+        uint32_t *lx = nb->index + s * room;
+        size_t n = (size_t)size[s];
+        if (n > k) {
+            cv_select(ld, lx, n, k);
+            n = k;
+        }
+        for (size_t i = n / 2; i-- > 0;) /* a max-heap, then its ascending order */
+            heap_sift_down(ld, lx, (int)n, (int)i);
+        heap_sort(ld, lx, (int)n);
+        memmove(nb->dist + s * k, ld, n * sizeof *ld); /* rows move down, in order */
+        memmove(nb->index + s * k, lx, n * sizeof *lx);
+    }
+    const size_t rows = nb->nq ? nb->nq : 1;
+    uint64_t *d = realloc(nb->dist, rows * k * sizeof *d);
+    uint32_t *x = realloc(nb->index, rows * k * sizeof *x);
+    nb->dist = d ? d : nb->dist;
+    nb->index = x ? x : nb->index;
 }
 
 /* Text: every validation row's list among the other folds' rows, one query at a time through
@@ -363,7 +479,7 @@ static knn_status sparse_cv_search(const knn_dataset *ds, const int32_t *fold_of
                                    const knn_cv_options *o, knn_neighbors **out)
 {
     knn_neighbors *nb = calloc(1, sizeof *nb);
-    if (!nb || !cv_lists(nb, nwanted, kmax, KNN_COSINE, ds->dtype)) {
+    if (!nb || !cv_lists(nb, nwanted, kmax, (size_t)kmax, KNN_COSINE, ds->dtype)) {
         knn_neighbors_free(nb);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows",
                          ds->count);
@@ -375,6 +491,94 @@ static knn_status sparse_cv_search(const knn_dataset *ds, const int32_t *fold_of
     else
         *out = nb;
     return st;
+}
+
+/* The pass runs over the rows grouped by fold, each fold's rows in their order (a stable
+ * counting sort), so that a block lies in one fold except at the folds' boundaries: pairs of
+ * blocks inside one fold are skipped, and no other pair needs its own fold's candidates
+ * masked. Where folds are drawn at random, every block of the data set's own order mixes
+ * all folds: every distance of a row's own fold was computed and then masked, a fifth of
+ * the work at 5 folds, and every candidate went through the mask. The rows, their norms,
+ * folds and slots are gathered in that order; the lists keep the data set's indices (`id`),
+ * so they, and their order on (distance, index), do not change. Where memory is short for
+ * the copy, the pass runs on the data set's own order. */
+typedef struct {
+    uint32_t *id;            /* (n) position -> row of ds                               */
+    int32_t *fold_of;        /* (n) by position                                         */
+    int64_t *slot;           /* (n) by position                                         */
+    uint8_t *rows;           /* the rows gathered (aligned), or NULL: ds's own order    */
+    uint32_t *qnorm, *tnorm; /* (chunks, n) gathered, or NULL                          */
+} cv_grouping;
+
+static void cv_grouping_free(cv_grouping *g)
+{
+    free(g->id);
+    free(g->fold_of);
+    free(g->slot);
+    free(g->rows);
+    free(g->qnorm);
+    free(g->tnorm);
+}
+
+static bool cv_grouping_make(cv_grouping *g, const knn_dataset *ds, const uint8_t *rows,
+                             const int32_t *fold_of, const int64_t *slot, size_t chunks,
+                             const uint32_t *qnorm, const uint32_t *tnorm)
+{
+    memset(g, 0, sizeof *g);
+    const size_t n = ds->count;
+    int32_t folds = 0;
+    for (size_t i = 0; i < n; i++)
+        folds = fold_of[i] + 1 > folds ? fold_of[i] + 1 : folds;
+    size_t *start = calloc((size_t)folds + 1, sizeof *start);
+    g->id = malloc((n ? n : 1) * sizeof *g->id);
+    g->fold_of = malloc((n ? n : 1) * sizeof *g->fold_of);
+    g->slot = malloc((n ? n : 1) * sizeof *g->slot);
+    if (!start || !g->id || !g->fold_of || !g->slot) {
+        free(start);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        start[fold_of[i] + 1]++;
+    for (int32_t f = 0; f < folds; f++)
+        start[f + 1] += start[f];
+    bool identity = true;
+    for (size_t i = 0; i < n; i++) {
+        const size_t p = start[fold_of[i]]++;
+        g->id[p] = (uint32_t)i;
+        identity &= p == i;
+    }
+    free(start);
+    for (size_t p = 0; p < n; p++) {
+        g->fold_of[p] = fold_of[g->id[p]];
+        g->slot[p] = slot[g->id[p]];
+    }
+    const size_t bytes = (n * ds->stride + KNN__ALIGN - 1) / KNN__ALIGN * KNN__ALIGN;
+    if (identity)
+        return true; /* folds already contiguous: ds's own rows and norms */
+    if (knn__memory_fits(bytes + 2 * chunks * n * sizeof(uint32_t))) {
+        g->rows = aligned_alloc(KNN__ALIGN, bytes ? bytes : KNN__ALIGN);
+        g->qnorm = qnorm ? malloc(chunks * n * sizeof *g->qnorm) : NULL;
+        g->tnorm = tnorm ? malloc(chunks * n * sizeof *g->tnorm) : NULL;
+    }
+    if (!g->rows || (qnorm && !g->qnorm) || (tnorm && !g->tnorm)) {
+        /* no room for the copy: the pass on ds's own order, as with contiguous folds */
+        free(g->rows), free(g->qnorm), free(g->tnorm);
+        g->rows = NULL, g->qnorm = g->tnorm = NULL;
+        for (size_t i = 0; i < n; i++) {
+            g->id[i] = (uint32_t)i;
+            g->fold_of[i] = fold_of[i];
+            g->slot[i] = slot[i];
+        }
+        return true;
+    }
+    for (size_t p = 0; p < n; p++)
+        memcpy(g->rows + p * ds->stride, rows + (size_t)g->id[p] * ds->stride, ds->stride);
+    for (size_t c = 0; c < chunks && qnorm; c++)
+        for (size_t p = 0; p < n; p++) {
+            g->qnorm[c * n + p] = qnorm[c * n + g->id[p]];
+            g->tnorm[c * n + p] = tnorm[c * n + g->id[p]];
+        }
+    return true;
 }
 
 static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const int64_t *slot,
@@ -399,22 +603,40 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
                                   : NULL;
     /* cosine: the rows at unit length, cached in the data set */
     const uint8_t *rows = metric == KNN_COSINE ? knn__dataset_unit_rows(ds, threads) : ds->rows;
-    cv_plan plan;
-    bool ok = cv_plan_make(&plan, n, fold_of, slot) && nb && size && rows &&
-              (!norms || (qnorm && tnorm));
-    if (ok)
-        ok = cv_lists(nb, nwanted, kmax, metric, ds->dtype);
+    bool ok = nb && size && rows && (!norms || (qnorm && tnorm));
+    if (ok && norms)
+        knn__query_norms(&dist, ds->rows, n, n, qnorm);
+    cv_grouping g = {0};
+    ok = ok && cv_grouping_make(&g, ds, rows, fold_of, slot, norms ? dist.chunks : 0,
+                                norms ? qnorm : NULL, norms ? tnorm : NULL);
+    cv_plan plan = {0};
+    ok = ok && cv_plan_make(&plan, n, g.fold_of, g.slot);
+    const size_t room = (size_t)kmax + BUFFER_OF((size_t)kmax);
+    uint64_t *threshold = malloc((nwanted ? nwanted : 1) * sizeof *threshold);
+    ok = ok && threshold && cv_lists(nb, nwanted, kmax, room, metric, ds->dtype);
+    for (size_t s = 0; ok && s < nwanted; s++) /* nothing taken yet: all but excluded rows */
+        threshold[s] = knn__tile_max(knn__wide(&dist)) - 1;
     const char *what = "out of memory for cross-validating %zu rows";
     if (ok) {
-        if (norms)
-            knn__query_norms(&dist, ds->rows, n, n, qnorm);
-        cv_job job = {ds, fold_of, slot, dist, qnorm, tnorm, rows, nb, size};
+        cv_job job = {ds,
+                      g.fold_of,
+                      g.slot,
+                      g.id,
+                      dist,
+                      g.qnorm ? g.qnorm : qnorm,
+                      g.tnorm ? g.tnorm : tnorm,
+                      g.rows ? g.rows : rows,
+                      nb,
+                      size,
+                      threshold};
         ok = cv_run(&job, &plan, threads, o, part, parts);
         what = "out of memory for the cross-validation's tiles of %zu rows";
     }
-    for (size_t s = 0; ok && s < nwanted; s++)
-        heap_sort(nb->dist + s * (size_t)kmax, nb->index + s * (size_t)kmax, size[s]);
+    if (ok)
+        cv_lists_finish(nb, room, size);
     cv_plan_free(&plan);
+    free(threshold);
+    cv_grouping_free(&g);
     free(size);
     free(qnorm);
     if (tnorm_owned)
@@ -425,6 +647,25 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     }
     *out = nb;
     return KNN_OK;
+}
+
+/* Every row's list among the other folds, for the tests (internal.h). */
+knn_status knn__cv_lists(const knn_dataset *ds, const int32_t *fold_of, knn_metric metric,
+                         int kmax, int threads, knn_neighbors **out)
+{
+    *out = NULL;
+    const size_t n = ds->count;
+    int64_t *slot = malloc((n ? n : 1) * sizeof *slot);
+    if (!slot)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        slot[i] = (int64_t)i;
+    knn_cv_options o;
+    memset(&o, 0, sizeof o);
+    o.threads = threads;
+    const knn_status st = cv_search(ds, fold_of, slot, n, metric, kmax, &o, 0, 1, out);
+    free(slot);
+    return st;
 }
 
 /* ---- the cross-validation -------------------------------------------------------------- */

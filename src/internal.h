@@ -240,6 +240,10 @@ knn_status knn__load_files_labelled(const char *root, char **paths, const int32_
 /* A flat folder of images whose classes come from opt->labels_file (load_labels.c). */
 knn_status knn__load_labelled_folder(const char *root, const knn_load_options *opt,
                                      knn_dataset **out);
+/* Cross-validation's pass alone (cv.c), for the tests: every row's kmax nearest among the
+ * rows of the other folds (fold_of), in knn_search's order, indices into ds. */
+knn_status knn__cv_lists(const knn_dataset *ds, const int32_t *fold_of, knn_metric metric,
+                         int kmax, int threads, knn_neighbors **out);
 /* Images (image.c). The documented format that `data` starts with ("JPEG", "PNG", "BMP",
  * "GIF", "PGM", "PPM"), or NULL: only the first bytes are looked at. */
 const char *knn__image_format(const uint8_t *data, size_t size);

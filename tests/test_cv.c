@@ -128,6 +128,92 @@ static void cv_equals_naive_search_per_fold_and_k(void)
     knn_dataset_free(ds);
 }
 
+/* Large K: each row's list fills its buffer and is selected many times over (cv.c's buffered
+ * selection), with many ties at every distance (3 values a pixel) and distance weights,
+ * whose vote reads every neighbour's distance. */
+static void cv_large_k_equals_naive(void)
+{
+    knn_dataset *ds = small_problem(600, 9, 3, 5);
+    const int ks[] = {150, 60, 1};
+    const knn_metric metrics[] = {KNN_L2, KNN_L1};
+    int32_t fold_of[600];
+    for (int threads = 1; threads <= 2; threads++) {
+        knn_cv_options o = {3, KNN_FOLDS_SHUFFLED, 9, 0, ks, 3, metrics, 2,
+                            KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST, threads, NULL, NULL};
+        knn_cv_result *r = NULL;
+        CHECK_EQ(knn_cross_validate(ds, &o, &r), KNN_OK);
+        CHECK_EQ(knn_folds_assign(600, ds->labels, 3, KNN_FOLDS_SHUFFLED, 9, fold_of), KNN_OK);
+        for (int m = 0; r && m < 2; m++)
+            for (int k = 0; k < 3; k++)
+                for (int f = 0; f < 3; f++) {
+                    size_t want = naive_correct(ds, fold_of, f, ks[k], metrics[m],
+                                                KNN_WEIGHTS_DISTANCE, KNN_TIES_NEAREST);
+                    double got = knn_cv_accuracy(r, m, k, f) * (double)knn_cv_fold_size(r, f);
+                    CHECK(fabs(got - (double)want) < 1e-6);
+                }
+        knn_cv_result_free(r);
+    }
+    knn_dataset_free(ds);
+}
+
+/* The pass's lists themselves, row by row, against the reference search of each fold among
+ * the others: indices mapped back, distances bit for bit. Large K fills each row's buffer
+ * many times over; 3 values a pixel make ties at every distance. */
+static void cv_lists_equal_reference_searches(void)
+{
+    const size_t n = 500, dim = 7;
+    knn_dataset *ds = small_problem(n, dim, 3, 4);
+    int32_t fold_of[500];
+    CHECK_EQ(knn_folds_assign(n, ds->labels, 4, KNN_FOLDS_SHUFFLED, 3, fold_of), KNN_OK);
+    const knn_metric metrics[] = {KNN_L2, KNN_L1};
+    const int ks[] = {120, 7};
+    uint8_t *tr = malloc(n * dim), *va = malloc(n * dim);
+    size_t *map = malloc(n * sizeof *map), *vmap = malloc(n * sizeof *vmap);
+    for (int m = 0; m < 2; m++)
+        for (int kk = 0; kk < 2; kk++)
+            for (int threads = 1; threads <= 2; threads++) {
+                knn_neighbors *got = NULL;
+                CHECK_EQ(knn__cv_lists(ds, fold_of, metrics[m], ks[kk], threads, &got), KNN_OK);
+                for (int f = 0; got && f < 4; f++) {
+                    size_t ntr = 0, nva = 0;
+                    for (size_t i = 0; i < n; i++) {
+                        const bool val = fold_of[i] == f;
+                        memcpy(val ? va + nva * dim : tr + ntr * dim, knn_dataset_row(ds, i),
+                               dim);
+                        if (val)
+                            vmap[nva++] = i;
+                        else
+                            map[ntr++] = i;
+                    }
+                    knn_dataset *train = NULL, *valid = NULL;
+                    knn_dataset_create(ntr, dim, tr, NULL, 0, (int)dim, 1, 1, &train);
+                    knn_dataset_create(nva, dim, va, NULL, 0, (int)dim, 1, 1, &valid);
+                    knn_params p = knn_params_default();
+                    p.k = ks[kk];
+                    p.metric = metrics[m];
+                    knn_neighbors *want = NULL;
+                    CHECK_EQ(knn__search_reference(train, valid, &p, &want), KNN_OK);
+                    size_t wrong = 0;
+                    for (size_t q = 0; want && q < nva; q++)
+                        for (int j = 0; j < ks[kk]; j++)
+                            wrong += knn_neighbors_index(got, vmap[q], j) !=
+                                         map[knn_neighbors_index(want, q, j)] ||
+                                     knn_neighbors_raw_distance(got, vmap[q], j) !=
+                                         knn_neighbors_raw_distance(want, q, j);
+                    CHECK_EQ(wrong, 0);
+                    knn_neighbors_free(want);
+                    knn_dataset_free(train);
+                    knn_dataset_free(valid);
+                }
+                knn_neighbors_free(got);
+            }
+    free(tr);
+    free(va);
+    free(map);
+    free(vmap);
+    knn_dataset_free(ds);
+}
+
 /* Float32 rows for cosine: small integers, so that many rows are multiples of one another
  * (equal unit rows: exact ties), a few zero rows (distance 1 to everything). */
 static knn_dataset *cosine_problem(size_t n, size_t dim, int classes)
@@ -425,6 +511,8 @@ static void cv_rejects_bad_options(void)
 
 const test_case cv_tests[] = {
     {"cv_equals_naive_search_per_fold_and_k", cv_equals_naive_search_per_fold_and_k},
+    {"cv_large_k_equals_naive", cv_large_k_equals_naive},
+    {"cv_lists_equal_reference_searches", cv_lists_equal_reference_searches},
     {"cv_cosine_equals_separate_searches", cv_cosine_equals_separate_searches},
     {"cv_leave_one_out_and_holdout_equal_naive", cv_leave_one_out_and_holdout_equal_naive},
     {"cv_long_rows_equal_naive", cv_long_rows_equal_naive},
