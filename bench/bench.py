@@ -213,9 +213,9 @@ def main():
     for metric in ("l2", "l1"):
         if metric in peak:
             checks.append((f"{metric.upper()}: fraction of the instruction's peak",
-                           search[metric]["fraction_of_peak"], 0.5, False))
+                           search[metric]["fraction_of_peak"], 0.75, False))
         checks.append((f"{metric.upper()}: single query / memory floor",
-                       latency[metric]["ratio"], 2.0, True))
+                       latency[metric]["ratio"], 1.5, True))
     checks.append(("peak memory - uint8 data (MiB)", rss_mib - data_mib, 64.0, True))
     if grid:
         checks.append(("CV: knn (l1 + l2) time / GridSearchCV (l2) time", cv10_s / grid["seconds"],

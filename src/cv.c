@@ -179,20 +179,22 @@ typedef struct {
     knn_neighbors *nb;          /* (wanted rows, kmax + buffer): see cv_select       */
     int *size;                  /* (wanted rows) entries in each row's list          */
     uint64_t *threshold;        /* (wanted rows) the list's K-th distance, once full */
+    uint32_t *threshold_index;  /* (wanted rows) and the K-th's index                */
 } cv_job;
 
 /* ---- the lists: buffered selection ------------------------------------------------------
  *
  * Each wanted row's list is an unsorted array of K + BUFFER entries (distance, index), and a
- * threshold: the K-th smallest distance at the last selection. A candidate at most the
- * threshold is appended; when the array is full, the K smallest by (distance, index) are
+ * threshold: the K-th smallest (distance, index) at the last selection. A candidate before
+ * it is appended (16 distances tested at once against its distance); when the array is full, the K smallest by (distance, index) are
  * selected into its first K places (cv_select, a quickselect: O(K + BUFFER)) and the
  * threshold falls to the K-th. A binary heap paid a sift through its K entries, scattered in
  * memory, for every candidate it took; at K = 100 that was a fifth of a 60,000-row pass. The
  * K smallest of a set are the same whatever the order they came in, so the lists are the
- * heap's: the tests compare them with separate searches. Memory: the lists are allocated
- * with room for the buffer and shrunk to K entries at the end. */
-#define BUFFER_OF(k) ((k) < 64 ? 64 : (k))
+ * heap's: the tests compare them with separate searches. Memory: twice the lists while the
+ * pass runs (BUFFER = K: a selection of 2K entries for every K taken, as cheap per candidate
+ * as a heap of 5 and far cheaper at 100), shrunk to K entries at the end. */
+#define BUFFER_OF(k) (k)
 
 static inline void entry_swap(uint64_t *d, uint32_t *x, size_t a, size_t b)
 {
@@ -240,6 +242,7 @@ KNN__ALWAYS_INLINE void list_offer(const cv_job *job, size_t s, const void *dist
     uint32_t *lx = job->nb->index + s * cap;
     size_t size = (size_t)job->size[s];
     uint64_t threshold = job->threshold[s];
+    uint32_t threshold_index = job->threshold_index[s];
     for (size_t j = 0; j < n; j += 16) {
         const size_t m = n - j < 16 ? n - j : 16;
         unsigned bits = 0;
@@ -251,7 +254,9 @@ KNN__ALWAYS_INLINE void list_offer(const cv_job *job, size_t s, const void *dist
         for (; bits; bits &= bits - 1) {
             const size_t c = j + (size_t)__builtin_ctz(bits);
             const uint64_t d = knn__tile_get(dist, wide, c);
-            if (d > threshold) /* the threshold fell within this group */
+            /* after the K-th (the threshold may have fallen within this group; equal
+             * distances, as of duplicate rows, are told apart by index) */
+            if (knn__worse(d, ids[c], threshold, threshold_index))
                 continue;
             ld[size] = d;
             lx[size++] = ids[c];
@@ -259,11 +264,13 @@ KNN__ALWAYS_INLINE void list_offer(const cv_job *job, size_t s, const void *dist
                 cv_select(ld, lx, cap, k);
                 size = k;
                 threshold = ld[k - 1];
+                threshold_index = lx[k - 1];
             }
         }
     }
     job->size[s] = (int)size;
     job->threshold[s] = threshold;
+    job->threshold_index[s] = threshold_index;
 }
 
 
@@ -463,6 +470,10 @@ static void cv_lists_finish(knn_neighbors *nb, size_t room, const int *size)
         heap_sort(ld, lx, (int)n);
         memmove(nb->dist + s * k, ld, n * sizeof *ld); /* rows move down, in order */
         memmove(nb->index + s * k, lx, n * sizeof *lx);
+        for (size_t j = n; j < k; j++) { /* fewer candidates than K (not from knn_cv) */
+            nb->dist[s * k + j] = KNN__NO_DIST;
+            nb->index[s * k + j] = KNN__NO_ROW;
+        }
     }
     const size_t rows = nb->nq ? nb->nq : 1;
     uint64_t *d = realloc(nb->dist, rows * k * sizeof *d);
@@ -606,16 +617,24 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
     bool ok = nb && size && rows && (!norms || (qnorm && tnorm));
     if (ok && norms)
         knn__query_norms(&dist, ds->rows, n, n, qnorm);
+    /* the lists first (twice their final size while the pass runs), so that the copy of
+     * the rows by fold is only made where memory remains for it */
+    size_t room = 0, entries = 0;
+    ok = ok && knn__mul_ok((size_t)kmax, 2, &room) && knn__mul_ok(nwanted, room, &entries) &&
+         knn__mul_ok(entries, sizeof(uint64_t) + sizeof(uint32_t), &entries);
+    uint64_t *threshold = malloc((nwanted ? nwanted : 1) * sizeof *threshold);
+    uint32_t *threshold_index = malloc((nwanted ? nwanted : 1) * sizeof *threshold_index);
+    ok = ok && threshold && threshold_index &&
+         cv_lists(nb, nwanted, kmax, room, metric, ds->dtype);
+    for (size_t s = 0; ok && s < nwanted; s++) { /* nothing taken yet: all but excluded rows */
+        threshold[s] = knn__tile_max(knn__wide(&dist)) - 1;
+        threshold_index[s] = UINT32_MAX;
+    }
     cv_grouping g = {0};
     ok = ok && cv_grouping_make(&g, ds, rows, fold_of, slot, norms ? dist.chunks : 0,
                                 norms ? qnorm : NULL, norms ? tnorm : NULL);
     cv_plan plan = {0};
     ok = ok && cv_plan_make(&plan, n, g.fold_of, g.slot);
-    const size_t room = (size_t)kmax + BUFFER_OF((size_t)kmax);
-    uint64_t *threshold = malloc((nwanted ? nwanted : 1) * sizeof *threshold);
-    ok = ok && threshold && cv_lists(nb, nwanted, kmax, room, metric, ds->dtype);
-    for (size_t s = 0; ok && s < nwanted; s++) /* nothing taken yet: all but excluded rows */
-        threshold[s] = knn__tile_max(knn__wide(&dist)) - 1;
     const char *what = "out of memory for cross-validating %zu rows";
     if (ok) {
         cv_job job = {ds,
@@ -628,7 +647,8 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
                       g.rows ? g.rows : rows,
                       nb,
                       size,
-                      threshold};
+                      threshold,
+                      threshold_index};
         ok = cv_run(&job, &plan, threads, o, part, parts);
         what = "out of memory for the cross-validation's tiles of %zu rows";
     }
@@ -636,6 +656,7 @@ static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const
         cv_lists_finish(nb, room, size);
     cv_plan_free(&plan);
     free(threshold);
+    free(threshold_index);
     cv_grouping_free(&g);
     free(size);
     free(qnorm);
@@ -655,6 +676,8 @@ knn_status knn__cv_lists(const knn_dataset *ds, const int32_t *fold_of, knn_metr
 {
     *out = NULL;
     const size_t n = ds->count;
+    if (kmax < 1 || (size_t)kmax > n)
+        return knn__fail(KNN_ERR_ARG, "K = %d for %zu rows", kmax, n);
     int64_t *slot = malloc((n ? n : 1) * sizeof *slot);
     if (!slot)
         return knn__fail(KNN_ERR_NOMEM, "out of memory");

@@ -128,8 +128,8 @@ static void cv_equals_naive_search_per_fold_and_k(void)
     knn_dataset_free(ds);
 }
 
-/* Large K: each row's list fills its buffer and is selected many times over (cv.c's buffered
- * selection), with many ties at every distance (3 values a pixel) and distance weights,
+/* Large K through the vote (cv.c's buffered selection: K = 60 selects a few times per row,
+ * K = 150 once), with many ties at every distance (3 values a pixel) and distance weights,
  * whose vote reads every neighbour's distance. */
 static void cv_large_k_equals_naive(void)
 {
@@ -157,8 +157,9 @@ static void cv_large_k_equals_naive(void)
 }
 
 /* The pass's lists themselves, row by row, against the reference search of each fold among
- * the others: indices mapped back, distances bit for bit. Large K fills each row's buffer
- * many times over; 3 values a pixel make ties at every distance. */
+ * the others: indices mapped back, distances bit for bit. K = 7 fills each row's buffer
+ * (2K entries) dozens of times, K = 120 once or twice before the final selection; 3 values
+ * a pixel make ties at every distance. */
 static void cv_lists_equal_reference_searches(void)
 {
     const size_t n = 500, dim = 7;
