@@ -550,7 +550,9 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
                                const knn_params *p, const knn_neighbors *nb)
 {
     search_plan s;
-    s.block_rows = BLOCK_BYTES / train->stride;
+    /* a few queries reuse no block: larger ones, which the kernels' prefetching runs through
+     * without a stop (it stays within a block) */
+    s.block_rows = (queries->count < 4 ? 4 * BLOCK_BYTES : BLOCK_BYTES) / train->stride;
     s.block_rows = s.block_rows < 4               ? 4
                    : s.block_rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS
                                                    : s.block_rows;
