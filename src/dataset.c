@@ -225,6 +225,11 @@ static double available_bytes(void)
     return pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
 }
 
+double knn__memory_available(void)
+{
+    return available_bytes();
+}
+
 bool knn__memory_fits(size_t bytes)
 {
     double avail = available_bytes();

@@ -274,6 +274,13 @@ char *knn__asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * cannot be met are refused up front, with a message, instead of being left to the OOM
  * killer. */
 bool knn__memory_fits(size_t bytes);
+/* MemAvailable in bytes (free memory and the caches the kernel can drop); 0 when unknown. */
+double knn__memory_available(void);
+/* The exact search with the training set split into `parts` searched one after the other,
+ * each for every query tile (as for a training set larger than the page cache), for the
+ * tests: the same lists as knn_search. */
+knn_status knn__search_parts(const knn_dataset *train, const knn_dataset *queries,
+                             const knn_params *p, int parts, knn_neighbors **out);
 /* Returns a malloc'd copy of s (NULL on failure). */
 char *knn__strdup(const char *s);
 /* Checked multiplication: false on overflow. */

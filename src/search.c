@@ -544,7 +544,12 @@ static knn_status bad_label(const knn_dataset *train)
 typedef struct {
     size_t block_rows, ntiles, nblocks, items;
     int threads, parts;
+    bool part_major; /* items part by part (each for every tile), not tile by tile */
 } search_plan;
+
+/* A training set of more bytes than this is compared with the memory available before a
+ * search of several query tiles (reading /proc/meminfo costs nothing next to it). */
+#define LARGE_TRAIN_BYTES ((double)(256u << 20))
 
 static search_plan plan_search(const knn_dataset *train, const knn_dataset *queries,
                                const knn_params *p, const knn_neighbors *nb)
@@ -564,8 +569,23 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
     s.ntiles = (nq + QUERY_TILE - 1) / QUERY_TILE;
     s.nblocks = (train->count + s.block_rows - 1) / s.block_rows;
     s.parts = 1;
+    s.part_major = false;
     if (s.ntiles < (size_t)s.threads)
         s.parts = (int)((size_t)s.threads < s.nblocks ? (size_t)s.threads : s.nblocks);
+    /* A training set larger than half the memory available (a model file larger than RAM,
+     * mapped: read through the page cache) is searched in parts of a quarter of it, each
+     * part for every query tile before the next, so that the file is read once, not once
+     * per tile of 128 queries. */
+    const double bytes = (double)train->count * (double)train->stride;
+    if (s.parts == 1 && s.ntiles > 1 && bytes > LARGE_TRAIN_BYTES) {
+        const double avail = knn__memory_available();
+        if (avail > 0 && bytes > avail / 2) {
+            const double want = ceil(bytes / (avail / 4));
+            s.parts = want > (double)s.nblocks ? (int)(s.nblocks < 64 ? s.nblocks : 64)
+                                               : (int)(want < 64 ? want : 64);
+            s.part_major = true;
+        }
+    }
     if (s.parts > 64)
         s.parts = 64;
     /* each part keeps nq x K lists and nq x C class minima: split only while they stay small
@@ -623,7 +643,9 @@ static void run_search(const search_job *job, const search_plan *s, const knn_pa
         for (size_t w = 0; w < s->items; w++) {
             if (knn__flag_read(failed) || knn__flag_read(labels_bad))
                 continue;
-            size_t q0 = w / (size_t)s->parts * QUERY_TILE, part = w % (size_t)s->parts;
+            const size_t tile = s->part_major ? w % s->ntiles : w / (size_t)s->parts;
+            const size_t part = s->part_major ? w / s->ntiles : w % (size_t)s->parts;
+            size_t q0 = tile * QUERY_TILE;
             size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
             size_t t_lo = s->nblocks * part / (size_t)s->parts * s->block_rows;
             size_t t_hi = s->nblocks * (part + 1) / (size_t)s->parts * s->block_rows;
@@ -638,6 +660,10 @@ static void run_search(const search_job *job, const search_plan *s, const knn_pa
         tile_work_free(&work);
     }
 }
+
+static knn_status exact_search(const knn_dataset *train, const knn_dataset *queries,
+                               const knn_params *p, int parts, knn_neighbors *nb,
+                               knn_neighbors **out);
 
 knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                       const knn_params *p, knn_neighbors **out)
@@ -663,9 +689,34 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         p->progress(queries->count, queries->count, p->progress_user);
     *out = nb;
     return KNN_OK;
-exact:;
+exact:
+    return exact_search(train, queries, p, 0, nb, out);
+}
+
+knn_status knn__search_parts(const knn_dataset *train, const knn_dataset *queries,
+                             const knn_params *p, int parts, knn_neighbors **out)
+{
+    knn_neighbors *nb;
+    *out = NULL;
+    if (parts < 1 || parts > 64)
+        return knn__fail(KNN_ERR_ARG, "%d parts (1 to 64)", parts);
+    knn_status st = knn__search_prepare(train, queries, p, &nb);
+    return st ? st : exact_search(train, queries, p, parts, nb, out);
+}
+
+/* The exact search into nb (freed on failure); `parts` > 0 forces the plan's parts, part by
+ * part (knn__search_parts). */
+static knn_status exact_search(const knn_dataset *train, const knn_dataset *queries,
+                               const knn_params *p, int parts, knn_neighbors *nb,
+                               knn_neighbors **out)
+{
     const knn__kernels *kern = knn__kernels_select();
-    const search_plan plan = plan_search(train, queries, p, nb);
+    search_plan plan = plan_search(train, queries, p, nb);
+    if (parts > 0) {
+        plan.parts = parts < (int)plan.nblocks ? parts : (int)(plan.nblocks ? plan.nblocks : 1);
+        plan.part_major = true;
+        plan.items = plan.ntiles * (size_t)plan.parts;
+    }
     search_job job = {train,         queries,       plan.block_rows,
                       knn__distances_of(train, p->metric, kern),
                       NULL,          train->rows,   queries->rows,

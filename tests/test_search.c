@@ -218,6 +218,41 @@ static void search_split_over_training_rows_equals_reference(void)
     knn_dataset_free(q);
 }
 
+/* Part by part (a training set larger than the page cache: each part for every query tile
+ * before the next): the same lists and class minima as the reference, for several parts,
+ * query tiles (300 queries: 3 tiles of 128), metrics and thread counts. */
+static void search_part_by_part_equals_reference(void)
+{
+    knn_dataset *train = random_dataset(1500, 33, 4, 5), *q = random_dataset(300, 33, 4, 5);
+    const int parts[] = {1, 2, 3, 7, 64};
+    for (int metric = KNN_L1; metric <= KNN_L2; metric++) {
+        knn_params p = knn_params_default();
+        p.k = 9;
+        p.metric = (knn_metric)metric;
+        knn_neighbors *ref = NULL;
+        CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+        for (int i = 0; i < 5; i++)
+            for (int threads = 1; threads <= 2; threads++) {
+                p.threads = threads;
+                knn_neighbors *nb = NULL;
+                CHECK_EQ(knn__search_parts(train, q, &p, parts[i], &nb), KNN_OK);
+                if (!nb || !ref || !same_neighbors(nb, ref)) {
+                    fprintf(stderr, "    %d parts, %s, %d threads\n", parts[i],
+                            knn_metric_name(p.metric), threads);
+                    CHECK(!"part-by-part search equals the reference");
+                }
+                knn_neighbors_free(nb);
+            }
+        knn_neighbors_free(ref);
+    }
+    knn_neighbors *nb = NULL;
+    knn_params p = knn_params_default();
+    CHECK_EQ(knn__search_parts(train, q, &p, 0, &nb), KNN_ERR_ARG);
+    CHECK(nb == NULL);
+    knn_dataset_free(train);
+    knn_dataset_free(q);
+}
+
 /* Long rows for the chunked tiles: row i all 0, all 255, random, or half 0 and half 255 by
  * turns (i mod 4), so that equal rows tie and squared L2 passes 2^32 (255^2 x 66,052) from
  * 66,052 values on; labels in [0, classes). */
@@ -875,6 +910,7 @@ const test_case search_tests[] = {
     {"kernels_equal_scalar_bit_for_bit", kernels_equal_scalar_bit_for_bit},
     {"search_equals_reference_for_many_shapes", search_equals_reference_for_many_shapes},
     {"search_many_query_tiles_equals_reference", search_many_query_tiles_equals_reference},
+    {"search_part_by_part_equals_reference", search_part_by_part_equals_reference},
     {"search_split_over_training_rows_equals_reference",
      search_split_over_training_rows_equals_reference},
     {"search_class_minima_equal_reference_with_many_classes",
