@@ -1,6 +1,6 @@
-/* fuzz_image.c: the image path (format check, caps, stb_image decoding, then conversion and
- * resizing) on any bytes, gray and colour, cropped and stretched, from a file and from memory
- * (as the server's uploads arrive). */
+/* fuzz_image.c: the image path (format check, caps, libjpeg-turbo or stb_image decoding, then
+ * conversion and resizing) on any bytes, gray and colour, cropped and stretched, from a file
+ * and from memory (as the server's uploads arrive). */
 #include "fuzz.h"
 #include "knn.h"
 

@@ -156,6 +156,29 @@ def jpeg_scans(w, h, scans):  # empty progressive scans, 10 bytes each, over the
 
 
 put("image", "hang-jpeg-200-scans-8192x8192", jpeg_scans(8192, 8192, 200))
+# JPEGs for libjpeg-turbo's path (DCT-scaled, progressive, gray, truncated; CMYK goes to stb)
+# and the resizer's box reduction (1280 x 40 to 20 wide): encoded by PIL where it is installed
+# (python3-pil; its encoder's bytes are the same on every run)
+try:
+    import io
+    from PIL import Image
+
+    def jpeg(w, h, mode, **kw):
+        px = bytes((x * 7 + y * 13 + c * 50) % 256 for y in range(h) for x in range(w)
+                   for c in range(len(mode)))
+        out = io.BytesIO()
+        Image.frombytes(mode, (w, h), px).save(out, "JPEG", **kw)
+        return out.getvalue()
+    put("image", "jpeg-rgb420-200x150", jpeg(200, 150, "RGB", quality=75))
+    put("image", "jpeg-progressive-64x48", jpeg(64, 48, "RGB", quality=90, progressive=True))
+    put("image", "jpeg-gray-33x17", jpeg(33, 17, "L", quality=90))
+    put("image", "jpeg-cmyk-24x16", jpeg(24, 16, "CMYK", quality=90))
+    put("image", "jpeg-rgb-1280x40", jpeg(1280, 40, "RGB", quality=60))
+    progressive = jpeg(96, 64, "RGB", quality=85, progressive=True)
+    put("image", "jpeg-progressive-truncated", progressive[:len(progressive) // 2])
+except ImportError:
+    print("make_corpus.py: no PIL (python3-pil): the JPEG seeds are left as they are",
+          file=sys.stderr)
 put("image", "bomb-png-1x1-inflating-to-64mib",  # stb doubled its buffer towards 2 GiB
     b"\x89PNG\r\n\x1a\n" + fixtures.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)) +
     fixtures.png_chunk(b"IDAT", zlib.compress(bytes(64 << 20), 9)) + fixtures.png_chunk(b"IEND", b""))

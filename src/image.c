@@ -21,9 +21,9 @@
  * photo's, the 8 x 8 blocks are inverse-transformed at 4 x 4, 2 x 2 or 1 x 1 (1/2, 1/4, 1/8
  * of each side): the largest reduction whose result still covers the target, which the
  * resizer then brings to size. A 500 x 375 photo for --size 32 is decoded at 63 x 47,
- * without ever producing its 187,500 pixels. stb decodes the other formats, and every JPEG
- * libjpeg-turbo does not decode cleanly (jpeg_decode); KNN__DECODE_STB asks for stb
- * everywhere (the tests' reference). The caps above are checked before either runs. */
+ * without ever producing its 187,500 pixels. stb decodes the other formats; it never sees an
+ * untrusted JPEG, not even its header (jpeg_header); KNN__DECODE_STB asks for stb everywhere
+ * (the tests' reference). The caps above are checked before either decoder runs. */
 #include "io.h"
 
 #include <turbojpeg.h>
@@ -118,14 +118,35 @@ typedef struct {
  * (libjpeg's default script) and rarely more than 20. */
 #define MAX_JPEG_SCANS 64
 
+/* True if the Huffman tables of a DHT segment's payload [p, p + len) each define at most 256
+ * codes and fit in it. Debian's stb_image 2.27 trusts the counts: more than 256 overran its
+ * tables (found by fuzzing once JPEG seeds were in the corpus; libjpeg-turbo refuses them). */
+static bool huffman_tables_fit(const uint8_t *p, size_t len)
+{
+    size_t at = 0;
+    while (at < len) {
+        if (len - at < 17)
+            return false;
+        size_t codes = 0;
+        for (int i = 1; i <= 16; i++)
+            codes += p[at + (size_t)i];
+        if (codes > 256 || len - at - 17 < codes)
+            return false;
+        at += 17 + codes;
+    }
+    return true;
+}
+
 /* A JPEG's frame, by walking its markers (entropy-coded data skipped to the next marker):
- * the components and whether it is progressive, from the start of frame; the scans. */
+ * the components and whether it is progressive, from the start of frame; the scans; whether
+ * every Huffman table seen is sound (*huffman_ok). */
 static void jpeg_frame(const uint8_t *d, size_t size, int *components, bool *progressive,
-                       int *scans)
+                       int *scans, bool *huffman_ok)
 {
     *components = 0;
     *progressive = false;
     *scans = 0;
+    *huffman_ok = true;
     size_t at = 2;
     while (at + 4 <= size && d[at] == 0xff) {
         const uint8_t m = d[at + 1];
@@ -136,6 +157,10 @@ static void jpeg_frame(const uint8_t *d, size_t size, int *components, bool *pro
         if (m == 0xd9) /* end of image */
             break;
         const size_t len = (size_t)d[at + 2] << 8 | d[at + 3];
+        if (m == 0xc4) /* the part of the segment in the file: stb reads no further */
+            *huffman_ok &= len >= 2 && huffman_tables_fit(d + at + 4, at + 2 + len <= size
+                                                                          ? len - 2
+                                                                          : size - at - 4);
         if ((m == 0xc0 || m == 0xc1 || m == 0xc2) && len >= 8 && at + 10 <= size) {
             *components = d[at + 9];
             *progressive = m == 0xc2;
@@ -194,10 +219,12 @@ static const char *image_facts_of(const char *format, const uint8_t *d, size_t s
     if (format[0] == 'J') {
         /* a component of full resolution has pixels / 64 blocks, each at least one bit */
         int components, scans;
-        bool progressive;
-        jpeg_frame(d, size, &components, &progressive, &scans);
+        bool progressive, huffman_ok;
+        jpeg_frame(d, size, &components, &progressive, &scans, &huffman_ok);
         if (scans > MAX_JPEG_SCANS)
             return "scans";
+        if (!huffman_ok)
+            return "huffman";
         f->channels = components > f->channels ? components : f->channels;
         per_sample = progressive ? 3 : 1; /* 16-bit coefficients kept for every block */
         f->least = pixels / 512;
@@ -237,42 +264,87 @@ static int jpeg_reduction(unsigned long long w, unsigned long long h, int fit_w,
     return 1;
 }
 
-/* Decodes a JPEG whose facts were checked, by libjpeg-turbo, into `want` (1 or 3) channels at
- * 1/d scale: true with *pixels set, or false for stb to decode it instead. libjpeg-turbo
- * hands over only a JPEG it decoded without a word of complaint. Anything else goes to stb,
- * which decoded every JPEG before: CMYK and YCCK (which TurboJPEG does not convert to RGB),
- * headers with a warning (junk before a marker, an unknown JFIF version) or a subsampling
- * TurboJPEG does not know, and any warning or error while decoding. A warning alone leaves a
- * whole image (a truncated file's missing part grey), but TurboJPEG 2.1 reports a fatal
- * error that follows a warning as a warning too, with rows never written (a progressive
- * JPEG writes none before its last scan), so its output is never trusted then. */
-static bool jpeg_decode(const uint8_t *data, size_t size, int want, int d, const image_facts *f,
-                        uint8_t **pixels, int *width, int *height)
+/* A JPEG's width and height read by libjpeg-turbo, and its samples per pixel (1 gray, 4
+ * CMYK or YCCK, else 3); NULL, or a malloc'd reason. stb's JPEG header parser is never
+ * given an untrusted file: Debian's stb_image 2.27 builds Huffman tables from counts it does
+ * not check, and a table of more than 256 codes overran them (found by fuzzing once the
+ * corpus held JPEG seeds; libjpeg-turbo refuses such tables). */
+static char *jpeg_header(const uint8_t *data, size_t size, int *w, int *h, int *n)
+{
+    tjhandle tj = tjInitDecompress();
+    if (!tj)
+        return knn__asprintf("out of memory");
+    int subsampling = 0, colours = 0;
+    char *why = NULL;
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, w, h, &subsampling, &colours))
+        why = knn__asprintf("a JPEG image whose header cannot be read (%s)", tjGetErrorStr2(tj));
+    *n = colours == TJCS_GRAY ? 1 : colours == TJCS_CMYK || colours == TJCS_YCCK ? 4 : 3;
+    tjDestroy(tj);
+    return why;
+}
+
+/* stb_image's product of two bytes over 255 (stbi__blinn_8x8), for CMYK. */
+static uint8_t blinn(unsigned x, unsigned y)
+{
+    const unsigned t = x * y + 128;
+    return (uint8_t)((t + (t >> 8)) >> 8);
+}
+
+/* Decodes a JPEG whose facts were checked, by libjpeg-turbo, into `want` (1 or 3) channels
+ * at 1/d scale; NULL with *pixels set, or a malloc'd reason. Any warning refuses the image:
+ * TurboJPEG 2.1 reports a fatal error that follows a warning as a warning, with rows never
+ * written (a progressive JPEG writes none before its last scan), so its output is never
+ * trusted then; a file cut short is refused, as stb refused it. CMYK and YCCK JPEGs (print
+ * workflows; Adobe's inverted inks) come as CMYK and are converted as stb converts them:
+ * red = C x K / 255, and so on; gray from those by the luma. */
+static char *jpeg_decode(const uint8_t *data, size_t size, int want, int d, const image_facts *f,
+                         uint8_t **pixels, int *width, int *height)
 {
     *pixels = NULL;
     tjhandle tj = tjInitDecompress();
     if (!tj)
-        return false;
+        return knn__asprintf("out of memory");
     int w = 0, h = 0, subsampling = 0, colours = 0;
-    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsampling, &colours) ||
-        (unsigned long long)w != f->w || (unsigned long long)h != f->h ||
-        colours == TJCS_CMYK || colours == TJCS_YCCK) {
-        tjDestroy(tj);
-        return false;
-    }
+    char *why = NULL;
+    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsampling, &colours))
+        why = knn__asprintf("a JPEG image whose header cannot be read (%s)", tjGetErrorStr2(tj));
+    else if ((unsigned long long)w != f->w || (unsigned long long)h != f->h)
+        why = knn__asprintf("a JPEG image of %d x %d pixels whose header says %llu x %llu", w,
+                            h, f->w, f->h);
+    const bool cmyk = colours == TJCS_CMYK || colours == TJCS_YCCK;
     const int sw = (w + d - 1) / d, sh = (h + d - 1) / d; /* TJSCALED(w, {1, d}) */
-    uint8_t *out = malloc((size_t)sw * (size_t)sh * (size_t)want);
+    const size_t px = (size_t)sw * (size_t)sh;
+    uint8_t *out = why ? NULL : malloc(px * (cmyk ? 4 : (size_t)want));
+    if (!why && !out)
+        why = knn__asprintf("out of memory");
     /* TJFLAG_LIMITSCANS: libjpeg-turbo's own bound on progressive scans (500), behind knn's */
-    if (out && tjDecompress2(tj, data, (unsigned long)size, out, sw, 0, sh,
-                             want == 1 ? TJPF_GRAY : TJPF_RGB, TJFLAG_LIMITSCANS) != 0) {
-        free(out);
-        out = NULL;
-    }
+    if (!why && tjDecompress2(tj, data, (unsigned long)size, out, sw, 0, sh,
+                              cmyk ? TJPF_CMYK : want == 1 ? TJPF_GRAY : TJPF_RGB,
+                              TJFLAG_LIMITSCANS | TJFLAG_STOPONWARNING) != 0)
+        why = knn__asprintf("a JPEG image that cannot be decoded (%s)", tjGetErrorStr2(tj));
     tjDestroy(tj);
+    if (!why && cmyk) { /* in place: each pixel's output is no wider than its CMYK */
+        for (size_t p = 0; p < px; p++) {
+            const uint8_t *in = out + 4 * p;
+            const uint8_t r = blinn(in[0], in[3]), g = blinn(in[1], in[3]),
+                          b = blinn(in[2], in[3]);
+            if (want == 1) {
+                out[p] = (uint8_t)((r * 77 + g * 150 + b * 29) >> 8);
+            } else {
+                out[3 * p] = r;
+                out[3 * p + 1] = g;
+                out[3 * p + 2] = b;
+            }
+        }
+    }
+    if (why) {
+        free(out);
+        return why;
+    }
     *pixels = out;
     *width = sw;
     *height = sh;
-    return out != NULL;
+    return NULL;
 }
 
 char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, int fit_h,
@@ -289,12 +361,22 @@ char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, i
         return knn__asprintf("a %s image whose header has a number of more than 9 digits",
                              format);
     int w = 0, h = 0, n = 0;
-    if (!header_info(format, data, size, &w, &h, &n))
+    const bool turbo = format[0] == 'J' && !(flags & KNN__DECODE_STB) && (want == 1 || want == 3);
+    if (turbo) {
+        char *why = jpeg_header(data, size, &w, &h, &n);
+        if (why)
+            return why;
+    } else if (!header_info(format, data, size, &w, &h, &n)) {
         return knn__asprintf("a %s image whose header cannot be read (%s)", format,
                              stbi_failure_reason() ? stbi_failure_reason() : "corrupt");
+    }
     image_facts f;
-    if (image_facts_of(format, data, size, w, h, n, &f))
-        return knn__asprintf("a JPEG image of more than %d scans", MAX_JPEG_SCANS);
+    const char *refused = image_facts_of(format, data, size, w, h, n, &f);
+    if (refused)
+        return strcmp(refused, "scans") == 0
+                   ? knn__asprintf("a JPEG image of more than %d scans", MAX_JPEG_SCANS)
+                   : knn__asprintf("a JPEG image with a corrupt Huffman table (more than 256 "
+                                   "codes, or cut short)");
     if (f.w < 1 || f.h < 1)
         return knn__asprintf("a %s image of %d x %d pixels", format, w, h);
     if (f.w * f.h > KNN_MAX_IMAGE_PIXELS)
@@ -313,11 +395,10 @@ char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, i
     /* stb converts to the channels wanted (a colour JPEG's gray is its own luma channel),
      * except for 16-bit PGM/PPM, where its conversion reads past its buffer (CVE-2021-42716,
      * found here by fuzzing): those come in their own channels, for the caller to convert */
-    if (format[0] == 'J' && !(flags & KNN__DECODE_STB) && (want == 1 || want == 3) &&
-        jpeg_decode(data, size, want, jpeg_reduction(f.w, f.h, fit_w, fit_h), &f, pixels, width,
-                    height)) {
+    if (turbo) {
         *channels = want;
-        return NULL;
+        return jpeg_decode(data, size, want, jpeg_reduction(f.w, f.h, fit_w, fit_h), &f, pixels,
+                           width, height);
     }
     const bool pnm16 = format[0] == 'P' && format[1] != 'N' && f.bytes == 2;
     const int req = pnm16 ? 0 : want;
