@@ -95,12 +95,13 @@ def pool_rate(load, files, threads):
     return len(files) / (time.perf_counter() - t)
 
 
-def opencv_loader(size):
+def opencv_loader(size, flag=None):
     import cv2
     cv2.setNumThreads(1)
+    flag = cv2.IMREAD_COLOR if flag is None else flag
 
     def load(path):
-        im = cv2.imread(path, cv2.IMREAD_COLOR)
+        im = cv2.imread(path, flag)
         h, w = im.shape[:2]
         s = min(h, w)
         y, x = (h - s) // 2, (w - s) // 2
@@ -110,20 +111,12 @@ def opencv_loader(size):
 
 def opencv_reduced_loader(size):
     import cv2
-    cv2.setNumThreads(1)
     flag = cv2.IMREAD_COLOR
     for d, f in ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),
                  (8, cv2.IMREAD_REDUCED_COLOR_8)):
         if -(-min(WIDTH, HEIGHT) // d) >= size:
             flag = f
-
-    def load(path):
-        im = cv2.imread(path, flag)
-        h, w = im.shape[:2]
-        s = min(h, w)
-        y, x = (h - s) // 2, (w - s) // 2
-        return cv2.resize(im[y:y + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA)
-    return load
+    return opencv_loader(size, flag)
 
 
 def pil_loader(size):

@@ -297,21 +297,16 @@ static uint8_t blinn(unsigned x, unsigned y)
  * trusted then; a file cut short is refused, as stb refused it. CMYK and YCCK JPEGs (print
  * workflows; Adobe's inverted inks) come as CMYK and are converted as stb converts them:
  * red = C x K / 255, and so on; gray from those by the luma. */
-static char *jpeg_decode(const uint8_t *data, size_t size, int want, int d, const image_facts *f,
-                         uint8_t **pixels, int *width, int *height)
+static char *jpeg_decode(const uint8_t *data, size_t size, int want, int d, bool cmyk,
+                         const image_facts *f, uint8_t **pixels, int *width, int *height)
 {
     *pixels = NULL;
     tjhandle tj = tjInitDecompress();
     if (!tj)
         return knn__asprintf("out of memory");
-    int w = 0, h = 0, subsampling = 0, colours = 0;
+    /* the header was read by jpeg_header (f: its sides; cmyk: 4 samples a pixel) */
     char *why = NULL;
-    if (tjDecompressHeader3(tj, data, (unsigned long)size, &w, &h, &subsampling, &colours))
-        why = knn__asprintf("a JPEG image whose header cannot be read (%s)", tjGetErrorStr2(tj));
-    else if ((unsigned long long)w != f->w || (unsigned long long)h != f->h)
-        why = knn__asprintf("a JPEG image of %d x %d pixels whose header says %llu x %llu", w,
-                            h, f->w, f->h);
-    const bool cmyk = colours == TJCS_CMYK || colours == TJCS_YCCK;
+    const int w = (int)f->w, h = (int)f->h;
     const int sw = (w + d - 1) / d, sh = (h + d - 1) / d; /* TJSCALED(w, {1, d}) */
     const size_t px = (size_t)sw * (size_t)sh;
     uint8_t *out = why ? NULL : malloc(px * (cmyk ? 4 : (size_t)want));
@@ -397,8 +392,8 @@ char *knn__image_decode(const uint8_t *data, size_t size, int want, int fit_w, i
      * found here by fuzzing): those come in their own channels, for the caller to convert */
     if (turbo) {
         *channels = want;
-        return jpeg_decode(data, size, want, jpeg_reduction(f.w, f.h, fit_w, fit_h), &f, pixels,
-                           width, height);
+        return jpeg_decode(data, size, want, jpeg_reduction(f.w, f.h, fit_w, fit_h), n == 4, &f,
+                           pixels, width, height);
     }
     const bool pnm16 = format[0] == 'P' && format[1] != 'N' && f.bytes == 2;
     const int req = pnm16 ? 0 : want;
