@@ -52,6 +52,7 @@ $(B)/%.o: %.c $(wildcard include/*.h src/*.h src/kernels/*.h cli/*.h)
 # The SIMD kernels are compiled for their instruction sets; dispatch.c calls them only where
 # the processor has them. Everything else is built for baseline x86-64.
 $(B)/src/kernels/avx2.o: KNN_ISA_FLAGS = -mavx2 -mfma
+$(B)/src/kernels/avxvnni.o: KNN_ISA_FLAGS = -mavx2 -mfma -mavxvnni
 $(B)/src/kernels/avx512.o: KNN_ISA_FLAGS = -mavx512f -mavx512bw -mavx512vnni
 
 $(B)/libknn.a: $(LIB_OBJ)

@@ -2,7 +2,8 @@
 
 The library is built by the project's Makefile (`make build/libknn.a`, position-independent
 objects), which holds the per-file flags of the SIMD kernels (-mavx2 -mfma for
-src/kernels/avx2.c; -mavx512f -mavx512bw -mavx512vnni for src/kernels/avx512.c); the kernels
+src/kernels/avx2.c, -mavx2 -mfma -mavxvnni for avxvnni.c, -mavx512f -mavx512bw -mavx512vnni
+for src/kernels/avx512.c); the kernels
 are chosen at run time, so the module runs on any x86-64. The module links the archive with
 stb, zlib, libm and OpenMP, and where the ONNX runner is built in OpenCV's dnn and libstdc++
 (`make print-ldlibs` says which). Package metadata is in pyproject.toml.

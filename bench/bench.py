@@ -155,6 +155,16 @@ def main():
                   f"of the measured peak of {pk['instruction']} ({pk['peak_gops']:.1f} G ops/s "
                   f"= {pk['all_threads_ginstr']:.2f} G instructions/s x "
                   f"{pk['ops_per_instruction']:.0f})")
+    kernels = [x for x in k if x["what"] == "kernel"]
+    if kernels:
+        print(f"each kernel alone, one thread, on one search tile ({128} x {59} rows of "
+              f"{kernels[0]['bytes_per_row']} bytes, in the caches):")
+    for x in kernels:
+        print(f"  {x['isa']:8} {x['metric'].upper()}: {x['gops_per_thread']:6.1f} G ops/s, "
+              f"{100 * x['fraction_of_peak']:3.0f}% of {x['instruction']}'s "
+              f"{x['peak_gops_per_thread']:.1f}; tile "
+              f"{'equal to' if x['equal_scalar'] else 'DIFFERS FROM'} the scalar one")
+        assert x["equal_scalar"], f"the {x['isa']} {x['metric']} kernel differs from the scalar one"
     for metric in ("l2", "l1"):
         lt = latency[metric]
         print(f"one query at a time, {metric.upper()}: {lt['median_ms']:.2f} ms median; reading "
@@ -210,9 +220,12 @@ def main():
     if "faiss IndexFlat METRIC_L1" in peer_secs:
         checks.append(("L1: knn time / faiss METRIC_L1 time",
                        l1["seconds"] / peer_secs["faiss IndexFlat METRIC_L1"], 0.01, True))
+    for x in kernels:
+        checks.append((f"{x['isa']} {x['metric'].upper()} kernel alone: fraction of "
+                       f"{x['instruction']}'s peak", x["fraction_of_peak"], 0.75, False))
     for metric in ("l2", "l1"):
         if metric in peak:
-            checks.append((f"{metric.upper()}: fraction of the instruction's peak",
+            checks.append((f"{metric.upper()}: whole search, fraction of the instruction's peak",
                            search[metric]["fraction_of_peak"], 0.75, False))
         checks.append((f"{metric.upper()}: single query / memory floor",
                        latency[metric]["ratio"], 1.5, True))

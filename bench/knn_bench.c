@@ -4,6 +4,8 @@
  *            tiny loop of independent instructions (one thread, then all threads);
  *   search   the full search + vote for L2 and L1 at K = 5: time, accuracy, and the rate
  *            achieved in useful operations (nq x ntrain x dim) per second;
+ *   kernel   every kernel table this processor runs, alone on one thread, on one search
+ *            tile's worth of rows: its rate against one thread's peak of its instruction;
  *   latency  one query at a time (as `predict` on one image), median over many queries,
  *            against the time to read the training set once from memory;
  *   minima   the cost of each class's nearest training image (the ranking of the classes
@@ -20,6 +22,7 @@
  *            bit.
  * The Python driver (bench.py) runs the peers and prints the side-by-side table. */
 #include "internal.h"
+#include "kernels/kernels.h"
 #include "knn.h"
 
 #include <immintrin.h>
@@ -38,7 +41,13 @@ static double now(void)
 
 #define PEAK_ITERS 50000000L
 
-/* Each loop issues 8 independent instructions per iteration, so latency never limits it. */
+/* Each loop issues 8 independent instructions per iteration, so latency never limits it.
+ * KEEP pins the accumulators to registers: without it GCC copied each vpdpbusd's
+ * accumulator in and out with a vmovdqa, 16 extra instructions an iteration, which made the
+ * measured vpdpbusd peak a quarter low on an AMD EPYC (4.7 instead of 6.5 G/s a thread). */
+#define KEEP(a0, a1, a2, a3, a4, a5, a6, a7)                                                    \
+    __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), \
+                     "+v"(a7))
 __attribute__((target("avx2"))) static int peak_vpmaddwd_ymm(long iters)
 {
     __m256i b = _mm256_set1_epi16(3), a0 = _mm256_set1_epi16(1), a1 = _mm256_set1_epi16(2), a2 = _mm256_set1_epi16(3), a3 = _mm256_set1_epi16(4);
@@ -52,6 +61,7 @@ __attribute__((target("avx2"))) static int peak_vpmaddwd_ymm(long iters)
         a5 = _mm256_madd_epi16(a5, b);
         a6 = _mm256_madd_epi16(a6, b);
         a7 = _mm256_madd_epi16(a7, b);
+        KEEP(a0, a1, a2, a3, a4, a5, a6, a7);
     }
     __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
     return _mm256_extract_epi32(s, 0);
@@ -70,6 +80,26 @@ __attribute__((target("avx2"))) static int peak_vpsadbw_ymm(long iters)
         a5 = _mm256_sad_epu8(a5, b);
         a6 = _mm256_sad_epu8(a6, b);
         a7 = _mm256_sad_epu8(a7, b);
+        KEEP(a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    return _mm256_extract_epi32(s, 0);
+}
+
+__attribute__((target("avx2,avxvnni"))) static int peak_vpdpbusd_ymm(long iters)
+{
+    __m256i b = _mm256_set1_epi8(3), a0 = _mm256_set1_epi32(1), a1 = _mm256_set1_epi32(2), a2 = _mm256_set1_epi32(3), a3 = _mm256_set1_epi32(4);
+    __m256i a4 = _mm256_set1_epi32(5), a5 = _mm256_set1_epi32(6), a6 = _mm256_set1_epi32(7), a7 = _mm256_set1_epi32(8);
+    for (long n = 0; n < iters; n++) {
+        a0 = _mm256_dpbusd_avx_epi32(a0, b, b);
+        a1 = _mm256_dpbusd_avx_epi32(a1, b, b);
+        a2 = _mm256_dpbusd_avx_epi32(a2, b, b);
+        a3 = _mm256_dpbusd_avx_epi32(a3, b, b);
+        a4 = _mm256_dpbusd_avx_epi32(a4, b, b);
+        a5 = _mm256_dpbusd_avx_epi32(a5, b, b);
+        a6 = _mm256_dpbusd_avx_epi32(a6, b, b);
+        a7 = _mm256_dpbusd_avx_epi32(a7, b, b);
+        KEEP(a0, a1, a2, a3, a4, a5, a6, a7);
     }
     __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
     return _mm256_extract_epi32(s, 0);
@@ -93,6 +123,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static int peak_vpdpbusd_
         a5 = dpbusd_self(a5, b);
         a6 = dpbusd_self(a6, b);
         a7 = dpbusd_self(a7, b);
+        KEEP(a0, a1, a2, a3, a4, a5, a6, a7);
     }
     __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
     return _mm512_reduce_add_epi32(s);
@@ -111,6 +142,7 @@ __attribute__((target("avx512f,avx512bw"))) static int peak_vpsadbw_zmm(long ite
         a5 = _mm512_sad_epu8(a5, b);
         a6 = _mm512_sad_epu8(a6, b);
         a7 = _mm512_sad_epu8(a7, b);
+        KEEP(a0, a1, a2, a3, a4, a5, a6, a7);
     }
     __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
     return _mm512_reduce_add_epi32(s);
@@ -118,14 +150,37 @@ __attribute__((target("avx512f,avx512bw"))) static int peak_vpsadbw_zmm(long ite
 
 typedef struct {
     const char *metric, *instruction;
-    int ops_per_instruction; /* byte multiply-adds (L2) or byte |a-b| (L1) */
+    int ops_per_instruction; /* byte multiply-adds (L2) or byte |a-b| (L1); vpmaddwd does 16
+                                16-bit multiply-adds, 16 byte pairs per 32-byte instruction */
     int (*loop)(long);
 } peak_kind;
+
+/* The instructions each kernel table is built on, L2 then L1. */
+static const struct {
+    const char *isa;
+    peak_kind kinds[2];
+} table_peaks[] = {
+    {"avx2", {{"l2", "vpmaddwd ymm", 16, peak_vpmaddwd_ymm}, {"l1", "vpsadbw ymm", 32, peak_vpsadbw_ymm}}},
+    {"avxvnni", {{"l2", "vpdpbusd ymm (VEX)", 32, peak_vpdpbusd_ymm}, {"l1", "vpsadbw ymm", 32, peak_vpsadbw_ymm}}},
+    {"avx512", {{"l2", "vpdpbusd zmm", 64, peak_vpdpbusd_zmm}, {"l1", "vpsadbw zmm", 64, peak_vpsadbw_zmm}}},
+};
+#define N_TABLE_PEAKS (sizeof table_peaks / sizeof *table_peaks)
 
 /* Instructions per second: one thread, and all threads together; the best of 5 runs of
  * 0.1 to 0.3 s each, since a peak is what the machine can do, not what a neighbour left. */
 static void measure_peak(const peak_kind *k, double *one, double *all)
 {
+    if (!all) { /* one thread only */
+        volatile int sink = 0;
+        *one = 0;
+        for (int rep = 0; rep < 5; rep++) {
+            double t = now();
+            sink += k->loop(PEAK_ITERS);
+            double r = 8.0 * PEAK_ITERS / (now() - t);
+            *one = r > *one ? r : *one;
+        }
+        return;
+    }
     volatile int sink = 0;
     *one = *all = 0;
     for (int rep = 0; rep < 5; rep++) {
@@ -168,6 +223,63 @@ static double classify(const knn_dataset *train, const knn_dataset *test, knn_pa
     knn_neighbors_free(nb);
     free(pred);
     return t;
+}
+
+/* kernel: each kernel table this processor runs, alone on one thread: its uint8 L2 and L1
+ * tiles over the first 128 test rows and 59 training rows (one tile of the search at
+ * Fashion-MNIST's size, QUERY_TILE x BLOCK_BYTES / 832, in the caches), called over and over;
+ * its rate in the operations it performs (each row padded to 832 bytes) against one thread's
+ * peak of its instruction, and its tile against the scalar table's, bit for bit. The search's
+ * fraction counts the useful 784 values and includes all the rest: the selection, the
+ * class minima, and the training rows read from memory by every query tile. */
+static void kernel_section(const knn_dataset *train, const knn_dataset *test)
+{
+    enum { KQ = 128, KT = 59 };
+    if (train->count < KT || test->count < KQ || train->dtype != KNN_U8)
+        return;
+    const size_t stride = train->stride, len = stride;
+    uint32_t qn[KQ], tn[KT], tn_scalar[KT];
+    uint32_t *out = malloc(KQ * KT * sizeof *out), *want = malloc(KQ * KT * sizeof *want);
+    knn__sqnorm_u8(test->rows, KQ, len, stride, qn);
+    knn__sqnorm_u8(train->rows, KT, len, stride, tn_scalar);
+    for (size_t i = 0; out && want && i < N_TABLE_PEAKS; i++) {
+        const knn__kernels *k = knn__kernels_find(table_peaks[i].isa);
+        if (!k)
+            continue;
+        k->train_norms(train->rows, KT, len, stride, tn);
+        for (int m = 0; m < 2; m++) {
+            const peak_kind *pk = &table_peaks[i].kinds[m];
+            knn__tile_fn fn = m ? k->l1_tile : k->l2_tile;
+            knn__tile_fn ref = m ? knn__kernels_scalar.l1_tile : knn__kernels_scalar.l2_tile;
+            ref(test->rows, KQ, train->rows, KT, len, stride, qn, tn_scalar, want);
+            fn(test->rows, KQ, train->rows, KT, len, stride, qn, tn, out);
+            const bool equal = !memcmp(out, want, KQ * KT * sizeof *out);
+            const long calls = 2000;
+            double best = 1e9;
+            for (int rep = 0; rep < 5; rep++) {
+                double t = now();
+                for (long c = 0; c < calls; c++) {
+                    fn(test->rows, KQ, train->rows, KT, len, stride, qn, tn, out);
+                    __asm__ volatile("" : : "r"(out) : "memory");
+                }
+                t = now() - t;
+                best = t < best ? t : best;
+            }
+            double one;
+            measure_peak(pk, &one, NULL);
+            const double gops = (double)calls * KQ * KT * (double)len / best * 1e-9;
+            const double peak = one * pk->ops_per_instruction * 1e-9;
+            printf("{\"what\": \"kernel\", \"isa\": \"%s\", \"metric\": \"%s\", "
+                   "\"instruction\": \"%s\", \"bytes_per_row\": %zu, "
+                   "\"gops_per_thread\": %.1f, \"peak_gops_per_thread\": %.1f, "
+                   "\"fraction_of_peak\": %.3f, \"equal_scalar\": %s}\n",
+                   k->name, pk->metric, pk->instruction, len, gops, peak, gops / peak,
+                   equal ? "true" : "false");
+            fflush(stdout);
+        }
+    }
+    free(out);
+    free(want);
 }
 
 /* A copy of ds's rows with other labels (NULL: unlabelled). */
@@ -376,17 +488,15 @@ int main(int argc, char **argv)
     const size_t nt = knn_dataset_count(train), nq = knn_dataset_count(test);
     const size_t dim = knn_dataset_dim(train);
 
-    const peak_kind avx2[2] = {{"l2", "vpmaddwd ymm", 32, peak_vpmaddwd_ymm},
-                               {"l1", "vpsadbw ymm", 32, peak_vpsadbw_ymm}};
-    const peak_kind avx512[2] = {{"l2", "vpdpbusd zmm", 64, peak_vpdpbusd_zmm},
-                                 {"l1", "vpsadbw zmm", 64, peak_vpsadbw_zmm}};
-    const peak_kind *kinds = !strcmp(isa, "avx512") ? avx512 : !strcmp(isa, "avx2") ? avx2 : NULL;
+    const peak_kind *kinds = NULL;
+    for (size_t i = 0; i < N_TABLE_PEAKS; i++)
+        if (!strcmp(isa, table_peaks[i].isa))
+            kinds = table_peaks[i].kinds;
     double peak_ops[2] = {0, 0};
     for (int m = 0; kinds && m < 2; m++) {
         double one, all;
         measure_peak(&kinds[m], &one, &all);
-        /* vpmaddwd does 16 16-bit multiply-adds: 16 byte pairs per 32-byte instruction */
-        double ops = (kinds[m].loop == peak_vpmaddwd_ymm ? 16 : kinds[m].ops_per_instruction);
+        double ops = kinds[m].ops_per_instruction;
         peak_ops[m] = all * ops;
         printf("{\"what\": \"peak\", \"metric\": \"%s\", \"instruction\": \"%s\", "
                "\"per_thread_ginstr\": %.3f, \"all_threads_ginstr\": %.3f, "
@@ -451,6 +561,7 @@ int main(int argc, char **argv)
                floor_s * 1e3, times[LATENCY_QUERIES / 2] / floor_s);
         fflush(stdout);
     }
+    kernel_section(train, test);
     minima_section(train, test);
     long_rows_section();
     knn_dataset_free(train);

@@ -127,8 +127,8 @@ const char *cli_search_name(const knn_dataset *train, const knn_params *p, char 
     "                     query set (eval, predict, report, fewshot), the data set (info)\n"  \
     "  --train-limit N    use only the first N images of the training set\n"                  \
     "  --coarse           CIFAR-100: the 20 superclasses instead of the 100 fine labels\n"    \
-    "  --isa NAME         distance kernels: scalar, avx2, avx512 or best (default best, or\n"  \
-    "                     $KNN_ISA); all give the same results\n"                              \
+    "  --isa NAME         distance kernels: scalar, avx2, avxvnni, avx512 or best (default\n" \
+    "                     best, or $KNN_ISA); all give the same results\n"                     \
     "  --size N|WxH       image folders: convert every image to this size (default 32)\n"     \
     "  --crop center|none resize the short side and keep the middle (default), or stretch\n"   \
     "  --gray, --rgb      image folders: 1 or 3 channels (default --rgb)\n"                   \

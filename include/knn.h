@@ -346,12 +346,13 @@ typedef struct {
 /* 1 and *info filled where ds has a graph index, else 0. */
 KNN_API int knn_dataset_index_info(const knn_dataset *ds, knn_index_info *info);
 
-/* The distance kernels in use: "scalar", "avx2" or "avx512" (AVX-512 F, BW and VNNI).
+/* The distance kernels in use: "scalar", "avx2", "avxvnni" (AVX2 with the VEX form of VNNI)
+ * or "avx512" (AVX-512 F, BW and VNNI).
  * By default the best this processor runs; the environment variable KNN_ISA, read at the
  * first search, can name a lesser one. Every choice gives the same results, bit for bit. */
 KNN_API const char *knn_isa(void);
-/* Chooses the kernels for all later searches in this process: "scalar", "avx2", "avx512",
- * or "best". KNN_ERR_ARG if the name is unknown or this processor cannot run it. */
+/* Chooses the kernels for all later searches in this process: "scalar", "avx2", "avxvnni",
+ * "avx512", or "best". KNN_ERR_ARG if the name is unknown or this processor cannot run it. */
 KNN_API knn_status knn_set_isa(const char *name);
 
 /* ---- vote ------------------------------------------------------------------------------ */

@@ -123,7 +123,7 @@ def test_cosine_on_float32_features_matches_brute_force():
         return 1.0 - sum(x * y for x, y in zip(a, b)) / (na * nb)
 
     k = 5
-    for isa in ("scalar", "avx2", "avx512"):
+    for isa in ("scalar", "avx2", "avxvnni", "avx512"):
         r = knn("predict", ftrain, ftest, "-k", k, "--metric", "cosine", "--format", "csv",
                 "--neighbors", "--isa", isa)
         if r.returncode != 0 and "cannot run" in r.stderr:
@@ -546,7 +546,7 @@ def test_eval_recall_and_info_describe_the_index():
 
 def test_index_files_are_the_same_for_any_threads_and_isa():
     files = []
-    for threads, isa in ((1, "scalar"), (2, "best"), (2, "avx2"), (1, "avx512")):
+    for threads, isa in ((1, "scalar"), (2, "best"), (2, "avx2"), (1, "avxvnni"), (1, "avx512")):
         out = path(f"index-{threads}-{isa}.knn")
         r = knn("fit", TRAIN, "--index", "hnsw", "--M", 3, "--threads", threads, "--isa", isa,
                 "-o", out, "-q")

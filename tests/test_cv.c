@@ -93,7 +93,7 @@ static void cv_equals_naive_search_per_fold_and_k(void)
     const int ks[] = {9, 1, 2, 5};
     const knn_metric metrics[] = {KNN_L2, KNN_L1};
     const knn_fold_mode modes[] = {KNN_FOLDS_CONTIGUOUS, KNN_FOLDS_SHUFFLED, KNN_FOLDS_STRATIFIED};
-    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
     int32_t *fold_of = malloc(303 * sizeof *fold_of);
     for (int mode = 0; mode < 3; mode++)
         for (int w = 0; w < 2; w++)
@@ -101,7 +101,7 @@ static void cv_equals_naive_search_per_fold_and_k(void)
                 knn_cv_options o = {5, modes[mode], 77, 0, ks, 4, metrics, 2,
                                     (knn_weights)w, (knn_ties)t, 1 + (mode + w + t) % 3,
                                     NULL, NULL};
-                CHECK_EQ(knn_set_isa(isas[(mode + t) % 3]) == KNN_OK ||
+                CHECK_EQ(knn_set_isa(isas[(mode + t) % 4]) == KNN_OK ||
                              knn_set_isa("best") == KNN_OK,
                          1);
                 knn_cv_result *r = NULL;
@@ -268,9 +268,9 @@ static void cv_cosine_equals_separate_searches(void)
     knn_dataset *ds = cosine_problem(211, 9, 3);
     const int ks[] = {7, 1, 4};
     const knn_metric metrics[] = {KNN_COSINE, KNN_L2};
-    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
     int32_t *fold_of = malloc(211 * sizeof *fold_of);
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 4; s++) {
         if (knn_set_isa(isas[s]) != KNN_OK)
             continue;
         for (int w = 0; w < 2; w++)
@@ -365,7 +365,7 @@ static void cv_long_rows_equal_naive(void)
     free(data);
     const int ks[] = {1, 4, 9};
     const knn_metric metrics[] = {KNN_L2, KNN_L1};
-    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const char *isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
     int32_t fold_of[140];
     for (int mode = 0; ds && mode < 2; mode++) {
         const knn_fold_mode fm = mode ? KNN_FOLDS_SHUFFLED : KNN_FOLDS_CONTIGUOUS;
@@ -377,7 +377,7 @@ static void cv_long_rows_equal_naive(void)
                 for (int f = 0; f < 3; f++)
                     want[m][k][f] = naive_search_correct(ds, fold_of, f, ks[k], metrics[m], w,
                                                          KNN_TIES_NEAREST, true);
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
             if (knn_set_isa(isas[s]) != KNN_OK)
                 continue;
             const int threads = 1 + (s + mode) % 2;

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <zlib.h>
 
-static const char *const isas[] = {"scalar", "avx2", "avx512"};
-#define N_ISAS 3
+static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
+#define N_ISAS ((int)(sizeof isas / sizeof *isas))
 
 static uint64_t rng_state = 12345;
 static uint32_t rnd(void)

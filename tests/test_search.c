@@ -57,8 +57,8 @@ static void distances_match_hand_computed_values(void)
     knn_dataset_free(t);
 }
 
-static const char *const isas[] = {"scalar", "avx2", "avx512"};
-#define N_ISAS 3
+static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
+#define N_ISAS ((int)(sizeof isas / sizeof *isas))
 
 /* Every kernel table this processor runs fills tiles exactly as the scalar one does, for
  * every block shape and edge (nq, nt from 1 to 9; to 5 for the longest rows) and padded row

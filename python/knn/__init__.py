@@ -31,6 +31,7 @@ __all__ = ["HAVE_SKLEARN", "KNeighborsClassifier", "Model", "NotFittedError", "c
 
 
 def isa():
-    """The distance kernels in use: 'scalar', 'avx2' or 'avx512' (AVX-512 F, BW and VNNI),
+    """The distance kernels in use: 'scalar', 'avx2', 'avxvnni' (AVX2 with VEX VNNI) or
+    'avx512' (AVX-512 F, BW and VNNI),
     the best this processor runs unless $KNN_ISA names a lesser one."""
     return _knn.isa()

@@ -893,9 +893,9 @@ static PyMethodDef module_methods[] = {
     {"usable_ks", mod_usable_ks, METH_VARARGS, usable_ks_doc},
     {"default_ks", mod_default_ks, METH_NOARGS, default_ks_doc},
     {"isa", mod_isa, METH_NOARGS,
-     "isa() -> 'scalar', 'avx2' or 'avx512': the distance kernels in use"},
+     "isa() -> 'scalar', 'avx2', 'avxvnni' or 'avx512': the distance kernels in use"},
     {"set_isa", mod_set_isa, METH_O,
-     "set_isa(name): 'scalar', 'avx2', 'avx512' or 'best' for all later searches"},
+     "set_isa(name): 'scalar', 'avx2', 'avxvnni', 'avx512' or 'best' for all later searches"},
     {NULL, NULL, 0, NULL},
 };
 

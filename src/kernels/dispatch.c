@@ -1,5 +1,5 @@
 /* dispatch.c: picks the distance kernels once per process (DESIGN.md decision 7). The
- * library is built for baseline x86-64; the AVX2 and AVX-512 files are compiled for their
+ * library is built for baseline x86-64; the AVX2, AVX-VNNI and AVX-512 files are compiled for their
  * instruction sets and only called where cpuid (through the compiler's __builtin_cpu_supports,
  * which also checks that the OS saves the wider registers) says the processor has them.
  * knn_set_isa or $KNN_ISA restricts the choice, so the tests can run every table this machine
@@ -17,6 +17,9 @@ static bool supported(const knn__kernels *k)
     __builtin_cpu_init();
     if (k == &knn__kernels_avx2)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (k == &knn__kernels_avxvnni)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("avxvnni");
     if (k == &knn__kernels_avx512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vnni");
@@ -25,8 +28,8 @@ static bool supported(const knn__kernels *k)
 }
 
 /* best first */
-static const knn__kernels *const tables[] = {&knn__kernels_avx512, &knn__kernels_avx2,
-                                             &knn__kernels_scalar};
+static const knn__kernels *const tables[] = {&knn__kernels_avx512, &knn__kernels_avxvnni,
+                                             &knn__kernels_avx2, &knn__kernels_scalar};
 #define N_TABLES (sizeof tables / sizeof *tables)
 
 const knn__kernels *knn__kernels_find(const char *name)
@@ -58,7 +61,7 @@ knn_status knn_set_isa(const char *name)
             known |= !strcmp(name, tables[i]->name);
         return known ? knn__fail(KNN_ERR_ARG, "this processor cannot run the %s kernels", name)
                      : knn__fail(KNN_ERR_ARG,
-                                 "unknown instruction set '%s' (scalar, avx2, avx512 or best)",
+                                 "unknown instruction set '%s' (scalar, avx2, avxvnni, avx512 or best)",
                                  name);
     }
     atomic_store(&selected, k);

@@ -36,6 +36,9 @@
 typedef enum {
     KNN__TILE_L1_U8,  /* sum |a - b| of uint8 rows                                  */
     KNN__TILE_L2_U8,  /* |q|^2 + n(t) - 2 d(q, t): the dot terms, finished with norms */
+    KNN__TILE_L2_U8S, /* the same, the query rows already shifted to signed (VNNI: q ^ 0x80) */
+    KNN__TILE_L2_U8W, /* the same, the query rows already widened to 16 bits (AVX2): query i's
+                         value d at q + 2 (i x stride + d)                            */
     KNN__TILE_L1_F32, /* float32 rows; the tile holds the float sums' bits          */
     KNN__TILE_L2_F32,
     KNN__TILE_IP_F32  /* float32 unit rows: 1 - q.t, clamped at 0 (cosine)          */
@@ -77,7 +80,7 @@ static inline uint64_t knn__list_f32_result(float sum, bool ip)
 }
 
 typedef struct {
-    const char *name; /* "scalar", "avx2", "avx512" */
+    const char *name; /* "scalar", "avx2", "avxvnni", "avx512" */
     knn__tile_fn l1_tile;
     knn__tile_fn l2_tile;
     knn__norms_fn train_norms;
@@ -113,8 +116,18 @@ void knn__l2_f32_list_avx2(const uint8_t *, const uint8_t *, size_t, size_t, con
 void knn__ip_f32_list_avx2(const uint8_t *, const uint8_t *, size_t, size_t, const uint32_t *,
                            size_t, uint64_t *);
 
+/* The AVX2 tiles, which the AVX-VNNI table shares (avx2.c). */
+#define KNN__TILE_ARGS                                                                          \
+    const uint8_t *, size_t, const uint8_t *, size_t, size_t, size_t, const uint32_t *,         \
+        const uint32_t *, uint32_t *
+void knn__l1_u8_tile_avx2(KNN__TILE_ARGS);
+void knn__l1_f32_tile_avx2(KNN__TILE_ARGS);
+void knn__l2_f32_tile_avx2(KNN__TILE_ARGS);
+void knn__ip_f32_tile_avx2(KNN__TILE_ARGS);
+
 extern const knn__kernels knn__kernels_scalar;
 extern const knn__kernels knn__kernels_avx2;   /* AVX2 and FMA              */
+extern const knn__kernels knn__kernels_avxvnni; /* AVX2, FMA and AVX-VNNI    */
 extern const knn__kernels knn__kernels_avx512; /* AVX-512 F, BW and VNNI    */
 
 /* The kernels in use: the best this processor runs, or as restricted by knn_set_isa or

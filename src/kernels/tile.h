@@ -11,7 +11,10 @@
  * below tiles nq x nt into QB x TB blocks plus edges; being always inlined with constant
  * block sizes, each call compiles to its own unrolled block. It
  * defines the file's five tile kernels, named by metric, type and instruction set
- * (l2_u8_tile_avx512), so that a profile tells them apart, for the file's kernel table. */
+ * (l2_u8_tile_avx512), so that a profile tells them apart, for the file's kernel table; a
+ * file that defines KNN__OWN_L2_U8_TILE writes its own L2 uint8 tile around tile_loop (to
+ * prepare each group of QB queries once), and one that defines KNN__TILE_LOOP_ONLY as well
+ * gets only tile_loop (avxvnni.c, whose other tiles are AVX2's). */
 #ifndef KNN_TILE_H
 #define KNN_TILE_H
 
@@ -29,7 +32,9 @@ KNN__INLINE void store_block(knn__tile_metric metric, int qb, int tb, const uint
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
             out[(i0 + (size_t)i) * nt + j0 + (size_t)j] =
-                metric != KNN__TILE_L2_U8 ? res[i][j]
+                metric != KNN__TILE_L2_U8 && metric != KNN__TILE_L2_U8S &&
+                        metric != KNN__TILE_L2_U8W
+                    ? res[i][j]
                             : qnorm[i0 + (size_t)i] + tnorm[j0 + (size_t)j] - 2u * res[i][j];
 }
 
@@ -72,6 +77,7 @@ KNN__INLINE void tile_loop(knn__tile_metric metric, const uint8_t *queries, size
     }
 }
 
+#ifndef KNN__TILE_LOOP_ONLY /* a file with only its own L2 tile defines it */
 static void KNN__KERNEL(l1_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
                                     size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                                     const uint32_t *tnorm, uint32_t *out)
@@ -79,13 +85,18 @@ static void KNN__KERNEL(l1_u8_tile)(const uint8_t *queries, size_t nq, const uin
     tile_loop(KNN__TILE_L1_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
 
+#ifndef KNN__OWN_L2_U8_TILE /* a file may define its own, around tile_loop */
 static void KNN__KERNEL(l2_u8_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
                                     size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                                     const uint32_t *tnorm, uint32_t *out)
 {
     tile_loop(KNN__TILE_L2_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
+#endif
 
+#endif
+
+#ifndef KNN__TILE_LOOP_ONLY
 static void KNN__KERNEL(l1_f32_tile)(const uint8_t *queries, size_t nq, const uint8_t *train,
                                      size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                                      const uint32_t *tnorm, uint32_t *out)
@@ -106,5 +117,6 @@ static void KNN__KERNEL(ip_f32_tile)(const uint8_t *queries, size_t nq, const ui
 {
     tile_loop(KNN__TILE_IP_F32, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
 }
+#endif
 
 #endif
