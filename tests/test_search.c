@@ -66,7 +66,9 @@ static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
  * 4,261,478,400, is the largest a 32-bit tile holds). */
 static void kernels_equal_scalar_bit_for_bit(void)
 {
-    const size_t dims[] = {1, 63, 64, 65, 784, 3072, KNN__CHUNK - 63, KNN__CHUNK};
+    /* 4096 and 4097: the last row size whose queries the VNNI and AVX2 L2 tiles prepare
+     * once per group of 4 (FLIP_MAX, WIDEN_MAX), and the first they do not */
+    const size_t dims[] = {1, 63, 64, 65, 784, 3072, 4096, 4097, KNN__CHUNK - 63, KNN__CHUNK};
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
         for (int extreme = 0; extreme < 2; extreme++) {
             size_t dim = dims[di], most = dim > 4096 ? 5 : 9;

@@ -59,10 +59,10 @@ static inline __attribute__((always_inline)) void block_f32(knn__tile_metric met
 }
 
 /* acc + the products of u's unsigned and s's signed bytes, four summed into each 32-bit
- * lane: vpdpbusd, as _mm512_dpbusd_epi32, written out because GCC 12 copied each
- * accumulator to another register and back around the intrinsic (32 vmovdqa per 16
- * vpdpbusd: the L2 kernel ran at 4.2 G vpdpbusd/s a thread where the instruction runs at
- * 6.5 on an AMD EPYC). */
+ * lane: vpdpbusd, as _mm512_dpbusd_epi32, written out because with the intrinsic GCC 12
+ * copied accumulators to other registers and back in this loop (with sum16 below: 25
+ * vmovdqa in a loop of 62 instructions, where 16 vpdpbusd do the work; the L2 kernel ran at
+ * 4.2 G vpdpbusd/s a thread where the instruction runs at 6.5 on an AMD EPYC). */
 static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i u, __m512i s)
 {
     __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
@@ -144,8 +144,9 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
 #include "tile.h"
 
 /* Rows up to this many bytes have their queries shifted to signed once, 4 at a time, on the
- * stack, rather than once per block in the loop: a quarter fewer instructions in L2's inner
- * loop (16 vpdpbusd and 4 vpxord per 64 bytes before). */
+ * stack, rather than once per block in the loop: per 64 bytes of a 4 x 4 block, 4 plain
+ * loads instead of 4 vpxord (with their loads), the vector units left to the 16 vpdpbusd.
+ * Longer rows, and the last nq mod 4 queries, shift in the loop. */
 #define FLIP_MAX 4096
 
 static void l2_u8_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train,

@@ -1,12 +1,16 @@
 /* dispatch.c: picks the distance kernels once per process (DESIGN.md decision 7). The
  * library is built for baseline x86-64; the AVX2, AVX-VNNI and AVX-512 files are compiled for their
  * instruction sets and only called where cpuid (through the compiler's __builtin_cpu_supports,
- * which also checks that the OS saves the wider registers) says the processor has them.
+ * which also checks that the OS saves the wider registers; AVX-VNNI's bit read directly, its
+ * ymm registers being AVX2's) says the processor has them.
  * knn_set_isa or $KNN_ISA restricts the choice, so the tests can run every table this machine
  * has against the scalar reference. */
 #include "internal.h"
 #include "kernels.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +21,11 @@ static bool supported(const knn__kernels *k)
     __builtin_cpu_init();
     if (k == &knn__kernels_avx2)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (k == &knn__kernels_avxvnni)
+    if (k == &knn__kernels_avxvnni) { /* cpuid itself: clang before 18 has no "avxvnni" */
+        unsigned a, b, c, d;
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("avxvnni");
+               __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)); /* AVX-VNNI */
+    }
     if (k == &knn__kernels_avx512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vnni");

@@ -4,9 +4,9 @@
  * `stride` bytes apart, over `len` bytes of each (a multiple of 64: the whole zero-padded row,
  * or one chunk of a long row, so no kernel needs a tail loop). L1 is sum |a - b|; L2 is the
  * exact squared distance |q|^2 + n(t) - 2 d(q, t), where n and d are the table's own split of
- * the work: the scalar and AVX2 kernels use n(t) = |t|^2 and d = q.t; the VNNI kernel
- * multiplies unsigned by signed bytes, so it uses q - 128 and folds the correction into n(t)
- * (see avx512.c). All arithmetic is modulo 2^32 and, for len <= KNN__CHUNK, the true result
+ * the work: the scalar and AVX2 kernels use n(t) = |t|^2 and d = q.t; the VNNI kernels
+ * (AVX-512 and AVX-VNNI) multiply unsigned by signed bytes, so they use q - 128 and fold the
+ * correction into n(t) (see avx512.c). All arithmetic is modulo 2^32 and, for len <= KNN__CHUNK, the true result
  * fits (65,536 x 255^2 < 2^32), so every table gives the same integers as the scalar
  * reference, bit for bit. Longer rows (up to KNN_MAX_DIM = 2^24 values, whose squared L2
  * reaches 2^40) are measured chunk by chunk, each chunk exact in 32 bits, and the chunks'
@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 /* The most bytes a uint8 kernel measures in one call: its 32-bit sums stay exact (and the
- * VNNI kernel's signed partial sums below 2^31, see avx512.c) up to 65,536 values. */
+ * VNNI kernels' signed partial sums below 2^31, see avx512.c) up to 65,536 values. */
 #define KNN__CHUNK ((size_t)65536)
 
 /* What a tile computes; the SIMD files' block functions take it as a compile-time constant. */
@@ -100,7 +100,7 @@ float knn__l2sq_f32_scalar(const float *a, const float *b, size_t dim);
 float knn__cosine_f32_scalar(const float *a, const float *b, size_t dim);
 /* Squared norms of n rows (bytes [0, len) each, len <= KNN__CHUNK): out[i] = sum row_i[d]^2. */
 void knn__sqnorm_u8(const uint8_t *rows, size_t n, size_t len, size_t stride, uint32_t *out);
-/* out[i] = |row_i|^2 - 256 * sum row_i[d] (mod 2^32): the VNNI kernel's train norms. */
+/* out[i] = |row_i|^2 - 256 * sum row_i[d] (mod 2^32): the VNNI kernels' train norms. */
 void knn__sqnorm_minus_256sum_u8(const uint8_t *rows, size_t n, size_t len, size_t stride,
                                  uint32_t *out);
 

@@ -1,5 +1,5 @@
-/* ymm.h: the 256-bit reductions shared by the AVX2 and AVX-VNNI kernel files, which include
- * are compiled for AVX2. */
+/* ymm.h: the 256-bit reductions shared by the AVX2 and AVX-VNNI kernel files (both compiled
+ * for AVX2). */
 #ifndef KNN_YMM_H
 #define KNN_YMM_H
 
