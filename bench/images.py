@@ -22,6 +22,14 @@ PIL where OpenCV is missing).
 Files are read once before each is timed, so every decoder reads from the page cache. The
 target: knn faster than OpenCV at both sizes.
 
+Then the memory of `knn fit` on a large folder (build/bench-small, made once): 200,000 small
+JPEGs (40 x 30, 2,000 distinct pictures written 100 times each) in 100 class folders, fitted
+at --size 32 to a file (the rows written as they are decoded, batch by batch) and to standard
+output (the folder loaded whole, then written), the same bytes; each run's peak resident
+memory (its own, from wait4) and time next to the rows' size, the files read once before
+(the page cache). The target: the file's fit in memory that does not grow with the images
+(at most 160 MiB here, where the rows are 586 MiB).
+
     /usr/bin/python3 bench/images.py          # this section alone (make bench-images)
 """
 import glob
@@ -52,9 +60,10 @@ def encoder():
         return None
 
 
-def make_folder():
-    """The photos, made once; False where numpy or an encoder is missing."""
-    done = os.path.join(FOLDER, ".complete")
+def made_once(folder, fill):
+    """fill(np, write) makes the folder's files once (a .complete file marks it done);
+    False where numpy or an encoder is missing."""
+    done = os.path.join(folder, ".complete")
     if os.path.exists(done):
         return True
     try:
@@ -64,6 +73,18 @@ def make_folder():
     write = encoder()
     if write is None:
         return False
+    os.makedirs(folder, exist_ok=True)
+    fill(np, write)
+    open(done, "w").close()
+    return True
+
+
+def make_folder():
+    """The photos, made once; False where numpy or an encoder is missing."""
+    return made_once(FOLDER, fill_photos)
+
+
+def fill_photos(np, write):
     rng = np.random.default_rng(2026)
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     for i in range(COUNT):
@@ -79,8 +100,71 @@ def make_folder():
         img += rng.normal(0, 8, img.shape)
         write(os.path.join(FOLDER, f"class{c}", f"{i:05d}.jpg"),
               np.clip(img, 0, 255).astype(np.uint8))
-    open(done, "w").close()
-    return True
+
+
+SMALL_FOLDER = os.path.join(ROOT, "build", "bench-small")
+SMALL_COUNT, SMALL_CLASSES, SMALL_DISTINCT = 200_000, 100, 2_000
+
+
+def make_small_folder():
+    """The 200,000 small JPEGs, made once; False where numpy or an encoder is missing."""
+    return made_once(SMALL_FOLDER, fill_small)
+
+
+def fill_small(np, write):
+    rng = np.random.default_rng(17)
+    blobs = []
+    for i in range(SMALL_DISTINCT):
+        one = os.path.join(SMALL_FOLDER, "one.jpg")
+        img = rng.integers(0, 64, (30, 40, 3)) + 40 * (i % SMALL_CLASSES % 5)
+        write(one, np.clip(img, 0, 255).astype(np.uint8))
+        blobs.append(open(one, "rb").read())
+    os.remove(os.path.join(SMALL_FOLDER, "one.jpg"))
+    for i in range(SMALL_COUNT):
+        c = i % SMALL_CLASSES
+        folder = os.path.join(SMALL_FOLDER, f"c{c:03d}")
+        if i < SMALL_CLASSES:
+            os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{i:06d}.jpg"), "wb") as f:
+            f.write(blobs[i % SMALL_DISTINCT])
+
+
+def fit_rss(output, stdout=subprocess.DEVNULL):
+    """knn fit of the small folder at --size 32: (seconds, peak resident MiB of that run)."""
+    t = time.time()
+    p = subprocess.Popen([os.path.join(ROOT, "knn"), "fit", SMALL_FOLDER, "--size", "32",
+                          "-q", "-o", output], stdout=stdout, stderr=subprocess.PIPE)
+    err = p.stderr.read().decode()
+    _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"knn fit failed: {err}")
+    return time.time() - t, usage.ru_maxrss / 1024
+
+
+def fit_memory():
+    """Prints the large-folder fit's memory; returns its check."""
+    print(f"\nknn fit of {SMALL_COUNT:,} small JPEGs (40 x 30, build/bench-small) at --size 32:")
+    if not make_small_folder():
+        print("  (numpy with OpenCV or PIL is needed to make the photos; skipped)")
+        return []
+    for f in glob.glob(os.path.join(SMALL_FOLDER, "*", "*.jpg")):  # the page cache, for both
+        with open(f, "rb") as fh:
+            fh.read()
+    streamed = os.path.join(ROOT, "build", "bench-small.knn")
+    loaded = os.path.join(ROOT, "build", "bench-small-loaded.knn")
+    t_s, rss_s = fit_rss(streamed)
+    with open(loaded, "wb") as f:
+        t_l, rss_l = fit_rss("-", stdout=f)
+    same = open(streamed, "rb").read() == open(loaded, "rb").read()
+    rows_mib = SMALL_COUNT * 3072 / 2**20
+    print(f"  to a file, written as decoded: {t_s:6.1f} s, peak memory {rss_s:6.0f} MiB")
+    print(f"  to standard output, loaded whole: {t_l:6.1f} s, peak memory {rss_l:6.0f} MiB")
+    print(f"  (the rows: {rows_mib:.0f} MiB; the two files "
+          f"{'are the same bytes' if same else 'DIFFER'})")
+    assert same, "the streamed model differs from the loaded one"
+    for f in (streamed, loaded):
+        os.remove(f)
+    return [("fit of 200,000 JPEGs to a file: peak memory (MiB)", rss_s, 160.0, True)]
 
 
 def pool_rate(load, files, threads):
@@ -162,7 +246,7 @@ def run():
         if "OpenCV" in peers:
             checks.append((f"photos --size {size}: knn images/s / OpenCV images/s",
                            knn_rate / peers["OpenCV"], 1.0, False))
-    return checks
+    return checks + fit_memory()
 
 
 if __name__ == "__main__":

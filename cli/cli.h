@@ -184,6 +184,14 @@ const knn_metric *cli_auto_metrics(const knn_dataset *train, int *n);
 /* Loads a data set with the common options: `limit` rows (0 = all). */
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out);
+/* True if cli_load of spec, a training set with c's options, can be written into a model
+ * file as it is decoded (knn_model_streams: a folder of images, no network). */
+bool cli_streams(const char *spec, const cli_common *c);
+/* cli_load and knn_model_write in one, for what cli_streams accepts: the images' rows go to
+ * f, a temporary output file (cli_output's tmp), as they are decoded; *out is the model as
+ * written. The progress and the skipped images are shown as cli_load shows them. */
+knn_status cli_fit_streamed(const char *spec, const cli_common *c, const knn_params *p, FILE *f,
+                            knn_dataset **out);
 /* Loads a test or query set for `train`: images converted as train's were, each of --size,
  * --gray/--rgb and --crop overriding its part; a flat folder classed by --labels; classes
  * matched to train's by name (--unknown-classes; query sets, labels_optional, never fail on
@@ -236,6 +244,9 @@ typedef struct {
 } cli_output;
 bool cli_output_open(cli_output *o, const char *path); /* false after printing the error */
 bool cli_output_is_stdout(const char *path);           /* NULL, "-" or "/dev/stdout" */
+/* True if cli_output_open(path) would write a temporary file (a regular file or none at
+ * path, not standard output), which can be read back and rewritten before its commit. */
+bool cli_output_replaces(const char *path);
 bool cli_output_commit(cli_output *o);                 /* false after printing the error */
 void cli_output_abort(cli_output *o);
 /* The rule above, for the --help of the commands that write files. */

@@ -15,6 +15,9 @@ static const char help[] =
     "and 'knn eval MODEL ...' then use unless told otherwise. With --features NET.onnx the\n"
     "model holds the images' features and the network itself, so that photos given to\n"
     "'knn predict MODEL' and 'knn serve MODEL' are embedded as the training images were.\n"
+    "A folder of images is written as it is decoded, in batches of about 64 MiB of rows,\n"
+    "so that one larger than memory fits; -k auto, --index and --features need every row\n"
+    "first, and so does a MODEL of '-' (standard output): those load the folder whole.\n"
     "\n"
     "  -o, --output FILE  the model file:\n" CLI_OUTPUT_HELP
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"
@@ -33,6 +36,57 @@ static const char help[] =
     CLI_FOLD_HELP CLI_COMMON_HELP
     "\n"
     "example: knn fit photos/train -o pets.knn --size 64 -k auto\n";
+
+/* The line that says what was written. */
+static void report(const char *output, const knn_dataset *train, const knn_params *params,
+                   bool quiet)
+{
+    if (quiet)
+        return;
+    char shape[64];
+    if (knn_dataset_text(train))
+        snprintf(shape, sizeof shape, "as tf-idf over %zu terms (the vocabulary inside)",
+                 knn_dataset_dim(train));
+    else if (knn_dataset_features(train))
+        snprintf(shape, sizeof shape, "as %zu %sfeatures (the network inside)",
+                 knn_dataset_dim(train),
+                 knn_dataset_dtype(train) == KNN_U8 ? "8-bit " : "");
+    else
+        snprintf(shape, sizeof shape, "of %dx%dx%d", knn_dataset_height(train),
+                 knn_dataset_width(train), knn_dataset_channels(train));
+    char graph[128] = "";
+    knn_index_info info;
+    if (knn_dataset_index_info(train, &info))
+        snprintf(graph, sizeof graph, "; HNSW index: M = %d, %d levels, %zu links, %.1f MiB",
+                 info.M, info.levels, info.edges, (double)info.bytes / (1 << 20));
+    printf("Wrote %s: %zu %s %s, %d classes, K = %d, %s, %s weights, ties to the %s%s\n",
+           output, knn_dataset_count(train), cli_rows_name(train), shape,
+           knn_dataset_num_classes(train), params->k, knn_metric_name(params->metric),
+           knn_weights_name(params->weights),
+           params->ties == KNN_TIES_NEAREST ? "nearest" : "smallest label", graph);
+}
+
+/* knn fit of a folder of images, written as it is decoded (cli_streams): the model file
+ * whole or not at all, as cli_output makes it; *train the model as written. */
+static int fit_streamed(const char *spec, const cli_common *common, const knn_params *params,
+                        const char *output, knn_dataset **train)
+{
+    cli_output out;
+    if (!cli_output_open(&out, output))
+        return EXIT_ERROR;
+    knn_status st = cli_fit_streamed(spec, common, params, out.f, train);
+    int code = 0;
+    if (st)
+        code = cli_library_error(st);
+    else if ((size_t)params->k > knn_dataset_count(*train))
+        code = cli_usage_error("K = %d is more than the %zu training images", params->k,
+                               knn_dataset_count(*train));
+    if (code) {
+        cli_output_abort(&out);
+        return code;
+    }
+    return cli_output_commit(&out) ? 0 : EXIT_ERROR;
+}
 
 int cmd_fit(int argc, char **argv)
 {
@@ -89,7 +143,18 @@ int cmd_fit(int argc, char **argv)
         return cli_usage_error("--M and --ef-construction tune the index: add --index hnsw");
     const char *spec = argv[optind];
     knn_dataset *train = NULL;
-    knn_status st = cli_load(spec, &common, common.train_limit, false, &train);
+    knn_status st;
+    /* A folder of images goes to the file as it is decoded, its memory one batch whatever
+     * its size, where nothing needs all its rows first (-k auto, the index) and the output
+     * is a file. */
+    if (!common.k_auto && !with_index && cli_output_replaces(output) &&
+        cli_streams(spec, &common)) {
+        if (!(code = fit_streamed(spec, &common, &params, output, &train)))
+            report(output, train, &params, common.quiet);
+        knn_dataset_free(train);
+        return code;
+    }
+    st = cli_load(spec, &common, common.train_limit, false, &train);
     if (st)
         return cli_library_error(st);
     if ((size_t)params.k > knn_dataset_count(train) && !common.k_auto) {
@@ -120,28 +185,8 @@ int cmd_fit(int argc, char **argv)
         } else if (!cli_output_commit(&out)) {
             code = EXIT_ERROR;
         }
-        char shape[64];
-        if (knn_dataset_text(train))
-            snprintf(shape, sizeof shape, "as tf-idf over %zu terms (the vocabulary inside)",
-                     knn_dataset_dim(train));
-        else if (knn_dataset_features(train))
-            snprintf(shape, sizeof shape, "as %zu %sfeatures (the network inside)",
-                     knn_dataset_dim(train),
-                     knn_dataset_dtype(train) == KNN_U8 ? "8-bit " : "");
-        else
-            snprintf(shape, sizeof shape, "of %dx%dx%d", knn_dataset_height(train),
-                     knn_dataset_width(train), knn_dataset_channels(train));
-        char graph[128] = "";
-        knn_index_info info;
-        if (knn_dataset_index_info(train, &info))
-            snprintf(graph, sizeof graph, "; HNSW index: M = %d, %d levels, %zu links, %.1f MiB",
-                     info.M, info.levels, info.edges, (double)info.bytes / (1 << 20));
-        if (!code && !common.quiet && !to_stdout)
-            printf("Wrote %s: %zu %s %s, %d classes, K = %d, %s, %s weights, "
-                   "ties to the %s%s\n",
-                   output, knn_dataset_count(train), cli_rows_name(train), shape, knn_dataset_num_classes(train), params.k, knn_metric_name(params.metric),
-                   knn_weights_name(params.weights),
-                   params.ties == KNN_TIES_NEAREST ? "nearest" : "smallest label", graph);
+        if (!code && !to_stdout)
+            report(output, train, &params, common.quiet);
     }
     knn_dataset_free(train);
     return code;

@@ -97,7 +97,7 @@ int cli_flush_error(FILE *f)
     return EIO;
 }
 
-/* Creates TARGET.tmp.XXXXXX (six random letters and digits) for writing, never an existing
+/* Creates TARGET.tmp.XXXXXX (six random letters and digits) for reading and writing, never an existing
  * file or link (O_EXCL), with mode 0666 less the umask as the kernel applies it, and hands
  * its name to the signal handlers. Returns the descriptor, or -1 with errno set. tmp holds
  * strlen(target) + 12 bytes. */
@@ -116,7 +116,7 @@ static int create_tmp(const char *target, char *tmp)
          * the open still removes it; one between a failed open and the line after it would
          * remove a file of this random name that was there before: no one's in practice. */
         track_tmp(tmp);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0)
             return fd;
         track_tmp(NULL);
@@ -136,6 +136,16 @@ static bool output_error(cli_output *o, const char *what, const char *why)
 bool cli_output_is_stdout(const char *path)
 {
     return !path || !strcmp(path, "-") || !strcmp(path, "/dev/stdout");
+}
+
+bool cli_output_replaces(const char *path)
+{
+    struct stat sb;
+    if (cli_output_is_stdout(path))
+        return false;
+    if (stat(path, &sb) == 0) /* follows links, as cli_output_open */
+        return S_ISREG(sb.st_mode);
+    return errno == ENOENT; /* a link to nothing is cli_output_open's error to give */
 }
 
 bool cli_output_open(cli_output *o, const char *path)
@@ -176,7 +186,7 @@ bool cli_output_open(cli_output *o, const char *path)
         return output_error(o, "cannot write: ", strerror(errno));
     catch_termination();
     int fd = create_tmp(o->path, o->tmp);
-    if (fd >= 0 && (o->f = fdopen(fd, "w")))
+    if (fd >= 0 && (o->f = fdopen(fd, "w+"))) /* read too: knn fit maps what it wrote */
         return true;
     int err = errno;
     if (fd < 0) { /* nothing made: the name is not ours to remove */

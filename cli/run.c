@@ -68,15 +68,14 @@ knn_status cli_features(const cli_common *c, const knn_features **out)
     return st;
 }
 
-/* cli_load, with a labels file for a flat folder (test and query sets only), the network its
- * images are run through (or NULL) and whether to quantise (a training set). */
-static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
-                                   bool labels_optional, const char *labels_file,
-                                   const knn_features *features, bool quantize,
-                                   const knn_text *text, knn_dataset **out)
+/* The load options of the command line, with a labels file for a flat folder (test and
+ * query sets only), the network images are run through (or NULL) and whether to quantise
+ * (a training set); progress to *progress. */
+static knn_load_options load_options(const cli_common *c, size_t limit, bool labels_optional,
+                                     const char *labels_file, const knn_features *features,
+                                     bool quantize, const knn_text *text,
+                                     cli_progress *progress)
 {
-    cli_progress progress;
-    cli_progress_init(&progress, "loading images", c->quiet);
     knn_load_options o = {.limit = limit,
                           .coarse_labels = c->coarse,
                           .labels_optional = labels_optional,
@@ -88,22 +87,62 @@ static knn_status load_with_labels(const char *spec, const cli_common *c, size_t
                           .labels_file = labels_file,
                           .strict = c->strict,
                           .progress = cli_progress_update,
-                          .progress_user = &progress,
+                          .progress_user = progress,
                           .private_copy = c->private_copy,
                           .features = features,
                           .quantize = quantize,
                           .text = text,
                           .text_options = c->text_set ? &c->text : NULL};
-    knn_status st = knn_dataset_load(spec, &o, out);
-    cli_progress_done(&progress);
-    /* skipped images: one warning line each, then a count */
-    size_t skipped = st ? 0 : knn_dataset_skipped(*out);
+    return o;
+}
+
+/* Skipped images: one warning line each, then a count. */
+static void warn_skipped(const knn_dataset *ds)
+{
+    size_t skipped = knn_dataset_skipped(ds);
     for (size_t i = 0; i < skipped && i < 10; i++)
         fprintf(stderr, "knn %s: warning: skipped %s\n", cli_command,
-                knn_dataset_skipped_reason(*out, i));
+                knn_dataset_skipped_reason(ds, i));
     if (skipped > 10)
         fprintf(stderr, "knn %s: warning: skipped %zu more (unreadable images, empty folders)\n",
                 cli_command, skipped - 10);
+}
+
+/* cli_load, with load_options' extras. */
+static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
+                                   bool labels_optional, const char *labels_file,
+                                   const knn_features *features, bool quantize,
+                                   const knn_text *text, knn_dataset **out)
+{
+    cli_progress progress;
+    cli_progress_init(&progress, "loading images", c->quiet);
+    knn_load_options o = load_options(c, limit, labels_optional, labels_file, features, quantize,
+                                      text, &progress);
+    knn_status st = knn_dataset_load(spec, &o, out);
+    cli_progress_done(&progress);
+    if (!st)
+        warn_skipped(*out);
+    return st;
+}
+
+bool cli_streams(const char *spec, const cli_common *c)
+{
+    knn_load_options o = load_options(c, c->train_limit, false, NULL, NULL, c->quantize, NULL,
+                                      NULL);
+    return !c->features_path && knn_model_streams(spec, &o);
+}
+
+knn_status cli_fit_streamed(const char *spec, const cli_common *c, const knn_params *p, FILE *f,
+                            knn_dataset **out)
+{
+    cli_progress progress;
+    cli_progress_init(&progress, "loading images", c->quiet);
+    knn_load_options o = load_options(c, c->train_limit, false, NULL, NULL, c->quantize, NULL,
+                                      &progress);
+    knn_status st = knn_model_write_folder(spec, &o, p, f, out);
+    cli_progress_done(&progress);
+    if (!st)
+        warn_skipped(*out);
     return st;
 }
 

@@ -438,6 +438,22 @@ KNN_API knn_status knn_predictions_metrics(const knn_predictions *r, const knn_d
  * target is whole or untouched). */
 KNN_API knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f);
 /* (A training set with a graph index, knn_dataset_build_index, writes it too.) */
+/* Writes the model file of the image folder `spec` (loaded with `opt` as knn_dataset_load
+ * loads it) with the settings of `p`, as the images are decoded: their rows go to the file
+ * batch by batch, so that memory holds one batch (about 64 MiB of rows) and each image's path
+ * and label, however many images there are. The file is byte for byte what knn_dataset_load
+ * then knn_model_write give. `f` is a regular file open for reading and writing, empty
+ * ("w+b"): the header, with the checksum, is written last, over the first 256 bytes. On
+ * success *out is the model as written, mapped from f as knn_dataset_load maps a model
+ * file, with the load's skipped images (knn_dataset_skipped). Only for what
+ * knn_model_streams accepts (KNN_ERR_ARG otherwise); on an error the file's contents are
+ * undefined, as after a failed knn_model_write. */
+KNN_API knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
+                                          const knn_params *p, FILE *f, knn_dataset **out);
+/* 1 if knn_model_write_folder writes spec's model: spec names a folder of class folders of
+ * images (DIR, or DIR:SPLIT as ImageNet's train; not text) and opt asks for no network,
+ * quantising, labels file or vectoriser; 0 otherwise. */
+KNN_API int knn_model_streams(const char *spec, const knn_load_options *opt);
 /* If ds was loaded from a model file: copies the model's k, metric, weights and ties into *p
  * (other fields untouched) and returns 1; otherwise returns 0. */
 KNN_API int knn_model_params(const knn_dataset *ds, knn_params *p);

@@ -218,6 +218,22 @@ knn_status knn__features_embed(const knn_features *f, knn_dataset **ds, knn_prog
 /* Loads an image folder (load_images.c); `root` is the folder holding the class folders. */
 knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
                                   knn_dataset **out);
+/* Where an image folder's decoded rows go when they are not kept (a model file written as
+ * the images are decoded, model.c): `write` takes each readable image's row, in order, and
+ * returns an error status (with its message set) to stop the load. */
+typedef struct knn__row_sink {
+    knn_status (*write)(struct knn__row_sink *sink, const uint8_t *row, size_t bytes);
+} knn__row_sink;
+/* knn__load_image_folder with the rows handed to `sink` as they are decoded, in batches of
+ * about 64 MiB, instead of kept: *out is the data set without its rows (rows NULL; count,
+ * labels, class names, paths and skipped list as the load gives them), for the model file's
+ * header and its sections after the rows, and never to be searched. Memory: one batch, and
+ * each image's path and label. Image folders of images only: not text, not a labels file. */
+knn_status knn__stream_image_folder(const char *root, const knn_load_options *opt,
+                                    knn__row_sink *sink, knn_dataset **out);
+/* The folder of class folders `spec` names (DIR, or DIR:SPLIT as ImageNet's train), as a new
+ * string; NULL where spec names something else (a file, a standard data set) (load.c). */
+char *knn__image_folder_root(const char *spec);
 /* A growable list of malloc'd strings (load_images.c). */
 typedef struct {
     char **items;

@@ -241,6 +241,29 @@ static knn_status load_named(const char *spec, size_t name_len, const char *spli
     return st;
 }
 
+char *knn__image_folder_root(const char *spec)
+{
+    if (!spec || !*spec)
+        return NULL;
+    struct stat sb; /* as load_spec: a file, or a folder unless it holds a standard set */
+    if (stat(spec, &sb) == 0)
+        return S_ISDIR(sb.st_mode) && !has_standard_layout(spec) ? knn__strdup(spec) : NULL;
+    const char *colon = strrchr(spec, ':');
+    if (!colon || !colon[1])
+        return NULL;
+    char *head = knn__strdup(spec), *images = NULL;
+    if (head) {
+        head[colon - spec] = '\0';
+        images = knn__path_join(head, colon + 1);
+        if (images && (!knn__is_dir(images) || has_standard_layout(head))) {
+            free(images);
+            images = NULL;
+        }
+    }
+    free(head);
+    return images;
+}
+
 static knn_status load_spec(const char *spec, const knn_load_options *opt, knn_dataset **out)
 {
     if (!spec || !*spec)

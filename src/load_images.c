@@ -184,10 +184,16 @@ static char *convert_file(const char *path, int W, int H, int C, int crop, uint8
     return why;
 }
 
+/* Rows decoded at once when they go to a sink: about 64 MiB of them, at least 64 rows. */
+#define SINK_BATCH_BYTES ((size_t)64 << 20)
+
 /* Decodes `n` files into a new data set; labels may be NULL. Unreadable files are skipped
- * (their rows dropped) unless strict. */
+ * (their rows dropped) unless strict. With a sink, the rows are decoded batch by batch into
+ * memory of one batch and handed to it in order, and the data set has no rows
+ * (knn__stream_image_folder). */
 static knn_status load_files(char **paths, const int32_t *labels, size_t n,
-                             const knn_load_options *opt, const char *what, knn_dataset **out)
+                             const knn_load_options *opt, const char *what, knn__row_sink *sink,
+                             knn_dataset **out)
 {
     const int W = opt->width > 0 ? opt->width : 32, H = opt->height > 0 ? opt->height : 32;
     const int C = opt->channels > 0 ? opt->channels : 3;
@@ -197,60 +203,80 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
                                       "channels",
                          what, W, H, C, MAX_SIDE);
     knn_dataset *ds;
-    knn_status st = knn__dataset_alloc(n, (size_t)W * H * C, KNN_U8, labels != NULL, what, &ds);
+    /* with a sink: one row's room, freed below, and the labels grown to n */
+    knn_status st = knn__dataset_alloc(sink ? 0 : n, (size_t)W * H * C, KNN_U8, labels != NULL,
+                                       what, &ds);
     if (st)
         return st;
     ds->height = H;
     ds->width = W;
     ds->channels = C;
     ds->crop = opt->crop;
+    const size_t stride = ds->stride;
+    size_t batch = n ? n : 1;
+    uint8_t *rows = ds->rows;
+    if (sink) {
+        free(ds->rows);
+        ds->rows = NULL;
+        batch = SINK_BATCH_BYTES / stride > 64 ? SINK_BATCH_BYTES / stride : 64;
+        batch = batch < n ? batch : (n ? n : 1);
+        rows = aligned_alloc(KNN__ALIGN, batch * stride); /* stride <= 48 MiB: no overflow */
+        int32_t *grown = labels ? realloc(ds->labels, (n ? n : 1) * sizeof *grown) : NULL;
+        if (grown)
+            ds->labels = grown;
+        if (!rows || (labels && !grown)) {
+            free(rows);
+            knn_dataset_free(ds);
+            return knn__fail(KNN_ERR_NOMEM, "%s: out of memory", what);
+        }
+        memset(rows, 0, batch * stride); /* the rows' padding, which decoding never writes */
+    }
     char **why = calloc(n ? n : 1, sizeof *why);
     ds->paths = calloc(n ? n : 1, sizeof *ds->paths);
-    if (!why || !ds->paths) {
-        free(why);
-        knn_dataset_free(ds);
-        return knn__fail(KNN_ERR_NOMEM, "%s: out of memory", what);
-    }
-    size_t done = 0;
+    knn__name_list skipped = {0};
+    if (!why || !ds->paths)
+        st = knn__fail(KNN_ERR_NOMEM, "%s: out of memory", what);
+    size_t done = 0, kept = 0;
+    for (size_t b0 = 0; !st && b0 < n; b0 += batch) {
+        const size_t b1 = n - b0 < batch ? n : b0 + batch;
+        uint8_t *base = sink ? rows - b0 * stride : rows; /* row i at base + i x stride */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 16)
 #endif
-    for (size_t i = 0; i < n; i++) {
-        why[i] = convert_file(paths[i], W, H, C, opt->crop, ds->rows + i * ds->stride);
-        size_t d = knn__work_done(&done);
-        if (opt->progress && d)
-            opt->progress(d, n, opt->progress_user);
-    }
-    /* keep the readable images, in order; list the others */
-    size_t kept = 0, skipped = 0;
-    for (size_t i = 0; i < n; i++)
-        skipped += why[i] != NULL;
-    ds->skipped = skipped ? calloc(skipped, sizeof *ds->skipped) : NULL;
-    if (skipped && !ds->skipped)
-        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < n && !st; i++) {
-        if (why[i]) {
-            if (opt->strict)
-                st = knn__fail(KNN_ERR_FORMAT, "%s: %s", paths[i], why[i]);
-            else if (!(ds->skipped[ds->nskipped++] = knn__asprintf("%s: %s", paths[i], why[i])))
-                st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-            continue;
+        for (size_t i = b0; i < b1; i++) {
+            why[i] = convert_file(paths[i], W, H, C, opt->crop, base + i * stride);
+            size_t d = knn__work_done(&done);
+            if (opt->progress && d)
+                opt->progress(d, n, opt->progress_user);
         }
-        if (kept != i) {
-            memcpy(ds->rows + kept * ds->stride, ds->rows + i * ds->stride, ds->stride);
+        /* keep the readable images, in order; list the others */
+        for (size_t i = b0; i < b1 && !st; i++) {
+            if (why[i]) {
+                if (opt->strict)
+                    st = knn__fail(KNN_ERR_FORMAT, "%s: %s", paths[i], why[i]);
+                else if (!knn__list_push(&skipped, knn__asprintf("%s: %s", paths[i], why[i])))
+                    st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+                continue;
+            }
+            if (sink)
+                st = sink->write(sink, base + i * stride, stride);
+            else if (kept != i)
+                memcpy(ds->rows + kept * stride, ds->rows + i * stride, stride);
             if (labels)
                 ds->labels[kept] = labels[i];
-        } else if (labels) {
-            ds->labels[kept] = labels[i];
+            if (!st && !(ds->paths[kept] = knn__strdup(paths[i])))
+                st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+            kept++;
         }
-        if (!(ds->paths[kept] = knn__strdup(paths[i])))
-            st = knn__fail(KNN_ERR_NOMEM, "out of memory");
-        kept++;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; why && i < n; i++)
         free(why[i]);
     free(why);
+    if (sink)
+        free(rows);
     ds->count = kept; /* paths beyond kept are NULL; free() walks only `count` of them */
+    ds->skipped = skipped.items; /* taken over */
+    ds->nskipped = skipped.n;
     if (!st && kept == 0 && n > 0)
         st = knn__fail(KNN_ERR_FORMAT, "%s: none of the %zu images could be read (%s)", what, n,
                        ds->skipped[0]);
@@ -394,14 +420,14 @@ static knn_status note_empty_classes(knn_dataset *ds, const char *root, knn__nam
     return st;
 }
 
-knn_status knn__load_files_labelled(const char *root, char **paths, const int32_t *labels,
-                                   size_t n, const char *const *classes, int nclasses,
-                                   knn__name_list *notes, const knn_load_options *opt,
-                                   knn_dataset **out)
+static knn_status files_labelled(const char *root, char **paths, const int32_t *labels, size_t n,
+                                 const char *const *classes, int nclasses,
+                                 knn__name_list *notes, const knn_load_options *opt,
+                                 knn__row_sink *sink, knn_dataset **out)
 {
     *out = NULL;
     knn_dataset *ds = NULL;
-    knn_status st = load_files(paths, labels, n, opt, root, &ds);
+    knn_status st = load_files(paths, labels, n, opt, root, sink, &ds);
     if (!st) {
         ds->num_classes = nclasses;
         st = knn_dataset_set_class_names(ds, classes);
@@ -418,6 +444,14 @@ knn_status knn__load_files_labelled(const char *root, char **paths, const int32_
     return KNN_OK;
 }
 
+knn_status knn__load_files_labelled(const char *root, char **paths, const int32_t *labels,
+                                   size_t n, const char *const *classes, int nclasses,
+                                   knn__name_list *notes, const knn_load_options *opt,
+                                   knn_dataset **out)
+{
+    return files_labelled(root, paths, labels, n, classes, nclasses, notes, opt, NULL, out);
+}
+
 static void walk_free(folder_walk *w)
 {
     knn__name_list_free(&w->classes);
@@ -426,14 +460,11 @@ static void walk_free(folder_walk *w)
     free(w->labels);
 }
 
-knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
-                                  knn_dataset **out)
+/* A folder of class folders of images, its rows kept or (sink) handed on. */
+static knn_status image_folder(const char *root, const knn_load_options *opt,
+                               knn__row_sink *sink, knn_dataset **out)
 {
     *out = NULL;
-    if (opt->labels_file)
-        return knn__load_labelled_folder(root, opt, out);
-    if (knn__folder_is_text(root)) /* class folders of text files (text.c) */
-        return knn__load_text_folder(root, opt, out);
     if (opt->class_depth < 0 || opt->class_depth > MAX_FOLDER_DEPTH)
         return knn__fail(KNN_ERR_ARG, "%s: class depth %d (1 to %d, or 0 for any)", root,
                          opt->class_depth, MAX_FOLDER_DEPTH);
@@ -453,11 +484,33 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
                        opt->class_depth > 0 ? " at the class depth (their images lie deeper)"
                                             : "");
     if (!st)
-        st = knn__load_files_labelled(root, w.files.items, w.labels, w.files.n,
-                                      (const char *const *)w.classes.items, (int)w.classes.n,
-                                      &w.notes, opt, out);
+        st = files_labelled(root, w.files.items, w.labels, w.files.n,
+                            (const char *const *)w.classes.items, (int)w.classes.n, &w.notes, opt,
+                            sink, out);
     walk_free(&w);
     return st;
+}
+
+knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
+                                  knn_dataset **out)
+{
+    *out = NULL;
+    if (opt->labels_file)
+        return knn__load_labelled_folder(root, opt, out);
+    if (knn__folder_is_text(root)) /* class folders of text files (text.c) */
+        return knn__load_text_folder(root, opt, out);
+    return image_folder(root, opt, NULL, out);
+}
+
+knn_status knn__stream_image_folder(const char *root, const knn_load_options *opt,
+                                    knn__row_sink *sink, knn_dataset **out)
+{
+    *out = NULL;
+    if (opt->labels_file || knn__folder_is_text(root))
+        return knn__fail(KNN_ERR_ARG, "%s: only a folder of class folders of images is written "
+                                      "as it is decoded",
+                         root);
+    return image_folder(root, opt, sink, out);
 }
 
 int knn_is_image_file(const char *path)
@@ -492,7 +545,7 @@ knn_status knn_images_load(const char *const *paths, size_t n, const knn_dataset
     knn_load_options o = {0};
     knn_status st = options_like(like, &o);
     if (!st)
-        st = load_files((char **)paths, NULL, n, &o, n == 1 ? paths[0] : "images", out);
+        st = load_files((char **)paths, NULL, n, &o, n == 1 ? paths[0] : "images", NULL, out);
     return st || !o.features ? st : knn__features_embed(o.features, out, NULL, NULL);
 }
 

@@ -253,12 +253,11 @@ static uint64_t body_end(const model_header *h)
                               : h->paths_offset + h->paths_bytes;
 }
 
-/* The whole file after the header, to f (or only to the checksum when f is NULL). */
-static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, uLong *crc)
+/* The file after the rows, to f (or only to the checksum when f is NULL). */
+static bool emit_tail(FILE *f, const knn_dataset *train, const model_header *h, uLong *crc)
 {
     uint64_t labels_bytes = h->has_labels ? (uint64_t)train->count * 4 : 0;
-    return emit(f, train->rows, (size_t)train->count * train->stride, crc) &&
-           (!h->has_labels || emit(f, train->labels, (size_t)labels_bytes, crc)) &&
+    return (!h->has_labels || emit(f, train->labels, (size_t)labels_bytes, crc)) &&
            emit_zeros(f, (size_t)(h->names_offset - h->labels_offset - labels_bytes), crc) &&
            emit_strings(f, train->class_names, (size_t)train->num_classes, crc) &&
            emit_zeros(f, (size_t)(h->paths_offset - h->names_offset - h->names_bytes), crc) &&
@@ -266,6 +265,13 @@ static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, 
            (!h->network_bytes || emit_network(f, train, h, crc)) &&
            (!h->index_offset || emit_index(f, train, h, body_end(h), crc)) &&
            (!train->text || emit_text(f, train, h, body_end(h), crc));
+}
+
+/* The whole file after the header. */
+static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, uLong *crc)
+{
+    return emit(f, train->rows, (size_t)train->count * train->stride, crc) &&
+           emit_tail(f, train, h, crc);
 }
 
 knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
@@ -652,4 +658,119 @@ int knn_model_params(const knn_dataset *ds, knn_params *p)
     p->weights = (knn_weights)ds->model_weights;
     p->ties = (knn_ties)ds->model_ties;
     return 1;
+}
+
+/* ---- a folder's model, written as its images are decoded ------------------------------ */
+
+typedef struct {
+    knn__row_sink sink; /* first: the load calls back with its address */
+    FILE *f;
+    uLong crc; /* of the file after the header, so far */
+} file_sink;
+
+static knn_status file_sink_write(knn__row_sink *s, const uint8_t *row, size_t bytes)
+{
+    file_sink *fs = (file_sink *)(void *)s;
+    return emit(fs->f, row, bytes, &fs->crc)
+               ? KNN_OK
+               : knn__fail(KNN_ERR_IO, "writing the model failed: %s", strerror(errno));
+}
+
+int knn_model_streams(const char *spec, const knn_load_options *opt)
+{
+    static const knn_load_options defaults = {0};
+    if (!opt)
+        opt = &defaults;
+    if (opt->features || opt->quantize || opt->labels_file || opt->text)
+        return 0;
+    char *root = knn__image_folder_root(spec);
+    const int ok = root && !knn__folder_is_text(root);
+    free(root);
+    return ok;
+}
+
+/* The header goes last: a zeroed one first, the rows as they come (their CRC-32 as they
+ * pass), the sections after them from what the load kept (model_header and emit_tail, as
+ * knn_model_write), then the header with the whole file's CRC-32 put together from the
+ * header's and the rest's (zlib's crc32_combine), over the zeroed one. */
+knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
+                                  const knn_params *p, FILE *f, knn_dataset **out)
+{
+    static const knn_load_options defaults = {0};
+    static const unsigned char zeros[HEADER_BYTES];
+    *out = NULL;
+    if (!opt)
+        opt = &defaults;
+    if (!knn_model_streams(spec, opt))
+        return knn__fail(KNN_ERR_ARG, "%s: only a folder of class folders of images (no "
+                                      "network, no labels file) is written as it is decoded",
+                         spec);
+    char *root = knn__image_folder_root(spec);
+    const knn_dataset images = {.dtype = KNN_U8, .source = root};
+    knn_status st = root ? knn__metric_check(p->metric, &images) /* cosine: float32 only */
+                         : knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (st) {
+        free(root);
+        return st;
+    }
+    const int fd = fileno(f), mode = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+    struct stat sb;
+    if (mode < 0 || (mode & O_ACCMODE) != O_RDWR || fstat(fd, &sb) != 0 ||
+        !S_ISREG(sb.st_mode) || sb.st_size != 0 || ftello(f) != 0)
+        st = knn__fail(KNN_ERR_ARG, "%s: a model written as it is decoded needs an empty "
+                                    "regular file open for reading and writing",
+                       spec);
+    else if (fwrite(zeros, 1, HEADER_BYTES, f) != HEADER_BYTES)
+        st = knn__fail(KNN_ERR_IO, "writing the model failed: %s", strerror(errno));
+    file_sink fs = {{file_sink_write}, f, crc32(0L, Z_NULL, 0)};
+    knn_dataset *kept = NULL; /* the load without its rows */
+    if (!st)
+        st = knn__stream_image_folder(root, opt, &fs.sink, &kept);
+    free(root);
+    if (st)
+        return st;
+    model_header h;
+    make_header(kept, p, &h);
+    unsigned char header[HEADER_BYTES] = {0};
+    memcpy(header, &h, sizeof h); /* the checksum field 0, as the checksum takes it */
+    if (!emit_tail(f, kept, &h, &fs.crc))
+        st = knn__fail(KNN_ERR_IO, "writing the model failed: %s", strerror(errno));
+    h.checksum = crc32_combine(crc32(crc32(0L, Z_NULL, 0), header, HEADER_BYTES), fs.crc,
+                               (z_off_t)(h.file_bytes - HEADER_BYTES));
+    memcpy(header, &h, sizeof h);
+    if (!st && (fflush(f) != 0 || fseeko(f, 0, SEEK_SET) != 0 ||
+                fwrite(header, 1, HEADER_BYTES, f) != HEADER_BYTES || fflush(f) != 0 ||
+                fseeko(f, 0, SEEK_END) != 0))
+        st = knn__fail(KNN_ERR_IO, "writing the model failed: %s", strerror(errno));
+    if (!st && (uint64_t)ftello(f) != h.file_bytes) /* what make_header promised */
+        st = knn__fail(KNN_ERR_IO, "writing the model failed: %llu bytes written, %llu meant",
+                       (unsigned long long)ftello(f), (unsigned long long)h.file_bytes);
+    void *map = MAP_FAILED;
+    if (!st && (map = mmap(NULL, (size_t)h.file_bytes, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+                   MAP_FAILED)
+        st = knn__fail(KNN_ERR_IO, "%s: cannot map the model written: %s", spec,
+                       strerror(errno));
+    knn_dataset *ds = NULL;
+    if (!st && !(ds = calloc(1, sizeof *ds))) {
+        munmap(map, (size_t)h.file_bytes);
+        st = knn__fail(KNN_ERR_NOMEM, "out of memory");
+    }
+    if (ds) { /* the mapped file, as knn__load_model gives it, with the load's notes */
+        ds->map = map;
+        ds->map_bytes = (size_t)h.file_bytes;
+        st = check_header(spec, &h, ds->map_bytes);
+        if (!st)
+            st = build_dataset(spec, &h, map, (size_t)h.count, ds);
+        ds->skipped = kept->skipped;
+        ds->nskipped = kept->nskipped;
+        kept->skipped = NULL;
+        kept->nskipped = 0;
+    }
+    knn_dataset_free(kept);
+    if (st) {
+        knn_dataset_free(ds);
+        return st;
+    }
+    *out = ds;
+    return KNN_OK;
 }

@@ -231,6 +231,63 @@ def test_photos_of_256_x_256_rgb_have_exact_neighbours_and_distances():
             assert got == [(float(f"{value(s):.9g}"), t) for s, t in want], (metric, got, want)
 
 
+def run_rss(*args, stdout=subprocess.DEVNULL):
+    """Runs knn; its exit status, standard error and peak resident memory (MiB), its own."""
+    e = dict(os.environ)
+    e.pop("KNN_DATA", None)
+    p = subprocess.Popen([KNN, *map(str, args)], stdout=stdout, stderr=subprocess.PIPE,
+                         cwd=TMP, env=e)
+    err = p.stderr.read().decode()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, err, usage.ru_maxrss / 1024
+
+
+def fit_both(name, *args):
+    """knn fit of a folder to a file (written as the images are decoded) and to standard
+    output (loaded whole, then written): both files' bytes, and each run's peak memory."""
+    streamed, loaded = path(name + ".knn"), path(name + "-stdout.knn")
+    code, err, rss_streamed = run_rss("fit", *args, "-o", streamed)
+    assert code == 0, err
+    with open(loaded, "wb") as f:
+        code, err, rss_loaded = run_rss("fit", *args, "-o", "-", stdout=f)
+    assert code == 0, err
+    return open(streamed, "rb").read(), open(loaded, "rb").read(), rss_streamed, rss_loaded
+
+
+def test_fit_writes_a_folder_as_it_decodes_it_byte_for_byte_as_loaded():
+    """knn fit DIR -o FILE writes the rows as they are decoded, batch by batch (DESIGN.md,
+    model files): the same bytes as the model of the folder loaded whole (what standard
+    output gets), with settings, skipped images, a train limit and DIR:SPLIT; several
+    batches (rows of 1 MiB: 64 a batch) in less memory than the whole folder's rows."""
+    fixtures.write(path("places", "train", "b/beach", "broken.jpg"), b"\xff\xd8\xff not a JPEG")
+    os.makedirs(path("places", "train", "c", "empty"), exist_ok=True)
+    try:
+        for i, args in enumerate([(TRAIN,), ("places:train", "--train-limit", 13),
+                                  (TRAIN, "--size", "9x7", "--gray", "--crop", "none", "-k", 3,
+                                   "--metric", "l1", "--weights", "distance")]):
+            a, b, _, _ = fit_both(f"streamed-{i}", *args)
+            assert a == b and a[:8] == b"KNNMODEL", args
+        r = knn("fit", TRAIN, "-k", 40, "-o", "too-many.knn")
+        assert r.returncode == 2 and "K = 40 is more than the 32 training images" in r.stderr
+        assert not os.path.exists(path("too-many.knn"))
+        r = knn("fit", TRAIN, "--strict", "-o", "strict.knn")
+        assert r.returncode == 1 and "broken.jpg" in r.stderr, r.stderr
+        assert not os.path.exists(path("strict.knn"))
+    finally:
+        os.remove(path("places", "train", "b/beach", "broken.jpg"))
+        os.rmdir(path("places", "train", "c", "empty"))
+        os.rmdir(path("places", "train", "c"))
+    many = tree(path("many"), COLOURS, 40)  # 160 photos: 160 MiB of rows at 1024 x 1024
+    a, b, rss_streamed, rss_loaded = fit_both("many", many, "--size", 1024, "--gray", "-q")
+    assert a == b and len(a) > 160 << 20
+    print(f"     peak memory, 160 rows of 1 MiB: {rss_streamed:.0f} MiB written as decoded, "
+          f"{rss_loaded:.0f} MiB loaded whole")
+    assert rss_streamed < rss_loaded - 64, (rss_streamed, rss_loaded)
+    for name in ("many.knn", "many-stdout.knn"):
+        os.remove(path(name))
+
+
 def test_messages_point_to_the_right_command():
     r = knn("info", "fashion-mnist")
     assert r.returncode == 2 and "fashion-mnist:train or fashion-mnist:test" in r.stderr

@@ -253,6 +253,85 @@ static void model_round_trip_and_damaged_files(void)
     knn_dataset_free(ds);
 }
 
+static unsigned char *file_bytes(const char *path, long *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = NULL;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (*n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = malloc((size_t)*n)) && fread(b, 1, (size_t)*n, f) != (size_t)*n) {
+        free(b);
+        b = NULL;
+    }
+    if (f)
+        fclose(f);
+    return b;
+}
+
+/* knn_model_write_folder: the bytes of knn_dataset_load then knn_model_write, the model it
+ * gives back mapped and whole (with the load's skipped images); what it refuses. The
+ * command-line tests cover batches, limits and splits (test_folders.py). */
+static void folder_model_written_as_decoded_equals_loaded(void)
+{
+    mkdirs("w/a");
+    mkdirs("w/b");
+    write_image("w/a/1.png", 12, 9, 3, 10, 20, 30, false);
+    write_image("w/a/2.jpg", 30, 20, 3, 12, 22, 33, true);
+    write_image("w/b/3.png", 7, 12, 1, 200, 150, 100, false);
+    write_text("w/b/4.png", "\x89PNG\r\n\x1a\n not the rest");
+    knn_load_options o = {0};
+    o.width = 5;
+    o.height = 3;
+    knn_params p = knn_params_default();
+    p.k = 2;
+    p.weights = KNN_WEIGHTS_DISTANCE;
+    knn_dataset *ds = NULL, *written = NULL;
+    CHECK_EQ(knn_model_streams(in_dir("w"), &o), 1);
+    CHECK_EQ(knn_dataset_load(in_dir("w"), &o, &ds), KNN_OK);
+    CHECK_EQ(write_model(ds, &p, in_dir("w-loaded.knn")), KNN_OK);
+    FILE *f = fopen(in_dir("w-streamed.knn"), "w+b");
+    CHECK_EQ(knn_model_write_folder(in_dir("w"), &o, &p, f, &written), KNN_OK);
+    CHECK(f && fclose(f) == 0);
+    long n1 = 0, n2 = 0;
+    unsigned char *a = file_bytes(in_dir("w-loaded.knn"), &n1);
+    unsigned char *b = file_bytes(in_dir("w-streamed.knn"), &n2);
+    CHECK(a && b && n1 == n2 && !memcmp(a, b, (size_t)n1));
+    free(a);
+    free(b);
+    if (written && ds) { /* usable after its file is closed: a mapping */
+        knn_params q = knn_params_default();
+        CHECK_EQ(knn_model_params(written, &q), 1);
+        CHECK(q.k == 2 && q.weights == KNN_WEIGHTS_DISTANCE);
+        CHECK(knn_dataset_count(written) == 3 && knn_dataset_skipped(written) == 1);
+        CHECK(strstr(knn_dataset_skipped_reason(written, 0), "w/b/4.png") != NULL);
+        CHECK(!memcmp(knn_dataset_row(written, 1), knn_dataset_row(ds, 1), 45));
+        CHECK(knn_dataset_label(written, 2) == 1);
+        knn_neighbors *nb = NULL;
+        CHECK_EQ(knn_search(written, ds, &p, &nb), KNN_OK);
+        knn_neighbors_free(nb);
+    }
+    knn_dataset_free(written);
+    knn_dataset_free(ds);
+    written = NULL;
+    /* refused: a write-only or non-empty file, cosine on uint8 rows, what is no image folder */
+    f = fopen(in_dir("w-wo.knn"), "wb");
+    CHECK_EQ(knn_model_write_folder(in_dir("w"), &o, &p, f, &written), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "open for reading and writing") != NULL);
+    CHECK(f && fputs("x", f) >= 0 && fclose(f) == 0);
+    f = fopen(in_dir("w-wo.knn"), "r+b");
+    CHECK_EQ(knn_model_write_folder(in_dir("w"), &o, &p, f, &written), KNN_ERR_ARG);
+    p.metric = KNN_COSINE;
+    CHECK_EQ(knn_model_write_folder(in_dir("w"), &o, &p, f, &written), KNN_ERR_ARG);
+    CHECK(strstr(knn_last_error(), "cosine is for float32") != NULL);
+    p.metric = KNN_L2;
+    CHECK_EQ(knn_model_streams(in_dir("w-loaded.knn"), &o), 0);
+    CHECK_EQ(knn_model_write_folder(in_dir("w-loaded.knn"), &o, &p, f, &written), KNN_ERR_ARG);
+    o.labels_file = in_dir("labels.csv");
+    CHECK_EQ(knn_model_streams(in_dir("w"), &o), 0);
+    CHECK(written == NULL);
+    if (f)
+        fclose(f);
+}
+
 static void image_at_the_target_size_is_copied_not_filtered(void)
 {
     mkdirs("exact/a");
@@ -403,6 +482,8 @@ const test_case image_tests[] = {
     {"flat_folder_with_a_labels_csv_or_imagenet_solution",
      flat_folder_with_a_labels_csv_or_imagenet_solution},
     {"model_round_trip_and_damaged_files", model_round_trip_and_damaged_files},
+    {"folder_model_written_as_decoded_equals_loaded",
+     folder_model_written_as_decoded_equals_loaded},
     {"image_folder_loads_classes_in_order_and_skips_bad_files",
      image_folder_loads_classes_in_order_and_skips_bad_files},
     {"image_crop_keeps_the_middle", image_crop_keeps_the_middle},
