@@ -51,6 +51,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define QUERY_TILE 128
 #define BLOCK_BYTES (48 * 1024)
@@ -575,7 +577,8 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
     /* A training set larger than half the memory available (a model file larger than RAM,
      * mapped: read through the page cache) is searched in parts of a quarter of it, each
      * part for every query tile before the next, so that the file is read once, not once
-     * per tile of 128 queries. */
+     * per tile of 128 queries; a mapped file's next part is read ahead while one is searched
+     * (read_ahead). */
     const double bytes = (double)train->count * (double)train->stride;
     if (s.parts == 1 && s.ntiles > 1 && bytes > LARGE_TRAIN_BYTES) {
         const double avail = knn__memory_available();
@@ -622,6 +625,32 @@ static void tile_work_free(tile_work *work)
     free(work->offset);
 }
 
+/* Training rows [t_lo, t_hi) of a search part by part: where they lie in a mapped model file
+ * (a file larger than memory), the kernel is asked to read them ahead (POSIX_MADV_WILLNEED,
+ * from the page holding the first): the next part is read from the disk while this one is
+ * searched, not page fault by page fault. Only a hint: its failure changes nothing. */
+static void read_ahead(const search_job *job, size_t t_lo, size_t t_hi)
+{
+    const knn_dataset *t = job->train;
+    if (!t->map || t->map_is_copy || t_lo >= t_hi)
+        return;
+    const long page = sysconf(_SC_PAGESIZE);
+    const uintptr_t start = (uintptr_t)(job->trows + t_lo * t->stride);
+    const uintptr_t end = (uintptr_t)(job->trows + t_hi * t->stride);
+    const uintptr_t first = page > 0 ? start / (uintptr_t)page * (uintptr_t)page : start;
+    (void)posix_madvise((void *)first, end - first, POSIX_MADV_WILLNEED);
+}
+
+/* Training rows [t_lo, t_hi) of part `part` of the plan. */
+static void part_rows(const search_plan *s, size_t part, size_t count, size_t *t_lo,
+                      size_t *t_hi)
+{
+    *t_lo = s->nblocks * part / (size_t)s->parts * s->block_rows;
+    *t_hi = s->nblocks * (part + 1) / (size_t)s->parts * s->block_rows;
+    *t_lo = *t_lo < count ? *t_lo : count;
+    *t_hi = *t_hi < count ? *t_hi : count;
+}
+
 /* Runs every (query tile, part) item of the plan on its threads into the part lists; sets
  * *failed (memory) or *labels_bad (a label outside the classes) on failure. */
 static void run_search(const search_job *job, const search_plan *s, const knn_params *p,
@@ -647,10 +676,16 @@ static void run_search(const search_job *job, const search_plan *s, const knn_pa
             const size_t part = s->part_major ? w / s->ntiles : w % (size_t)s->parts;
             size_t q0 = tile * QUERY_TILE;
             size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
-            size_t t_lo = s->nblocks * part / (size_t)s->parts * s->block_rows;
-            size_t t_hi = s->nblocks * (part + 1) / (size_t)s->parts * s->block_rows;
-            if (t_hi > job->train->count)
-                t_hi = job->train->count;
+            size_t t_lo, t_hi, next_lo, next_hi;
+            part_rows(s, part, job->train->count, &t_lo, &t_hi);
+            if (s->part_major && tile == 0) { /* a part begins: read the next one ahead */
+                if (part == 0)
+                    read_ahead(job, t_lo, t_hi);
+                if (part + 1 < (size_t)s->parts) {
+                    part_rows(s, part + 1, job->train->count, &next_lo, &next_hi);
+                    read_ahead(job, next_lo, next_hi);
+                }
+            }
             if (!search_tile(job, q0, n, t_lo, t_hi, &work, &lists[part]))
                 knn__flag_raise(labels_bad);
             size_t done = knn__work_done(&items_done);

@@ -247,8 +247,27 @@ static void search_part_by_part_equals_reference(void)
             }
         knn_neighbors_free(ref);
     }
-    knn_neighbors *nb = NULL;
+    /* a model file, mapped: each part is read ahead (posix_madvise) as the one before it is
+     * searched */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/parts.knn", test_dir());
     knn_params p = knn_params_default();
+    p.k = 9;
+    knn_dataset *mapped = NULL;
+    knn_neighbors *nb = NULL, *ref = NULL;
+    CHECK_EQ(write_model(train, &p, path), KNN_OK);
+    CHECK_EQ(knn_dataset_load(path, NULL, &mapped), KNN_OK);
+    CHECK(mapped && mapped->map && !mapped->map_is_copy);
+    CHECK_EQ(knn__search_reference(train, q, &p, &ref), KNN_OK);
+    for (int i = 1; mapped && i < 5; i++) {
+        CHECK_EQ(knn__search_parts(mapped, q, &p, parts[i], &nb), KNN_OK);
+        CHECK(nb && ref && same_neighbors(nb, ref));
+        knn_neighbors_free(nb);
+        nb = NULL;
+    }
+    knn_neighbors_free(ref);
+    knn_dataset_free(mapped);
+    p = knn_params_default();
     CHECK_EQ(knn__search_parts(train, q, &p, 0, &nb), KNN_ERR_ARG);
     CHECK(nb == NULL);
     knn_dataset_free(train);
