@@ -17,7 +17,8 @@ static const char help[] =
     "'knn predict MODEL' and 'knn serve MODEL' are embedded as the training images were.\n"
     "A folder of images is written as it is decoded, in batches of about 64 MiB of rows,\n"
     "so that one larger than memory fits; -k auto, --index and --features need every row\n"
-    "first, and so does a MODEL of '-' (standard output): those load the folder whole.\n"
+    "first, and so does a MODEL that is '-' (standard output), a device or a FIFO: those\n"
+    "load the folder whole.\n"
     "\n"
     "  -o, --output FILE  the model file:\n" CLI_OUTPUT_HELP
     "  -k K|auto          neighbours that vote (default 1); auto: chosen, with the metric\n"

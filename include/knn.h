@@ -440,14 +440,16 @@ KNN_API knn_status knn_model_write(const knn_dataset *train, const knn_params *p
 /* (A training set with a graph index, knn_dataset_build_index, writes it too.) */
 /* Writes the model file of the image folder `spec` (loaded with `opt` as knn_dataset_load
  * loads it) with the settings of `p`, as the images are decoded: their rows go to the file
- * batch by batch, so that memory holds one batch (about 64 MiB of rows) and each image's path
- * and label, however many images there are. The file is byte for byte what knn_dataset_load
- * then knn_model_write give. `f` is a regular file open for reading and writing, empty
- * ("w+b"): the header, with the checksum, is written last, over the first 256 bytes. On
- * success *out is the model as written, mapped from f as knn_dataset_load maps a model
- * file, with the load's skipped images (knn_dataset_skipped). Only for what
- * knn_model_streams accepts (KNN_ERR_ARG otherwise); on an error the file's contents are
- * undefined, as after a failed knn_model_write. */
+ * batch by batch, so that memory holds one batch (about 64 MiB of rows, at least 16 rows)
+ * and each image's path and label, however many images there are. The file is byte for
+ * byte what knn_dataset_load then knn_model_write give. `f` is a regular file open for
+ * reading and writing, empty ("w+b"); where it lies inside the folder it is not taken for
+ * one of the images. The header, with the checksum, is written last, over the first 256
+ * bytes. On success *out is the model as written, mapped from f (whatever
+ * opt->private_copy says), its source the folder, with the load's skipped images
+ * (knn_dataset_skipped); its rows are not read back. Only for what knn_model_streams
+ * accepts (KNN_ERR_ARG otherwise, and for settings a model cannot hold); on an error the
+ * file's contents are undefined, as after a failed knn_model_write. */
 KNN_API knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
                                           const knn_params *p, FILE *f, knn_dataset **out);
 /* 1 if knn_model_write_folder writes spec's model: spec names a folder of class folders of

@@ -223,9 +223,10 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
  * returns an error status (with its message set) to stop the load. */
 typedef struct knn__row_sink {
     knn_status (*write)(struct knn__row_sink *sink, const uint8_t *row, size_t bytes);
+    const struct stat *skip; /* the file written, never listed as an image if in the folder */
 } knn__row_sink;
 /* knn__load_image_folder with the rows handed to `sink` as they are decoded, in batches of
- * about 64 MiB, instead of kept: *out is the data set without its rows (rows NULL; count,
+ * about 64 MiB (at least 16 rows), instead of kept: *out is the data set without its rows (rows NULL; count,
  * labels, class names, paths and skipped list as the load gives them), for the model file's
  * header and its sections after the rows, and never to be searched. Memory: one batch, and
  * each image's path and label. Image folders of images only: not text, not a labels file. */

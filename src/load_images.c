@@ -57,7 +57,9 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out)
+/* knn__list_dir, leaving out the file `skip` (NULL: none) is. */
+static knn_status list_dir_skipping(const char *dir, bool want_dirs, const struct stat *skip,
+                                    knn__name_list *out)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -70,7 +72,8 @@ knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out)
         struct stat sb;
         bool found = path && stat(path, &sb) == 0; /* a broken link is neither */
         bool is_dir = found && S_ISDIR(sb.st_mode);
-        bool is_file = found && S_ISREG(sb.st_mode);
+        bool is_file = found && S_ISREG(sb.st_mode) &&
+                       !(skip && sb.st_dev == skip->st_dev && sb.st_ino == skip->st_ino);
         free(path);
         if ((want_dirs && is_dir) || (!want_dirs && is_file))
             if (!knn__list_push(out, knn__strdup(e->d_name)))
@@ -80,6 +83,11 @@ knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out)
     if (!st && out->n > 1)
         qsort(out->items, out->n, sizeof *out->items, by_name);
     return st;
+}
+
+knn_status knn__list_dir(const char *dir, bool want_dirs, knn__name_list *out)
+{
+    return list_dir_skipping(dir, want_dirs, NULL, out);
 }
 
 knn_status knn_folder_list(const char *dir, int folders, char ***paths, size_t *n)
@@ -184,8 +192,10 @@ static char *convert_file(const char *path, int W, int H, int C, int crop, uint8
     return why;
 }
 
-/* Rows decoded at once when they go to a sink: about 64 MiB of them, at least 64 rows. */
+/* Rows decoded at once when they go to a sink: about 64 MiB of them, at least 16 rows (16
+ * rows of the largest, 16 MiB: 256 MiB). */
 #define SINK_BATCH_BYTES ((size_t)64 << 20)
+#define SINK_BATCH_MIN 16
 
 /* Decodes `n` files into a new data set; labels may be NULL. Unreadable files are skipped
  * (their rows dropped) unless strict. With a sink, the rows are decoded batch by batch into
@@ -218,9 +228,10 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
     if (sink) {
         free(ds->rows);
         ds->rows = NULL;
-        batch = SINK_BATCH_BYTES / stride > 64 ? SINK_BATCH_BYTES / stride : 64;
+        batch = SINK_BATCH_BYTES / stride > SINK_BATCH_MIN ? SINK_BATCH_BYTES / stride
+                                                            : SINK_BATCH_MIN;
         batch = batch < n ? batch : (n ? n : 1);
-        rows = aligned_alloc(KNN__ALIGN, batch * stride); /* stride <= 48 MiB: no overflow */
+        rows = aligned_alloc(KNN__ALIGN, batch * stride); /* stride <= 16 MiB: no overflow */
         int32_t *grown = labels ? realloc(ds->labels, (n ? n : 1) * sizeof *grown) : NULL;
         if (grown)
             ds->labels = grown;
@@ -240,8 +251,8 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
     for (size_t b0 = 0; !st && b0 < n; b0 += batch) {
         const size_t b1 = n - b0 < batch ? n : b0 + batch;
         uint8_t *base = sink ? rows - b0 * stride : rows; /* row i at base + i x stride */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 16)
+#ifdef _OPENMP /* one image at a time: a batch of large rows has only a few dozen */
+#pragma omp parallel for schedule(dynamic, 1)
 #endif
         for (size_t i = b0; i < b1; i++) {
             why[i] = convert_file(paths[i], W, H, C, opt->crop, base + i * stride);
@@ -298,6 +309,7 @@ typedef struct {
     knn__name_list classes, files, notes;
     int32_t *labels; /* (files.n) */
     size_t labels_cap;
+    const struct stat *skip; /* a file never listed (the model being written), or NULL */
 } folder_walk;
 
 static knn_status walk_push_file(folder_walk *w, char *path, int32_t label)
@@ -339,7 +351,7 @@ static knn_status walk_folder(const char *root, const char *rel, int level,
 {
     char *dir = *rel ? knn__path_join(root, rel) : knn__strdup(root);
     knn__name_list files = {0}, dirs = {0};
-    knn_status st = dir ? knn__list_dir(dir, false, &files)
+    knn_status st = dir ? list_dir_skipping(dir, false, w->skip, &files)
                         : knn__fail(KNN_ERR_NOMEM, "out of memory");
     if (!st)
         st = knn__list_dir(dir, true, &dirs);
@@ -469,6 +481,7 @@ static knn_status image_folder(const char *root, const knn_load_options *opt,
         return knn__fail(KNN_ERR_ARG, "%s: class depth %d (1 to %d, or 0 for any)", root,
                          opt->class_depth, MAX_FOLDER_DEPTH);
     folder_walk w = {0};
+    w.skip = sink ? sink->skip : NULL; /* the model file, where it lies in the folder */
     knn_status st = walk_folder(root, "", 0, opt, &w);
     if (!st && w.classes.n == 0 && opt->class_depth > 0)
         st = knn__fail(KNN_ERR_FORMAT, "%s: no folders %d levels down (the class depth)", root,

@@ -501,11 +501,14 @@ static knn_status check_checksum(const char *path, const model_header *h, const 
 }
 
 /* What the kernels and the vote rely on, row by row: zero padding (kernels sum whole padded
- * rows), finite floats, labels among the classes. */
-static knn_status check_rows(const char *path, const model_header *h, const knn_dataset *ds)
+ * rows), finite floats, labels among the classes. `rows_known`: the rows were written by
+ * this process (knn_model_write_folder), their padding zero; only the labels are read. */
+static knn_status check_rows(const char *path, const model_header *h, const knn_dataset *ds,
+                             bool rows_known)
 {
     const size_t row_bytes = h->dim * (h->dtype == KNN_F32 ? 4 : 1);
-    for (size_t i = 0; h->dtype != KNN_SPARSE && i < h->count; i++) { /* text: text.c checks */
+    for (size_t i = 0; !rows_known && h->dtype != KNN_SPARSE && i < h->count; i++) {
+        /* text: text.c checks */
         const uint8_t *row = ds->rows + i * h->stride;
         for (size_t b = row_bytes; b < h->stride; b++)
             if (row[b])
@@ -526,9 +529,9 @@ static knn_status check_rows(const char *path, const model_header *h, const knn_
 }
 
 /* The data set over the checked file: rows and labels in place, settings from the header,
- * class names and the first `count` image paths copied out. */
+ * class names and the first `count` image paths copied out. rows_known: see check_rows. */
 static knn_status build_dataset(const char *path, const model_header *h, void *map,
-                                size_t count, knn_dataset *ds)
+                                size_t count, bool rows_known, knn_dataset *ds)
 {
     ds->count = count;
     ds->dim = h->dim;
@@ -549,7 +552,7 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
     ds->model_ties = h->ties;
     if (!(ds->source = knn__strdup(path)))
         return knn__fail(KNN_ERR_NOMEM, "out of memory");
-    knn_status st = check_rows(path, h, ds);
+    knn_status st = check_rows(path, h, ds, rows_known);
     const char *base = map;
     if (!st && h->names_bytes &&
         !(ds->class_names = read_strings(base + h->names_offset, h->names_bytes,
@@ -634,7 +637,7 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
         ds->map_bytes = bytes;
         ds->map_is_copy = copy;
         st = build_dataset(path, &h, map, opt->limit && opt->limit < h.count ? opt->limit : h.count,
-                           ds);
+                           false, ds);
     }
     if (!st) {
         *out = ds;
@@ -705,6 +708,10 @@ knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
         return knn__fail(KNN_ERR_ARG, "%s: only a folder of class folders of images (no "
                                       "network, no labels file) is written as it is decoded",
                          spec);
+    if (p->k < 1 || (p->weights != KNN_WEIGHTS_UNIFORM && p->weights != KNN_WEIGHTS_DISTANCE) ||
+        (p->ties != KNN_TIES_NEAREST && p->ties != KNN_TIES_SMALLEST_LABEL))
+        return knn__fail(KNN_ERR_ARG, "model settings: K %d (at least 1), weights %d, ties %d",
+                         p->k, (int)p->weights, (int)p->ties);
     char *root = knn__image_folder_root(spec);
     const knn_dataset images = {.dtype = KNN_U8, .source = root};
     knn_status st = root ? knn__metric_check(p->metric, &images) /* cosine: float32 only */
@@ -722,7 +729,7 @@ knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
                        spec);
     else if (fwrite(zeros, 1, HEADER_BYTES, f) != HEADER_BYTES)
         st = knn__fail(KNN_ERR_IO, "writing the model failed: %s", strerror(errno));
-    file_sink fs = {{file_sink_write}, f, crc32(0L, Z_NULL, 0)};
+    file_sink fs = {{file_sink_write, &sb}, f, crc32(0L, Z_NULL, 0)};
     knn_dataset *kept = NULL; /* the load without its rows */
     if (!st)
         st = knn__stream_image_folder(root, opt, &fs.sink, &kept);
@@ -735,6 +742,11 @@ knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
     memcpy(header, &h, sizeof h); /* the checksum field 0, as the checksum takes it */
     if (!emit_tail(f, kept, &h, &fs.crc))
         st = knn__fail(KNN_ERR_IO, "writing the model failed: %s", strerror(errno));
+    /* z_off_t is 64 bits where off_t is (LP64 Linux); a 32-bit build stops at 2 GiB */
+    if (!st && (sizeof(z_off_t) < 8 && h.file_bytes - HEADER_BYTES > 0x7fffffffu))
+        st = knn__fail(KNN_ERR_LIMIT, "%s: a model of %llu bytes is past this build's 2 GiB "
+                                      "(zlib's offsets are 32 bits)",
+                       spec, (unsigned long long)h.file_bytes);
     h.checksum = crc32_combine(crc32(crc32(0L, Z_NULL, 0), header, HEADER_BYTES), fs.crc,
                                (z_off_t)(h.file_bytes - HEADER_BYTES));
     memcpy(header, &h, sizeof h);
@@ -759,8 +771,8 @@ knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
         ds->map = map;
         ds->map_bytes = (size_t)h.file_bytes;
         st = check_header(spec, &h, ds->map_bytes);
-        if (!st)
-            st = build_dataset(spec, &h, map, (size_t)h.count, ds);
+        if (!st) /* the rows not read back: a folder larger than memory stays on the disk */
+            st = build_dataset(spec, &h, map, (size_t)h.count, true, ds);
         ds->skipped = kept->skipped;
         ds->nskipped = kept->nskipped;
         kept->skipped = NULL;
