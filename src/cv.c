@@ -205,8 +205,57 @@ static inline void entry_swap(uint64_t *d, uint32_t *x, size_t a, size_t b)
 }
 
 /* Puts the k smallest of n entries (by distance, then index) first, the k-th at k - 1. */
+/* cv_select on (distance, index) packed into one 64-bit key (distance < 2^32), one compare
+ * and one swap a step: the same order, the same k smallest. */
+static void select_keys(uint64_t *key, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        uint64_t t;
+#define KEY_SWAP(a, b) (t = key[a], key[a] = key[b], key[b] = t)
+        if (key[lo] > key[mid])
+            KEY_SWAP(lo, mid);
+        if (key[mid] > key[hi])
+            KEY_SWAP(mid, hi);
+        if (key[lo] > key[mid])
+            KEY_SWAP(lo, mid);
+        KEY_SWAP(mid, hi);
+        const uint64_t pivot = key[hi];
+        size_t store = lo;
+        for (size_t i = lo; i < hi; i++)
+            if (key[i] < pivot)
+                KEY_SWAP(i, store), store++;
+        KEY_SWAP(store, hi);
+#undef KEY_SWAP
+        if (store == k - 1)
+            return;
+        if (store < k - 1)
+            lo = store + 1;
+        else
+            hi = store - 1;
+    }
+}
+
+/* Lists of up to this many entries are selected as packed keys, on the stack. */
+#define PACKED_MAX 1024
+
 static void cv_select(uint64_t *d, uint32_t *x, size_t n, size_t k)
 {
+    bool narrow = n <= PACKED_MAX;
+    for (size_t i = 0; narrow && i < n; i++)
+        narrow = d[i] <= UINT32_MAX;
+    if (narrow) {
+        uint64_t key[PACKED_MAX];
+        for (size_t i = 0; i < n; i++)
+            key[i] = d[i] << 32 | x[i];
+        select_keys(key, n, k);
+        for (size_t i = 0; i < n; i++) {
+            d[i] = key[i] >> 32;
+            x[i] = (uint32_t)key[i];
+        }
+        return;
+    }
     size_t lo = 0, hi = n - 1; /* the k-th lies in [lo, hi] */
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2; /* median of three as the pivot, at hi */

@@ -158,20 +158,21 @@ static void cv_large_k_equals_naive(void)
 
 /* The pass's lists themselves, row by row, against the reference search of each fold among
  * the others: indices mapped back, distances bit for bit. K = 7 fills each row's buffer
- * (2K entries) dozens of times, K = 120 once or twice before the final selection; 3 values
- * a pixel make ties at every distance. */
+ * (2K entries) a hundred times, K = 120 a few times before the final selection, K = 520
+ * selects lists past the 1,024 entries selected as packed keys; 3 values a pixel make ties
+ * at every distance. */
 static void cv_lists_equal_reference_searches(void)
 {
-    const size_t n = 500, dim = 7;
+    const size_t n = 1400, dim = 7;
     knn_dataset *ds = small_problem(n, dim, 3, 4);
-    int32_t fold_of[500];
+    int32_t fold_of[1400];
     CHECK_EQ(knn_folds_assign(n, ds->labels, 4, KNN_FOLDS_SHUFFLED, 3, fold_of), KNN_OK);
     const knn_metric metrics[] = {KNN_L2, KNN_L1};
-    const int ks[] = {120, 7};
+    const int ks[] = {120, 7, 520};
     uint8_t *tr = malloc(n * dim), *va = malloc(n * dim);
     size_t *map = malloc(n * sizeof *map), *vmap = malloc(n * sizeof *vmap);
     for (int m = 0; m < 2; m++)
-        for (int kk = 0; kk < 2; kk++)
+        for (int kk = 0; kk < 3; kk++)
             for (int threads = 1; threads <= 2; threads++) {
                 knn_neighbors *got = NULL;
                 CHECK_EQ(knn__cv_lists(ds, fold_of, metrics[m], ks[kk], threads, &got), KNN_OK);
