@@ -54,12 +54,33 @@ KNN__ALWAYS_INLINE unsigned knn__at_most16(const uint32_t *d, uint32_t t)
     }
     return ~bits & 0xffffu;
 }
+
+/* Bit s set where d[s] <= t[s]: each of 16 distances against its own threshold. */
+KNN__ALWAYS_INLINE unsigned knn__at_most16_each(const uint32_t *d, const uint32_t *t)
+{
+    const __m128i sign = _mm_set1_epi32((int)0x80000000u);
+    unsigned bits = 0;
+    for (int i = 0; i < 4; i++) {
+        const __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(d + 4 * i)), sign);
+        const __m128i w = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(t + 4 * i)), sign);
+        bits |= (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(v, w))) << (4 * i);
+    }
+    return ~bits & 0xffffu;
+}
 #else
 KNN__ALWAYS_INLINE unsigned knn__at_most16(const uint32_t *d, uint32_t t)
 {
     unsigned bits = 0;
     for (int s = 0; s < 16; s++)
         bits |= (unsigned)(d[s] <= t) << s;
+    return bits;
+}
+
+KNN__ALWAYS_INLINE unsigned knn__at_most16_each(const uint32_t *d, const uint32_t *t)
+{
+    unsigned bits = 0;
+    for (int s = 0; s < 16; s++)
+        bits |= (unsigned)(d[s] <= t[s]) << s;
     return bits;
 }
 #endif
