@@ -9,7 +9,7 @@
 #                              PyTorch and onnx (the demo trains and exports a ConvNet), numpy
 #   sh scripts/deps.sh bench   demo + the peers make bench measures knn against: faiss,
 #                              hnswlib, scikit-learn, PyTorch (with numpy and OpenBLAS),
-#                              OpenCV and PIL (decoding photos)
+#                              OpenCV and PIL (decoding photos), GNU time (peak memory)
 #   sh scripts/deps.sh test    demo + python3, numpy and OpenBLAS (the tests' exact reference;
 #                              without OpenBLAS numpy falls back to the slow reference BLAS),
 #                              Chromium and playwright-core (npm) for the browser tests,
@@ -29,7 +29,7 @@ case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
 features) optional="dataset-fashion-mnist libopencv-dnn-dev python3 python3-numpy python3-torch python3-onnx" ;;
-bench) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread python3-faiss python3-hnswlib python3-sklearn python3-torch python3-opencv python3-pil" ;;
+bench) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread python3-faiss python3-hnswlib python3-sklearn python3-torch python3-opencv python3-pil time" ;;
 test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn libopencv-dnn-dev python3-torch python3-onnx librsvg2-dev pkg-config" ;;
 *) echo "usage: sh scripts/deps.sh build|demo|features|bench|test" >&2; exit 2 ;;
 esac
