@@ -157,7 +157,7 @@ def main():
                   f"{pk['ops_per_instruction']:.0f})")
     kernels = [x for x in k if x["what"] == "kernel"]
     if kernels:
-        print(f"each kernel alone, one thread, on one search tile ({128} x {59} rows of "
+        print(f"each kernel alone, one thread, on one search tile ({128} x {48} rows of "
               f"{kernels[0]['bytes_per_row']} bytes, in the caches):")
     for x in kernels:
         print(f"  {x['isa']:8} {x['metric'].upper()}: {x['gops_per_thread']:6.1f} G ops/s, "

@@ -563,6 +563,10 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
     s.block_rows = s.block_rows < 4               ? 4
                    : s.block_rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS
                                                    : s.block_rows;
+    /* whole slabs of 16 rows for the AVX-512 L2 kernel (avx512.c), which the others like
+     * as well: 48 Fashion-MNIST rows a block, not 59, ran 6-8% faster for L1 and L2 */
+    if (s.block_rows >= 16)
+        s.block_rows -= s.block_rows % 16;
     s.threads = 1;
 #ifdef _OPENMP
     s.threads = p->threads > 0 ? p->threads : omp_get_max_threads();

@@ -61,51 +61,61 @@ static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
 #define N_ISAS ((int)(sizeof isas / sizeof *isas))
 
 /* Every kernel table this processor runs fills tiles exactly as the scalar one does, for
- * every block shape and edge (nq, nt from 1 to 9; to 5 for the longest rows) and padded row
- * sizes, up to one whole chunk (KNN__CHUNK = 65,536 values, whose extreme squared L2,
- * 4,261,478,400, is the largest a 32-bit tile holds). */
+ * every block shape and edge (nq, nt from 1 to 9; to 5 for the longest rows), tiles of
+ * whole and part slabs of 16 rows (the AVX-512 L2 kernel's: 4 x 16, 13 x 37, 8 x 32,
+ * 5 x 40) and padded row sizes, up to one whole chunk (KNN__CHUNK = 65,536 values, whose
+ * extreme squared L2, 4,261,478,400, is the largest a 32-bit tile holds). */
+#define KROWS 40
 static void kernels_equal_scalar_bit_for_bit(void)
 {
     /* 4096 and 4097: the last row size whose queries the VNNI and AVX2 L2 tiles prepare
-     * once per group of 4 (FLIP_MAX, WIDEN_MAX), and the first they do not */
+     * once per group of 4 (FLIP_MAX, WIDEN_MAX, SLAB_MAX), and the first they do not */
     const size_t dims[] = {1, 63, 64, 65, 784, 3072, 4096, 4097, KNN__CHUNK - 63, KNN__CHUNK};
+    const size_t slabs[][2] = {{4, 16}, {13, 37}, {8, 32}, {5, 40}};
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
         for (int extreme = 0; extreme < 2; extreme++) {
             size_t dim = dims[di], most = dim > 4096 ? 5 : 9;
-            knn_dataset *q = random_dataset(9, dim, 256, 2), *t = random_dataset(9, dim, 256, 2);
+            knn_dataset *q = random_dataset(KROWS, dim, 256, 2);
+            knn_dataset *t = random_dataset(KROWS, dim, 256, 2);
             if (extreme) /* the largest distances: 255 against 0 everywhere */
-                for (size_t i = 0; i < 9; i++) {
+                for (size_t i = 0; i < KROWS; i++) {
                     memset(q->rows + i * q->stride, 255, dim);
                     memset(t->rows + i * t->stride, 0, dim);
                 }
-            uint32_t qn[9], want[81], got[81];
+            uint32_t qn[KROWS], *want = malloc(KROWS * KROWS * 4), *got = malloc(KROWS * KROWS * 4);
             const size_t stride = q->stride;
-            knn__sqnorm_u8(q->rows, 9, stride, stride, qn);
+            knn__sqnorm_u8(q->rows, KROWS, stride, stride, qn);
             for (int s = 0; s < N_ISAS; s++) {
                 const knn__kernels *k = knn__kernels_find(isas[s]);
                 if (!k)
                     continue;
-                uint32_t tn[9], tn_scalar[9];
-                k->train_norms(t->rows, 9, stride, stride, tn);
-                knn__sqnorm_u8(t->rows, 9, stride, stride, tn_scalar);
-                for (size_t nq = 1; nq <= most; nq++)
-                    for (size_t nt = 1; nt <= most; nt++)
-                        for (int metric = 0; metric < 2; metric++) {
-                            knn__tile_fn ref = metric ? knn__kernels_scalar.l2_tile
-                                                      : knn__kernels_scalar.l1_tile;
-                            knn__tile_fn fn = metric ? k->l2_tile : k->l1_tile;
-                            ref(q->rows, nq, t->rows, nt, stride, stride, qn, tn_scalar, want);
-                            fn(q->rows, nq, t->rows, nt, stride, stride, qn, tn, got);
-                            if (memcmp(want, got, nq * nt * sizeof *got)) {
-                                fprintf(stderr, "    %s %s, dim %zu, %zu x %zu%s\n", k->name,
-                                        metric ? "l2" : "l1", dim, nq, nt,
-                                        extreme ? ", extreme values" : "");
-                                CHECK(!"kernel equals scalar");
-                            }
+                uint32_t tn[KROWS], tn_scalar[KROWS];
+                k->train_norms(t->rows, KROWS, stride, stride, tn);
+                knn__sqnorm_u8(t->rows, KROWS, stride, stride, tn_scalar);
+                const size_t shapes = most * most + (dim > 4096 ? 0 : 4);
+                for (size_t shape = 0; shape < shapes; shape++)
+                    for (int metric = 0; metric < 2; metric++) {
+                        const size_t nq = shape < most * most ? 1 + shape / most
+                                                              : slabs[shape - most * most][0];
+                        const size_t nt = shape < most * most ? 1 + shape % most
+                                                              : slabs[shape - most * most][1];
+                        knn__tile_fn ref = metric ? knn__kernels_scalar.l2_tile
+                                                  : knn__kernels_scalar.l1_tile;
+                        knn__tile_fn fn = metric ? k->l2_tile : k->l1_tile;
+                        ref(q->rows, nq, t->rows, nt, stride, stride, qn, tn_scalar, want);
+                        fn(q->rows, nq, t->rows, nt, stride, stride, qn, tn, got);
+                        if (memcmp(want, got, nq * nt * sizeof *got)) {
+                            fprintf(stderr, "    %s %s, dim %zu, %zu x %zu%s\n", k->name,
+                                    metric ? "l2" : "l1", dim, nq, nt,
+                                    extreme ? ", extreme values" : "");
+                            CHECK(!"kernel equals scalar");
                         }
+                    }
                 if (extreme) /* the last tile, L2 */
                     CHECK_EQ(got[0], (uint32_t)(255u * 255u * dim));
             }
+            free(want);
+            free(got);
             knn_dataset_free(q);
             knn_dataset_free(t);
         }

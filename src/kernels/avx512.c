@@ -143,33 +143,121 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
 #define KNN__OWN_L2_U8_TILE
 #include "tile.h"
 
-/* Rows up to this many bytes have their queries shifted to signed once, 4 at a time, on the
- * stack, rather than once per block in the loop: per 64 bytes of a 4 x 4 block, 4 plain
- * loads instead of 4 vpxord (with their loads), the vector units left to the 16 vpdpbusd.
- * Longer rows, and the last nq mod 4 queries, shift in the loop. */
-#define FLIP_MAX 4096
+/* ---- L2 on slabs of 16 training rows ------------------------------------------------
+ *
+ * A 4 x 4 block reduces 16 accumulators for 16 pairs: at Fashion-MNIST's 832 bytes, 45
+ * shuffles and adds beside 208 vpdpbusd. Here each accumulator holds 4 pairs instead: the
+ * training rows are copied, 16 at a time (a slab, on the stack), so that 64 bytes hold 16
+ * bytes of each of 4 rows side by side, and a query's 16 bytes are broadcast to all four
+ * 128-bit lanes (a load, no shuffle). One vpdpbusd then adds 16 bytes of 4 pairs, as many
+ * products as before, and a block of 4 queries x 16 rows (16 accumulators) needs 4 sums of
+ * 4 dwords per accumulator: 45 instructions for 64 pairs. The slab's rows are shifted to
+ * signed as they are copied (t ^ 0x80), so the queries are read as they are:
+ *     acc = q.(t - 128) = q.t - 128 sum(q), and
+ *     |q - t|^2 = |q|^2 + (|t|^2 - 256 sum(t)) + 256 sum(t) - 2 acc - 256 sum(q),
+ * the bracket being the table's train norm; modulo 2^32, where the true result fits: exact.
+ * Rows up to SLAB_MAX bytes, 4 queries or more; the rows past the last whole slab and the
+ * last nq mod 4 queries take tile_loop (the 4 x 4 blocks, queries shifted in the loop). */
+#define SLAB_MAX 4096
+#define SUMS_MAX 256 /* queries a call whose sums fit on the stack */
+
+/* Rows t[0..16) into the slab (shifted to signed; group h of rows 4h..4h+3, 16 bytes c of
+ * them at (h x len / 16 + c) x 64), and 256 x each row's byte sum into tsum256. */
+static void slab_make(const uint8_t *t, size_t len, size_t stride, uint8_t *slab,
+                      uint32_t *tsum256)
+{
+    const size_t steps = len / 16;
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    for (size_t r = 0; r < 16; r++) {
+        const uint8_t *row = t + r * stride;
+        uint8_t *at = slab + (r / 4) * steps * 64 + (r % 4) * 16;
+        __m512i sum = _mm512_setzero_si512();
+        for (size_t d = 0; d < len; d += 64)
+            sum = _mm512_add_epi64(sum, _mm512_sad_epu8(_mm512_load_si512((const void *)(row + d)),
+                                                        _mm512_setzero_si512()));
+        tsum256[r] = 256u * (uint32_t)_mm512_reduce_add_epi64(sum);
+        for (size_t c = 0; c < steps; c++)
+            _mm_store_si128((__m128i *)(void *)(at + c * 64),
+                            _mm_xor_si128(_mm_load_si128((const __m128i *)(const void *)(row + 16 * c)),
+                                          flip));
+    }
+}
+
+/* Distances of queries q[0..4) (rows `stride` apart, as they are) to the slab's 16 rows,
+ * into out (rows `pitch` apart); qn: |q|^2 - 256 sum(q) of each query, tn: the rows' train
+ * norms + 256 sum(t). */
+static inline __attribute__((always_inline)) void block_slab(const uint8_t *q, size_t stride,
+                                                             const uint8_t *slab, size_t len,
+                                                             const uint32_t *qn,
+                                                             const uint32_t *tn,
+                                                             uint32_t *out, size_t pitch)
+{
+    const size_t steps = len / 16;
+    __m512i acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int h = 0; h < 4; h++)
+            acc[i][h] = _mm512_setzero_si512();
+    for (size_t c = 0; c < steps; c++) {
+        __m512i tv[4];
+        for (int h = 0; h < 4; h++)
+            tv[h] = _mm512_load_si512((const void *)(slab + ((size_t)h * steps + c) * 64));
+        for (int i = 0; i < 4; i++) {
+            const __m512i qv = _mm512_broadcast_i32x4(
+                _mm_loadu_si128((const __m128i *)(const void *)(q + (size_t)i * stride + 16 * c)));
+            for (int h = 0; h < 4; h++)
+                acc[i][h] = dpbusd(acc[i][h], qv, tv[h]);
+        }
+    }
+    /* per query: lane L of acc[i][h] holds pair (i, 4h + L); summed within lanes into dword
+     * 4L + h, then put in row order (dword j from 4 (j mod 4) + j / 4) */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i tnv = _mm512_loadu_si512((const void *)tn);
+    for (int i = 0; i < 4; i++) {
+        __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(acc[i][0], acc[i][1]),
+                                       _mm512_unpackhi_epi32(acc[i][0], acc[i][1]));
+        __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(acc[i][2], acc[i][3]),
+                                       _mm512_unpackhi_epi32(acc[i][2], acc[i][3]));
+        __m512i dot = _mm512_permutexvar_epi32(
+            order, _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23)));
+        __m512i d = _mm512_sub_epi32(_mm512_add_epi32(_mm512_set1_epi32((int)qn[i]), tnv),
+                                     _mm512_slli_epi32(dot, 1));
+        _mm512_storeu_si512((void *)(out + (size_t)i * pitch), d);
+    }
+}
 
 static void l2_u8_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train,
                               size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
                               const uint32_t *tnorm, uint32_t *out)
 {
-    size_t i = 0;
-    if (stride <= FLIP_MAX) {
-        _Alignas(64) uint8_t flipped[4 * FLIP_MAX];
-        const __m512i flip = _mm512_set1_epi8((char)0x80);
-        for (; i + QB <= nq; i += QB) {
-            for (size_t r = 0; r < QB; r++)
-                for (size_t d = 0; d < len; d += 64)
-                    _mm512_store_si512((void *)(flipped + r * stride + d),
-                                       _mm512_xor_si512(_mm512_load_si512(
-                                           (const void *)(queries + (i + r) * stride + d)), flip));
-            tile_loop(KNN__TILE_L2_U8S, flipped, QB, train, nt, len, stride, qnorm + i, tnorm,
-                      out + i * nt);
-        }
+    const size_t nq4 = nq / QB * QB, n16 = nt / 16 * 16;
+    if (stride > SLAB_MAX || nq4 == 0 || n16 == 0 || nq > SUMS_MAX) {
+        tile_loop(KNN__TILE_L2_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
+        return;
     }
-    if (i < nq)
-        tile_loop(KNN__TILE_L2_U8, queries + i * stride, nq - i, train, nt, len, stride,
-                  qnorm + i, tnorm, out + i * nt);
+    _Alignas(64) uint8_t slab[16 * SLAB_MAX];
+    uint32_t qn[SUMS_MAX], tn[16], tsum256[16];
+    for (size_t i = 0; i < nq4; i++) { /* |q|^2 - 256 sum(q) */
+        __m512i sum = _mm512_setzero_si512();
+        for (size_t d = 0; d < len; d += 64)
+            sum = _mm512_add_epi64(
+                sum, _mm512_sad_epu8(_mm512_load_si512((const void *)(queries + i * stride + d)),
+                                     _mm512_setzero_si512()));
+        qn[i] = qnorm[i] - 256u * (uint32_t)_mm512_reduce_add_epi64(sum);
+    }
+    for (size_t j = 0; j < n16; j += 16) {
+        slab_make(train + j * stride, len, stride, slab, tsum256);
+        for (size_t r = 0; r < 16; r++)
+            tn[r] = tnorm[j + r] + tsum256[r];
+        for (size_t i = 0; i < nq4; i += QB)
+            block_slab(queries + i * stride, stride, slab, len, qn + i, tn, out + i * nt + j,
+                       nt);
+    }
+    if (nq4 < nq) /* the last queries against the slabs' rows */
+        tile_loop_pitch(KNN__TILE_L2_U8, queries + nq4 * stride, nq - nq4, train, n16, len,
+                        stride, qnorm + nq4, tnorm, out + nq4 * nt, nt);
+    if (n16 < nt) /* every query against the rows past the last slab */
+        tile_loop_pitch(KNN__TILE_L2_U8, queries, nq, train + n16 * stride, nt - n16, len,
+                        stride, qnorm, tnorm + n16, out + n16, nt);
 }
 
 const knn__kernels knn__kernels_avx512 = {"avx512",

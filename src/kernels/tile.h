@@ -38,10 +38,11 @@ KNN__INLINE void store_block(knn__tile_metric metric, int qb, int tb, const uint
                             : qnorm[i0 + (size_t)i] + tnorm[j0 + (size_t)j] - 2u * res[i][j];
 }
 
-KNN__INLINE void tile_loop(knn__tile_metric metric, const uint8_t *queries, size_t nq,
-                           const uint8_t *train,
-                           size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
-                           const uint32_t *tnorm, uint32_t *out)
+/* The tile, its rows `pitch` entries apart in out (nt for a whole tile). */
+KNN__INLINE void tile_loop_pitch(knn__tile_metric metric, const uint8_t *queries, size_t nq,
+                                 const uint8_t *train, size_t nt, size_t len, size_t stride,
+                                 const uint32_t *qnorm, const uint32_t *tnorm, uint32_t *out,
+                                 size_t pitch)
 {
     uint32_t res[4][4];
     size_t i = 0;
@@ -50,11 +51,11 @@ KNN__INLINE void tile_loop(knn__tile_metric metric, const uint8_t *queries, size
         size_t j = 0;
         for (; j + TB <= nt; j += TB) {
             block(metric, QB, TB, q, train + j * stride, len, stride, res);
-            store_block(metric, QB, TB, res, qnorm, tnorm, i, j, out, nt);
+            store_block(metric, QB, TB, res, qnorm, tnorm, i, j, out, pitch);
         }
         for (; j < nt; j++) {
             block(metric, QB, 1, q, train + j * stride, len, stride, res);
-            store_block(metric, QB, 1, res, qnorm, tnorm, i, j, out, nt);
+            store_block(metric, QB, 1, res, qnorm, tnorm, i, j, out, pitch);
         }
     }
     for (; i < nq; i++) {
@@ -68,13 +69,20 @@ KNN__INLINE void tile_loop(knn__tile_metric metric, const uint8_t *queries, size
                 for (size_t at = 0; at < 4 * stride; at += 64)
                     __builtin_prefetch(train + (j + PREFETCH_ROWS) * stride + at);
             block(metric, 1, 4, q, train + j * stride, len, stride, res);
-            store_block(metric, 1, 4, res, qnorm, tnorm, i, j, out, nt);
+            store_block(metric, 1, 4, res, qnorm, tnorm, i, j, out, pitch);
         }
         for (; j < nt; j++) {
             block(metric, 1, 1, q, train + j * stride, len, stride, res);
-            store_block(metric, 1, 1, res, qnorm, tnorm, i, j, out, nt);
+            store_block(metric, 1, 1, res, qnorm, tnorm, i, j, out, pitch);
         }
     }
+}
+
+KNN__INLINE void tile_loop(knn__tile_metric metric, const uint8_t *queries, size_t nq,
+                           const uint8_t *train, size_t nt, size_t len, size_t stride,
+                           const uint32_t *qnorm, const uint32_t *tnorm, uint32_t *out)
+{
+    tile_loop_pitch(metric, queries, nq, train, nt, len, stride, qnorm, tnorm, out, nt);
 }
 
 #ifndef KNN__TILE_LOOP_ONLY /* a file with only its own L2 tile defines it */
