@@ -10,8 +10,9 @@
  * Why these sizes (measured on Fashion-MNIST, bench/README.md): every query tile streams the
  * whole training set from memory, so large tiles (128 queries) cut that traffic fourfold
  * against 32 and made the search 1.4x faster; the training block is kept to about 48 KiB
- * (57 MNIST rows, 16 CIFAR rows) so that it stays in the level-1 cache while every group of
- * queries of the tile passes over it.
+ * (48 MNIST rows, 16 CIFAR rows: whole 16s of rows where that costs at most a quarter of the
+ * block) so that it stays in the level-1 cache while every group of queries of the tile
+ * passes over it.
  *
  * With labelled training rows the search also keeps, per query, each class's nearest row
  * (distance, then the smaller index): the vote ranks the classes without a vote by it. It
@@ -564,8 +565,10 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
                    : s.block_rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS
                                                    : s.block_rows;
     /* whole slabs of 16 rows for the AVX-512 L2 kernel (avx512.c), which the others like
-     * as well: 48 Fashion-MNIST rows a block, not 59, ran 6-8% faster for L1 and L2 */
-    if (s.block_rows >= 16)
+     * as well: 48 Fashion-MNIST rows a block, not 59, ran 6-8% faster for L1 and L2. Not
+     * where it would cost more than a quarter of the block (30 rows would become 16), nor
+     * for fewer than 4 queries, which take no slabs. */
+    if (queries->count >= 4 && s.block_rows >= 16 && s.block_rows % 16 <= s.block_rows / 4)
         s.block_rows -= s.block_rows % 16;
     s.threads = 1;
 #ifdef _OPENMP

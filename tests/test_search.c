@@ -63,28 +63,36 @@ static const char *const isas[] = {"scalar", "avx2", "avxvnni", "avx512"};
 /* Every kernel table this processor runs fills tiles exactly as the scalar one does, for
  * every block shape and edge (nq, nt from 1 to 9; to 5 for the longest rows), tiles of
  * whole and part slabs of 16 rows (the AVX-512 L2 kernel's: 4 x 16, 13 x 37, 8 x 32,
- * 5 x 40) and padded row sizes, up to one whole chunk (KNN__CHUNK = 65,536 values, whose
- * extreme squared L2, 4,261,478,400, is the largest a 32-bit tile holds). */
+ * 5 x 40, 8 x 37, 13 x 32, and 257 x 16, past the 256 queries a slab call takes) and padded
+ * row sizes, up to one whole chunk (KNN__CHUNK = 65,536 values, whose extreme squared L2,
+ * 4,261,478,400, is the largest a 32-bit tile holds). Every cell is written: the output
+ * is filled with a mark first, and a mark past the tile must stay. */
 #define KROWS 40
+#define KQUERIES 257
 static void kernels_equal_scalar_bit_for_bit(void)
 {
     /* 4096 and 4097: the last row size whose queries the VNNI and AVX2 L2 tiles prepare
-     * once per group of 4 (FLIP_MAX, WIDEN_MAX, SLAB_MAX), and the first they do not */
+     * once per group of 4 (FLIP_MAX, WIDEN_MAX) and whose rows AVX-512's takes in slabs
+     * (SLAB_MAX), and the first they do not */
     const size_t dims[] = {1, 63, 64, 65, 784, 3072, 4096, 4097, KNN__CHUNK - 63, KNN__CHUNK};
-    const size_t slabs[][2] = {{4, 16}, {13, 37}, {8, 32}, {5, 40}};
+    const size_t slabs[][2] = {{4, 16}, {13, 37}, {8, 32}, {5, 40}, {8, 37}, {13, 32}, {257, 16}};
+    const size_t nslabs = sizeof slabs / sizeof *slabs;
     for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
         for (int extreme = 0; extreme < 2; extreme++) {
             size_t dim = dims[di], most = dim > 4096 ? 5 : 9;
-            knn_dataset *q = random_dataset(KROWS, dim, 256, 2);
+            const size_t nqrows = dim > 4096 ? KROWS : KQUERIES;
+            knn_dataset *q = random_dataset(nqrows, dim, 256, 2);
             knn_dataset *t = random_dataset(KROWS, dim, 256, 2);
-            if (extreme) /* the largest distances: 255 against 0 everywhere */
-                for (size_t i = 0; i < KROWS; i++) {
+            if (extreme) { /* the largest distances: 255 against 0 everywhere */
+                for (size_t i = 0; i < nqrows; i++)
                     memset(q->rows + i * q->stride, 255, dim);
+                for (size_t i = 0; i < KROWS; i++)
                     memset(t->rows + i * t->stride, 0, dim);
-                }
-            uint32_t qn[KROWS], *want = malloc(KROWS * KROWS * 4), *got = malloc(KROWS * KROWS * 4);
+            }
+            const size_t cells = KQUERIES * KROWS + 1;
+            uint32_t qn[KQUERIES], *want = malloc(cells * 4), *got = malloc(cells * 4);
             const size_t stride = q->stride;
-            knn__sqnorm_u8(q->rows, KROWS, stride, stride, qn);
+            knn__sqnorm_u8(q->rows, nqrows, stride, stride, qn);
             for (int s = 0; s < N_ISAS; s++) {
                 const knn__kernels *k = knn__kernels_find(isas[s]);
                 if (!k)
@@ -92,7 +100,7 @@ static void kernels_equal_scalar_bit_for_bit(void)
                 uint32_t tn[KROWS], tn_scalar[KROWS];
                 k->train_norms(t->rows, KROWS, stride, stride, tn);
                 knn__sqnorm_u8(t->rows, KROWS, stride, stride, tn_scalar);
-                const size_t shapes = most * most + (dim > 4096 ? 0 : 4);
+                const size_t shapes = most * most + (dim > 4096 ? 0 : nslabs);
                 for (size_t shape = 0; shape < shapes; shape++)
                     for (int metric = 0; metric < 2; metric++) {
                         const size_t nq = shape < most * most ? 1 + shape / most
@@ -103,8 +111,11 @@ static void kernels_equal_scalar_bit_for_bit(void)
                                                   : knn__kernels_scalar.l1_tile;
                         knn__tile_fn fn = metric ? k->l2_tile : k->l1_tile;
                         ref(q->rows, nq, t->rows, nt, stride, stride, qn, tn_scalar, want);
+                        for (size_t c = 0; c < cells; c++)
+                            got[c] = 0xA5A5A5A5u; /* a mark no distance here equals */
                         fn(q->rows, nq, t->rows, nt, stride, stride, qn, tn, got);
-                        if (memcmp(want, got, nq * nt * sizeof *got)) {
+                        if (memcmp(want, got, nq * nt * sizeof *got) ||
+                            got[nq * nt] != 0xA5A5A5A5u) {
                             fprintf(stderr, "    %s %s, dim %zu, %zu x %zu%s\n", k->name,
                                     metric ? "l2" : "l1", dim, nq, nt,
                                     extreme ? ", extreme values" : "");

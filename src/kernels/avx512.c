@@ -2,16 +2,18 @@
  * where cpuid reports all three and the OS saves the registers).
  *   L1: vpsadbw on 64-byte chunks.
  *   L2: vpdpbusd multiplies unsigned bytes by signed bytes, four at a time, into 32-bit sums.
- *       Our bytes are both unsigned, so the query side is shifted to signed, s = q - 128
- *       (an XOR with 0x80), and t.q = t.s + 128 sum(t). Then
+ *       Our bytes are both unsigned, so one side is shifted to signed (an XOR with 0x80). In
+ *       the 4 x 4 blocks it is the query, s = q - 128: t.q = t.s + 128 sum(t), and
  *         |q - t|^2 = |q|^2 + (|t|^2 - 256 sum(t)) - 2 t.s,
- *       with the bracket precomputed once per training row (train_norms). The partial sums
- *       stay below 2^31 for up to KNN__CHUNK = 65,536 values a call (65,536 x 128 x 255 <
- *       2^31; longer rows come chunk by chunk), and the final arithmetic is modulo 2^32,
- *       where the true result fits: exact, bit for bit the scalar result.
+ *       with the bracket precomputed once per training row (train_norms). On slabs of 16
+ *       training rows (below) it is the training row, with the sums of both sides. The
+ *       partial sums stay below 2^31 for up to KNN__CHUNK = 65,536 values a call (65,536 x
+ *       128 x 255 < 2^31; longer rows come chunk by chunk), and the final arithmetic is
+ *       modulo 2^32, where the true result fits: exact, bit for bit the scalar result.
  *   float32: 16 values a step, |a - b| by clearing the sign bit, (a - b)^2 with one FMA;
  *            cosine: q.t of unit rows with one FMA, then 1 - q.t clamped at 0.
- * Blocks of 4 queries x 4 training rows: 16 accumulators of 32, each chunk loaded once. */
+ * Blocks of 4 queries x 4 training rows: 16 accumulators of 32, each chunk loaded once; L2
+ * on rows up to 4 KiB: 4 queries x a slab of 16 rows, 4 pairs an accumulator. */
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -151,13 +153,16 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
  * bytes of each of 4 rows side by side, and a query's 16 bytes are broadcast to all four
  * 128-bit lanes (a load, no shuffle). One vpdpbusd then adds 16 bytes of 4 pairs, as many
  * products as before, and a block of 4 queries x 16 rows (16 accumulators) needs 4 sums of
- * 4 dwords per accumulator: 45 instructions for 64 pairs. The slab's rows are shifted to
+ * 4 dwords per accumulator: 40 shuffles and adds for 64 pairs (the 4 x 4 block's tree: 45
+ * for 16). The slab's rows are shifted to
  * signed as they are copied (t ^ 0x80), so the queries are read as they are:
  *     acc = q.(t - 128) = q.t - 128 sum(q), and
  *     |q - t|^2 = |q|^2 + (|t|^2 - 256 sum(t)) + 256 sum(t) - 2 acc - 256 sum(q),
  * the bracket being the table's train norm; modulo 2^32, where the true result fits: exact.
- * Rows up to SLAB_MAX bytes, 4 queries or more; the rows past the last whole slab and the
- * last nq mod 4 queries take tile_loop (the 4 x 4 blocks, queries shifted in the loop). */
+ * Rows up to SLAB_MAX bytes, 4 to SUMS_MAX queries and 16 rows or more; the rows past the
+ * last whole slab, the last nq mod 4 queries and every other tile take tile_loop (the 4 x 4
+ * blocks, queries shifted in the loop). The slab path is a function of its own, so that
+ * only its calls reserve its 64 KiB of stack. */
 #define SLAB_MAX 4096
 #define SUMS_MAX 256 /* queries a call whose sums fit on the stack */
 
@@ -225,15 +230,13 @@ static inline __attribute__((always_inline)) void block_slab(const uint8_t *q, s
     }
 }
 
-static void l2_u8_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train,
-                              size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
-                              const uint32_t *tnorm, uint32_t *out)
+/* Queries [0, nq4) against rows [0, n16) of the tile, on slabs. */
+static __attribute__((noinline)) void l2_slabs(const uint8_t *queries, size_t nq4,
+                                               const uint8_t *train, size_t n16, size_t nt,
+                                               size_t len, size_t stride,
+                                               const uint32_t *qnorm, const uint32_t *tnorm,
+                                               uint32_t *out)
 {
-    const size_t nq4 = nq / QB * QB, n16 = nt / 16 * 16;
-    if (stride > SLAB_MAX || nq4 == 0 || n16 == 0 || nq > SUMS_MAX) {
-        tile_loop(KNN__TILE_L2_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
-        return;
-    }
     _Alignas(64) uint8_t slab[16 * SLAB_MAX];
     uint32_t qn[SUMS_MAX], tn[16], tsum256[16];
     for (size_t i = 0; i < nq4; i++) { /* |q|^2 - 256 sum(q) */
@@ -252,6 +255,18 @@ static void l2_u8_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *
             block_slab(queries + i * stride, stride, slab, len, qn + i, tn, out + i * nt + j,
                        nt);
     }
+}
+
+static void l2_u8_tile_avx512(const uint8_t *queries, size_t nq, const uint8_t *train,
+                              size_t nt, size_t len, size_t stride, const uint32_t *qnorm,
+                              const uint32_t *tnorm, uint32_t *out)
+{
+    const size_t nq4 = nq / QB * QB, n16 = nt / 16 * 16;
+    if (stride > SLAB_MAX || nq4 == 0 || n16 == 0 || nq > SUMS_MAX) {
+        tile_loop(KNN__TILE_L2_U8, queries, nq, train, nt, len, stride, qnorm, tnorm, out);
+        return;
+    }
+    l2_slabs(queries, nq4, train, n16, nt, len, stride, qnorm, tnorm, out);
     if (nq4 < nq) /* the last queries against the slabs' rows */
         tile_loop_pitch(KNN__TILE_L2_U8, queries + nq4 * stride, nq - nq4, train, n16, len,
                         stride, qnorm + nq4, tnorm, out + nq4 * nt, nt);

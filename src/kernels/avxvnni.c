@@ -55,7 +55,9 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
 #define KNN__TILE_LOOP_ONLY
 #include "tile.h"
 
-/* As avx512.c: rows up to FLIP_MAX bytes have each group of 4 queries shifted once. */
+/* Rows up to FLIP_MAX bytes have each group of 4 queries shifted to signed once, on the
+ * stack, rather than once per block in the loop; longer rows, and the last nq mod 4
+ * queries, shift in the loop. */
 #define FLIP_MAX 4096
 
 static void l2_u8_tile_avxvnni(const uint8_t *queries, size_t nq, const uint8_t *train,

@@ -5,8 +5,9 @@
  * or one chunk of a long row, so no kernel needs a tail loop). L1 is sum |a - b|; L2 is the
  * exact squared distance |q|^2 + n(t) - 2 d(q, t), where n and d are the table's own split of
  * the work: the scalar and AVX2 kernels use n(t) = |t|^2 and d = q.t; the VNNI kernels
- * (AVX-512 and AVX-VNNI) multiply unsigned by signed bytes, so they use q - 128 and fold the
- * correction into n(t) (see avx512.c). All arithmetic is modulo 2^32 and, for len <= KNN__CHUNK, the true result
+ * (AVX-512 and AVX-VNNI) multiply unsigned by signed bytes, so they shift one side by 128
+ * and fold the correction into n(t) (and, on AVX-512's slabs, into the query's norm too;
+ * see avx512.c). All arithmetic is modulo 2^32 and, for len <= KNN__CHUNK, the true result
  * fits (65,536 x 255^2 < 2^32), so every table gives the same integers as the scalar
  * reference, bit for bit. Longer rows (up to KNN_MAX_DIM = 2^24 values, whose squared L2
  * reaches 2^40) are measured chunk by chunk, each chunk exact in 32 bits, and the chunks'

@@ -13,7 +13,8 @@
  * defines the file's five tile kernels, named by metric, type and instruction set
  * (l2_u8_tile_avx512), so that a profile tells them apart, for the file's kernel table; a
  * file that defines KNN__OWN_L2_U8_TILE writes its own L2 uint8 tile around tile_loop (to
- * prepare each group of QB queries once), and one that defines KNN__TILE_LOOP_ONLY as well
+ * prepare each group of QB queries once, or the training rows in slabs), and one that
+ * defines KNN__TILE_LOOP_ONLY as well
  * gets only tile_loop (avxvnni.c, whose other tiles are AVX2's). */
 #ifndef KNN_TILE_H
 #define KNN_TILE_H
@@ -27,11 +28,11 @@
 /* Writes block (i0, j0) of the tile; the norms are read for L2 only (NULL for L1). */
 KNN__INLINE void store_block(knn__tile_metric metric, int qb, int tb, const uint32_t res[4][4],
                              const uint32_t *qnorm, const uint32_t *tnorm, size_t i0,
-                             size_t j0, uint32_t *out, size_t nt)
+                             size_t j0, uint32_t *out, size_t pitch)
 {
     for (int i = 0; i < qb; i++)
         for (int j = 0; j < tb; j++)
-            out[(i0 + (size_t)i) * nt + j0 + (size_t)j] =
+            out[(i0 + (size_t)i) * pitch + j0 + (size_t)j] =
                 metric != KNN__TILE_L2_U8 && metric != KNN__TILE_L2_U8S &&
                         metric != KNN__TILE_L2_U8W
                     ? res[i][j]
