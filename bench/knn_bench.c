@@ -104,24 +104,17 @@ static const struct {
  * 0.1 to 0.3 s each, since a peak is what the machine can do, not what a neighbour left. */
 static void measure_peak(const peak_kind *k, double *one, double *all)
 {
-    if (!all) { /* one thread only */
-        volatile int sink = 0;
-        *one = 0;
-        for (int rep = 0; rep < 5; rep++) {
-            double t = now();
-            sink += k->loop(PEAK_ITERS);
-            double r = (double)PEAK_CHAINS * PEAK_ITERS / (now() - t);
-            *one = r > *one ? r : *one;
-        }
-        return;
-    }
     volatile int sink = 0;
-    *one = *all = 0;
+    *one = 0;
+    if (all) /* NULL: one thread only */
+        *all = 0;
     for (int rep = 0; rep < 5; rep++) {
         double t = now();
         sink += k->loop(PEAK_ITERS);
         double r = (double)PEAK_CHAINS * PEAK_ITERS / (now() - t);
         *one = r > *one ? r : *one;
+        if (!all)
+            continue;
         t = now();
 #pragma omp parallel reduction(+ : sink)
         sink += k->loop(PEAK_ITERS);

@@ -204,7 +204,6 @@ static inline void entry_swap(uint64_t *d, uint32_t *x, size_t a, size_t b)
     d[b] = td, x[b] = tx;
 }
 
-/* Puts the k smallest of n entries (by distance, then index) first, the k-th at k - 1. */
 /* cv_select on (distance, index) packed into one 64-bit key (distance < 2^32), one compare
  * and one swap a step: the same order, the same k smallest. */
 static void select_keys(uint64_t *key, size_t n, size_t k)
@@ -240,10 +239,13 @@ static void select_keys(uint64_t *key, size_t n, size_t k)
 /* Lists of up to this many entries are selected as packed keys, on the stack. */
 #define PACKED_MAX 1024
 
-static void cv_select(uint64_t *d, uint32_t *x, size_t n, size_t k)
+/* Puts the k smallest of n entries (by distance, then index) first, the k-th at k - 1.
+ * `known_narrow`: every distance is known to be below 2^32 (32-bit tiles); else they are
+ * looked at. */
+static void cv_select(uint64_t *d, uint32_t *x, size_t n, size_t k, bool known_narrow)
 {
     bool narrow = n <= PACKED_MAX;
-    for (size_t i = 0; narrow && i < n; i++)
+    for (size_t i = 0; narrow && !known_narrow && i < n; i++)
         narrow = d[i] <= UINT32_MAX;
     if (narrow) {
         uint64_t key[PACKED_MAX];
@@ -310,7 +312,7 @@ KNN__ALWAYS_INLINE void list_offer(const cv_job *job, size_t s, const void *dist
             ld[size] = d;
             lx[size++] = ids[c];
             if (size == cap) {
-                cv_select(ld, lx, cap, k);
+                cv_select(ld, lx, cap, k, !wide);
                 size = k;
                 threshold = ld[k - 1];
                 threshold_index = lx[k - 1];
@@ -388,7 +390,7 @@ static void offer_columns(const cv_job *job, const uint32_t *tile, size_t ni, si
                 ld[size] = d;
                 lx[size++] = id;
                 if (size == cap) {
-                    cv_select(ld, lx, cap, k);
+                    cv_select(ld, lx, cap, k, true);
                     size = k;
                     job->threshold[s] = ld[k - 1];
                     job->threshold_index[s] = lx[k - 1];
@@ -490,7 +492,7 @@ static void cv_pair(const cv_job *job, const cv_plan *pl, size_t I, size_t J, bo
         knn__lock_take(&pl->locks[J]);
         offer_columns(job, (const uint32_t *)tile, ni, nj, i0, j0);
         knn__lock_give(&pl->locks[J]);
-    } else if (I != J && pl->block_wanted[J]) {
+    } else if (I != J && pl->block_wanted[J]) { /* wide tiles, or exclusions: transposed */
         if (wide)
             transpose(tile, true, ni, nj, transposed);
         else
@@ -566,7 +568,7 @@ static void cv_lists_finish(knn_neighbors *nb, size_t room, const int *size)
         uint32_t *lx = nb->index + s * room;
         size_t n = (size_t)size[s];
         if (n > k) {
-            cv_select(ld, lx, n, k);
+            cv_select(ld, lx, n, k, false);
             n = k;
         }
         for (size_t i = n / 2; i-- > 0;) /* a max-heap, then its ascending order */

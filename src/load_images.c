@@ -250,12 +250,12 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
     size_t done = 0, kept = 0;
     for (size_t b0 = 0; !st && b0 < n; b0 += batch) {
         const size_t b1 = n - b0 < batch ? n : b0 + batch;
-        uint8_t *base = sink ? rows - b0 * stride : rows; /* row i at base + i x stride */
+        const size_t first = sink ? b0 : 0; /* row i at rows + (i - first) x stride */
 #ifdef _OPENMP /* one image at a time: a batch of large rows has only a few dozen */
 #pragma omp parallel for schedule(dynamic, 1)
 #endif
         for (size_t i = b0; i < b1; i++) {
-            why[i] = convert_file(paths[i], W, H, C, opt->crop, base + i * stride);
+            why[i] = convert_file(paths[i], W, H, C, opt->crop, rows + (i - first) * stride);
             size_t d = knn__work_done(&done);
             if (opt->progress && d)
                 opt->progress(d, n, opt->progress_user);
@@ -270,7 +270,7 @@ static knn_status load_files(char **paths, const int32_t *labels, size_t n,
                 continue;
             }
             if (sink)
-                st = sink->write(sink, base + i * stride, stride);
+                st = sink->write(sink, rows + (i - first) * stride, stride);
             else if (kept != i)
                 memcpy(ds->rows + kept * stride, ds->rows + i * stride, stride);
             if (labels)

@@ -704,18 +704,22 @@ knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
     *out = NULL;
     if (!opt)
         opt = &defaults;
-    if (!knn_model_streams(spec, opt))
+    /* knn_model_streams, less what knn__stream_image_folder checks again (a labels file,
+     * text): a folder is looked at once */
+    char *root =
+        opt->features || opt->quantize || opt->text ? NULL : knn__image_folder_root(spec);
+    if (!root)
         return knn__fail(KNN_ERR_ARG, "%s: only a folder of class folders of images (no "
                                       "network, no labels file) is written as it is decoded",
                          spec);
     if (p->k < 1 || (p->weights != KNN_WEIGHTS_UNIFORM && p->weights != KNN_WEIGHTS_DISTANCE) ||
-        (p->ties != KNN_TIES_NEAREST && p->ties != KNN_TIES_SMALLEST_LABEL))
+        (p->ties != KNN_TIES_NEAREST && p->ties != KNN_TIES_SMALLEST_LABEL)) {
+        free(root);
         return knn__fail(KNN_ERR_ARG, "model settings: K %d (at least 1), weights %d, ties %d",
                          p->k, (int)p->weights, (int)p->ties);
-    char *root = knn__image_folder_root(spec);
+    }
     const knn_dataset images = {.dtype = KNN_U8, .source = root};
-    knn_status st = root ? knn__metric_check(p->metric, &images) /* cosine: float32 only */
-                         : knn__fail(KNN_ERR_NOMEM, "out of memory");
+    knn_status st = knn__metric_check(p->metric, &images); /* cosine: float32 only */
     if (st) {
         free(root);
         return st;

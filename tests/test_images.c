@@ -3,6 +3,7 @@
  * converted and checked. */
 #include "check.h"
 #include "internal.h"
+#include "io.h"
 
 #include <stb/stb_image_write.h>
 #include <stdlib.h>
@@ -253,20 +254,6 @@ static void model_round_trip_and_damaged_files(void)
     knn_dataset_free(ds);
 }
 
-static unsigned char *file_bytes(const char *path, long *n)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *b = NULL;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (*n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (b = malloc((size_t)*n)) && fread(b, 1, (size_t)*n, f) != (size_t)*n) {
-        free(b);
-        b = NULL;
-    }
-    if (f)
-        fclose(f);
-    return b;
-}
-
 /* knn_model_write_folder: the bytes of knn_dataset_load then knn_model_write, the model it
  * gives back mapped and whole (with the load's skipped images); what it refuses. The
  * command-line tests cover batches, limits and splits (test_folders.py). */
@@ -291,10 +278,11 @@ static void folder_model_written_as_decoded_equals_loaded(void)
     FILE *f = fopen(in_dir("w-streamed.knn"), "w+b");
     CHECK_EQ(knn_model_write_folder(in_dir("w"), &o, &p, f, &written), KNN_OK);
     CHECK(f && fclose(f) == 0);
-    long n1 = 0, n2 = 0;
-    unsigned char *a = file_bytes(in_dir("w-loaded.knn"), &n1);
-    unsigned char *b = file_bytes(in_dir("w-streamed.knn"), &n2);
-    CHECK(a && b && n1 == n2 && !memcmp(a, b, (size_t)n1));
+    uint8_t *a = NULL, *b = NULL;
+    size_t n1 = 0, n2 = 0;
+    CHECK_EQ(knn__read_whole(in_dir("w-loaded.knn"), SIZE_MAX, "a model", &a, &n1), KNN_OK);
+    CHECK_EQ(knn__read_whole(in_dir("w-streamed.knn"), SIZE_MAX, "a model", &b, &n2), KNN_OK);
+    CHECK(a && b && n1 == n2 && !memcmp(a, b, n1));
     free(a);
     free(b);
     if (written && ds) { /* usable after its file is closed: a mapping */

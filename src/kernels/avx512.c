@@ -125,8 +125,7 @@ static inline __attribute__((always_inline)) void block(knn__tile_metric metric,
                 for (int j = 0; j < tb; j++)
                     acc[i][j] = _mm512_add_epi64(acc[i][j], _mm512_sad_epu8(qv, tv[j]));
             } else {
-                if (metric == KNN__TILE_L2_U8)
-                    qv = _mm512_xor_si512(qv, flip);
+                qv = _mm512_xor_si512(qv, flip); /* (the slabs shift the rows instead) */
                 for (int j = 0; j < tb; j++)
                     acc[i][j] = dpbusd(acc[i][j], tv[j], qv);
             }
