@@ -204,6 +204,19 @@ static inline void entry_swap(uint64_t *d, uint32_t *x, size_t a, size_t b)
     d[b] = td, x[b] = tx;
 }
 
+/* A quickselect's step once the pivot has settled at `store`: true when it is the k-th,
+ * else the range [lo, hi] that holds the k-th shrinks to its side. */
+static inline bool select_narrow(size_t store, size_t k, size_t *lo, size_t *hi)
+{
+    if (store == k - 1)
+        return true;
+    if (store < k - 1)
+        *lo = store + 1;
+    else
+        *hi = store - 1;
+    return false;
+}
+
 /* cv_select on (distance, index) packed into one 64-bit key (distance < 2^32), one compare
  * and one swap a step: the same order, the same k smallest. */
 static void select_keys(uint64_t *key, size_t n, size_t k)
@@ -227,12 +240,8 @@ static void select_keys(uint64_t *key, size_t n, size_t k)
                 KEY_SWAP(i, store), store++;
         KEY_SWAP(store, hi);
 #undef KEY_SWAP
-        if (store == k - 1)
+        if (select_narrow(store, k, &lo, &hi))
             return;
-        if (store < k - 1)
-            lo = store + 1;
-        else
-            hi = store - 1;
     }
 }
 
@@ -275,12 +284,8 @@ static void cv_select(uint64_t *d, uint32_t *x, size_t n, size_t k, bool known_n
             if (knn__worse(pd, px, d[i], x[i])) /* entry i before the pivot */
                 entry_swap(d, x, i, store++);
         entry_swap(d, x, store, hi);
-        if (store == k - 1)
+        if (select_narrow(store, k, &lo, &hi))
             return;
-        if (store < k - 1)
-            lo = store + 1;
-        else
-            hi = store - 1;
     }
 }
 
