@@ -99,6 +99,24 @@ $(KNN_BIN): $(CLI_OBJ) $(PAGES) $(B)/libknn.a
 	$(CC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $(CLI_OBJ) $(PAGES) $(B)/libknn.a \
 	    $(LDLIBS) $(CLI_LDLIBS)
 
+# knn-mpi (make mpi): the same commands over MPI ranks, where mpicc is installed
+# (scripts/deps.sh mpi: Open MPI). mpi/main.c is its main(), around the CLI's own objects
+# (all but cli/knn.c, knn's main()); the library knows nothing of MPI.
+MPICC ?= mpicc
+MPI_BIN ?= knn-mpi
+mpi: deps-mpi
+	@$(MAKE) --no-print-directory $(MPI_BIN)
+
+deps-mpi:
+	sh scripts/deps.sh mpi
+
+$(B)/mpi/main.o: mpi/main.c cli/cli.h include/knn.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(KNN_CFLAGS) -Icli $(CFLAGS) -c $< -o $@
+
+$(MPI_BIN): $(B)/mpi/main.o $(filter-out $(B)/cli/knn.o,$(CLI_OBJ)) $(PAGES) $(B)/libknn.a
+	$(MPICC) $(LDFLAGS_OMP) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CLI_LDLIBS)
+
 $(B)/test_unit: $(TEST_SRC) $(REF_OBJ) $(B)/libknn.a $(wildcard tests/*.h)
 	$(CC) $(KNN_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRC) $(REF_OBJ) $(B)/libknn.a $(LDLIBS) \
 	    $(LDFLAGS_OMP)
@@ -124,7 +142,9 @@ deps-bench:
 # fetch and serve against local servers; the browser pages; Fashion-MNIST against an exact
 # numpy reference; ConvNet features against PyTorch (and a knn built without the ONNX
 # runtime, build/nodnn/knn); the Python package against scikit-learn (each skipped with a
-# message where what it needs is absent); then the sanitizer, fuzzing and valgrind runs.
+# message where what it needs is absent); knn-mpi on 1, 2 and 3 ranks against knn (built
+# where mpicc is installed; skipped elsewhere); then the sanitizer, fuzzing and valgrind
+# runs.
 # The packages are installed first, then make runs again, so that what they bring (OpenCV's
 # dnn module: KNN_DNN) is seen by a fresh parse of this file.
 test: deps-test
@@ -146,6 +166,9 @@ test-run: all $(B)/test_unit check-exports
 	    >/dev/null
 	$(PYTHON) tests/test_features.py
 	$(PYTHON) tests/test_python.py
+	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(MPI_BIN); \
+	 fi
+	$(PYTHON) tests/test_mpi.py
 	$(MAKE) --no-print-directory check-asan fuzz-quick check-valgrind
 
 demo: deps-demo all
@@ -225,10 +248,10 @@ check-valgrind: $(B)/test_unit
 	    --leak-check=full --errors-for-leak-kinds=definite $(B)/test_unit
 
 clean:
-	rm -rf $(B) knn
+	rm -rf $(B) knn knn-mpi
 
 .PHONY: print-ldlibs all test test-run demo install clean deps-test deps-demo check-asan fuzz fuzz-quick \
-        check-valgrind features-demo \
+        check-valgrind features-demo mpi deps-mpi \
         check-exports
 
 # Side-by-side benchmark on Fashion-MNIST: knn (bench/knn_bench.c) and, where installed, faiss,
@@ -238,7 +261,15 @@ $(B)/knn_bench: bench/knn_bench.c $(REF_OBJ) $(B)/libknn.a include/knn.h
 	    $(LDFLAGS_OMP)
 
 bench: deps-bench all $(B)/knn_bench $(B)/index_bench $(B)/decode_bench
+	@if command -v $(MPICC) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(MPI_BIN); \
+	 fi
 	$(PYTHON) bench/bench.py
+
+# knn-mpi alone: 1 against 2 ranks on Fashion-MNIST, time and each rank's peak memory
+# (bench/mpi.py; make bench prints the same section).
+bench-mpi: deps-bench all
+	@$(MAKE) --no-print-directory $(MPI_BIN)
+	$(PYTHON) bench/mpi.py
 
 # The graph index alone: knn's curves (L2, L1, the 540,000-row scale check) next to hnswlib's
 # and faiss HNSW's (bench/index.py; make bench prints the same section).
@@ -263,7 +294,7 @@ bench-images: deps-bench all $(B)/decode_bench
 bench-text: deps-bench all
 	$(PYTHON) bench/text.py
 
-.PHONY: bench bench-index bench-text bench-images deps-bench
+.PHONY: bench bench-index bench-text bench-images bench-mpi deps-bench
 
 # k-NN on ConvNet features (README): trains a small ConvNet on Fashion-MNIST's training split
 # with PyTorch (scripts/train_convnet.py), exports it to ONNX, lets knn cv choose K and the

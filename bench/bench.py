@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import index  # noqa: E402  (the graph index's section)
 import text  # noqa: E402  (the text section)
 import images  # noqa: E402  (the photo section)
+import mpi  # noqa: E402  (knn-mpi's section)
 import checks as checks_mod  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,6 +212,7 @@ def main():
     index_checks = index.run()
     text_checks = text.run()
     image_checks = images.run()
+    mpi_checks = mpi.run()
 
     checks = []  # (what, value, limit, value must be at most the limit)
     peer_secs = {name: secs for name, _, secs, _, _ in rows}
@@ -237,6 +239,7 @@ def main():
     checks += index_checks
     checks += text_checks
     checks += image_checks
+    checks += mpi_checks
     checks_mod.print_checks(checks)
     assert ev["accuracy"] == l2["accuracy"], "knn eval and knn_bench disagree"
     return 0

@@ -161,6 +161,13 @@ const char *cli_search_name(const knn_dataset *train, const knn_params *p, char 
 
 /* The running subcommand's name, for messages ("eval"). */
 extern const char *cli_command;
+/* What main() does: runs argv[1]'s command; returns the exit status (cli/main.c). */
+int cli_main(int argc, char **argv);
+/* knn-mpi (mpi/main.c): this process's shard, with which cli_load loads training sets (NULL:
+ * all rows, as knn does), and whether its files are written (only rank 0's are: elsewhere
+ * every output goes to standard output, /dev/null there). */
+extern const knn_shard *cli_shard;
+extern bool cli_discard_output;
 
 /* Prints "knn CMD: MESSAGE; see 'knn CMD --help'" and returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

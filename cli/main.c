@@ -1,4 +1,5 @@
-/* main.c: `knn`, the command-line front end of libknn: one subcommand per job. */
+/* main.c: `knn`, the command-line front end of libknn: one subcommand per job (cli_main; the
+ * program's main() is cli/knn.c's, or knn-mpi's, mpi/main.c). */
 #include "cli.h"
 
 #include <signal.h>
@@ -94,7 +95,7 @@ static int dispatch(int argc, char **argv)
     return run ? run(argc - 1, argv + 1) : EXIT_USAGE;
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     /* A closed pipe is then a write error like a full disk (reported below, and writers stop
      * early on ferror), instead of a silent death by SIGPIPE. */

@@ -152,7 +152,7 @@ bool cli_output_open(cli_output *o, const char *path)
 {
     memset(o, 0, sizeof *o);
     o->name = path;
-    if (cli_output_is_stdout(path)) {
+    if (cli_output_is_stdout(path) || cli_discard_output) {
         o->f = stdout; /* itself: reopening /dev/stdout would start a file at its beginning */
         return true;
     }

@@ -112,12 +112,14 @@ static void warn_skipped(const knn_dataset *ds)
 static knn_status load_with_labels(const char *spec, const cli_common *c, size_t limit,
                                    bool labels_optional, const char *labels_file,
                                    const knn_features *features, bool quantize,
-                                   const knn_text *text, knn_dataset **out)
+                                   const knn_text *text, const knn_shard *shard,
+                                   knn_dataset **out)
 {
     cli_progress progress;
     cli_progress_init(&progress, "loading images", c->quiet);
     knn_load_options o = load_options(c, limit, labels_optional, labels_file, features, quantize,
                                       text, &progress);
+    o.shard = shard;
     knn_status st = knn_dataset_load(spec, &o, out);
     cli_progress_done(&progress);
     if (!st)
@@ -146,6 +148,9 @@ knn_status cli_fit_streamed(const char *spec, const cli_common *c, const knn_par
     return st;
 }
 
+const knn_shard *cli_shard;
+bool cli_discard_output;
+
 knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool labels_optional,
                     knn_dataset **out)
 {
@@ -153,7 +158,7 @@ knn_status cli_load(const char *spec, const cli_common *c, size_t limit, bool la
     knn_status st = cli_features(c, &features);
     return st ? st
               : load_with_labels(spec, c, limit, labels_optional, NULL, features, c->quantize,
-                                 NULL, out);
+                                 NULL, cli_shard, out);
 }
 
 int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
@@ -174,7 +179,7 @@ int cli_load_test(const char *spec, const cli_common *c, bool labels_optional,
     /* test and query sets are embedded as TRAIN was (its network, e.g. a model file's) */
     knn_status st = load_with_labels(spec, &like, c->limit, labels_optional, c->labels_file,
                                      knn_dataset_features(train), false, knn_dataset_text(train),
-                                     out);
+                                     NULL, out);
     if (!st && !knn_dataset_text(train) && knn_dataset_text(*out)) {
         fprintf(stderr, "knn %s: %s holds text, not %s like %s\n", cli_command, spec,
                 knn_dataset_features(train) ? "features" : "images", "the training set");

@@ -121,6 +121,9 @@ typedef struct {
      * documents with `text_options` (NULL: knn_text_options_default) */
     const knn_text *text;
     const knn_text_options *text_options;
+    /* Not NULL: load only this process's shard of the rows (see "shards" below): model
+     * files, IDX and CIFAR sets; other data sets, networks and quantising are refused */
+    const struct knn_shard *shard;
 } knn_load_options;
 
 /* Loads a data set named by `spec`, the format detected from the content:
@@ -298,6 +301,47 @@ KNN_API double knn_neighbors_distance(const knn_neighbors *nb, size_t q, int j);
  * query. KNN_ERR_ARG when their shapes differ. */
 KNN_API knn_status knn_neighbors_recall(const knn_neighbors *found, const knn_neighbors *exact,
                                         double *recall);
+
+/* ---- shards: one training set over several processes ----------------------------------- */
+
+/* A training set too large for one machine is split over `count` processes (knn-mpi: one MPI
+ * rank each), shard i holding the contiguous rows [N x i / count, N x (i + 1) / count) of
+ * the N rows, and the labels, class names and image paths of all of them. knn_dataset_count
+ * is N; knn_dataset_row and the other row accessors return NULL outside the shard.
+ *
+ * Every process runs the same calls in the same order. knn_search on a shard searches its own
+ * rows for every query, then `reduce` merges the per-query lists of all processes in the
+ * order (distance, training index), so that every process gets the lists, and class minima,
+ * a single process would: byte for byte, for any count. knn_cross_validate passes each
+ * shard's rows to every process in turn (`broadcast`), each process lists their neighbours
+ * among its own rows, and `reduce` merges the lists. Loading a model file checks its CRC-32
+ * from each process's CRC of its own rows (`broadcast`). A model's graph index is dropped
+ * (a shard is searched exactly); text, networks and image folders cannot be sharded (fit a
+ * model file first). Functions that need every row (knn_dataset_build_index, knn_model_write,
+ * knn_fewshot) refuse a shard; a shard never serves as queries.
+ *
+ * The library knows nothing of the transport. Both operations are collective: called on every
+ * process with the same sizes, they return KNN_OK, or a status with a one-line message in
+ * `message` (message_size bytes), the same on every process, when the operation or any
+ * process failed (knn-mpi: the first process that failed says why). */
+typedef void (*knn_merge_fn)(const void *in, void *inout, size_t n, const void *ctx);
+typedef struct knn_shard {
+    int index, count; /* this process holds shard `index` of `count` (0 <= index < count)   */
+    /* n records of record_bytes bytes each: on return, on every process, record r is
+     * merge() of every process's record r (merge is associative and commutative; it combines
+     * in[0..n) into inout[0..n), with ctx) */
+    knn_status (*reduce)(void *records, size_t n, size_t record_bytes, knn_merge_fn merge,
+                         const void *ctx, void *user, char *message, size_t message_size);
+    /* `bytes` bytes at data on process `root` copied to data on every process */
+    knn_status (*broadcast)(void *data, size_t bytes, int root, void *user, char *message,
+                            size_t message_size);
+    void *user;
+} knn_shard;
+
+/* The rows of shard `index` of `count` of a set of n rows: [*lo, *hi). */
+KNN_API void knn_shard_rows(size_t n, int index, int count, size_t *lo, size_t *hi);
+/* 1 and *info where ds is a shard: its rows [*lo, *hi) of knn_dataset_count; else 0. */
+KNN_API int knn_dataset_shard(const knn_dataset *ds, size_t *lo, size_t *hi);
 
 /* ---- the graph index: fast approximate search ------------------------------------------ */
 

@@ -16,7 +16,9 @@
 #                              python3-dev, -setuptools, -venv and scikit-learn (the Python
 #                              package's build and its reference), OpenCV's dnn module,
 #                              PyTorch and onnx (ConvNet features, checked against PyTorch),
-#                              librsvg (PNG figures: knn cv --plot cv.png)
+#                              librsvg (PNG figures: knn cv --plot cv.png), Open MPI (knn-mpi,
+#                              checked against knn)
+#   sh scripts/deps.sh mpi     build + Open MPI (mpicc, mpirun): make mpi builds knn-mpi
 # Build packages are required; the data set, numpy, OpenCV's dnn and PyTorch are optional
 # (knn builds without the ONNX runtime, and the tests that need them say they skip), so
 # failing to install those only warns. Called by `make demo` and `make test`;
@@ -28,10 +30,11 @@ optional=""
 case "$mode" in
 build) ;;
 demo) optional="dataset-fashion-mnist" ;;
+mpi) required="$required libopenmpi-dev openmpi-bin" ;;
 features) optional="dataset-fashion-mnist libopencv-dnn-dev python3 python3-numpy python3-torch python3-onnx" ;;
-bench) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread python3-faiss python3-hnswlib python3-sklearn python3-torch python3-opencv python3-pil time" ;;
-test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn libopencv-dnn-dev python3-torch python3-onnx librsvg2-dev pkg-config" ;;
-*) echo "usage: sh scripts/deps.sh build|demo|features|bench|test" >&2; exit 2 ;;
+bench) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread python3-faiss python3-hnswlib python3-sklearn python3-torch python3-opencv python3-pil time libopenmpi-dev openmpi-bin" ;;
+test) optional="dataset-fashion-mnist python3 python3-numpy libopenblas0-pthread chromium python3-dev python3-setuptools python3-venv python3-sklearn libopencv-dnn-dev python3-torch python3-onnx librsvg2-dev pkg-config libopenmpi-dev openmpi-bin" ;;
+*) echo "usage: sh scripts/deps.sh build|demo|features|bench|test|mpi" >&2; exit 2 ;;
 esac
 
 # The browser tests drive Chromium with the npm package playwright-core (tests/browser).

@@ -703,11 +703,85 @@ static bool cv_grouping_make(cv_grouping *g, const knn_dataset *ds, const uint8_
     return true;
 }
 
+/* The pass over a shard (knn_shard): each shard's rows are passed to every process in turn
+ * (its broadcast), in chunks of about 64 MiB, and every process lists each row's nearest
+ * among its own rows of the other folds (knn__search_folds); the lists of all processes are
+ * then merged (its reduce) into each row's list among all rows of the other folds, the
+ * single process's list. A pair of rows in different shards costs two distances, one on
+ * each side. */
+static knn_status shard_cv_search(const knn_dataset *ds, const int32_t *fold_of,
+                                  const int64_t *slot, size_t nwanted, knn_metric metric,
+                                  int kmax, const knn_cv_options *o, knn_neighbors **out)
+{
+    const size_t n = ds->count, k = (size_t)kmax, stride = ds->stride;
+    size_t chunk = ((size_t)64 << 20) / stride / 128 * 128;
+    chunk = chunk < 128 ? 128 : chunk;
+    knn_neighbors *nb = calloc(1, sizeof *nb);
+    uint8_t *rows = aligned_alloc(KNN__ALIGN, chunk * stride);
+    size_t entries = 0;
+    bool ok = nb && rows && knn__mul_ok(nwanted ? nwanted : 1, k, &entries);
+    if (ok) {
+        *nb = (knn_neighbors){.nq = nwanted, .k = kmax, .metric = metric, .dtype = ds->dtype};
+        nb->index = malloc(entries * sizeof *nb->index);
+        nb->dist = malloc(entries * sizeof *nb->dist);
+        ok = nb->index && nb->dist;
+    }
+    if (!ok) {
+        knn_neighbors_free(nb);
+        free(rows);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
+    }
+    knn_status st = KNN_OK;
+    const int count = ds->shard.count;
+    size_t chunks_done = 0, chunks = 0;
+    for (int j = 0; j < count; j++) {
+        size_t lo, hi;
+        knn_shard_rows(n, j, count, &lo, &hi);
+        chunks += (hi - lo + chunk - 1) / chunk;
+    }
+    for (int j = 0; !st && j < count; j++) {
+        size_t lo, hi;
+        knn_shard_rows(n, j, count, &lo, &hi);
+        for (size_t c0 = lo; !st && c0 < hi; c0 += chunk) {
+            const size_t m = hi - c0 < chunk ? hi - c0 : chunk;
+            if (j == ds->shard.index)
+                memcpy(rows, ds->rows + (c0 - ds->row_lo) * stride, m * stride);
+            if ((st = knn__shard_broadcast(&ds->shard, rows, m * stride, j)))
+                break;
+            /* the chunk as queries: a data set over the rows received (never freed) */
+            knn_dataset q = {.count = m, .dim = ds->dim, .dtype = ds->dtype, .stride = stride,
+                             .rows = rows, .source = ds->source};
+            knn_neighbors *part = NULL;
+            st = knn__search_folds(ds, &q, metric, kmax, o->threads, fold_of + c0, fold_of,
+                                   &part);
+            for (size_t i = 0; !st && i < m; i++)
+                if (slot[c0 + i] >= 0) {
+                    memcpy(nb->dist + (size_t)slot[c0 + i] * k, part->dist + i * k, k * 8);
+                    memcpy(nb->index + (size_t)slot[c0 + i] * k, part->index + i * k, k * 4);
+                }
+            knn_neighbors_free(part);
+            if (!st && o->progress)
+                o->progress(++chunks_done, chunks + 1, o->progress_user);
+        }
+    }
+    free(rows);
+    if (!st)
+        st = knn__neighbors_reduce(ds, nb);
+    if (st) {
+        knn_neighbors_free(nb);
+        return st;
+    }
+    *out = nb;
+    return KNN_OK;
+}
+
 static knn_status cv_search(const knn_dataset *ds, const int32_t *fold_of, const int64_t *slot,
                             size_t nwanted, knn_metric metric, int kmax, const knn_cv_options *o,
                             int part, int parts, knn_neighbors **out)
 {
     const size_t n = ds->count;
+    if (ds->sharded)
+        return shard_cv_search(ds, fold_of, slot, nwanted, metric, kmax, o, out);
     if (ds->dtype == KNN_SPARSE) /* text: each row through the inverted index (sparse.c) */
         return sparse_cv_search(ds, fold_of, slot, nwanted, kmax, o, out);
     const knn__kernels *kern = knn__kernels_select();

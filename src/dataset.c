@@ -24,7 +24,77 @@ char *knn__strdup(const char *s)
 knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool with_labels,
                               const char *what, knn_dataset **out)
 {
+    return knn__dataset_alloc_shard(count, dim, dtype, with_labels, NULL, what, out);
+}
+
+void knn_shard_rows(size_t n, int index, int count, size_t *lo, size_t *hi)
+{
+    if (count < 1 || index < 0 || index >= count) {
+        *lo = *hi = 0;
+        return;
+    }
+    /* n <= KNN_MAX_ROWS < 2^31 and count < 2^31: the products fit in 64 bits */
+    *lo = (size_t)((uint64_t)n * (uint64_t)index / (uint64_t)count);
+    *hi = (size_t)((uint64_t)n * (uint64_t)(index + 1) / (uint64_t)count);
+}
+
+int knn_dataset_shard(const knn_dataset *ds, size_t *lo, size_t *hi)
+{
+    *lo = ds->sharded ? ds->row_lo : 0;
+    *hi = ds->sharded ? ds->row_hi : ds->count;
+    return ds->sharded;
+}
+
+knn_status knn__whole(const knn_dataset *ds, const char *what)
+{
+    if (!ds->sharded)
+        return KNN_OK;
+    return knn__fail(KNN_ERR_ARG, "%s: holds only shard %d of %d of its %s (rows %zu..%zu); "
+                                  "%s needs all of them",
+                     ds->source, ds->shard.index + 1, ds->shard.count, knn__rows_word(ds),
+                     ds->row_lo, ds->row_hi, what);
+}
+
+void knn__shard_set(knn_dataset *ds, const knn_shard *shard, size_t lo, size_t hi)
+{
+    if (!shard)
+        return;
+    ds->sharded = true;
+    ds->shard = *shard;
+    ds->row_lo = lo;
+    ds->row_hi = hi;
+}
+
+/* The message a failed collective operation leaves, made the thread's. */
+static knn_status shard_failed(knn_status st, const char *message)
+{
+    return knn__fail(st, "%s", *message ? message : "a process of the job failed");
+}
+
+knn_status knn__shard_reduce(const knn_dataset *ds, void *records, size_t n, size_t bytes,
+                             knn_merge_fn merge, const void *ctx)
+{
+    char message[1024] = "";
+    knn_status st = ds->shard.reduce(records, n, bytes, merge, ctx, ds->shard.user, message,
+                                     sizeof message);
+    return st ? shard_failed(st, message) : KNN_OK;
+}
+
+knn_status knn__shard_broadcast(const knn_shard *s, void *data, size_t bytes, int root)
+{
+    char message[1024] = "";
+    knn_status st = s->broadcast(data, bytes, root, s->user, message, sizeof message);
+    return st ? shard_failed(st, message) : KNN_OK;
+}
+
+knn_status knn__dataset_alloc_shard(size_t count, size_t dim, knn_dtype dtype, bool with_labels,
+                                    const knn_shard *shard, const char *what, knn_dataset **out)
+{
     *out = NULL;
+    size_t lo = 0, hi = count;
+    if (shard)
+        knn_shard_rows(count, shard->index, shard->count, &lo, &hi);
+    const size_t held = hi - lo;
     if (dim == 0)
         return knn__fail(KNN_ERR_LIMIT, "%s: rows of 0 values", what);
     if (dim > KNN_MAX_DIM)
@@ -38,7 +108,7 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
     const size_t row_bytes = dim * knn__dtype_size(dtype); /* dim <= KNN_MAX_DIM: no overflow */
     size_t stride = (row_bytes + KNN__ALIGN - 1) / KNN__ALIGN * KNN__ALIGN;
     size_t bytes;
-    if (!knn__mul_ok(count ? count : 1, stride, &bytes))
+    if (!knn__mul_ok(held ? held : 1, stride, &bytes))
         return knn__fail(KNN_ERR_LIMIT, "%s: %zu rows of %zu bytes overflow memory sizes", what,
                          count, stride);
     if (!knn__memory_fits(bytes))
@@ -65,8 +135,9 @@ knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool wi
                          bytes >> 20, count);
     }
     if (stride > row_bytes) /* padding only: the rows themselves are about to be written */
-        for (size_t i = 0; i < count; i++)
+        for (size_t i = 0; i < held; i++)
             memset(ds->rows + i * stride + row_bytes, 0, stride - row_bytes);
+    knn__shard_set(ds, shard, lo, hi);
     *out = ds;
     return KNN_OK;
 }
@@ -342,25 +413,32 @@ const char *knn_dataset_class_name(const knn_dataset *ds, int label)
     return ds->class_names[label];
 }
 
+/* Row i where the data set holds it (all rows but a shard's), else NULL. */
+static const uint8_t *held_row(const knn_dataset *ds, size_t i)
+{
+    if (!ds->rows || i >= ds->count || (ds->sharded && (i < ds->row_lo || i >= ds->row_hi)))
+        return NULL;
+    return ds->rows + (i - ds->row_lo) * ds->stride;
+}
+
 const uint8_t *knn_dataset_picture(const knn_dataset *ds, size_t i)
 {
     if (i >= ds->count)
         return NULL;
     if (ds->features)
         return ds->pictures ? ds->pictures + i * ds->pictures_stride : NULL;
-    return ds->dtype == KNN_U8 && (ds->channels == 1 || ds->channels == 3)
-               ? ds->rows + i * ds->stride
-               : NULL;
+    return ds->dtype == KNN_U8 && (ds->channels == 1 || ds->channels == 3) ? held_row(ds, i)
+                                                                           : NULL;
 }
 
 const uint8_t *knn_dataset_row(const knn_dataset *ds, size_t i)
 {
-    return ds->dtype == KNN_U8 ? ds->rows + i * ds->stride : NULL;
+    return ds->dtype == KNN_U8 ? held_row(ds, i) : NULL;
 }
 
 const float *knn_dataset_row_f32(const knn_dataset *ds, size_t i)
 {
-    return ds->dtype == KNN_F32 ? (const float *)(const void *)(ds->rows + i * ds->stride) : NULL;
+    return ds->dtype == KNN_F32 ? (const float *)(const void *)held_row(ds, i) : NULL;
 }
 
 int32_t knn_dataset_label(const knn_dataset *ds, size_t i)

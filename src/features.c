@@ -526,6 +526,8 @@ knn_status knn_features_compute(const knn_features *cf, const knn_dataset *image
 {
     knn_features *f = (knn_features *)cf;
     *out = NULL;
+    if (images->sharded)
+        return knn__whole(images, "a network");
     const char *what = images->source ? images->source : "images";
     if (images->dtype != KNN_U8 || (images->channels != 1 && images->channels != 3) ||
         (size_t)images->height * (size_t)images->width * (size_t)images->channels !=

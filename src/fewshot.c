@@ -372,6 +372,8 @@ knn_status knn_fewshot(const knn_dataset *ds, const knn_fewshot_options *o,
                        knn_fewshot_result **out)
 {
     *out = NULL;
+    if (ds->sharded)
+        return knn__whole(ds, "few-shot episodes");
     if (ds->dtype == KNN_SPARSE)
         return knn__fail(KNN_ERR_ARG, "%s holds text: few-shot episodes are for images and "
                                       "features",

@@ -539,6 +539,8 @@ static bool link_batch(knn__hnsw *g, const measure *m, walker *walkers, int thre
 knn_status knn_dataset_build_index(knn_dataset *ds, const knn_index_options *opt)
 {
     knn_index_options o = opt ? *opt : knn_index_options_default();
+    if (ds->sharded)
+        return knn__whole(ds, "the graph index");
     if (ds->dtype == KNN_SPARSE)
         return knn__fail(KNN_ERR_ARG, "%s holds text, searched through its inverted index: the "
                                       "graph index is for images and features",

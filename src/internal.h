@@ -62,7 +62,31 @@ struct knn_dataset {
      * reference of the data set's own). rows is NULL and stride 0. */
     struct knn__sparse *sparse;
     const knn_text *text;
+    /* A shard (knn_load_options.shard): rows holds rows [row_lo, row_hi) of count, row_lo's
+     * first; labels, class names and paths are the whole set's. `shard` is the caller's
+     * (its collective operations). Elsewhere sharded is false and rows holds all count. */
+    bool sharded;
+    size_t row_lo, row_hi;
+    knn_shard shard;
 };
+
+/* The rows a data set holds: count, or a shard's. */
+static inline size_t knn__held(const knn_dataset *ds)
+{
+    return ds->sharded ? ds->row_hi - ds->row_lo : ds->count;
+}
+/* KNN_ERR_ARG naming the data set and `what` when ds is a shard, else KNN_OK. */
+knn_status knn__whole(const knn_dataset *ds, const char *what);
+/* Sets up ds (count rows, all loaded or mapped) as opt's shard, when opt asks for one: the
+ * rows outside [lo, hi) are left alone; the caller has put rows lo.. at ds->rows. */
+void knn__shard_set(knn_dataset *ds, const knn_shard *shard, size_t lo, size_t hi);
+/* A shard's collective operations, their failure turned into the thread's message. */
+knn_status knn__shard_reduce(const knn_dataset *ds, void *records, size_t n, size_t bytes,
+                             knn_merge_fn merge, const void *ctx);
+knn_status knn__shard_broadcast(const knn_shard *s, void *data, size_t bytes, int root);
+/* Merging neighbour lists (search.c): records of k (distance, index) pairs then C class
+ * minima, as knn__lists_pack writes them; ctx points at two ints, k and C. */
+void knn__lists_merge(const void *in, void *inout, size_t n, const void *ctx);
 
 /* Feature data sets keep the images they were computed from up to this many bytes. */
 #define KNN__MAX_PICTURES ((size_t)256 << 20)
@@ -151,6 +175,9 @@ knn_status knn__fail(knn_status status, const char *fmt, ...)
 /* Allocates a data set of `count` rows x `dim` values of `dtype` with zeroed padding (rows
  * themselves uninitialised) and, if `with_labels`, a label array. Checks the caps and the
  * size arithmetic; `what` names the origin for messages. */
+/* The same with only shard's rows allocated where shard is not NULL (knn__shard_set). */
+knn_status knn__dataset_alloc_shard(size_t count, size_t dim, knn_dtype dtype, bool with_labels,
+                                    const knn_shard *shard, const char *what, knn_dataset **out);
 knn_status knn__dataset_alloc(size_t count, size_t dim, knn_dtype dtype, bool with_labels,
                               const char *what, knn_dataset **out);
 /* The graph index (hnsw.c, DESIGN.md decision 14). */
@@ -298,6 +325,16 @@ double knn__memory_available(void);
  * tests: the same lists as knn_search. */
 knn_status knn__search_parts(const knn_dataset *train, const knn_dataset *queries,
                              const knn_params *p, int parts, knn_neighbors **out);
+/* Cross-validation over shards (cv.c): the k nearest of train's rows (its own, a shard's)
+ * to each query, the pairs of a query and a row of the same fold (qfold (nq), tfold by
+ * training row) left out; places left empty hold KNN__NO_DIST and KNN__NO_ROW, or a row of
+ * the same fold at the tile's largest distance. No class minima. */
+knn_status knn__search_folds(const knn_dataset *train, const knn_dataset *queries,
+                             knn_metric metric, int k, int threads, const int32_t *qfold,
+                             const int32_t *tfold, knn_neighbors **out);
+/* nb's lists, a shard's (the places of missing rows KNN__NO_DIST and KNN__NO_ROW), merged
+ * in place with every other process's (the shard's reduce). */
+knn_status knn__neighbors_reduce(const knn_dataset *train, knn_neighbors *nb);
 /* Returns a malloc'd copy of s (NULL on failure). */
 char *knn__strdup(const char *s);
 /* Checked multiplication: false on overflow. */

@@ -382,8 +382,25 @@ knn_status knn_dataset_load(const char *spec, const knn_load_options *opt, knn_d
     *out = NULL;
     if (!opt)
         opt = &defaults;
+    const knn_shard *shard = opt->shard;
+    if (shard && (shard->count < 1 || shard->index < 0 || shard->index >= shard->count ||
+                  !shard->reduce || !shard->broadcast))
+        return knn__fail(KNN_ERR_ARG, "%s: shard %d of %d, or its operations, make no sense",
+                         spec, shard->index, shard->count);
+    if (opt->shard && (opt->features || opt->quantize || opt->labels_file || opt->text))
+        return knn__fail(KNN_ERR_ARG, "%s: a set loaded through a network, quantised, "
+                                      "labelled by a file or vectorised cannot be split into "
+                                      "shards: write its model file first and give that",
+                         spec);
     if (!opt->features && !opt->quantize) {
         knn_status st = load_spec(spec, opt, out);
+        if (!st && opt->shard && !(*out)->sharded) { /* a loader without shards */
+            knn_dataset_free(*out);
+            *out = NULL;
+            return knn__fail(KNN_ERR_ARG, "%s cannot be split into shards: give a model file, "
+                                          "an IDX or a CIFAR set",
+                             spec);
+        }
         return st ? st : vectorize(spec, opt, out);
     }
     /* features: images converted to the network's input where the options leave it open,

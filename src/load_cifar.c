@@ -104,9 +104,10 @@ static knn_status read_class_names(const char *first_batch, const char *name, kn
     return st;
 }
 
-/* Reads `count` records of `f` into rows [first, first + count) of ds. */
+/* Reads `count` records of `f` into rows [first, first + count) of ds (a shard: the labels
+ * of all, the rows of its own; the others read into `skip`). */
 static knn_status read_records(knn__file *f, knn_dataset *ds, size_t first, size_t count,
-                               int variant, bool coarse)
+                               int variant, bool coarse, uint8_t *skip)
 {
     size_t label_bytes = variant == 100 ? 2 : 1;
     int num_classes = variant == 10 ? 10 : coarse ? 20 : 100;
@@ -115,8 +116,11 @@ static knn_status read_records(knn__file *f, knn_dataset *ds, size_t first, size
         unsigned char lab[2];
         snprintf(what, sizeof what, "record %zu", i);
         knn_status st = knn__file_read(f, lab, label_bytes, what);
+        const size_t r = first + i;
+        const bool own = !ds->sharded || (r >= ds->row_lo && r < ds->row_hi);
         if (!st)
-            st = knn__file_read(f, ds->rows + (first + i) * ds->stride, CIFAR_DIM, what);
+            st = knn__file_read(f, own ? ds->rows + (r - ds->row_lo) * ds->stride : skip,
+                                CIFAR_DIM, what);
         if (st)
             return st;
         int label = variant == 10 ? lab[0] : coarse ? lab[0] : lab[1];
@@ -169,9 +173,15 @@ knn_status knn__load_cifar(const char *const *paths, int npaths, int variant,
         return knn__fail(KNN_ERR_ARG, "%s: coarse labels exist in CIFAR-100 only", paths[0]);
     size_t keep = opt->limit && opt->limit < total ? opt->limit : total;
     knn_dataset *ds;
-    knn_status st = knn__dataset_alloc(keep, CIFAR_DIM, KNN_U8, true, paths[0], &ds);
+    knn_status st = knn__dataset_alloc_shard(keep, CIFAR_DIM, KNN_U8, true, opt->shard, paths[0],
+                                             &ds);
     if (st)
         return st;
+    uint8_t *skip = malloc(CIFAR_DIM); /* the rows outside a shard */
+    if (!skip) {
+        knn_dataset_free(ds);
+        return knn__fail(KNN_ERR_NOMEM, "%s: out of memory", paths[0]);
+    }
     ds->height = 32;
     ds->width = 32;
     ds->channels = 3;
@@ -182,10 +192,11 @@ knn_status knn__load_cifar(const char *const *paths, int npaths, int variant,
         st = knn__file_open(&f, paths[i]);
         size_t n = counts[i] < keep - first ? counts[i] : keep - first;
         if (!st)
-            st = read_records(&f, ds, first, n, variant, opt->coarse_labels != 0);
+            st = read_records(&f, ds, first, n, variant, opt->coarse_labels != 0, skip);
         knn__file_close(&f);
         first += n;
     }
+    free(skip);
     if (!st)
         st = read_class_names(paths[0],
                               variant == 10          ? "batches.meta.txt"

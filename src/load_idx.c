@@ -119,10 +119,10 @@ static char *find_labels_file(const char *images_path, char *tried, size_t tried
     return found;
 }
 
-/* Reads row i of ds: uint8 as is; float32 from big-endian, each value checked finite. */
-static knn_status read_row(knn__file *f, knn_dataset *ds, size_t i, const char *what)
+/* Reads a row of ds into `row`: uint8 as is; float32 from big-endian, each value checked
+ * finite. */
+static knn_status read_row(knn__file *f, const knn_dataset *ds, uint8_t *row, const char *what)
 {
-    uint8_t *row = ds->rows + i * ds->stride;
     knn_status st = knn__file_read(f, row, ds->dim * knn__dtype_size(ds->dtype), what);
     if (st || ds->dtype == KNN_U8)
         return st;
@@ -226,19 +226,26 @@ knn_status knn__load_idx(const char *images_path, const char *const *names, int 
     }
     knn_dataset *ds = NULL;
     if (!st)
-        st = knn__dataset_alloc(keep, dim, h.dtype, labels_path != NULL, images_path, &ds);
+        st = knn__dataset_alloc_shard(keep, dim, h.dtype, labels_path != NULL, opt->shard,
+                                      images_path, &ds);
+    uint8_t *skip = NULL; /* a shard reads the rows before its own into this, and stops */
+    if (!st && ds->sharded && ds->row_lo > 0 &&
+        !(skip = aligned_alloc(KNN__ALIGN, ds->stride)))
+        st = knn__fail(KNN_ERR_NOMEM, "%s: out of memory", images_path);
     if (!st) {
         ds->height = h.ndims >= 2 ? (int)h.size[1] : 1;
         ds->width = h.ndims >= 3 ? (int)h.size[2] : 1;
         ds->channels = (int)(dim / ((size_t)ds->height * (size_t)ds->width));
+        const size_t lo = ds->row_lo, end = ds->sharded ? ds->row_hi : keep;
         char what[64];
-        for (size_t i = 0; !st && i < keep; i++) {
+        for (size_t i = 0; !st && i < end; i++) {
             snprintf(what, sizeof what, "image %zu of %zu", i, count);
-            st = read_row(&f, ds, i, what);
+            st = read_row(&f, ds, i < lo ? skip : ds->rows + (i - lo) * ds->stride, what);
         }
-        if (!st && keep == count)
+        if (!st && end == count)
             st = knn__file_expect_end(&f, header);
     }
+    free(skip);
     knn__file_close(&f);
     if (!st && labels_path)
         st = read_labels(labels_path, ds, count, names, n_names);

@@ -508,6 +508,10 @@ knn_status knn__load_image_folder(const char *root, const knn_load_options *opt,
                                   knn_dataset **out)
 {
     *out = NULL;
+    if (opt->shard) /* before any image is decoded */
+        return knn__fail(KNN_ERR_ARG, "%s: a folder cannot be split into shards: write its "
+                                      "model file first (knn fit %s MODEL) and give that",
+                         root, root);
     if (opt->labels_file)
         return knn__load_labelled_folder(root, opt, out);
     if (knn__folder_is_text(root)) /* class folders of text files (text.c) */

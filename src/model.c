@@ -277,6 +277,8 @@ static bool emit_body(FILE *f, const knn_dataset *train, const model_header *h, 
 knn_status knn_model_write(const knn_dataset *train, const knn_params *p, FILE *f)
 {
     knn_status st = knn__metric_check(p->metric, train); /* cosine: float32 only */
+    if (!st)
+        st = knn__whole(train, "a model file");
     if (st)
         return st;
     model_header h;
@@ -500,6 +502,55 @@ static knn_status check_checksum(const char *path, const model_header *h, const 
                            path);
 }
 
+/* The same for a shard (knn_load_options.shard): the rows split over the processes like
+ * the shards, each process's CRC-32 of its part of them passed to all (knn_shard's
+ * broadcast) and put together with the header's and the sections' after the rows (zlib's
+ * crc32_combine), so that no process reads another's rows, and all reach one verdict. */
+static knn_status check_checksum_shard(const char *path, const model_header *h, const void *map,
+                                       size_t bytes, const knn_shard *shard)
+{
+    model_header zeroed = *h;
+    zeroed.checksum = 0;
+    unsigned char header[HEADER_BYTES];
+    memcpy(header, map, HEADER_BYTES);
+    memcpy(header, &zeroed, sizeof zeroed);
+    const unsigned char *base = map;
+    /* check_header: rows_offset is HEADER_BYTES and the rows end inside the file */
+    const uint64_t rows_end = h->rows_offset + h->count * h->stride;
+    uLong crc = crc32(crc32(0, Z_NULL, 0), header, HEADER_BYTES);
+    knn_status st = KNN_OK;
+    for (int j = 0; !st && j < shard->count; j++) {
+        size_t lo, hi;
+        knn_shard_rows((size_t)h->count, j, shard->count, &lo, &hi);
+        const uint64_t len = (uint64_t)(hi - lo) * h->stride;
+        uint64_t part = 0;
+        if (j == shard->index) {
+            uLong c = crc32(0, Z_NULL, 0);
+            for (uint64_t at = 0; at < len;) {
+                const uint64_t chunk = len - at > (1u << 30) ? (1u << 30) : len - at;
+                c = crc32(c, base + h->rows_offset + lo * h->stride + at, (uInt)chunk);
+                at += chunk;
+            }
+            part = c;
+        }
+        st = knn__shard_broadcast(shard, &part, sizeof part, j);
+        crc = crc32_combine(crc, (uLong)part, (z_off_t)len);
+    }
+    if (st)
+        return st;
+    uLong tail = crc32(0, Z_NULL, 0);
+    for (uint64_t at = rows_end; at < bytes;) {
+        const uint64_t chunk = bytes - at > (1u << 30) ? (1u << 30) : bytes - at;
+        tail = crc32(tail, base + at, (uInt)chunk);
+        at += chunk;
+    }
+    crc = crc32_combine(crc, tail, (z_off_t)(bytes - rows_end));
+    return crc == h->checksum
+               ? KNN_OK
+               : knn__fail(KNN_ERR_FORMAT, "%s: checksum mismatch: the model file is corrupt",
+                           path);
+}
+
 /* What the kernels and the vote rely on, row by row: zero padding (kernels sum whole padded
  * rows), finite floats, labels among the classes. `rows_known`: the rows were written by
  * this process (knn_model_write_folder), their padding zero; only the labels are read. */
@@ -507,9 +558,12 @@ static knn_status check_rows(const char *path, const model_header *h, const knn_
                              bool rows_known)
 {
     const size_t row_bytes = h->dim * (h->dtype == KNN_F32 ? 4 : 1);
-    for (size_t i = 0; !rows_known && h->dtype != KNN_SPARSE && i < h->count; i++) {
+    /* the rows held: a shard's own (ds->rows points at row_lo's), else all of the file's */
+    const size_t held = ds->sharded ? knn__held(ds) : h->count;
+    for (size_t r = 0; !rows_known && h->dtype != KNN_SPARSE && r < held; r++) {
         /* text: text.c checks */
-        const uint8_t *row = ds->rows + i * h->stride;
+        const size_t i = r + ds->row_lo;
+        const uint8_t *row = ds->rows + r * h->stride;
         for (size_t b = row_bytes; b < h->stride; b++)
             if (row[b])
                 return knn__fail(KNN_ERR_FORMAT, "%s: row %zu has non-zero padding", path, i);
@@ -531,7 +585,8 @@ static knn_status check_rows(const char *path, const model_header *h, const knn_
 /* The data set over the checked file: rows and labels in place, settings from the header,
  * class names and the first `count` image paths copied out. rows_known: see check_rows. */
 static knn_status build_dataset(const char *path, const model_header *h, void *map,
-                                size_t count, bool rows_known, knn_dataset *ds)
+                                size_t count, bool rows_known, const knn_shard *shard,
+                                knn_dataset *ds)
 {
     ds->count = count;
     ds->dim = h->dim;
@@ -552,6 +607,12 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
     ds->model_ties = h->ties;
     if (!(ds->source = knn__strdup(path)))
         return knn__fail(KNN_ERR_NOMEM, "out of memory");
+    if (shard) { /* its own rows of the first `count` */
+        size_t lo, hi;
+        knn_shard_rows(count, shard->index, shard->count, &lo, &hi);
+        knn__shard_set(ds, shard, lo, hi);
+        ds->rows += lo * h->stride;
+    }
     knn_status st = check_rows(path, h, ds, rows_known);
     const char *base = map;
     if (!st && h->names_bytes &&
@@ -608,7 +669,7 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
     if (!st && h->dtype == KNN_SPARSE) /* copied out of the mapping, checked */
         st = knn__text_open(path, (const uint8_t *)base + text_offset(h),
                             h->file_bytes - text_offset(h), (size_t)h->count, count, ds);
-    if (!st && h->index_offset && count == h->count) {
+    if (!st && h->index_offset && count == h->count && !shard) {
         const knn_dataset whole = {.count = (size_t)h->count, .dtype = (knn_dtype)h->dtype,
                                    .source = ds->source};
         st = knn__hnsw_open(path, (const uint8_t *)base + h->index_offset, h->file_bytes - h->index_offset,
@@ -629,15 +690,20 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
     model_header h;
     memcpy(&h, map, sizeof h);
     knn_dataset *ds = NULL;
-    if (!(st = check_header(path, &h, bytes)) && !(st = check_checksum(path, &h, map, bytes)) &&
-        !(ds = calloc(1, sizeof *ds)))
+    if (!(st = check_header(path, &h, bytes)) && opt->shard && h.dtype == KNN_SPARSE)
+        st = knn__fail(KNN_ERR_ARG, "%s: a text model cannot be split into shards", path);
+    if (!st && opt->shard)
+        st = check_checksum_shard(path, &h, map, bytes, opt->shard);
+    else if (!st)
+        st = check_checksum(path, &h, map, bytes);
+    if (!st && !(ds = calloc(1, sizeof *ds)))
         st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     if (ds) { /* from here the data set owns the mapping (or the copy) */
         ds->map = map;
         ds->map_bytes = bytes;
         ds->map_is_copy = copy;
         st = build_dataset(path, &h, map, opt->limit && opt->limit < h.count ? opt->limit : h.count,
-                           false, ds);
+                           false, opt->shard, ds);
     }
     if (!st) {
         *out = ds;
@@ -776,7 +842,7 @@ knn_status knn_model_write_folder(const char *spec, const knn_load_options *opt,
         ds->map_bytes = (size_t)h.file_bytes;
         st = check_header(spec, &h, ds->map_bytes);
         if (!st) /* the rows not read back: a folder larger than memory stays on the disk */
-            st = build_dataset(spec, &h, map, (size_t)h.count, true, ds);
+            st = build_dataset(spec, &h, map, (size_t)h.count, true, NULL, ds);
         ds->skipped = kept->skipped;
         ds->nskipped = kept->nskipped;
         kept->skipped = NULL;

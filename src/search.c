@@ -159,6 +159,13 @@ typedef struct {
                                    * copies scaled to unit length */
     int k;
     uint32_t classes; /* C with class minima, 0 without */
+    /* the training rows searched: trows holds `held` of them, the first being row `base`
+     * (all of them from 0, or a shard's) */
+    size_t base, held;
+    /* cross-validation over shards: a pair of a query and a training row of the same fold
+     * is no candidate (its distance taken as the tile's largest, which no row reaches).
+     * qfold (nq) by query, tfold by training row; NULL: no such pairs */
+    const int32_t *qfold, *tfold;
 } search_job;
 
 /* One thread's working memory for a tile: the distance tile (uint32, or uint64 for wide
@@ -269,8 +276,21 @@ static bool class_offsets(const int32_t *labels, size_t n, uint32_t C, size_t nq
     return true;
 }
 
-/* Queries [q0, q0 + nq) against training rows [t_lo, t_hi), into `lists`, sorted. Returns
- * false at a label that is not a class. */
+/* Sets the distances of the tile's (nq, nt) pairs whose query and training row lie in one
+ * fold to the tile's largest value, which no distance reaches (uint8: 255^2 x 65,536 <
+ * 2^32 in a 32-bit tile; float32: the bits of a NaN): they are offered last, and only
+ * ever kept where fewer rows are left. */
+static void mask_folds(void *tile, bool wide, const int32_t *qfold, size_t nq,
+                       const int32_t *tfold, size_t nt)
+{
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < nt; j++)
+            if (qfold[i] == tfold[j])
+                knn__tile_put(tile, wide, i * nt + j, knn__tile_max(wide));
+}
+
+/* Queries [q0, q0 + nq) against training rows [t_lo, t_hi) of those held, into `lists`,
+ * sorted. Returns false at a label that is not a class. */
 static bool search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo, size_t t_hi,
                         const tile_work *w, topk_lists *lists)
 {
@@ -290,26 +310,29 @@ static bool search_tile(const search_job *job, size_t q0, size_t nq, size_t t_lo
         knn__query_norms(&job->dist, qrows, nq, nq, w->qnorm);
     for (size_t t0 = t_lo; t0 < t_hi && labels_ok; t0 += job->block_rows) {
         size_t nt = t_hi - t0 < job->block_rows ? t_hi - t0 : job->block_rows;
+        const uint32_t first = (uint32_t)(job->base + t0); /* the rows' indices */
         knn__distance_tile(&job->dist, qrows, nq, job->tnorm ? w->qnorm : NULL, nq,
                            job->trows + t0 * stride, nt,
-                           job->tnorm ? job->tnorm + t0 : NULL, job->train->count,
+                           job->tnorm ? job->tnorm + t0 : NULL, job->held,
                            w->chunk_tile, w->tile);
-        labels_ok = !C || class_offsets(job->train->labels + t0, nt, (uint32_t)C, nq, w->offset);
+        if (job->qfold)
+            mask_folds(w->tile, wide, job->qfold + q0, nq, job->tfold + first, nt);
+        labels_ok = !C || class_offsets(job->train->labels + first, nt, (uint32_t)C, nq,
+                                        w->offset);
         if (C && labels_ok && !wide)
-            class_minima_tile(w->class_dist, w->class_index, w->offset, w->tile, nq, nt,
-                              (uint32_t)t0);
+            class_minima_tile(w->class_dist, w->class_index, w->offset, w->tile, nq, nt, first);
         for (size_t i = 0; C && labels_ok && wide && i < nq; i++)
             class_minima_offer((uint64_t *)w->class_dist + i, w->class_index + i, w->offset,
-                               (const uint64_t *)w->tile + i * nt, true, nt, (uint32_t)t0);
+                               (const uint64_t *)w->tile + i * nt, true, nt, first);
         for (size_t i = 0; i < nq && labels_ok; i++) {
             uint64_t *hd = lists->dist + (q0 + i) * (size_t)k;
             uint32_t *hi = lists->index + (q0 + i) * (size_t)k;
             if (wide)
                 topk_offer(hd, hi, k, &size[i], (const uint64_t *)w->tile + i * nt, true, nt,
-                           (uint32_t)t0);
+                           first);
             else
                 topk_offer(hd, hi, k, &size[i], (const uint32_t *)w->tile + i * nt, false, nt,
-                           (uint32_t)t0);
+                           first);
         }
     }
     for (size_t i = 0; i < nq; i++)
@@ -388,7 +411,7 @@ const uint32_t *knn__train_norms(const knn_dataset *train, knn__norms_fn fn, int
     /* chunks of uint8 rows: count x chunks < 2^31 x 2^8, no overflow */
     const knn__distances d = {NULL, true, train->stride,
                               (train->stride + KNN__CHUNK - 1) / KNN__CHUNK};
-    const size_t n = train->count, block = 4096;
+    const size_t n = knn__held(train), block = 4096;
     uint32_t *norms = malloc((n ? n * d.chunks : 1) * sizeof *norms);
     struct knn__norms_cache *fresh = cache ? NULL : malloc(sizeof *fresh);
     if (!norms || (!cache && !fresh)) {
@@ -437,7 +460,7 @@ const uint8_t *knn__dataset_unit_rows(const knn_dataset *ds, int threads)
     uint8_t *cached = atomic_load(&mut->unit_rows);
     if (cached)
         return cached;
-    const size_t n = ds->count, block = 1024;
+    const size_t n = knn__held(ds), block = 1024;
     size_t bytes;
     if (!knn__mul_ok(n ? n : 1, ds->stride, &bytes) || !knn__memory_fits(bytes))
         return NULL;
@@ -477,9 +500,14 @@ static void merge_parts(const topk_lists *part, int parts, size_t q, knn_neighbo
                 bi = i;
             }
         }
+        if (best < 0) { /* a shard of fewer rows than k: the rest stays empty */
+            bd = KNN__NO_DIST;
+            bi = KNN__NO_ROW;
+        } else {
+            head[best]++;
+        }
         nb->dist[q * k + j] = bd;
         nb->index[q * k + j] = bi;
-        head[best]++;
     }
 }
 
@@ -576,7 +604,7 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
 #endif
     const size_t nq = queries->count;
     s.ntiles = (nq + QUERY_TILE - 1) / QUERY_TILE;
-    s.nblocks = (train->count + s.block_rows - 1) / s.block_rows;
+    s.nblocks = (knn__held(train) + s.block_rows - 1) / s.block_rows;
     s.parts = 1;
     s.part_major = false;
     if (s.ntiles < (size_t)s.threads)
@@ -586,7 +614,7 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
      * part for every query tile before the next, so that the file is read once, not once
      * per tile of 128 queries; a mapped file's next part is read ahead while one is searched
      * (read_ahead). */
-    const double bytes = (double)train->count * (double)train->stride;
+    const double bytes = (double)knn__held(train) * (double)train->stride;
     if (s.parts == 1 && s.ntiles > 1 && bytes > LARGE_TRAIN_BYTES) {
         const double avail = knn__memory_available();
         if (avail > 0 && bytes > avail / 2) {
@@ -684,12 +712,12 @@ static void run_search(const search_job *job, const search_plan *s, const knn_pa
             size_t q0 = tile * QUERY_TILE;
             size_t n = nq - q0 < QUERY_TILE ? nq - q0 : QUERY_TILE;
             size_t t_lo, t_hi, next_lo, next_hi;
-            part_rows(s, part, job->train->count, &t_lo, &t_hi);
+            part_rows(s, part, job->held, &t_lo, &t_hi);
             if (s->part_major && tile == 0) { /* a part begins: read the next one ahead */
                 if (part == 0)
                     read_ahead(job, t_lo, t_hi);
                 if (part + 1 < (size_t)s->parts) {
-                    part_rows(s, part + 1, job->train->count, &next_lo, &next_hi);
+                    part_rows(s, part + 1, job->held, &next_lo, &next_hi);
                     read_ahead(job, next_lo, next_hi);
                 }
             }
@@ -704,14 +732,16 @@ static void run_search(const search_job *job, const search_plan *s, const knn_pa
 }
 
 static knn_status exact_search(const knn_dataset *train, const knn_dataset *queries,
-                               const knn_params *p, int parts, knn_neighbors *nb,
-                               knn_neighbors **out);
+                               const knn_params *p, int parts, const int32_t *qfold,
+                               const int32_t *tfold, knn_neighbors *nb, knn_neighbors **out);
 
 knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
                       const knn_params *p, knn_neighbors **out)
 {
     knn_neighbors *nb;
     *out = NULL;
+    if (queries->sharded)
+        return knn__whole(queries, "a search of its rows as queries");
     knn_status st = knn__search_prepare(train, queries, p, &nb);
     if (st)
         return st;
@@ -732,7 +762,14 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     *out = nb;
     return KNN_OK;
 exact:
-    return exact_search(train, queries, p, 0, nb, out);
+    if ((st = exact_search(train, queries, p, 0, NULL, NULL, nb, &nb)))
+        return st;
+    if (train->sharded && (st = knn__neighbors_reduce(train, nb))) {
+        knn_neighbors_free(nb);
+        return st;
+    }
+    *out = nb;
+    return KNN_OK;
 }
 
 knn_status knn__search_parts(const knn_dataset *train, const knn_dataset *queries,
@@ -743,14 +780,143 @@ knn_status knn__search_parts(const knn_dataset *train, const knn_dataset *querie
     if (parts < 1 || parts > 64)
         return knn__fail(KNN_ERR_ARG, "%d parts (1 to 64)", parts);
     knn_status st = knn__search_prepare(train, queries, p, &nb);
-    return st ? st : exact_search(train, queries, p, parts, nb, out);
+    return st ? st : exact_search(train, queries, p, parts, NULL, NULL, nb, out);
+}
+
+/* ---- shards ------------------------------------------------------------------------------ */
+
+/* A shard's lists travel as one record per query: its k distances and C class minima's
+ * distances (uint64), then their k and C indices (uint32). */
+static size_t record_bytes(const knn_neighbors *nb)
+{
+    return ((size_t)nb->k + (size_t)nb->classes) * (sizeof(uint64_t) + sizeof(uint32_t));
+}
+
+/* An entry (distance, index) of a record: list or class place j of m. */
+static inline void record_get(const uint8_t *r, size_t m, size_t j, uint64_t *d, uint32_t *i)
+{
+    memcpy(d, r + j * 8, 8);
+    memcpy(i, r + m * 8 + j * 4, 4);
+}
+static inline void record_put(uint8_t *r, size_t m, size_t j, uint64_t d, uint32_t i)
+{
+    memcpy(r + j * 8, &d, 8);
+    memcpy(r + m * 8 + j * 4, &i, 4);
+}
+
+void knn__lists_merge(const void *in, void *inout, size_t n, const void *ctx)
+{
+    const int *kc = ctx;
+    const size_t k = (size_t)kc[0], C = (size_t)kc[1], m = k + C;
+    const size_t bytes = m * (sizeof(uint64_t) + sizeof(uint32_t));
+    for (size_t r = 0; r < n; r++) {
+        const uint8_t *a = (const uint8_t *)in + r * bytes;
+        uint8_t *b = (uint8_t *)inout + r * bytes;
+        uint64_t da, db;
+        uint32_t ia, ib;
+        /* the k first of the two sorted lists: how many of each, then merged from the back,
+         * in place (the place written is never before b's next unread one) */
+        size_t x = 0, y = 0;
+        while (x + y < k) {
+            record_get(a, m, x, &da, &ia);
+            record_get(b, m, y, &db, &ib);
+            if (knn__worse(db, ib, da, ia))
+                x++;
+            else
+                y++;
+        }
+        for (size_t w = k; w-- > 0;) {
+            bool take_a = x > 0;
+            if (x > 0 && y > 0) {
+                record_get(a, m, x - 1, &da, &ia);
+                record_get(b, m, y - 1, &db, &ib);
+                take_a = knn__worse(da, ia, db, ib);
+            }
+            if (take_a) {
+                record_get(a, m, --x, &da, &ia);
+                record_put(b, m, w, da, ia);
+            } else {
+                record_get(b, m, --y, &db, &ib);
+                record_put(b, m, w, db, ib);
+            }
+        }
+        for (size_t c = k; c < m; c++) { /* each class's nearest, by (distance, index) */
+            record_get(a, m, c, &da, &ia);
+            record_get(b, m, c, &db, &ib);
+            if (knn__worse(db, ib, da, ia))
+                record_put(b, m, c, da, ia);
+        }
+    }
+}
+
+/* nb's lists (a shard's, sorted, the places of missing rows KNN__NO_DIST and KNN__NO_ROW)
+ * merged with every other process's through the shard's reduce, in place. */
+knn_status knn__neighbors_reduce(const knn_dataset *train, knn_neighbors *nb)
+{
+    const size_t k = (size_t)nb->k, C = (size_t)nb->classes, m = k + C,
+                 bytes = record_bytes(nb);
+    size_t total;
+    if (!knn__mul_ok(nb->nq ? nb->nq : 1, bytes, &total))
+        return knn__fail(KNN_ERR_LIMIT, "%zu x %d neighbours overflow memory sizes", nb->nq,
+                         nb->k);
+    uint8_t *rec = malloc(total);
+    if (!rec)
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for merging %zu x %d neighbours",
+                         nb->nq, nb->k);
+    for (size_t q = 0; q < nb->nq; q++) {
+        uint8_t *r = rec + q * bytes;
+        memcpy(r, nb->dist + q * k, k * 8);
+        memcpy(r + m * 8, nb->index + q * k, k * 4);
+        if (C) { /* cross-validation's lists have no class minima */
+            memcpy(r + k * 8, nb->class_dist + q * C, C * 8);
+            memcpy(r + m * 8 + k * 4, nb->class_index + q * C, C * 4);
+        }
+    }
+    const int ctx[2] = {nb->k, nb->classes};
+    knn_status st = knn__shard_reduce(train, rec, nb->nq, bytes, knn__lists_merge, ctx);
+    for (size_t q = 0; !st && q < nb->nq; q++) {
+        const uint8_t *r = rec + q * bytes;
+        memcpy(nb->dist + q * k, r, k * 8);
+        memcpy(nb->index + q * k, r + m * 8, k * 4);
+        if (C) {
+            memcpy(nb->class_dist + q * C, r + k * 8, C * 8);
+            memcpy(nb->class_index + q * C, r + m * 8 + k * 4, C * 4);
+        }
+    }
+    free(rec);
+    return st;
+}
+
+knn_status knn__search_folds(const knn_dataset *train, const knn_dataset *queries,
+                             knn_metric metric, int k, int threads, const int32_t *qfold,
+                             const int32_t *tfold, knn_neighbors **out)
+{
+    *out = NULL;
+    knn_neighbors *nb = calloc(1, sizeof *nb);
+    const size_t n = queries->count * (size_t)k;
+    if (nb) {
+        *nb = (knn_neighbors){.nq = queries->count, .k = k, .metric = metric,
+                              .dtype = train->dtype};
+        nb->index = malloc((n ? n : 1) * sizeof *nb->index);
+        nb->dist = malloc((n ? n : 1) * sizeof *nb->dist);
+    }
+    if (!nb || !nb->index || !nb->dist) {
+        knn_neighbors_free(nb);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for %zu x %d neighbours",
+                         queries->count, k);
+    }
+    knn_params p = knn_params_default();
+    p.k = k;
+    p.metric = metric;
+    p.threads = threads;
+    return exact_search(train, queries, &p, 0, qfold, tfold, nb, out);
 }
 
 /* The exact search into nb (freed on failure); `parts` > 0 forces the plan's parts, part by
  * part (knn__search_parts). */
 static knn_status exact_search(const knn_dataset *train, const knn_dataset *queries,
-                               const knn_params *p, int parts, knn_neighbors *nb,
-                               knn_neighbors **out)
+                               const knn_params *p, int parts, const int32_t *qfold,
+                               const int32_t *tfold, knn_neighbors *nb, knn_neighbors **out)
 {
     const knn__kernels *kern = knn__kernels_select();
     search_plan plan = plan_search(train, queries, p, nb);
@@ -762,7 +928,9 @@ static knn_status exact_search(const knn_dataset *train, const knn_dataset *quer
     search_job job = {train,         queries,       plan.block_rows,
                       knn__distances_of(train, p->metric, kern),
                       NULL,          train->rows,   queries->rows,
-                      p->k,          (uint32_t)nb->classes};
+                      p->k,          (uint32_t)nb->classes,
+                      train->row_lo, knn__held(train),
+                      qfold,         tfold};
     const size_t nq = queries->count;
     int *sizes = malloc((size_t)plan.parts * (nq ? nq : 1) * sizeof *sizes);
     topk_lists lists[64];
@@ -791,6 +959,12 @@ static knn_status exact_search(const knn_dataset *train, const knn_dataset *quer
     }
     if (!failed)
         run_search(&job, &plan, p, lists, &failed, &labels_bad);
+    /* a shard of fewer rows than k: the places of the missing rows marked */
+    for (size_t q = 0; !failed && plan.parts == 1 && q < nq; q++)
+        for (int j = sizes[q]; j < p->k; j++) {
+            nb->dist[q * (size_t)p->k + (size_t)j] = KNN__NO_DIST;
+            nb->index[q * (size_t)p->k + (size_t)j] = KNN__NO_ROW;
+        }
     if (!failed && !labels_bad && plan.parts > 1)
         for (size_t q = 0; q < nq; q++) {
             merge_parts(lists, plan.parts, q, nb);

@@ -1282,6 +1282,8 @@ static knn_status set_classes(knn_dataset *ds, label_ref *refs, size_t n)
 knn_status knn__load_text_file(const char *path, const knn_load_options *opt, knn_dataset **out)
 {
     *out = NULL;
+    if (opt->shard)
+        return knn__fail(KNN_ERR_ARG, "%s: text cannot be split into shards", path);
     char *data = NULL;
     size_t size = 0;
     knn_status st = read_all(path, SIZE_MAX / 4, 2 * KNN_MAX_TEXT_DOCUMENT, &data, &size);

@@ -32,7 +32,7 @@ void check_failed(const char *file, int line, const char *what);
 
 /* Each test file lists its tests, ended by {NULL, NULL}. */
 extern const test_case search_tests[], vote_tests[], load_tests[], cv_tests[], image_tests[], decode_tests[],
-    hostile_tests[], classify_tests[], index_tests[], text_tests[];
+    hostile_tests[], classify_tests[], index_tests[], text_tests[], shard_tests[];
 
 /* A fresh temporary folder for this run's files (made once). */
 const char *test_dir(void);

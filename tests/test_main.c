@@ -38,7 +38,7 @@ knn_status write_model(const knn_dataset *train, const knn_params *p, const char
 int main(int argc, char **argv)
 {
     const test_case *suites[] = {search_tests, vote_tests, load_tests, cv_tests, image_tests, decode_tests,
-                                 hostile_tests, classify_tests, index_tests, text_tests};
+                                 hostile_tests, classify_tests, index_tests, text_tests, shard_tests};
     int passed = 0, failed = 0;
     for (size_t s = 0; s < sizeof suites / sizeof *suites; s++)
         for (const test_case *t = suites[s]; t->name; t++) {
