@@ -96,6 +96,23 @@ static knn_status failed(char *message, size_t size)
     return agreed_code == EXIT_USAGE ? KNN_ERR_ARG : KNN_ERR_IO;
 }
 
+/* After the checkpoint: true where every rank calls with the same sizes (a and b); else every
+ * rank fails with one message, never a collective call of mismatched counts, which MPI does
+ * not define (it may truncate, abort or hang). Ranks disagree where they loaded different
+ * things: a query folder that differs between nodes, an image skipped on one node only. */
+static bool same_sizes(unsigned long long a, unsigned long long b, const char *what,
+                       char *message, size_t size)
+{
+    long long v[4] = {(long long)a, -(long long)a, (long long)b, -(long long)b};
+    MPI_Allreduce(MPI_IN_PLACE, v, 4, MPI_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    if (v[0] == -v[1] && v[2] == -v[3])
+        return true;
+    snprintf(message, size, "the ranks disagree on %s (%lld to %lld): every rank must load "
+                            "the same test or query set (the same files on every node)",
+             what, v[0], -v[1]);
+    return false;
+}
+
 /* The library's merge as an MPI operation: MPI passes no context, so the one of the reduce
  * in progress is here (MPI calls the operation from the calling thread only). */
 static knn_merge_fn reduce_merge;
@@ -116,6 +133,8 @@ static knn_status mpi_reduce(void *records, size_t n, size_t bytes, knn_merge_fn
     (void)user;
     if (!checkpoint(0))
         return failed(message, size);
+    if (!same_sizes(n, bytes, "the number of queries", message, size))
+        return KNN_ERR_SHAPE;
     if (bytes == 0 || bytes > CHUNK_BYTES) { /* the same on every rank */
         snprintf(message, size, "records of %zu bytes: more than MPI's messages hold", bytes);
         return KNN_ERR_LIMIT;
@@ -144,6 +163,8 @@ static knn_status mpi_broadcast(void *data, size_t bytes, int root, void *user, 
     (void)user;
     if (!checkpoint(0))
         return failed(message, size);
+    if (!same_sizes(bytes, (unsigned long long)root, "a broadcast's size", message, size))
+        return KNN_ERR_SHAPE;
     for (size_t at = 0; at < bytes; at += CHUNK_BYTES) {
         const size_t count = bytes - at < CHUNK_BYTES ? bytes - at : CHUNK_BYTES;
         MPI_Bcast((char *)data + at, (int)count, MPI_BYTE, root, MPI_COMM_WORLD);
@@ -165,10 +186,20 @@ static const char usage[] =
     "  fit TRAIN -o MODEL       writes the model file on rank 0 (the other ranks wait)\n"
     "\n"
     "TRAIN: a model file (each rank maps it and reads only its own rows), an IDX or a CIFAR\n"
-    "set (each rank reads only its own rows); an image folder: 'knn-mpi fit' it first. A\n"
+    "set (each rank keeps only its own rows); an image folder: 'knn-mpi fit' it first. A\n"
     "model's graph index is not used: the shards are searched exactly (knn --exact).\n"
     "Only rank 0 writes output. An error on any rank ends every rank with its one line and\n"
     "exit status (2 usage, 1 anything else).\n";
+
+/* True if predict's arguments read standard input: a "-" that is not the value of an
+ * option (-o -, --output -). */
+static bool reads_stdin(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "-") && strcmp(argv[i - 1], "-o") && strcmp(argv[i - 1], "--output"))
+            return true;
+    return false;
+}
 
 int main(int argc, char **argv)
 {
@@ -189,7 +220,13 @@ int main(int argc, char **argv)
     shard = (knn_shard){.index = rank, .count = ranks, .reduce = mpi_reduce,
                         .broadcast = mpi_broadcast};
     int code;
-    if (!strcmp(cmd, "eval") || !strcmp(cmd, "predict") || !strcmp(cmd, "cv")) {
+    if (!strcmp(cmd, "predict") && reads_stdin(argc, argv)) {
+        /* mpirun gives standard input to rank 0 alone */
+        fprintf(stderr, "knn predict: '-' (queries from standard input) reaches rank 0 only "
+                        "under mpirun: give the files, a folder or a data set; see "
+                        "'knn-mpi --help'\n");
+        code = EXIT_USAGE;
+    } else if (!strcmp(cmd, "eval") || !strcmp(cmd, "predict") || !strcmp(cmd, "cv")) {
         cli_shard = &shard;
         code = cli_main(argc, argv);
     } else if (!strcmp(cmd, "fit")) {

@@ -704,18 +704,21 @@ static bool cv_grouping_make(cv_grouping *g, const knn_dataset *ds, const uint8_
 }
 
 /* The pass over a shard (knn_shard): each shard's rows are passed to every process in turn
- * (its broadcast), in chunks of about 64 MiB, and every process lists each row's nearest
- * among its own rows of the other folds (knn__search_folds); the lists of all processes are
- * then merged (its reduce) into each row's list among all rows of the other folds, the
- * single process's list. A pair of rows in different shards costs two distances, one on
- * each side. */
+ * (its broadcast), in chunks of at most 64 MiB (or one row), and every process lists each
+ * row's nearest among its own rows of the other folds (knn__search_folds); the lists of all
+ * processes are then merged (its reduce) into each row's list among all rows of the other
+ * folds, the single process's list. Every pair of rows costs two distances, one for each
+ * row (the single process's pass costs one), and in hold-out mode the training rows are
+ * passed and searched as well, their lists dropped. */
 static knn_status shard_cv_search(const knn_dataset *ds, const int32_t *fold_of,
                                   const int64_t *slot, size_t nwanted, knn_metric metric,
                                   int kmax, const knn_cv_options *o, knn_neighbors **out)
 {
     const size_t n = ds->count, k = (size_t)kmax, stride = ds->stride;
-    size_t chunk = ((size_t)64 << 20) / stride / 128 * 128;
-    chunk = chunk < 128 ? 128 : chunk;
+    /* whole query tiles of 128 rows where 64 MiB holds them; else as many rows as it holds
+     * (at least one: long rows) */
+    size_t chunk = ((size_t)64 << 20) / stride;
+    chunk = chunk >= 128 ? chunk / 128 * 128 : chunk ? chunk : 1;
     knn_neighbors *nb = calloc(1, sizeof *nb);
     uint8_t *rows = aligned_alloc(KNN__ALIGN, chunk * stride);
     size_t entries = 0;

@@ -47,7 +47,11 @@ knn_status knn__search_reference(const knn_dataset *train, const knn_dataset *qu
 {
     knn_neighbors *nb;
     *out = NULL;
-    knn_status st = knn__search_prepare(train, queries, p, &nb);
+    knn_status st = knn__whole(train, "the reference search");
+    if (!st)
+        st = knn__whole(queries, "the reference search");
+    if (!st)
+        st = knn__search_prepare(train, queries, p, &nb);
     if (st)
         return st;
     if (train->dtype == KNN_SPARSE) { /* text: every term of every pair, in order */

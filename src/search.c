@@ -278,8 +278,8 @@ static bool class_offsets(const int32_t *labels, size_t n, uint32_t C, size_t nq
 
 /* Sets the distances of the tile's (nq, nt) pairs whose query and training row lie in one
  * fold to the tile's largest value, which no distance reaches (uint8: 255^2 x 65,536 <
- * 2^32 in a 32-bit tile; float32: the bits of a NaN): they are offered last, and only
- * ever kept where fewer rows are left. */
+ * 2^32 in a 32-bit tile; float32: the bits of a NaN) and the top-K never takes: their
+ * places stay empty, marked like a short shard's. */
 static void mask_folds(void *tile, bool wide, const int32_t *qfold, size_t nq,
                        const int32_t *tfold, size_t nt)
 {
@@ -626,6 +626,8 @@ static search_plan plan_search(const knn_dataset *train, const knn_dataset *quer
     }
     if (s.parts > 64)
         s.parts = 64;
+    if (s.parts < 1) /* a shard without rows: one empty part, so every list is set */
+        s.parts = 1;
     /* each part keeps nq x K lists and nq x C class minima: split only while they stay small
      * (64 MiB) */
     while (s.parts > 1 &&
@@ -959,8 +961,9 @@ static knn_status exact_search(const knn_dataset *train, const knn_dataset *quer
     }
     if (!failed)
         run_search(&job, &plan, p, lists, &failed, &labels_bad);
-    /* a shard of fewer rows than k: the places of the missing rows marked */
-    for (size_t q = 0; !failed && plan.parts == 1 && q < nq; q++)
+    /* a shard of fewer rows than k: the places of the missing rows marked (merge_parts
+     * marks them where there are several parts) */
+    for (size_t q = 0; !failed && !labels_bad && plan.parts == 1 && q < nq; q++)
         for (int j = sizes[q]; j < p->k; j++) {
             nb->dist[q * (size_t)p->k + (size_t)j] = KNN__NO_DIST;
             nb->index[q * (size_t)p->k + (size_t)j] = KNN__NO_ROW;

@@ -26,8 +26,9 @@ TIMEOUT = 300
 FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 Skip = fixtures.Skip
 
-# mpirun refuses root unless told; the ranks run one thread each, knn its default (the
-# answer must not depend on either)
+# mpirun refuses root unless told; the ranks run one thread each on 2 ranks, two elsewhere
+# (few queries on two threads split a shard's rows into parts), knn its default: the answer
+# must not depend on any of them
 ENV = {k: v for k, v in os.environ.items() if k not in ("KNN_DATA", "KNN_MIRROR")}
 ENV.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_btl_vader_single_copy_mechanism="none")
@@ -46,7 +47,8 @@ def knn(*args):
 def mpi(np, *args, mpirun_args=()):
     argv = ["mpirun", "-q", "--oversubscribe", *mpirun_args, "-np", str(np), KNN_MPI,
             *map(str, args)]
-    return subprocess.run(argv, capture_output=True, env=RANK_ENV, cwd=TMP, timeout=TIMEOUT)
+    env = dict(ENV, OMP_NUM_THREADS="1" if np == 2 else "2")
+    return subprocess.run(argv, capture_output=True, env=env, cwd=TMP, timeout=TIMEOUT)
 
 
 def same_as_knn(*args, ranks=(1, 2, 3)):
@@ -104,6 +106,9 @@ def test_shards_smaller_than_k():
     """7 rows on 3 ranks (2, 2 and 3 rows) and K = 5: each shard's lists are short."""
     same_as_knn("predict", TINY, TEST, "-k", "5", "--neighbors", "--top", "3", "-q")
     same_as_knn("eval", TINY, TEST, "-k", "7", "-q", ranks=(2, 3, 4))
+    # 8 ranks for 7 rows: rank 0 holds none
+    same_as_knn("predict", TINY, TEST, "-k", "3", "--neighbors", "--limit", "5", "-q",
+                ranks=(8,))
 
 
 def test_cv_folds_and_holdout():
@@ -208,11 +213,21 @@ def test_error_on_one_rank_is_one_line():
     one_line(mpi(2, "eval", TRAIN, TEST, "-k", "0", "-q"), 2, "-k '0'")
     one_line(mpi(3, "eval", TRAIN, path("missing"), "-q"), 1, "missing")
     one_line(mpi(2, "serve"), 2, "not a knn-mpi command")
+    one_line(mpi(2, "predict", TRAIN, "-"), 2, "reaches rank 0 only")
     os.makedirs(path("photos", "cat"))
     with open(path("photos", "cat", "a.png"), "wb") as f:
         f.write(fixtures.png(4, 4, (1, 2, 3)))
     one_line(mpi(2, "eval", path("photos"), path("photos"), "-q"), 2,
              "cannot be split into shards")
+
+
+def test_ranks_with_different_queries_fail_cleanly():
+    """Ranks that loaded query sets of different sizes (a folder that differs between nodes)
+    must not meet in one MPI_Allreduce of mismatched counts: one line, every rank stops."""
+    argv = ["mpirun", "-q", "--oversubscribe", "-np", "1", KNN_MPI, "eval", TRAIN, TEST,
+            "-q", ":", "-np", "1", KNN_MPI, "eval", TRAIN, TEST, "--limit", "30", "-q"]
+    r = subprocess.run(argv, capture_output=True, env=RANK_ENV, cwd=TMP, timeout=TIMEOUT)
+    one_line(r, 1, "the ranks disagree on the number of queries")
 
 
 def test_rank_killed_ends_the_job():

@@ -133,6 +133,24 @@ done:
     return NULL;
 }
 
+/* A rank that only searches, with 2 threads (few queries: the plan splits the rows into
+ * parts, which an empty shard must survive). */
+static void *search_rank(void *arg)
+{
+    rank_job *j = arg;
+    j->shard = (knn_shard){.index = j->rank, .count = j->ranks, .reduce = bus_reduce,
+                           .broadcast = bus_broadcast, .user = j};
+    knn_load_options o = {.shard = &j->shard};
+    knn_dataset *train = NULL;
+    knn_params p = knn_params_default();
+    p.k = 2;
+    p.threads = 2;
+    if (!(j->st = knn_dataset_load(j->spec, &o, &train)))
+        j->st = knn_search(train, j->test, &p, &j->nb);
+    knn_dataset_free(train);
+    return NULL;
+}
+
 /* The whole set's answers against `ranks` threads' shards of `spec`. */
 static void compare_shards(const char *spec, const knn_dataset *whole, const knn_dataset *test,
                            int ranks)
@@ -250,6 +268,44 @@ static void shards_of_idx_equal_the_whole(void)
     knn_dataset_free(test);
 }
 
+/* More processes than rows: some shards hold none, and the lists come from the others. */
+static void shards_without_rows(void)
+{
+    knn_dataset *whole = tied_rows(3, 8, 2, 5), *test = tied_rows(9, 8, 2, 6);
+    char path[256];
+    snprintf(path, sizeof path, "%s/three.knn", test_dir());
+    knn_params p = knn_params_default();
+    CHECK_EQ(write_model(whole, &p, path), KNN_OK);
+    p.k = 2;
+    knn_neighbors *want = NULL;
+    CHECK_EQ(knn_search(whole, test, &p, &want), KNN_OK);
+    enum { RANKS = 5 };
+    bus b;
+    pthread_barrier_init(&b.barrier, NULL, RANKS);
+    rank_job jobs[RANKS];
+    pthread_t threads[RANKS];
+    for (int r = 0; r < RANKS; r++) {
+        jobs[r] = (rank_job){.bus = &b, .rank = r, .ranks = RANKS, .spec = path, .test = test};
+        pthread_create(&threads[r], NULL, search_rank, &jobs[r]);
+    }
+    for (int r = 0; r < RANKS; r++)
+        pthread_join(threads[r], NULL);
+    pthread_barrier_destroy(&b.barrier);
+    for (int r = 0; r < RANKS; r++) {
+        CHECK_EQ(jobs[r].st, KNN_OK);
+        for (size_t q = 0; want && jobs[r].nb && q < 9; q++)
+            for (int i = 0; i < 2; i++) {
+                CHECK_EQ(knn_neighbors_index(jobs[r].nb, q, i), knn_neighbors_index(want, q, i));
+                CHECK_EQ(knn_neighbors_raw_distance(jobs[r].nb, q, i),
+                         knn_neighbors_raw_distance(want, q, i));
+            }
+        knn_neighbors_free(jobs[r].nb);
+    }
+    knn_neighbors_free(want);
+    knn_dataset_free(whole);
+    knn_dataset_free(test);
+}
+
 static void shards_refuse_what_they_cannot_split(void)
 {
     knn_shard s = {.index = 0, .count = 2, .reduce = bus_reduce, .broadcast = bus_broadcast};
@@ -282,6 +338,7 @@ static void shards_refuse_what_they_cannot_split(void)
 const test_case shard_tests[] = {
     {"shards_of_a_model_equal_the_whole", shards_of_a_model_equal_the_whole},
     {"shards_of_idx_equal_the_whole", shards_of_idx_equal_the_whole},
+    {"shards_without_rows", shards_without_rows},
     {"shards_refuse_what_they_cannot_split", shards_refuse_what_they_cannot_split},
     {NULL, NULL},
 };
