@@ -315,10 +315,14 @@ KNN_API knn_status knn_neighbors_recall(const knn_neighbors *found, const knn_ne
  * a single process would: byte for byte, for any count. knn_cross_validate passes each
  * shard's rows to every process in turn (`broadcast`), each process lists their neighbours
  * among its own rows, and `reduce` merges the lists. Loading a model file checks its CRC-32
- * from each process's CRC of its own rows (`broadcast`). A model's graph index is dropped
- * (a shard is searched exactly); text, networks and image folders cannot be sharded (fit a
- * model file first). Functions that need every row (knn_dataset_build_index, knn_model_write,
- * knn_fewshot) refuse a shard; a shard never serves as queries.
+ * from each process's CRC of its own rows (`broadcast`). A model's graph index links rows of
+ * every shard: a shard of it gets a graph of its own rows instead, built as it loads with
+ * the file's settings (knn_dataset_build_index on a shard does the same), which knn_search
+ * walks unless knn_params.exact, its lists merged like the exact ones (approximate, and not
+ * the single process's graph: the same for a given count). Text, networks and image
+ * folders cannot be sharded (fit a model file first). Functions that need every row
+ * (knn_model_write, knn_fewshot, networks) refuse a shard; a shard never serves as
+ * queries.
  *
  * The library knows nothing of the transport. Both operations are collective: called on every
  * process with the same sizes, they return KNN_OK, or a status with a one-line message in

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MESSAGE_BYTES 1024
@@ -69,6 +70,13 @@ static bool checkpoint(int code)
 {
     if (agreed)
         return false;
+    /* Ranks wait here for the slowest (rank 0 alone runs fit; shards take unequal times):
+     * a barrier polled with short sleeps, not Open MPI's busy wait, which would take a core
+     * from the ranks still working on the same node. */
+    MPI_Request arrived;
+    MPI_Ibarrier(MPI_COMM_WORLD, &arrived);
+    for (int done = 0; MPI_Test(&arrived, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done;)
+        nanosleep(&(struct timespec){0, 200000}, NULL);
     int first = code ? rank : ranks;
     MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (first == ranks)
@@ -187,7 +195,8 @@ static const char usage[] =
     "\n"
     "TRAIN: a model file (each rank maps it and reads only its own rows), an IDX or a CIFAR\n"
     "set (each rank keeps only its own rows); an image folder: 'knn-mpi fit' it first. A\n"
-    "model's graph index is not used: the shards are searched exactly (knn --exact).\n"
+    "model with a graph index: each rank builds one of its own rows and walks it (--exact\n"
+    "searches exactly; its output is knn's).\n"
     "Only rank 0 writes output. An error on any rank ends every rank with its one line and\n"
     "exit status (2 usage, 1 anything else).\n";
 

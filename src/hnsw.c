@@ -455,14 +455,15 @@ static knn_status alloc_graph(const knn_dataset *ds, const knn_index_options *o,
     g->ef_construction = (uint32_t)o->ef_construction;
     g->metric = o->metric;
     g->seed = o->seed;
-    g->count = ds->count;
-    g->levels = malloc(ds->count);
-    g->upper_at = malloc(ds->count * sizeof *g->upper_at);
+    const size_t count = knn__held(ds); /* a shard's graph links its own rows */
+    g->count = count;
+    g->levels = malloc(count ? count : 1);
+    g->upper_at = malloc((count ? count : 1) * sizeof *g->upper_at);
     if (!g->levels || !g->upper_at) {
         knn__hnsw_free(g);
-        return knn__fail(KNN_ERR_NOMEM, "out of memory for the index of %zu rows", ds->count);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for the index of %zu rows", count);
     }
-    for (size_t i = 0; i < ds->count; i++) {
+    for (size_t i = 0; i < count; i++) {
         g->levels[i] = (uint8_t)level_of(o->seed, i, g->M);
         g->upper_at[i] = (uint32_t)g->nupper;
         g->nupper += g->levels[i];
@@ -472,19 +473,19 @@ static knn_status alloc_graph(const knn_dataset *ds, const knn_index_options *o,
         }
     }
     size_t b0, bu, total;
-    if (!knn__mul_ok(ds->count, (size_t)(1 + g->M0) * 4, &b0) ||
+    if (!knn__mul_ok(count ? count : 1, (size_t)(1 + g->M0) * 4, &b0) ||
         !knn__mul_ok(g->nupper, (size_t)(1 + g->M) * 4, &bu) ||
         __builtin_add_overflow(b0, bu, &total) || !knn__memory_fits(total)) {
         knn__hnsw_free(g);
         return knn__fail(KNN_ERR_NOMEM, "%s: the index of %zu rows needs more memory than "
                                         "is available",
-                         ds->source, ds->count);
+                         ds->source, count);
     }
     g->level0 = calloc(b0 / 4, 4); /* every list empty */
     g->upper = calloc(bu ? bu / 4 : 1, 4);
     if (!g->level0 || !g->upper) {
         knn__hnsw_free(g);
-        return knn__fail(KNN_ERR_NOMEM, "out of memory for the index of %zu rows", ds->count);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for the index of %zu rows", count);
     }
     *out = g;
     return KNN_OK;
@@ -539,8 +540,8 @@ static bool link_batch(knn__hnsw *g, const measure *m, walker *walkers, int thre
 knn_status knn_dataset_build_index(knn_dataset *ds, const knn_index_options *opt)
 {
     knn_index_options o = opt ? *opt : knn_index_options_default();
-    if (ds->sharded)
-        return knn__whole(ds, "the graph index");
+    /* a shard's graph: of its own rows, ids from 0 (search adds row_lo) */
+    const size_t count = knn__held(ds);
     if (ds->dtype == KNN_SPARSE)
         return knn__fail(KNN_ERR_ARG, "%s holds text, searched through its inverted index: the "
                                       "graph index is for images and features",
@@ -559,9 +560,9 @@ knn_status knn_dataset_build_index(knn_dataset *ds, const knn_index_options *opt
     knn_status st = knn__metric_check(o.metric, ds);
     if (st)
         return st;
-    if (ds->count == 0)
+    if (count == 0)
         return knn__fail(KNN_ERR_ARG, "%s: no rows to index", ds->source);
-    if (ds->count >= UINT32_MAX)
+    if (count >= UINT32_MAX)
         return knn__fail(KNN_ERR_LIMIT, "%s: too many rows for the index", ds->source);
     int threads = 1;
 #ifdef _OPENMP
@@ -574,15 +575,15 @@ knn_status knn_dataset_build_index(knn_dataset *ds, const knn_index_options *opt
     walker *walkers = calloc((size_t)threads, sizeof *walkers);
     bool ok = walkers && measure_of(ds, o.metric, threads, &m);
     for (int t = 0; ok && t < threads; t++)
-        ok = walker_init(&walkers[t], ds->count, (size_t)g->M0 + 1);
+        ok = walker_init(&walkers[t], count, (size_t)g->M0 + 1);
     link *links = NULL;
     size_t cap = 0;
     g->entry = 0;
     g->max_level = g->levels[0];
-    for (size_t inserted = 1; ok && inserted < ds->count;) {
+    for (size_t inserted = 1; ok && inserted < count;) {
         size_t b = inserted / BATCH_SHARE;
         b = b < 1 ? 1 : b > MAX_BATCH ? MAX_BATCH : b;
-        b = b < ds->count - inserted ? b : ds->count - inserted;
+        b = b < count - inserted ? b : count - inserted;
         const uint32_t entry = g->entry;
         const int top = g->max_level;
         /* a row that rises above the top ends its batch: the rows after it find it as the
@@ -613,7 +614,7 @@ knn_status knn_dataset_build_index(knn_dataset *ds, const knn_index_options *opt
             }
         inserted += b;
         if (o.progress)
-            o.progress(inserted, ds->count, o.progress_user);
+            o.progress(inserted, count, o.progress_user);
     }
     for (int t = 0; walkers && t < threads; t++)
         walker_free(&walkers[t]);
@@ -622,9 +623,9 @@ knn_status knn_dataset_build_index(knn_dataset *ds, const knn_index_options *opt
     if (!ok) {
         knn__hnsw_free(g);
         return knn__fail(KNN_ERR_NOMEM, "out of memory while indexing %zu rows of %s",
-                         ds->count, ds->source);
+                         count, ds->source);
     }
-    for (size_t i = 0; i < ds->count; i++) {
+    for (size_t i = 0; i < count; i++) {
         g->edges += g->level0[i * (1 + g->M0)];
         for (int l = 1; l <= g->levels[i]; l++)
             g->edges += list_of(g, (uint32_t)i, l)[0];
@@ -690,7 +691,7 @@ knn_status knn__hnsw_search(const knn_dataset *train, const knn_dataset *queries
             !grow((void **)&w.res, &w.capres, ef + 1, sizeof *w.res) ||
             (g->metric == KNN_COSINE && !(unit = aligned_alloc(KNN__ALIGN, queries->stride))))
             knn__flag_raise(&failed);
-        w.labels = train->labels;
+        w.labels = train->labels ? train->labels + train->row_lo : NULL; /* ids from row_lo */
         w.classes = (uint32_t)nb->classes;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 8)
@@ -723,10 +724,16 @@ knn_status knn__hnsw_search(const knn_dataset *train, const knn_dataset *queries
             if (w.nres < k)
                 scan_all(g, &m, &w, row, k);
             qsort(w.res, w.nres, sizeof *w.res, cand_cmp);
+            /* a shard's ids are its rows' from row_lo; one of fewer rows than k leaves the
+             * places of the missing rows marked, for the merge */
+            const uint32_t first = (uint32_t)train->row_lo;
             for (size_t j = 0; j < k; j++) {
-                nb->dist[q * k + j] = w.res[j].d;
-                nb->index[q * k + j] = w.res[j].id;
+                nb->dist[q * k + j] = j < w.nres ? w.res[j].d : KNN__NO_DIST;
+                nb->index[q * k + j] = j < w.nres ? w.res[j].id + first : KNN__NO_ROW;
             }
+            for (uint32_t c = 0; first && c < w.classes; c++)
+                if (w.class_index[c] != KNN__NO_ROW)
+                    w.class_index[c] += first;
             if (w.bad_label)
                 knn__flag_raise(&bad);
             size_t done = knn__work_done(&done_count);
@@ -748,7 +755,7 @@ knn_status knn__hnsw_search(const knn_dataset *train, const knn_dataset *queries
 bool knn__hnsw_applies(const knn_dataset *train, const knn_params *p)
 {
     return train->index && !p->exact && train->index->metric == p->metric &&
-           train->index->count == train->count;
+           train->index->count == knn__held(train);
 }
 
 int knn_dataset_index_info(const knn_dataset *ds, knn_index_info *info)

@@ -582,6 +582,26 @@ static knn_status check_rows(const char *path, const model_header *h, const knn_
     return KNN_OK;
 }
 
+/* A shard of a model with a graph index: the file's graph (ds->index, checked) links rows of
+ * other shards, so the shard gets a graph of its own rows, built with the file's settings
+ * (M, ef_construction, metric, seed): each process searches its graph and the lists are
+ * merged as the exact search's are (faiss's IndexShards). A shard without rows gets none. */
+static knn_status shard_index(knn_dataset *ds)
+{
+    knn_index_info info;
+    knn_dataset_index_info(ds, &info);
+    knn__hnsw_free(ds->index);
+    ds->index = NULL;
+    if (knn__held(ds) == 0)
+        return KNN_OK;
+    knn_index_options o = knn_index_options_default();
+    o.M = info.M;
+    o.ef_construction = info.ef_construction;
+    o.metric = info.metric;
+    o.seed = info.seed;
+    return knn_dataset_build_index(ds, &o);
+}
+
 /* The data set over the checked file: rows and labels in place, settings from the header,
  * class names and the first `count` image paths copied out. rows_known: see check_rows. */
 static knn_status build_dataset(const char *path, const model_header *h, void *map,
@@ -669,11 +689,13 @@ static knn_status build_dataset(const char *path, const model_header *h, void *m
     if (!st && h->dtype == KNN_SPARSE) /* copied out of the mapping, checked */
         st = knn__text_open(path, (const uint8_t *)base + text_offset(h),
                             h->file_bytes - text_offset(h), (size_t)h->count, count, ds);
-    if (!st && h->index_offset && count == h->count && !shard) {
+    if (!st && h->index_offset && count == h->count) {
         const knn_dataset whole = {.count = (size_t)h->count, .dtype = (knn_dtype)h->dtype,
                                    .source = ds->source};
         st = knn__hnsw_open(path, (const uint8_t *)base + h->index_offset, h->file_bytes - h->index_offset,
                             &whole, &ds->index);
+        if (!st && shard) /* a graph of the shard's own rows, built as the file's was */
+            st = shard_index(ds);
     }
     return st;
 }

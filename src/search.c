@@ -751,10 +751,12 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
         st = knn__fail(KNN_ERR_ARG, "ef = %d: give 0 (the default) or more", p->ef);
     else if (train->dtype == KNN_SPARSE) /* text: the inverted index (sparse.c) */
         st = knn__sparse_search(train, queries, p, nb);
-    else if (knn__hnsw_applies(train, p)) /* the graph index (hnsw.c) */
+    else if (knn__hnsw_applies(train, p)) /* the graph index (hnsw.c): a shard's own */
         st = knn__hnsw_search(train, queries, p, nb);
     else
         goto exact;
+    if (!st && train->sharded)
+        st = knn__neighbors_reduce(train, nb);
     if (st) {
         knn_neighbors_free(nb);
         return st;

@@ -183,6 +183,33 @@ def test_fashion_mnist():
                 ranks=(2, 3))
 
 
+def test_graph_index_per_shard():
+    """A model with a graph index: each rank builds a graph of its shard (the file's
+    settings) and walks it. One rank rebuilds the file's own graph: knn's output, byte for
+    byte. More ranks: other graphs, so their own answer, the same on every run, with recall
+    near 1 against the exact search; --exact is knn's exact answer."""
+    if os.path.exists(FASHION):
+        train, test, limit = "fashion-mnist:train", "fashion-mnist:test", ["--train-limit", "4000"]
+    else:
+        train, test, limit = TRAIN, TEST, []
+    model = path("graph.knn")
+    r = knn("fit", train, *limit, "-o", model, "--index", "hnsw", "-k", "5", "-q")
+    assert r.returncode == 0, r.stderr
+    args = ("eval", model, test, "--limit", "300", "-q")
+    same_as_knn(*args, ranks=(1,))
+    same_as_knn(*args, "--exact", ranks=(2, 3))
+    for np in (2, 3):
+        runs = [mpi(np, *args) for _ in range(2)]
+        assert runs[0].returncode == 0, runs[0].stderr
+        assert runs[0].stdout == runs[1].stdout, np
+        r = mpi(np, *args, "--recall")  # its first line holds rates: not compared
+        assert r.returncode == 0, r.stderr
+        first = r.stdout.decode().splitlines()[0]
+        assert first.startswith("Recall@5 against the exact search: "), first
+        recall = float(first.split(": ")[1].split()[0])
+        assert recall >= 0.95, (np, first)
+
+
 def model_with_bad_row(model, row):
     """A copy of `model` whose row `row` has a non-zero padding byte, its checksum made
     right again: a fault that only the rank holding that row finds."""

@@ -7,6 +7,7 @@
 #include "knn.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ typedef struct {
     knn_shard shard;
     const char *spec;
     const knn_dataset *test;
+    int k, threads; /* search_rank's search; graph: the shard must hold a graph of M = 8 */
+    bool graph;
     /* results, compared with the whole set's by the main thread */
     knn_neighbors *nb;
     int32_t *pred, *ranking; /* (nq), (nq, C) */
@@ -96,6 +99,7 @@ static void *run_rank(void *arg)
     knn_params p = knn_params_default();
     p.k = 6;
     p.threads = 1 + j->rank % 2; /* the thread count must not matter either */
+    p.exact = 1; /* where the model holds a graph index: graph_per_shard */
     knn_cv_options co = cv_options();
     if ((j->st = knn_dataset_load(j->spec, &o, &train)) ||
         (j->st = knn_search(train, j->test, &p, &j->nb)) ||
@@ -122,7 +126,6 @@ static void *run_rank(void *arg)
     CHECK(lo == 0 || knn_dataset_row(train, lo - 1) == NULL);
     CHECK(hi == lo || knn_dataset_row(train, lo) != NULL);
     CHECK(knn_dataset_row(train, hi) == NULL);
-    CHECK_EQ(knn_dataset_build_index(train, NULL), KNN_ERR_ARG);
     FILE *f = tmpfile();
     CHECK_EQ(knn_model_write(train, &p, f), KNN_ERR_ARG);
     fclose(f);
@@ -133,8 +136,9 @@ done:
     return NULL;
 }
 
-/* A rank that only searches, with 2 threads (few queries: the plan splits the rows into
- * parts, which an empty shard must survive). */
+/* A rank that loads its shard and searches (j->k, j->threads): few queries on 2 threads
+ * split the rows into parts, which an empty shard must survive; a model with a graph index
+ * is walked through the shard's own graph. */
 static void *search_rank(void *arg)
 {
     rank_job *j = arg;
@@ -143,12 +147,32 @@ static void *search_rank(void *arg)
     knn_load_options o = {.shard = &j->shard};
     knn_dataset *train = NULL;
     knn_params p = knn_params_default();
-    p.k = 2;
-    p.threads = 2;
-    if (!(j->st = knn_dataset_load(j->spec, &o, &train)))
+    p.k = j->k;
+    p.threads = j->threads;
+    knn_index_info info;
+    if (!(j->st = knn_dataset_load(j->spec, &o, &train))) {
+        CHECK(!j->graph || (knn_dataset_index_info(train, &info) && info.M == 8));
         j->st = knn_search(train, j->test, &p, &j->nb);
+    }
     knn_dataset_free(train);
     return NULL;
+}
+
+/* Runs `fn` on `ranks` threads, each a rank of a shard of `spec`, into jobs. */
+static void run_ranks(const char *spec, const knn_dataset *test, int ranks,
+                      void *(*fn)(void *), const rank_job *like, rank_job *jobs)
+{
+    bus b;
+    pthread_barrier_init(&b.barrier, NULL, (unsigned)ranks);
+    pthread_t threads[MAX_RANKS];
+    for (int r = 0; r < ranks; r++) {
+        jobs[r] = (rank_job){.bus = &b, .rank = r, .ranks = ranks, .spec = spec, .test = test,
+                             .k = like->k, .threads = like->threads, .graph = like->graph};
+        pthread_create(&threads[r], NULL, fn, &jobs[r]);
+    }
+    for (int r = 0; r < ranks; r++)
+        pthread_join(threads[r], NULL);
+    pthread_barrier_destroy(&b.barrier);
 }
 
 /* The whole set's answers against `ranks` threads' shards of `spec`. */
@@ -166,17 +190,8 @@ static void compare_shards(const char *spec, const knn_dataset *whole, const knn
     CHECK_EQ(knn_cross_validate(whole, &co, &cv), KNN_OK);
     if (!nb || !pr || !cv)
         return;
-    bus b;
-    pthread_barrier_init(&b.barrier, NULL, (unsigned)ranks);
     rank_job jobs[MAX_RANKS];
-    pthread_t threads[MAX_RANKS];
-    for (int r = 0; r < ranks; r++) {
-        jobs[r] = (rank_job){.bus = &b, .rank = r, .ranks = ranks, .spec = spec, .test = test};
-        pthread_create(&threads[r], NULL, run_rank, &jobs[r]);
-    }
-    for (int r = 0; r < ranks; r++)
-        pthread_join(threads[r], NULL);
-    pthread_barrier_destroy(&b.barrier);
+    run_ranks(spec, test, ranks, run_rank, &(rank_job){0}, jobs);
     const size_t nq = knn_dataset_count(test);
     for (int r = 0; r < ranks; r++) {
         rank_job *j = &jobs[r];
@@ -280,17 +295,8 @@ static void shards_without_rows(void)
     knn_neighbors *want = NULL;
     CHECK_EQ(knn_search(whole, test, &p, &want), KNN_OK);
     enum { RANKS = 5 };
-    bus b;
-    pthread_barrier_init(&b.barrier, NULL, RANKS);
     rank_job jobs[RANKS];
-    pthread_t threads[RANKS];
-    for (int r = 0; r < RANKS; r++) {
-        jobs[r] = (rank_job){.bus = &b, .rank = r, .ranks = RANKS, .spec = path, .test = test};
-        pthread_create(&threads[r], NULL, search_rank, &jobs[r]);
-    }
-    for (int r = 0; r < RANKS; r++)
-        pthread_join(threads[r], NULL);
-    pthread_barrier_destroy(&b.barrier);
+    run_ranks(path, test, RANKS, search_rank, &(rank_job){.k = 2, .threads = 2}, jobs);
     for (int r = 0; r < RANKS; r++) {
         CHECK_EQ(jobs[r].st, KNN_OK);
         for (size_t q = 0; want && jobs[r].nb && q < 9; q++)
@@ -302,6 +308,51 @@ static void shards_without_rows(void)
         knn_neighbors_free(jobs[r].nb);
     }
     knn_neighbors_free(want);
+    knn_dataset_free(whole);
+    knn_dataset_free(test);
+}
+
+/* A model with a graph index: each shard builds one of its own rows with the file's settings
+ * and the merged walks find nearly all the exact neighbours, every row index valid; the
+ * exact search (p.exact) stays the whole set's (shards_of_a_model_equal_the_whole). */
+static void graph_per_shard(void)
+{
+    knn_dataset *whole = tied_rows(400, 16, 4, 9), *test = tied_rows(30, 16, 4, 10);
+    knn_index_options io = knn_index_options_default();
+    io.M = 8;
+    CHECK_EQ(knn_dataset_build_index(whole, &io), KNN_OK);
+    char path[256];
+    snprintf(path, sizeof path, "%s/graph.knn", test_dir());
+    knn_params p = knn_params_default();
+    CHECK_EQ(write_model(whole, &p, path), KNN_OK);
+    p.k = 5;
+    p.exact = 1;
+    knn_neighbors *exact = NULL;
+    CHECK_EQ(knn_search(whole, test, &p, &exact), KNN_OK);
+    compare_shards(path, whole, test, 3);
+    enum { RANKS = 3 };
+    rank_job jobs[RANKS];
+    run_ranks(path, test, RANKS, search_rank,
+              &(rank_job){.k = 5, .threads = 1, .graph = true}, jobs);
+    for (int r = 0; r < RANKS; r++) {
+        CHECK_EQ(jobs[r].st, KNN_OK);
+        double recall = 0;
+        if (jobs[r].nb && exact) {
+            CHECK_EQ(knn_neighbors_recall(jobs[r].nb, exact, &recall), KNN_OK);
+            for (size_t q = 0; q < 30; q++)
+                for (int i = 0; i < 5; i++)
+                    CHECK(knn_neighbors_index(jobs[r].nb, q, i) < 400);
+            /* every rank merged the same lists */
+            for (size_t q = 0; r > 0 && jobs[0].nb && q < 30; q++)
+                for (int i = 0; i < 5; i++)
+                    CHECK_EQ(knn_neighbors_index(jobs[r].nb, q, i),
+                             knn_neighbors_index(jobs[0].nb, q, i));
+        }
+        CHECK(recall >= 0.9);
+    }
+    for (int r = 0; r < RANKS; r++)
+        knn_neighbors_free(jobs[r].nb);
+    knn_neighbors_free(exact);
     knn_dataset_free(whole);
     knn_dataset_free(test);
 }
@@ -339,6 +390,7 @@ const test_case shard_tests[] = {
     {"shards_of_a_model_equal_the_whole", shards_of_a_model_equal_the_whole},
     {"shards_of_idx_equal_the_whole", shards_of_idx_equal_the_whole},
     {"shards_without_rows", shards_without_rows},
+    {"graph_per_shard", graph_per_shard},
     {"shards_refuse_what_they_cannot_split", shards_refuse_what_they_cannot_split},
     {NULL, NULL},
 };
