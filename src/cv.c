@@ -703,13 +703,13 @@ static bool cv_grouping_make(cv_grouping *g, const knn_dataset *ds, const uint8_
     return true;
 }
 
-/* The pass over a shard (knn_shard): each shard's rows are passed to every process in turn
- * (its broadcast), in chunks of at most 64 MiB (or one row), and every process lists each
- * row's nearest among its own rows of the other folds (knn__search_folds); the lists of all
- * processes are then merged (its reduce) into each row's list among all rows of the other
- * folds, the single process's list. Every pair of rows costs two distances, one for each
- * row (the single process's pass costs one), and in hold-out mode the training rows are
- * passed and searched as well, their lists dropped. */
+/* The pass over a shard (knn_shard): each shard's validated rows are passed to every
+ * process in turn (its broadcast), in chunks of at most 64 MiB (or one row), and every
+ * process lists each row's nearest among its own rows of the other folds
+ * (knn__search_folds); the lists of all processes are then merged (its reduce) into each
+ * row's list among all rows of the other folds, the single process's list. Every pair of a
+ * validated row and another costs a distance for the validated row, where the single
+ * process's symmetric pass serves both rows of a pair with one. */
 static knn_status shard_cv_search(const knn_dataset *ds, const int32_t *fold_of,
                                   const int64_t *slot, size_t nwanted, knn_metric metric,
                                   int kmax, const knn_cv_options *o, knn_neighbors **out)
@@ -734,39 +734,63 @@ static knn_status shard_cv_search(const knn_dataset *ds, const int32_t *fold_of,
         free(rows);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
     }
+    /* the validated rows (slot >= 0, numbered in increasing order): all rows in k-fold
+     * cross-validation, the held-out ones in hold-out mode; only they travel and are searched */
+    size_t *wanted = malloc((nwanted ? nwanted : 1) * sizeof *wanted);
+    int32_t *qfold = malloc(chunk * sizeof *qfold);
+    if (!wanted || !qfold) {
+        free(wanted);
+        free(qfold);
+        free(rows);
+        knn_neighbors_free(nb);
+        return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (slot[i] >= 0)
+            wanted[slot[i]] = i;
     knn_status st = KNN_OK;
     const int count = ds->shard.count;
-    size_t chunks_done = 0, chunks = 0;
-    for (int j = 0; j < count; j++) {
-        size_t lo, hi;
+    size_t chunks_done = 0, chunks = 0, a = 0;
+    for (int j = 0; j < count; j++) { /* shard j's validated rows: wanted[a, b) */
+        size_t lo, hi, b = a;
         knn_shard_rows(n, j, count, &lo, &hi);
-        chunks += (hi - lo + chunk - 1) / chunk;
+        while (b < nwanted && wanted[b] < hi)
+            b++;
+        chunks += (b - a + chunk - 1) / chunk;
+        a = b;
     }
+    a = 0;
     for (int j = 0; !st && j < count; j++) {
-        size_t lo, hi;
+        size_t lo, hi, b = a;
         knn_shard_rows(n, j, count, &lo, &hi);
-        for (size_t c0 = lo; !st && c0 < hi; c0 += chunk) {
-            const size_t m = hi - c0 < chunk ? hi - c0 : chunk;
-            if (j == ds->shard.index)
-                memcpy(rows, ds->rows + (c0 - ds->row_lo) * stride, m * stride);
+        while (b < nwanted && wanted[b] < hi)
+            b++;
+        for (size_t c0 = a; !st && c0 < b; c0 += chunk) {
+            const size_t m = b - c0 < chunk ? b - c0 : chunk;
+            for (size_t i = 0; j == ds->shard.index && i < m; i++)
+                memcpy(rows + i * stride, ds->rows + (wanted[c0 + i] - ds->row_lo) * stride,
+                       stride);
             if ((st = knn__shard_broadcast(&ds->shard, rows, m * stride, j)))
                 break;
             /* the chunk as queries: a data set over the rows received (never freed) */
             knn_dataset q = {.count = m, .dim = ds->dim, .dtype = ds->dtype, .stride = stride,
                              .rows = rows, .source = ds->source};
+            for (size_t i = 0; i < m; i++)
+                qfold[i] = fold_of[wanted[c0 + i]];
             knn_neighbors *part = NULL;
-            st = knn__search_folds(ds, &q, metric, kmax, o->threads, fold_of + c0, fold_of,
-                                   &part);
-            for (size_t i = 0; !st && i < m; i++)
-                if (slot[c0 + i] >= 0) {
-                    memcpy(nb->dist + (size_t)slot[c0 + i] * k, part->dist + i * k, k * 8);
-                    memcpy(nb->index + (size_t)slot[c0 + i] * k, part->index + i * k, k * 4);
-                }
+            st = knn__search_folds(ds, &q, metric, kmax, o->threads, qfold, fold_of, &part);
+            if (!st) { /* the lists of validated rows c0.. are nb's rows c0.. */
+                memcpy(nb->dist + c0 * k, part->dist, m * k * 8);
+                memcpy(nb->index + c0 * k, part->index, m * k * 4);
+            }
             knn_neighbors_free(part);
             if (!st && o->progress)
                 o->progress(++chunks_done, chunks + 1, o->progress_user);
         }
+        a = b;
     }
+    free(wanted);
+    free(qfold);
     free(rows);
     if (!st)
         st = knn__neighbors_reduce(ds, nb);
