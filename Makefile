@@ -3,7 +3,8 @@
 #   make test       installs missing Debian packages (scripts/deps.sh test), then runs every test
 #   make demo       installs missing Debian packages (scripts/deps.sh demo), then classifies
 #                   Fashion-MNIST
-#   make install PREFIX=/usr/local   (DESTDIR honoured)
+#   make mpi        installs Open MPI (scripts/deps.sh mpi), then builds knn-mpi
+#   make install PREFIX=/usr/local   (DESTDIR honoured; knn-mpi too where it is built)
 
 PREFIX ?= /usr/local
 CC ?= cc
@@ -177,6 +178,7 @@ demo: deps-demo all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 knn $(DESTDIR)$(PREFIX)/bin/knn
+	if [ -x $(MPI_BIN) ]; then install -m 755 $(MPI_BIN) $(DESTDIR)$(PREFIX)/bin/knn-mpi; fi
 	install -m 644 include/knn.h $(DESTDIR)$(PREFIX)/include/knn.h
 	install -m 644 $(B)/libknn.a $(DESTDIR)$(PREFIX)/lib/libknn.a
 	install -m 755 $(B)/libknn.so $(DESTDIR)$(PREFIX)/lib/libknn.so.$(VERSION)

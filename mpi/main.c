@@ -18,6 +18,7 @@
  * others); nothing waits for it. */
 #include "cli.h"
 
+#include <errno.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,19 +218,23 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    if (rank > 0) { /* output is rank 0's; errors are kept to be passed on */
+    bool quiet = true; /* rank 0 writes; the others' standard output goes nowhere */
+    if (rank > 0) {      /* and their errors are kept, to be passed on */
         cli_discard_output = true;
-        if (!freopen("/dev/null", "w", stdout))
-            return EXIT_ERROR;
         if ((captured = tmpfile()))
             dup2(fileno(captured), STDERR_FILENO);
+        quiet = freopen("/dev/null", "w", stdout) != NULL;
     }
     const char *cmd = argc > 1 ? argv[1] : "";
     static knn_shard shard;
     shard = (knn_shard){.index = rank, .count = ranks, .reduce = mpi_reduce,
                         .broadcast = mpi_broadcast};
     int code;
-    if (!strcmp(cmd, "predict") && reads_stdin(argc, argv)) {
+    if (!quiet) { /* still at the checkpoint below, so that no rank waits for this one */
+        fprintf(stderr, "knn-mpi: rank %d cannot send its output to /dev/null: %s\n", rank,
+                strerror(errno));
+        code = EXIT_ERROR;
+    } else if (!strcmp(cmd, "predict") && reads_stdin(argc, argv)) {
         /* mpirun gives standard input to rank 0 alone */
         fprintf(stderr, "knn predict: '-' (queries from standard input) reaches rank 0 only "
                         "under mpirun: give the files, a folder or a data set; see "
