@@ -719,53 +719,43 @@ static knn_status shard_cv_search(const knn_dataset *ds, const int32_t *fold_of,
      * (at least one: long rows) */
     size_t chunk = ((size_t)64 << 20) / stride;
     chunk = chunk >= 128 ? chunk / 128 * 128 : chunk ? chunk : 1;
+    const int count = ds->shard.count;
     knn_neighbors *nb = calloc(1, sizeof *nb);
     uint8_t *rows = aligned_alloc(KNN__ALIGN, chunk * stride);
-    size_t entries = 0;
-    bool ok = nb && rows && knn__mul_ok(nwanted ? nwanted : 1, k, &entries);
-    if (ok) {
-        *nb = (knn_neighbors){.nq = nwanted, .k = kmax, .metric = metric, .dtype = ds->dtype};
-        nb->index = malloc(entries * sizeof *nb->index);
-        nb->dist = malloc(entries * sizeof *nb->dist);
-        ok = nb->index && nb->dist;
-    }
-    if (!ok) {
-        knn_neighbors_free(nb);
-        free(rows);
-        return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
-    }
     /* the validated rows (slot >= 0, numbered in increasing order): all rows in k-fold
-     * cross-validation, the held-out ones in hold-out mode; only they travel and are searched */
+     * cross-validation, the held-out ones in hold-out mode; only they travel and are
+     * searched. Shard j's are wanted[from[j], from[j + 1]). */
     size_t *wanted = malloc((nwanted ? nwanted : 1) * sizeof *wanted);
+    size_t *from = malloc(((size_t)count + 1) * sizeof *from);
     int32_t *qfold = malloc(chunk * sizeof *qfold);
-    if (!wanted || !qfold) {
-        free(wanted);
-        free(qfold);
-        free(rows);
+    size_t entries = 0;
+    if (!nb || !rows || !wanted || !from || !qfold ||
+        !knn__mul_ok(nwanted ? nwanted : 1, k, &entries) ||
+        !cv_lists(nb, nwanted, kmax, k, metric, ds->dtype)) {
         knn_neighbors_free(nb);
+        free(rows);
+        free(wanted);
+        free(from);
+        free(qfold);
         return knn__fail(KNN_ERR_NOMEM, "out of memory for cross-validating %zu rows", n);
     }
     for (size_t i = 0; i < n; i++)
         if (slot[i] >= 0)
             wanted[slot[i]] = i;
-    knn_status st = KNN_OK;
-    const int count = ds->shard.count;
-    size_t chunks_done = 0, chunks = 0, a = 0;
-    for (int j = 0; j < count; j++) { /* shard j's validated rows: wanted[a, b) */
-        size_t lo, hi, b = a;
+    size_t chunks_done = 0, chunks = 0;
+    from[0] = 0;
+    for (int j = 0; j < count; j++) {
+        size_t lo, hi, b = from[j];
         knn_shard_rows(n, j, count, &lo, &hi);
         while (b < nwanted && wanted[b] < hi)
             b++;
-        chunks += (b - a + chunk - 1) / chunk;
-        a = b;
+        from[j + 1] = b;
+        chunks += (b - from[j] + chunk - 1) / chunk;
     }
-    a = 0;
+    knn_status st = KNN_OK;
     for (int j = 0; !st && j < count; j++) {
-        size_t lo, hi, b = a;
-        knn_shard_rows(n, j, count, &lo, &hi);
-        while (b < nwanted && wanted[b] < hi)
-            b++;
-        for (size_t c0 = a; !st && c0 < b; c0 += chunk) {
+        for (size_t c0 = from[j]; !st && c0 < from[j + 1]; c0 += chunk) {
+            const size_t b = from[j + 1];
             const size_t m = b - c0 < chunk ? b - c0 : chunk;
             for (size_t i = 0; j == ds->shard.index && i < m; i++)
                 memcpy(rows + i * stride, ds->rows + (wanted[c0 + i] - ds->row_lo) * stride,
@@ -787,9 +777,9 @@ static knn_status shard_cv_search(const knn_dataset *ds, const int32_t *fold_of,
             if (!st && o->progress)
                 o->progress(++chunks_done, chunks + 1, o->progress_user);
         }
-        a = b;
     }
     free(wanted);
+    free(from);
     free(qfold);
     free(rows);
     if (!st)

@@ -84,9 +84,6 @@ void knn__shard_set(knn_dataset *ds, const knn_shard *shard, size_t lo, size_t h
 knn_status knn__shard_reduce(const knn_dataset *ds, void *records, size_t n, size_t bytes,
                              knn_merge_fn merge, const void *ctx);
 knn_status knn__shard_broadcast(const knn_shard *s, void *data, size_t bytes, int root);
-/* Merging neighbour lists (search.c): records of k (distance, index) pairs then C class
- * minima, as knn__lists_pack writes them; ctx points at two ints, k and C. */
-void knn__lists_merge(const void *in, void *inout, size_t n, const void *ctx);
 
 /* Feature data sets keep the images they were computed from up to this many bytes. */
 #define KNN__MAX_PICTURES ((size_t)256 << 20)

@@ -481,33 +481,24 @@ static knn_status check_header(const char *path, const model_header *h, size_t b
                              path);
 }
 
-/* The CRC-32 of the whole file with the checksum field taken as zero. */
-static knn_status check_checksum(const char *path, const model_header *h, const void *map,
-                                 size_t bytes)
+/* crc extended by the n bytes at p, in pieces that zlib's uInt holds. */
+static uLong crc_bytes(uLong crc, const unsigned char *p, uint64_t n)
 {
-    model_header zeroed = *h;
-    zeroed.checksum = 0;
-    unsigned char header[HEADER_BYTES];
-    memcpy(header, map, HEADER_BYTES);
-    memcpy(header, &zeroed, sizeof zeroed);
-    uLong crc = crc32(crc32(0, Z_NULL, 0), header, HEADER_BYTES);
-    for (size_t at = HEADER_BYTES; at < bytes;) {
-        size_t chunk = bytes - at > (1u << 30) ? (1u << 30) : bytes - at;
-        crc = crc32(crc, (const unsigned char *)map + at, (uInt)chunk);
+    for (uint64_t at = 0; at < n;) {
+        const uint64_t chunk = n - at > (1u << 30) ? (1u << 30) : n - at;
+        crc = crc32(crc, p + at, (uInt)chunk);
         at += chunk;
     }
-    return crc == h->checksum
-               ? KNN_OK
-               : knn__fail(KNN_ERR_FORMAT, "%s: checksum mismatch: the model file is corrupt",
-                           path);
+    return crc;
 }
 
-/* The same for a shard (knn_load_options.shard): the rows split over the processes like
- * the shards, each process's CRC-32 of its part of them passed to all (knn_shard's
- * broadcast) and put together with the header's and the sections' after the rows (zlib's
- * crc32_combine), so that no process reads another's rows, and all reach one verdict. */
-static knn_status check_checksum_shard(const char *path, const model_header *h, const void *map,
-                                       size_t bytes, const knn_shard *shard)
+/* The CRC-32 of the whole file with the checksum field taken as zero. A shard
+ * (knn_load_options.shard) reads only its own rows: the rows are split over the processes like
+ * the shards, each process's CRC-32 of its part passed to all (knn_shard's broadcast) and put
+ * together with the header's and the sections' after the rows (zlib's crc32_combine), so
+ * that all reach one verdict. */
+static knn_status check_checksum(const char *path, const model_header *h, const void *map,
+                                 size_t bytes, const knn_shard *shard)
 {
     model_header zeroed = *h;
     zeroed.checksum = 0;
@@ -515,36 +506,27 @@ static knn_status check_checksum_shard(const char *path, const model_header *h, 
     memcpy(header, map, HEADER_BYTES);
     memcpy(header, &zeroed, sizeof zeroed);
     const unsigned char *base = map;
-    /* check_header: rows_offset is HEADER_BYTES and the rows end inside the file */
-    const uint64_t rows_end = h->rows_offset + h->count * h->stride;
     uLong crc = crc32(crc32(0, Z_NULL, 0), header, HEADER_BYTES);
-    knn_status st = KNN_OK;
-    for (int j = 0; !st && j < shard->count; j++) {
-        size_t lo, hi;
-        knn_shard_rows((size_t)h->count, j, shard->count, &lo, &hi);
-        const uint64_t len = (uint64_t)(hi - lo) * h->stride;
-        uint64_t part = 0;
-        if (j == shard->index) {
-            uLong c = crc32(0, Z_NULL, 0);
-            for (uint64_t at = 0; at < len;) {
-                const uint64_t chunk = len - at > (1u << 30) ? (1u << 30) : len - at;
-                c = crc32(c, base + h->rows_offset + lo * h->stride + at, (uInt)chunk);
-                at += chunk;
-            }
-            part = c;
+    if (!shard) {
+        crc = crc_bytes(crc, base + HEADER_BYTES, bytes - HEADER_BYTES);
+    } else {
+        /* check_header: rows_offset is HEADER_BYTES and the rows end inside the file */
+        const uint64_t rows_end = h->rows_offset + h->count * h->stride;
+        for (int j = 0; j < shard->count; j++) {
+            size_t lo, hi;
+            knn_shard_rows((size_t)h->count, j, shard->count, &lo, &hi);
+            const uint64_t len = (uint64_t)(hi - lo) * h->stride;
+            uint64_t part = j != shard->index ? 0
+                            : crc_bytes(crc32(0, Z_NULL, 0),
+                                        base + h->rows_offset + lo * h->stride, len);
+            knn_status st = knn__shard_broadcast(shard, &part, sizeof part, j);
+            if (st)
+                return st;
+            crc = crc32_combine(crc, (uLong)part, (z_off_t)len);
         }
-        st = knn__shard_broadcast(shard, &part, sizeof part, j);
-        crc = crc32_combine(crc, (uLong)part, (z_off_t)len);
+        crc = crc32_combine(crc, crc_bytes(crc32(0, Z_NULL, 0), base + rows_end, bytes - rows_end),
+                            (z_off_t)(bytes - rows_end));
     }
-    if (st)
-        return st;
-    uLong tail = crc32(0, Z_NULL, 0);
-    for (uint64_t at = rows_end; at < bytes;) {
-        const uint64_t chunk = bytes - at > (1u << 30) ? (1u << 30) : bytes - at;
-        tail = crc32(tail, base + at, (uInt)chunk);
-        at += chunk;
-    }
-    crc = crc32_combine(crc, tail, (z_off_t)(bytes - rows_end));
     return crc == h->checksum
                ? KNN_OK
                : knn__fail(KNN_ERR_FORMAT, "%s: checksum mismatch: the model file is corrupt",
@@ -714,10 +696,8 @@ knn_status knn__load_model(const char *path, const knn_load_options *opt, knn_da
     knn_dataset *ds = NULL;
     if (!(st = check_header(path, &h, bytes)) && opt->shard && h.dtype == KNN_SPARSE)
         st = knn__fail(KNN_ERR_ARG, "%s: a text model cannot be split into shards", path);
-    if (!st && opt->shard)
-        st = check_checksum_shard(path, &h, map, bytes, opt->shard);
-    else if (!st)
-        st = check_checksum(path, &h, map, bytes);
+    if (!st)
+        st = check_checksum(path, &h, map, bytes, opt->shard);
     if (!st && !(ds = calloc(1, sizeof *ds)))
         st = knn__fail(KNN_ERR_NOMEM, "out of memory");
     if (ds) { /* from here the data set owns the mapping (or the copy) */

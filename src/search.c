@@ -59,6 +59,30 @@
 #define BLOCK_BYTES (48 * 1024)
 #define MAX_BLOCK_ROWS 256
 
+/* Lists of nq x k (index, distance) and, with classes, nq x classes class minima; NULL when
+ * out of memory. */
+static knn_neighbors *neighbors_new(size_t nq, int k, knn_metric metric, knn_dtype dtype,
+                                    int classes)
+{
+    knn_neighbors *nb = calloc(1, sizeof *nb);
+    if (!nb)
+        return NULL;
+    const size_t n = nq * (size_t)k, nc = nq * (size_t)classes;
+    *nb = (knn_neighbors){.nq = nq, .k = k, .metric = metric, .dtype = dtype,
+                          .classes = classes};
+    nb->index = malloc((n ? n : 1) * sizeof *nb->index);
+    nb->dist = malloc((n ? n : 1) * sizeof *nb->dist);
+    if (classes) {
+        nb->class_dist = malloc((nc ? nc : 1) * sizeof *nb->class_dist);
+        nb->class_index = malloc((nc ? nc : 1) * sizeof *nb->class_index);
+    }
+    if (!nb->index || !nb->dist || (classes && (!nb->class_dist || !nb->class_index))) {
+        knn_neighbors_free(nb);
+        return NULL;
+    }
+    return nb;
+}
+
 knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *queries,
                                const knn_params *p, knn_neighbors **out)
 {
@@ -112,26 +136,10 @@ knn_status knn__search_prepare(const knn_dataset *train, const knn_dataset *quer
                          "training image (the ranking of classes without votes), more than the "
                          "memory available",
                          queries->count, classes, (double)minima / (1 << 30));
-    knn_neighbors *nb = calloc(1, sizeof *nb);
+    knn_neighbors *nb = neighbors_new(queries->count, p->k, p->metric, train->dtype, classes);
     if (!nb)
-        return knn__fail(KNN_ERR_NOMEM, "out of memory");
-    size_t n = queries->count * (size_t)p->k, nc = queries->count * (size_t)classes;
-    nb->nq = queries->count;
-    nb->k = p->k;
-    nb->metric = p->metric;
-    nb->dtype = train->dtype;
-    nb->index = malloc((n ? n : 1) * sizeof *nb->index);
-    nb->dist = malloc((n ? n : 1) * sizeof *nb->dist);
-    if (classes) {
-        nb->classes = classes;
-        nb->class_dist = malloc((nc ? nc : 1) * sizeof *nb->class_dist);
-        nb->class_index = malloc((nc ? nc : 1) * sizeof *nb->class_index);
-    }
-    if (!nb->index || !nb->dist || (classes && (!nb->class_dist || !nb->class_index))) {
-        knn_neighbors_free(nb);
         return knn__fail(KNN_ERR_NOMEM, "cannot allocate %zu MiB for %zu x %d neighbours",
                          total >> 20, queries->count, p->k);
-    }
     *out = nb;
     return KNN_OK;
 }
@@ -747,31 +755,25 @@ knn_status knn_search(const knn_dataset *train, const knn_dataset *queries,
     knn_status st = knn__search_prepare(train, queries, p, &nb);
     if (st)
         return st;
+    bool exact = false; /* exact_search frees nb on failure and reports its progress */
     if (p->ef < 0)
         st = knn__fail(KNN_ERR_ARG, "ef = %d: give 0 (the default) or more", p->ef);
     else if (train->dtype == KNN_SPARSE) /* text: the inverted index (sparse.c) */
         st = knn__sparse_search(train, queries, p, nb);
     else if (knn__hnsw_applies(train, p)) /* the graph index (hnsw.c): a shard's own */
         st = knn__hnsw_search(train, queries, p, nb);
+    else if ((st = exact_search(train, queries, p, 0, NULL, NULL, nb, &nb)))
+        return st;
     else
-        goto exact;
-    if (!st && train->sharded)
+        exact = true;
+    if (!st && train->sharded) /* every process's lists merged */
         st = knn__neighbors_reduce(train, nb);
     if (st) {
         knn_neighbors_free(nb);
         return st;
     }
-    if (p->progress)
+    if (!exact && p->progress)
         p->progress(queries->count, queries->count, p->progress_user);
-    *out = nb;
-    return KNN_OK;
-exact:
-    if ((st = exact_search(train, queries, p, 0, NULL, NULL, nb, &nb)))
-        return st;
-    if (train->sharded && (st = knn__neighbors_reduce(train, nb))) {
-        knn_neighbors_free(nb);
-        return st;
-    }
     *out = nb;
     return KNN_OK;
 }
@@ -808,7 +810,9 @@ static inline void record_put(uint8_t *r, size_t m, size_t j, uint64_t d, uint32
     memcpy(r + m * 8 + j * 4, &i, 4);
 }
 
-void knn__lists_merge(const void *in, void *inout, size_t n, const void *ctx)
+/* The shards' merge (knn_merge_fn): records of k (distance, index) pairs and C class
+ * minima, as knn__neighbors_reduce packs them; ctx points at two ints, k and C. */
+static void lists_merge(const void *in, void *inout, size_t n, const void *ctx)
 {
     const int *kc = ctx;
     const size_t k = (size_t)kc[0], C = (size_t)kc[1], m = k + C;
@@ -877,7 +881,7 @@ knn_status knn__neighbors_reduce(const knn_dataset *train, knn_neighbors *nb)
         }
     }
     const int ctx[2] = {nb->k, nb->classes};
-    knn_status st = knn__shard_reduce(train, rec, nb->nq, bytes, knn__lists_merge, ctx);
+    knn_status st = knn__shard_reduce(train, rec, nb->nq, bytes, lists_merge, ctx);
     for (size_t q = 0; !st && q < nb->nq; q++) {
         const uint8_t *r = rec + q * bytes;
         memcpy(nb->dist + q * k, r, k * 8);
@@ -896,19 +900,10 @@ knn_status knn__search_folds(const knn_dataset *train, const knn_dataset *querie
                              const int32_t *tfold, knn_neighbors **out)
 {
     *out = NULL;
-    knn_neighbors *nb = calloc(1, sizeof *nb);
-    const size_t n = queries->count * (size_t)k;
-    if (nb) {
-        *nb = (knn_neighbors){.nq = queries->count, .k = k, .metric = metric,
-                              .dtype = train->dtype};
-        nb->index = malloc((n ? n : 1) * sizeof *nb->index);
-        nb->dist = malloc((n ? n : 1) * sizeof *nb->dist);
-    }
-    if (!nb || !nb->index || !nb->dist) {
-        knn_neighbors_free(nb);
+    knn_neighbors *nb = neighbors_new(queries->count, k, metric, train->dtype, 0);
+    if (!nb)
         return knn__fail(KNN_ERR_NOMEM, "out of memory for %zu x %d neighbours",
                          queries->count, k);
-    }
     knn_params p = knn_params_default();
     p.k = k;
     p.metric = metric;

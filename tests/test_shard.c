@@ -87,12 +87,18 @@ static knn_cv_options cv_options(void)
     return o;
 }
 
-static void *run_rank(void *arg)
+/* j's shard of j->spec, its operations the rendezvous. */
+static knn_status load_shard(rank_job *j, knn_dataset **train)
 {
-    rank_job *j = arg;
     j->shard = (knn_shard){.index = j->rank, .count = j->ranks, .reduce = bus_reduce,
                            .broadcast = bus_broadcast, .user = j};
     knn_load_options o = {.shard = &j->shard};
+    return knn_dataset_load(j->spec, &o, train);
+}
+
+static void *run_rank(void *arg)
+{
+    rank_job *j = arg;
     knn_dataset *train = NULL;
     knn_predictions *pr = NULL;
     knn_cv_result *cv = NULL;
@@ -101,7 +107,7 @@ static void *run_rank(void *arg)
     p.threads = 1 + j->rank % 2; /* the thread count must not matter either */
     p.exact = 1; /* where the model holds a graph index: graph_per_shard */
     knn_cv_options co = cv_options();
-    if ((j->st = knn_dataset_load(j->spec, &o, &train)) ||
+    if ((j->st = load_shard(j, &train)) ||
         (j->st = knn_search(train, j->test, &p, &j->nb)) ||
         (j->st = knn_classify(train, j->test, &p, &pr)) ||
         (j->st = knn_cross_validate(train, &co, &cv)))
@@ -142,15 +148,12 @@ done:
 static void *search_rank(void *arg)
 {
     rank_job *j = arg;
-    j->shard = (knn_shard){.index = j->rank, .count = j->ranks, .reduce = bus_reduce,
-                           .broadcast = bus_broadcast, .user = j};
-    knn_load_options o = {.shard = &j->shard};
     knn_dataset *train = NULL;
     knn_params p = knn_params_default();
     p.k = j->k;
     p.threads = j->threads;
     knn_index_info info;
-    if (!(j->st = knn_dataset_load(j->spec, &o, &train))) {
+    if (!(j->st = load_shard(j, &train))) {
         CHECK(!j->graph || (knn_dataset_index_info(train, &info) && info.M == 8));
         j->st = knn_search(train, j->test, &p, &j->nb);
     }
